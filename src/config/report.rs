@@ -1,0 +1,140 @@
+//! What `hubtriage check-config` prints: the rules in the order they are
+//! applied, and warnings for suppressions that have expired or soon will.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::Config;
+
+/// A suppression expiring within this many days gets a warning.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+pub fn render(file: &str, c: &Config, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "all".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let r = &c.remediation;
+    let _ = writeln!(out, "{file}: OK");
+    let _ = writeln!(
+        out,
+        "scope: accounts {}; regions {}",
+        list(&c.scope.accounts),
+        list(&c.scope.regions)
+    );
+    let _ = writeln!(
+        out,
+        "remediation: mode {}, reboot {}, shared_parameter_group {}, new groups named {}<cluster>, log retention {}",
+        kebab(&r.mode),
+        kebab(&r.reboot),
+        kebab(&r.shared_parameter_group),
+        r.parameter_group_prefix,
+        r.log_retention_days
+            .map(|d| format!("{d} days"))
+            .unwrap_or_else(|| "left alone".into())
+    );
+    let _ = writeln!(
+        out,
+        "suppressions (checked first; the first unexpired match wins):"
+    );
+    if c.suppress.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for (i, s) in c.suppress.iter().enumerate() {
+        let state = if s.expires.is_expired(now) {
+            "EXPIRED"
+        } else {
+            "active"
+        };
+        let _ = writeln!(
+            out,
+            "  {}. {} [{state}, until {}] when {}: {}",
+            i + 1,
+            s.name,
+            s.expires.text,
+            s.matcher,
+            s.reason
+        );
+    }
+    let _ = writeln!(out, "rules (the first match wins):");
+    if c.rule.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for (i, rule) in c.rule.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {}. {} -> {} when {}",
+            i + 1,
+            rule.name,
+            kebab(&rule.action),
+            rule.matcher
+        );
+    }
+    let _ = writeln!(out, "default: {}", kebab(&c.default.action));
+    out
+}
+
+/// One line per suppression that has expired or expires within 30 days.
+pub fn warnings(c: &Config, now: DateTime<Utc>) -> Vec<String> {
+    c.suppress
+        .iter()
+        .filter_map(|s| {
+            if s.expires.is_expired(now) {
+                Some(format!(
+                    "suppression {} expired ({}); it no longer applies",
+                    s.name, s.expires.text
+                ))
+            } else if s.expires.at - now <= Duration::days(EXPIRY_WARNING_DAYS) {
+                let days = (s.expires.at - now).num_days();
+                Some(format!(
+                    "suppression {} expires in {days} days ({})",
+                    s.name, s.expires.text
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// The config spelling of an enum value ("dry-run", "maintenance-window", ...).
+fn kebab<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_for_expired_and_soon_expiring_suppressions() {
+        let c = Config::from_toml_with_env(
+            "t.toml",
+            "[[suppress]]\nname = \"a\"\nreason = \"r\"\nexpires = \"2026-11-01\"\n\
+             [[suppress]]\nname = \"b\"\nreason = \"r\"\nexpires = \"2026-12-10\"\n\
+             [[suppress]]\nname = \"c\"\nreason = \"r\"\nexpires = \"2027-12-10\"\n",
+            vec![],
+        )
+        .unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-11-25T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let w = warnings(&c, now);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("a expired"));
+        assert!(w[1].contains("b expires in 16 days"));
+        let text = render("t.toml", &c, now);
+        assert!(
+            text.contains("1. a [EXPIRED, until 2026-11-01] when everything: r"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! `hubtriage explain`: the decision, fed from saved AWS CLI outputs instead of
+//! live API calls, so an operator can see what hubtriage would do.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+
+use crate::config::Config;
+use crate::decide::{decide, screen, Decision};
+use crate::finding::parse_event;
+use crate::state::{cli, AuditParameter};
+
+/// The files `explain` reads.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The event JSON, as an SQS message body.
+    pub event: PathBuf,
+    /// `aws neptune describe-db-clusters` output.
+    pub clusters: PathBuf,
+    /// `aws neptune describe-db-cluster-parameters` output for the cluster's group.
+    pub parameters: Option<PathBuf>,
+    /// `aws neptune list-tags-for-resource` output for the cluster.
+    pub tags: Option<PathBuf>,
+}
+
+/// An input file that cannot be read or parsed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{file}: {message}")]
+pub struct InputError {
+    pub file: String,
+    pub message: String,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, InputError> {
+    std::fs::read(path).map_err(|e| InputError {
+        file: path.display().to_string(),
+        message: format!("cannot read: {e}"),
+    })
+}
+
+/// Reads a JSON document; errors name the JSON path that did not fit.
+pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T, InputError> {
+    let bytes = read(path)?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if at.is_empty() || at == "." {
+            format!("not {what}: {inner}")
+        } else {
+            format!("not {what}: {at}: {inner}")
+        };
+        InputError {
+            file: path.display().to_string(),
+            message,
+        }
+    })
+}
+
+/// One decision per finding in the event, in the event's order.
+pub fn explain(
+    config: &Config,
+    inputs: &Inputs,
+    now: DateTime<Utc>,
+) -> Result<Vec<Decision>, InputError> {
+    let findings = parse_event(&read(&inputs.event)?).map_err(|e| InputError {
+        file: inputs.event.display().to_string(),
+        message: format!("not a Security Hub findings event: {e}"),
+    })?;
+    let listing: cli::DescribeDbClusters = read_json(
+        &inputs.clusters,
+        "`aws neptune describe-db-clusters` output",
+    )?;
+    let audit_parameter = match &inputs.parameters {
+        Some(p) => read_json::<cli::DescribeDbClusterParameters>(
+            p,
+            "`aws neptune describe-db-cluster-parameters` output",
+        )?
+        .audit_parameter(),
+        None => AuditParameter::engine_default(),
+    };
+    let tags = match &inputs.tags {
+        Some(p) => {
+            read_json::<cli::ListTagsForResource>(p, "`aws neptune list-tags-for-resource` output")?
+                .into_map()
+        }
+        None => Default::default(),
+    };
+
+    Ok(findings
+        .iter()
+        .map(|f| {
+            if let Some(d) = screen(f, config) {
+                return d;
+            }
+            let state = f.cluster_arn.as_deref().and_then(|arn| {
+                cli::cluster_state(&listing, arn, audit_parameter.clone(), tags.clone())
+            });
+            decide(f, state.as_ref(), config, now)
+        })
+        .collect())
+}

@@ -1,0 +1,487 @@
+//! Parse step: an EventBridge event (an SQS message body) → internal `Finding`s.
+//!
+//! Only the fields hubtriage uses are read; unknown fields are ignored. A missing
+//! or mistyped required field is a [`ParseError`] naming its path, e.g.
+//! `detail.findings[0].Resources: missing`. `Resources[].Details` is never read:
+//! it is optional and can be stale, so decisions use live state instead.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// The control this crate triages.
+pub const NEPTUNE_2: &str = "Neptune.2";
+
+/// Detail-types of the Security Hub events hubtriage accepts.
+pub const DETAIL_TYPE_IMPORTED: &str = "Security Hub Findings - Imported";
+pub const DETAIL_TYPE_CUSTOM_ACTION: &str = "Security Hub Findings - Custom Action";
+
+/// Why an event could not be parsed. `path` is a dotted JSON path into the event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("{path}: missing")]
+    Missing { path: String },
+    #[error("{path}: expected {expected}, found {found}")]
+    WrongType {
+        path: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("{path}: expected {expected}, found {found:?}")]
+    WrongValue {
+        path: String,
+        expected: String,
+        found: String,
+    },
+}
+
+/// One ASFF finding, reduced to what triage needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub id: String,
+    pub product_arn: String,
+    pub generator_id: String,
+    pub account: String,
+    pub region: String,
+    /// `Compliance.SecurityControlId`, else `ProductFields.ControlId`, else the
+    /// last `/`-separated part of `GeneratorId` when it names Neptune.2.
+    pub control: Option<String>,
+    /// The `Id` of the first `Resources[]` entry of type `AwsRdsDbCluster`.
+    pub cluster_arn: Option<String>,
+    pub compliance_status: Option<String>,
+    pub record_state: String,
+    pub workflow_status: String,
+    pub severity_label: Option<String>,
+    pub user_defined_fields: BTreeMap<String, String>,
+    pub note: Option<Note>,
+    pub updated_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub text: String,
+    pub updated_by: String,
+}
+
+impl Finding {
+    pub fn is_neptune2(&self) -> bool {
+        self.control.as_deref() == Some(NEPTUNE_2)
+    }
+
+    /// The cluster identifier from the resource ARN (`...:cluster:<id>`), if any.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.cluster_arn
+            .as_deref()
+            .and_then(|arn| ClusterArn::parse(arn).map(|a| a.identifier))
+    }
+}
+
+/// The parts of `arn:<partition>:rds:<region>:<account>:cluster:<identifier>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterArn<'a> {
+    pub partition: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub identifier: &'a str,
+}
+
+impl<'a> ClusterArn<'a> {
+    pub fn parse(arn: &'a str) -> Option<Self> {
+        let parts: Vec<&str> = arn.splitn(7, ':').collect();
+        match parts.as_slice() {
+            ["arn", partition, "rds", region, account, "cluster", identifier]
+                if !partition.is_empty()
+                    && !region.is_empty()
+                    && !account.is_empty()
+                    && !identifier.is_empty() =>
+            {
+                Some(ClusterArn {
+                    partition,
+                    region,
+                    account,
+                    identifier,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Parses an EventBridge event carrying Security Hub findings (an SQS message body).
+pub fn parse_event(body: &[u8]) -> Result<Vec<Finding>, ParseError> {
+    let event: Value =
+        serde_json::from_slice(body).map_err(|e| ParseError::NotJson(e.to_string()))?;
+    let root = Node::root(&event);
+    let object = root.object()?;
+    let source = root.field("source")?.string()?;
+    if source != "aws.securityhub" {
+        return Err(ParseError::WrongValue {
+            path: "source".into(),
+            expected: "\"aws.securityhub\"".into(),
+            found: source.into(),
+        });
+    }
+    let detail_type = root.field("detail-type")?.string()?;
+    if detail_type != DETAIL_TYPE_IMPORTED && detail_type != DETAIL_TYPE_CUSTOM_ACTION {
+        return Err(ParseError::WrongValue {
+            path: "detail-type".into(),
+            expected: format!("\"{DETAIL_TYPE_IMPORTED}\" or \"{DETAIL_TYPE_CUSTOM_ACTION}\""),
+            found: detail_type.into(),
+        });
+    }
+    let event_region = match object.get("region") {
+        Some(Value::String(r)) => Some(r.as_str()),
+        _ => None,
+    };
+    let findings = root.field("detail")?.field("findings")?.array()?;
+    findings
+        .iter()
+        .map(|f| parse_finding(f, event_region))
+        .collect()
+}
+
+fn parse_finding(node: &Node<'_>, event_region: Option<&str>) -> Result<Finding, ParseError> {
+    node.object()?;
+    let id = node.field("Id")?.string()?.to_string();
+    let product_arn = node.field("ProductArn")?.string()?.to_string();
+    let generator_id = node.field("GeneratorId")?.string()?.to_string();
+    let account = node.field("AwsAccountId")?.string()?.to_string();
+    let region = match node.opt_field("Region") {
+        Some(r) => r.string()?.to_string(),
+        None => match event_region {
+            Some(r) => r.to_string(),
+            None => return Err(node.missing("Region")),
+        },
+    };
+
+    let compliance = node.opt_field("Compliance");
+    let compliance_status = opt_string(compliance.as_ref().and_then(|c| c.opt_field("Status")))?;
+    let security_control_id = opt_string(
+        compliance
+            .as_ref()
+            .and_then(|c| c.opt_field("SecurityControlId")),
+    )?;
+    let product_control_id = opt_string(
+        node.opt_field("ProductFields")
+            .and_then(|p| p.opt_field("ControlId")),
+    )?;
+    let generator_control = generator_id
+        .ends_with(&format!("/{NEPTUNE_2}"))
+        .then(|| NEPTUNE_2.to_string());
+    let control = security_control_id
+        .or(product_control_id)
+        .or(generator_control);
+
+    let resources = node.field("Resources")?.array()?;
+    let mut cluster_arn = None;
+    for resource in &resources {
+        resource.object()?;
+        let kind = resource.field("Type")?.string()?;
+        if kind == "AwsRdsDbCluster" {
+            cluster_arn = Some(resource.field("Id")?.string()?.to_string());
+            break;
+        }
+    }
+
+    let workflow_status = match node
+        .opt_field("Workflow")
+        .and_then(|w| w.opt_field("Status"))
+    {
+        Some(s) => s.string()?.to_string(),
+        None => opt_string(node.opt_field("WorkflowState"))?.unwrap_or_else(|| "NEW".into()),
+    };
+    let record_state =
+        opt_string(node.opt_field("RecordState"))?.unwrap_or_else(|| "ACTIVE".into());
+    let severity_label = opt_string(
+        node.opt_field("Severity")
+            .and_then(|s| s.opt_field("Label")),
+    )?;
+
+    let mut user_defined_fields = BTreeMap::new();
+    if let Some(fields) = node.opt_field("UserDefinedFields") {
+        for (key, value) in fields.object()? {
+            let child = fields.child(key, value);
+            user_defined_fields.insert(key.clone(), child.string()?.to_string());
+        }
+    }
+    let note = match node.opt_field("Note") {
+        Some(n) => Some(Note {
+            text: n.field("Text")?.string()?.to_string(),
+            updated_by: n.field("UpdatedBy")?.string()?.to_string(),
+        }),
+        None => None,
+    };
+    let updated_at = opt_string(node.opt_field("UpdatedAt"))?;
+
+    Ok(Finding {
+        id,
+        product_arn,
+        generator_id,
+        account,
+        region,
+        control,
+        cluster_arn,
+        compliance_status,
+        record_state,
+        workflow_status,
+        severity_label,
+        user_defined_fields,
+        note,
+        updated_at,
+    })
+}
+
+fn opt_string(node: Option<Node<'_>>) -> Result<Option<String>, ParseError> {
+    node.map(|n| n.string().map(str::to_string)).transpose()
+}
+
+/// A JSON value together with its path, so every error can say where it is.
+struct Node<'a> {
+    path: String,
+    value: &'a Value,
+}
+
+impl<'a> Node<'a> {
+    fn root(value: &'a Value) -> Self {
+        Node {
+            path: String::new(),
+            value,
+        }
+    }
+
+    fn child(&self, key: &str, value: &'a Value) -> Node<'a> {
+        let path = if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        };
+        Node { path, value }
+    }
+
+    fn missing(&self, key: &str) -> ParseError {
+        ParseError::Missing {
+            path: self.child(key, &Value::Null).path,
+        }
+    }
+
+    fn wrong_type(&self, expected: &'static str) -> ParseError {
+        ParseError::WrongType {
+            path: if self.path.is_empty() {
+                "(event)".into()
+            } else {
+                self.path.clone()
+            },
+            expected,
+            found: kind_of(self.value),
+        }
+    }
+
+    fn object(&self) -> Result<&'a serde_json::Map<String, Value>, ParseError> {
+        self.value
+            .as_object()
+            .ok_or_else(|| self.wrong_type("an object"))
+    }
+
+    /// A field that must be present and not null.
+    fn field(&self, key: &str) -> Result<Node<'a>, ParseError> {
+        self.opt_field(key).ok_or_else(|| self.missing(key))
+    }
+
+    /// A field that may be absent (or null). Not an object → treated as absent here;
+    /// required fields go through [`Node::field`], which reports the type.
+    fn opt_field(&self, key: &str) -> Option<Node<'a>> {
+        match self.value.as_object()?.get(key) {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(self.child(key, value)),
+        }
+    }
+
+    fn string(&self) -> Result<&'a str, ParseError> {
+        self.value
+            .as_str()
+            .ok_or_else(|| self.wrong_type("a string"))
+    }
+
+    fn array(&self) -> Result<Vec<Node<'a>>, ParseError> {
+        let items = self
+            .value
+            .as_array()
+            .ok_or_else(|| self.wrong_type("an array"))?;
+        Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, value)| Node {
+                path: format!("{}[{i}]", self.path),
+                value,
+            })
+            .collect())
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../tests/fixtures/neptune2-failed-event.json");
+
+    fn sample() -> Value {
+        serde_json::from_str(SAMPLE).unwrap()
+    }
+
+    fn parse_value(v: &Value) -> Result<Vec<Finding>, ParseError> {
+        parse_event(v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn parses_the_sample_event() {
+        let findings = parse_event(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(findings.len(), 1);
+        let f = &findings[0];
+        assert!(f.is_neptune2());
+        assert_eq!(f.account, "111122223333");
+        assert_eq!(f.region, "us-east-1");
+        assert_eq!(f.cluster_id(), Some("orders-graph"));
+        assert_eq!(f.compliance_status.as_deref(), Some("FAILED"));
+        assert_eq!(f.workflow_status, "NEW");
+        assert_eq!(f.record_state, "ACTIVE");
+        assert_eq!(f.severity_label.as_deref(), Some("MEDIUM"));
+    }
+
+    #[test]
+    fn missing_resources_names_the_path() {
+        let mut v = sample();
+        v["detail"]["findings"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("Resources");
+        assert_eq!(
+            parse_value(&v).unwrap_err().to_string(),
+            "detail.findings[0].Resources: missing"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_the_path_and_types() {
+        let mut v = sample();
+        v["detail"]["findings"][0]["Resources"][0]["Id"] = Value::from(7);
+        assert_eq!(
+            parse_value(&v).unwrap_err().to_string(),
+            "detail.findings[0].Resources[0].Id: expected a string, found a number"
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_an_error() {
+        assert!(matches!(
+            parse_event(b"{not json"),
+            Err(ParseError::NotJson(_))
+        ));
+    }
+
+    #[test]
+    fn other_sources_and_detail_types_are_rejected() {
+        let mut v = sample();
+        v["source"] = Value::from("aws.guardduty");
+        assert!(parse_value(&v)
+            .unwrap_err()
+            .to_string()
+            .starts_with("source: expected"));
+        let mut v = sample();
+        v["detail-type"] = Value::from("Security Hub Insight Results");
+        assert!(parse_value(&v)
+            .unwrap_err()
+            .to_string()
+            .starts_with("detail-type: expected"));
+        let mut v = sample();
+        v["detail-type"] = Value::from(DETAIL_TYPE_CUSTOM_ACTION);
+        assert_eq!(parse_value(&v).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn standard_specific_findings_are_recognised() {
+        let mut v = sample();
+        let f = &mut v["detail"]["findings"][0];
+        f["Compliance"]
+            .as_object_mut()
+            .unwrap()
+            .remove("SecurityControlId");
+        f["GeneratorId"] =
+            Value::from("aws-foundational-security-best-practices/v/1.0.0/Neptune.2");
+        assert!(parse_value(&v).unwrap()[0].is_neptune2());
+
+        let mut v = sample();
+        let f = &mut v["detail"]["findings"][0];
+        f["Compliance"]
+            .as_object_mut()
+            .unwrap()
+            .remove("SecurityControlId");
+        f["GeneratorId"] = Value::from("something-else");
+        f["ProductFields"]["ControlId"] = Value::from("Neptune.2");
+        assert!(parse_value(&v).unwrap()[0].is_neptune2());
+
+        let mut v = sample();
+        v["detail"]["findings"][0]["Compliance"]["SecurityControlId"] = Value::from("Neptune.1");
+        v["detail"]["findings"][0]["GeneratorId"] = Value::from("security-control/Neptune.1");
+        let f = &parse_value(&v).unwrap()[0];
+        assert!(!f.is_neptune2());
+        assert_eq!(f.control.as_deref(), Some("Neptune.1"));
+    }
+
+    #[test]
+    fn first_cluster_resource_wins_and_details_are_not_needed() {
+        let mut v = sample();
+        let resources = serde_json::json!([
+            {"Type": "AwsEc2Instance", "Id": "arn:aws:ec2:us-east-1:111122223333:instance/i-1"},
+            {"Type": "AwsRdsDbCluster", "Id": "arn:aws:rds:us-east-1:111122223333:cluster:first"},
+            {"Type": "AwsRdsDbCluster", "Id": "arn:aws:rds:us-east-1:111122223333:cluster:second"}
+        ]);
+        v["detail"]["findings"][0]["Resources"] = resources;
+        assert_eq!(parse_value(&v).unwrap()[0].cluster_id(), Some("first"));
+    }
+
+    #[test]
+    fn several_findings_and_legacy_workflow_state() {
+        let mut v = sample();
+        let mut second = v["detail"]["findings"][0].clone();
+        second["Id"] = Value::from("second");
+        second.as_object_mut().unwrap().remove("Workflow");
+        second["WorkflowState"] = Value::from("RESOLVED");
+        v["detail"]["findings"].as_array_mut().unwrap().push(second);
+        let findings = parse_value(&v).unwrap();
+        assert_eq!(findings.len(), 2);
+        assert_eq!(findings[1].workflow_status, "RESOLVED");
+    }
+
+    #[test]
+    fn region_falls_back_to_the_event() {
+        let mut v = sample();
+        v["detail"]["findings"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("Region");
+        assert_eq!(parse_value(&v).unwrap()[0].region, "us-east-1");
+    }
+
+    #[test]
+    fn cluster_arn_parts() {
+        let arn =
+            ClusterArn::parse("arn:aws-us-gov:rds:us-gov-west-1:111122223333:cluster:g").unwrap();
+        assert_eq!(arn.partition, "aws-us-gov");
+        assert_eq!(arn.identifier, "g");
+        assert!(ClusterArn::parse("arn:aws:rds:us-east-1:111122223333:db:g").is_none());
+        assert!(ClusterArn::parse("nonsense").is_none());
+    }
+}

@@ -1,0 +1,25 @@
+//! hubtriage: triage AWS Security Hub Neptune.2 findings from live cluster state.
+//!
+//! A finding travels one way: **source → parse → enrich → decide → act → record**.
+//!
+//! - [`finding`]: parse an EventBridge event (SQS message body) into `Finding`s.
+//! - [`state`]: the live cluster state the decision reads (`ClusterState`).
+//! - [`config`]: the typed, validated configuration.
+//! - [`decide`]: the pure decision: (finding, state, config, now) → `Decision`.
+//! - [`explain`]: the decision fed from saved AWS CLI outputs (`hubtriage explain`).
+
+pub mod config;
+pub mod decide;
+pub mod explain;
+pub mod finding;
+pub mod state;
+
+/// Process exit codes (sysexits-style) shared by every subcommand.
+pub mod exit {
+    /// Bad command line or configuration.
+    pub const USAGE: u8 = 64;
+    /// An input file that cannot be read or parsed.
+    pub const DATA: u8 = 65;
+    /// A runtime failure (AWS unreachable, ...).
+    pub const FAILURE: u8 = 1;
+}

@@ -1,0 +1,418 @@
+//! `hubtriage explain` and `hubtriage check-config` run as a user runs them:
+//! the built binary on fixture files, asserting stdout JSON lines and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hubtriage");
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn example_config() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config/hubtriage.toml")
+        .display()
+        .to_string()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("the hubtriage binary runs")
+}
+
+fn stdout_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is JSON"))
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_no_panic(out: &Output) {
+    let err = stderr(out);
+    assert!(
+        !err.contains("panicked") && !err.contains("stack backtrace"),
+        "{err}"
+    );
+}
+
+/// A config file written for one test.
+fn config_file(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+    let path = dir.path().join("hubtriage.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const NOW: &str = "2026-11-25T12:00:00Z";
+
+#[test]
+fn explain_prints_one_decision_per_finding() {
+    let out = run(&[
+        "explain",
+        "--config",
+        &example_config(),
+        "--event",
+        &fixture("neptune2-failed-event.json"),
+        "--clusters",
+        &fixture("describe-db-clusters.json"),
+        "--parameters",
+        &fixture("describe-db-cluster-parameters.json"),
+        "--tags",
+        &fixture("list-tags-for-resource.json"),
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 1);
+    let d = &lines[0];
+    assert_eq!(
+        d["finding_id"],
+        "arn:aws:securityhub:us-east-1:111122223333:security-control/Neptune.2/finding/8e4c1d2a-33b0-4f5e-a1c7-9b2d6e0f4a18"
+    );
+    assert_eq!(d["account"], "111122223333");
+    assert_eq!(d["region"], "us-east-1");
+    assert_eq!(d["cluster"], "orders-graph");
+    assert_eq!(d["control"], "Neptune.2");
+    assert_eq!(d["action"], "ticket");
+    assert_eq!(d["rule"], "prod-needs-change-ticket");
+    assert!(d["reason"].as_str().unwrap().contains("audit log export"));
+    assert_eq!(d["plan"], Value::Array(vec![]));
+}
+
+#[test]
+fn explain_plans_a_remediation_for_a_dev_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        &dir,
+        "[remediation]\nmode = \"apply\"\nreboot = \"immediate\"\nlog_retention_days = 365\n\
+         [[rule]]\nname = \"dev\"\naction = \"remediate\"\nmatch = { tags = { env = \"dev\" } }\n",
+    );
+    let out = run(&[
+        "explain",
+        "--config",
+        config.to_str().unwrap(),
+        "--event",
+        &fixture("neptune2-failed-event.json"),
+        "--clusters",
+        &fixture("describe-db-clusters.json"),
+        "--tags",
+        &fixture("list-tags-dev.json"),
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let d = &stdout_lines(&out)[0];
+    assert_eq!(d["action"], "remediate");
+    assert_eq!(d["rule"], "dev");
+    let ops: Vec<&str> = d["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            "create_parameter_group",
+            "set_audit_parameter",
+            "attach_parameter_group",
+            "enable_audit_export",
+            "reboot_instance",
+            "reboot_instance",
+            "set_log_retention",
+            "verify"
+        ]
+    );
+    assert_eq!(d["plan"][0]["name"], "hubtriage-audit-orders-graph");
+    assert_eq!(d["plan"][0]["family"], "neptune1.3");
+    assert_eq!(
+        d["plan"][4]["instance"], "orders-graph-2",
+        "readers reboot first"
+    );
+    assert_eq!(d["plan"][6]["log_group"], "/aws/neptune/orders-graph/audit");
+    assert_eq!(d["plan"][6]["days"], 365);
+}
+
+#[test]
+fn explain_handles_several_findings_and_shared_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        &dir,
+        "[remediation]\nreboot = \"immediate\"\nshared_parameter_group = \"ticket\"\n[default]\naction = \"remediate\"\n",
+    );
+    let out = run(&[
+        "explain",
+        "--config",
+        config.to_str().unwrap(),
+        "--event",
+        &fixture("two-findings-event.json"),
+        "--clusters",
+        &fixture("describe-db-clusters-three.json"),
+        "--parameters",
+        &fixture("describe-db-cluster-parameters.json"),
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["cluster"], "orders-graph");
+    assert_eq!(lines[0]["action"], "remediate");
+    // scratch-graph shares graph-shared with billing-graph: policy "ticket".
+    assert_eq!(lines[1]["cluster"], "scratch-graph");
+    assert_eq!(lines[1]["action"], "ticket");
+    assert!(lines[1]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("shared with billing-graph"));
+}
+
+#[test]
+fn explain_resolves_when_live_state_is_compliant() {
+    let out = run(&[
+        "explain",
+        "--config",
+        &example_config(),
+        "--event",
+        &fixture("two-findings-event.json"),
+        "--clusters",
+        &fixture("describe-db-clusters-three.json"),
+        "--parameters",
+        &fixture("describe-db-cluster-parameters-audit-on.json"),
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = stdout_lines(&out);
+    // orders-graph still lacks the export; scratch-graph exports audit with parameter 1.
+    assert_ne!(lines[0]["action"], "resolve");
+    assert_eq!(lines[1]["action"], "resolve");
+}
+
+#[test]
+fn explain_ignores_a_finding_whose_cluster_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let clusters = dir.path().join("clusters.json");
+    std::fs::write(&clusters, r#"{"DBClusters": []}"#).unwrap();
+    let out = run(&[
+        "explain",
+        "--config",
+        &example_config(),
+        "--event",
+        &fixture("neptune2-failed-event.json"),
+        "--clusters",
+        clusters.to_str().unwrap(),
+        "--now",
+        NOW,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let d = &stdout_lines(&out)[0];
+    assert_eq!(d["action"], "ignore");
+    assert!(d["reason"].as_str().unwrap().contains("no longer exists"));
+}
+
+#[test]
+fn explain_applies_suppressions_until_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        &dir,
+        "[[suppress]]\nname = \"orders-accepted\"\nreason = \"Accepted until the Q1 migration (RISK-9)\"\n\
+         expires = \"2026-12-31\"\nmatch = { tags = { team = \"orders\" } }\n",
+    );
+    let args = |now: &'static str| {
+        vec![
+            "explain".to_string(),
+            "--config".into(),
+            config.display().to_string(),
+            "--event".into(),
+            fixture("neptune2-failed-event.json"),
+            "--clusters".into(),
+            fixture("describe-db-clusters.json"),
+            "--tags".into(),
+            fixture("list-tags-for-resource.json"),
+            "--now".into(),
+            now.into(),
+        ]
+    };
+    let before: Vec<String> = args(NOW);
+    let out = run(&before.iter().map(String::as_str).collect::<Vec<_>>());
+    let d = &stdout_lines(&out)[0];
+    assert_eq!(d["action"], "suppress");
+    assert_eq!(d["rule"], "orders-accepted");
+    assert_eq!(d["expires"], "2026-12-31");
+
+    let after: Vec<String> = args("2027-01-01T00:00:00Z");
+    let out = run(&after.iter().map(String::as_str).collect::<Vec<_>>());
+    let d = &stdout_lines(&out)[0];
+    assert_eq!(d["action"], "ticket", "an expired suppression is skipped");
+}
+
+#[test]
+fn malformed_event_exits_65_naming_file_and_path() {
+    let event = fixture("malformed-event.json");
+    let out = run(&[
+        "explain",
+        "--config",
+        &example_config(),
+        "--event",
+        &event,
+        "--clusters",
+        &fixture("describe-db-clusters.json"),
+    ]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(out.stdout.is_empty());
+    let err = stderr(&out);
+    assert!(err.contains(&event), "{err}");
+    assert!(
+        err.contains("detail.findings[0].Resources: missing"),
+        "{err}"
+    );
+    assert_no_panic(&out);
+}
+
+#[test]
+fn unreadable_or_wrong_inputs_exit_65() {
+    let out = run(&[
+        "explain",
+        "--config",
+        &example_config(),
+        "--event",
+        "/nonexistent/event.json",
+        "--clusters",
+        &fixture("describe-db-clusters.json"),
+    ]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(stderr(&out).contains("/nonexistent/event.json: cannot read"));
+
+    let out = run(&[
+        "explain",
+        "--config",
+        &example_config(),
+        "--event",
+        &fixture("neptune2-failed-event.json"),
+        "--clusters",
+        &fixture("list-tags-for-resource.json"),
+    ]);
+    assert_eq!(out.status.code(), Some(65));
+    let err = stderr(&out);
+    assert!(
+        err.contains("list-tags-for-resource.json: not `aws neptune describe-db-clusters` output"),
+        "{err}"
+    );
+    assert_no_panic(&out);
+}
+
+#[test]
+fn unknown_config_key_exits_64_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        &dir,
+        "[remediation]\nmode = \"apply\"\nreboot_policy = \"never\"\n",
+    );
+    for args in [
+        vec!["check-config", "--config", config.to_str().unwrap()],
+        vec![
+            "explain",
+            "--config",
+            config.to_str().unwrap(),
+            "--event",
+            &fixture("neptune2-failed-event.json"),
+            "--clusters",
+            &fixture("describe-db-clusters.json"),
+        ],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(64));
+        assert!(out.stdout.is_empty());
+        let err = stderr(&out);
+        assert!(err.contains(config.to_str().unwrap()), "{err}");
+        assert!(err.contains("remediation"), "{err}");
+        assert!(err.contains("unknown key `reboot_policy`"), "{err}");
+        assert_no_panic(&out);
+    }
+}
+
+#[test]
+fn wrong_type_in_config_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&dir, "[remediation]\nlog_retention_days = \"forever\"\n");
+    let out = run(&["check-config", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(64));
+    let err = stderr(&out);
+    assert!(err.contains("remediation.log_retention_days"), "{err}");
+    assert!(err.contains("expected an integer"), "{err}");
+}
+
+#[test]
+fn check_config_passes_the_example_and_warns_about_expiry() {
+    let out = run(&["check-config", "--config", &example_config(), "--now", NOW]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1. sandbox-accounts [active, until 2027-03-31]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1. prod-needs-change-ticket -> ticket when tag env=prod"),
+        "{text}"
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+
+    let out = run(&[
+        "check-config",
+        "--config",
+        &example_config(),
+        "--now",
+        "2027-03-20T00:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("warning: suppression sandbox-accounts expires in 12 days"));
+
+    let out = run(&[
+        "check-config",
+        "--config",
+        &example_config(),
+        "--now",
+        "2027-04-02T00:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("warning: suppression sandbox-accounts expired (2027-03-31)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[EXPIRED, until 2027-03-31]"));
+}
+
+#[test]
+fn bad_usage_exits_64() {
+    let out = run(&["explain", "--config", &example_config()]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = run(&[
+        "explain",
+        "--config",
+        &example_config(),
+        "--event",
+        &fixture("neptune2-failed-event.json"),
+        "--clusters",
+        &fixture("describe-db-clusters.json"),
+        "--now",
+        "yesterday",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = run(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+}
