@@ -63,6 +63,8 @@ pub struct Finding {
 pub struct Note {
     pub text: String,
     pub updated_by: String,
+    /// When Security Hub stamped the note (RFC 3339).
+    pub updated_at: Option<String>,
 }
 
 impl Finding {
@@ -210,6 +212,7 @@ fn parse_finding(node: &Node<'_>, event_region: Option<&str>) -> Result<Finding,
         Some(n) => Some(Note {
             text: n.field("Text")?.string()?.to_string(),
             updated_by: n.field("UpdatedBy")?.string()?.to_string(),
+            updated_at: opt_string(n.opt_field("UpdatedAt"))?,
         }),
         None => None,
     };

@@ -7,12 +7,26 @@
 //! - [`config`]: the typed, validated configuration.
 //! - [`decide`]: the pure decision: (finding, state, config, now) → `Decision`.
 //! - [`explain`]: the decision fed from saved AWS CLI outputs (`hubtriage explain`).
+//! - [`source`] → [`enrich`] → [`decide`] → [`act`] → [`record`]: the daemon's
+//!   pipeline ([`pipeline`] for one finding, [`daemon`] for the queue loop, [`run`]
+//!   to wire it from the config).
 
+pub mod act;
+pub mod aws;
 pub mod config;
+pub mod daemon;
 pub mod decide;
+pub mod enrich;
+pub mod events;
 pub mod explain;
 pub mod finding;
+pub mod metrics;
+pub mod pipeline;
+pub mod record;
+pub mod run;
+pub mod source;
 pub mod state;
+pub mod telemetry;
 
 /// Process exit codes (sysexits-style) shared by every subcommand.
 pub mod exit {

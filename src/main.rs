@@ -46,6 +46,15 @@ enum Command {
         #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
         now: Option<DateTime<Utc>>,
     },
+    /// Drain the findings queue: decide, act and record each finding. Runs until
+    /// SIGTERM/SIGINT, or with --until-empty until the queue is empty.
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Exit 0 once the queue is empty and every finding is recorded.
+        #[arg(long)]
+        until_empty: bool,
+    },
     /// Validate a config file and print its rules and suppressions.
     CheckConfig {
         #[arg(long, value_name = "FILE")]
@@ -105,6 +114,34 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(exit::DATA, &e),
+            }
+        }
+        Command::Run {
+            config: path,
+            until_empty,
+        } => {
+            let config = match Config::load(&path) {
+                Ok(c) => c,
+                Err(e) => return fail(exit::USAGE, &e),
+            };
+            if let Err(e) = config.require_queue(&path.display().to_string()) {
+                return fail(exit::USAGE, &e);
+            }
+            hubtriage::telemetry::init();
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => return fail(exit::FAILURE, &e),
+            };
+            match runtime.block_on(hubtriage::run::run(config, until_empty)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(hubtriage::run::RunError::Usage(m)) => fail(exit::USAGE, &m),
+                Err(e) => {
+                    tracing::error!(error = %e, "hubtriage run failed");
+                    fail(exit::FAILURE, &e)
+                }
             }
         }
         Command::CheckConfig { config: path, now } => match Config::load(&path) {

@@ -1,0 +1,363 @@
+//! The receive loop: long-poll the queue, work on a bounded number of messages
+//! at once, keep them invisible while they are worked on, delete them only
+//! once everything in them is recorded, and shut down without losing any.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::Instrument;
+
+use crate::finding::parse_event;
+use crate::metrics::Metrics;
+use crate::pipeline::{Handled, Pipeline};
+use crate::source::sqs::{Message, Queue, QueueError};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_messages: i32,
+    pub wait_seconds: i32,
+    /// The visibility each received message gets and keeps while worked on.
+    pub visibility_seconds: i32,
+    pub concurrency: usize,
+    pub grace: Duration,
+    /// Exit once the queue is empty and everything is recorded.
+    pub until_empty: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Queue(#[from] QueueError),
+    #[error("giving up after {0} consecutive failures to receive from the queue")]
+    ReceiveFailing(u32),
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Drained,
+    Shutdown,
+}
+
+/// In-flight messages: id → receipt handle.
+type InFlight = Arc<Mutex<HashMap<String, String>>>;
+
+pub async fn run(
+    queue: Queue,
+    pipeline: Arc<Pipeline>,
+    recorder_task: JoinHandle<()>,
+    settings: Settings,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Exit, DaemonError> {
+    let metrics = pipeline.metrics.clone();
+    let (deleter, deleter_task) = Deleter::start(queue.clone(), metrics.clone());
+    let permits = Arc::new(Semaphore::new(settings.concurrency));
+    let in_flight: InFlight = Arc::default();
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut failures = 0u32;
+    let wait = if settings.until_empty {
+        settings.wait_seconds.min(2)
+    } else {
+        settings.wait_seconds
+    };
+    tracing::info!(
+        queue = queue.url(),
+        concurrency = settings.concurrency,
+        visibility = settings.visibility_seconds,
+        until_empty = settings.until_empty,
+        "receiving"
+    );
+
+    let exit = loop {
+        if *shutdown.borrow() {
+            break Exit::Shutdown;
+        }
+        while tasks.try_join_next().is_some() {}
+
+        let free = permits.available_permits();
+        if free == 0 {
+            tokio::select! {
+                _ = tasks.join_next() => continue,
+                _ = shutdown.changed() => continue,
+            }
+        }
+
+        let received = tokio::select! {
+            r = queue.receive((free as i32).min(settings.max_messages), wait, Some(settings.visibility_seconds)) => r,
+            _ = shutdown.changed() => continue,
+        };
+        let messages = match received {
+            Ok(m) => {
+                failures = 0;
+                m
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::error!(error = %e, failures, "receive failed");
+                if settings.until_empty && failures >= 5 {
+                    return Err(DaemonError::ReceiveFailing(failures));
+                }
+                let backoff = Duration::from_secs(u64::from(failures.min(5)) * 2);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+        };
+
+        if messages.is_empty() {
+            if settings.until_empty && tasks.is_empty() && drained(&queue, &deleter).await? {
+                break Exit::Drained;
+            }
+            continue;
+        }
+
+        for message in messages {
+            Metrics::inc(&metrics.messages_received);
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            lock(&in_flight).insert(message.id.clone(), message.receipt.clone());
+            let queue = queue.clone();
+            let pipeline = pipeline.clone();
+            let deleter = deleter.clone();
+            let in_flight = in_flight.clone();
+            let visibility = settings.visibility_seconds;
+            let span = tracing::info_span!("message", message_id = %message.id, receive_count = message.receive_count);
+            tasks.spawn(
+                async move {
+                    let id = message.id.clone();
+                    tokio::select! {
+                        _ = process(&pipeline, &deleter, &message) => {}
+                        _ = keep_invisible(&queue, &message.receipt, visibility) => {}
+                    }
+                    lock(&in_flight).remove(&id);
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+    };
+
+    // Shutdown (or drained): finish what is in flight within the grace period,
+    // release what is not finished, then flush updates and deletes.
+    if !tasks.is_empty() {
+        tracing::info!(
+            in_flight = tasks.len(),
+            grace_seconds = settings.grace.as_secs(),
+            "finishing in-flight messages"
+        );
+    }
+    let finished = tokio::time::timeout(settings.grace, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        let receipts: Vec<String> = lock(&in_flight).drain().map(|(_, r)| r).collect();
+        tracing::warn!(
+            count = receipts.len(),
+            "grace period over; releasing unfinished messages to the queue"
+        );
+        for chunk in receipts.chunks(10) {
+            if let Err(e) = queue.release_batch(chunk).await {
+                tracing::warn!(error = %e, "could not release messages; they return after their visibility timeout");
+            }
+        }
+    }
+    pipeline.close_recorder();
+    if tokio::time::timeout(Duration::from_secs(10), recorder_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "pending finding updates not flushed in time; their messages return to the queue"
+        );
+    }
+    drop(deleter);
+    let _ = tokio::time::timeout(Duration::from_secs(5), deleter_task).await;
+    if let Some(events) = pipeline.events() {
+        events.drain(Duration::from_secs(5)).await;
+    }
+    let snapshot = metrics.snapshot();
+    tracing::info!(exit = ?exit, metrics = %serde_json::to_string(&snapshot).unwrap_or_default(), "stopped");
+    Ok(exit)
+}
+
+/// True when nothing is left: deletes flushed, and the queue has no visible,
+/// in-flight or delayed messages.
+async fn drained(queue: &Queue, deleter: &Deleter) -> Result<bool, DaemonError> {
+    deleter.flush().await;
+    let depth = queue.depth().await?;
+    tracing::debug!(?depth, "queue depth");
+    Ok(depth.is_empty())
+}
+
+/// Works on one message. Deletes it only when every finding in it is handled.
+async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) {
+    let findings = match parse_event(message.body.as_bytes()) {
+        Ok(f) => f,
+        Err(e) => {
+            Metrics::inc(&pipeline.metrics.messages_unparseable);
+            tracing::error!(
+                error = %e,
+                finding_id = finding_id_hint(&message.body).as_deref().unwrap_or(""),
+                "message cannot be parsed; not deleted, left for the queue's redrive policy (DLQ)"
+            );
+            return;
+        }
+    };
+    let mut all_done = true;
+    for f in &findings {
+        let span = tracing::info_span!(
+            "finding",
+            finding_id = %f.id,
+            account = %f.account,
+            region = %f.region,
+            cluster = f.cluster_id().unwrap_or(""),
+        );
+        match pipeline
+            .handle(f, message.receive_count > 1)
+            .instrument(span.clone())
+            .await
+        {
+            Ok(
+                Handled::Recorded(..)
+                | Handled::AlreadyRecorded(_)
+                | Handled::Ignored(_)
+                | Handled::OwnUpdate
+                | Handled::Duplicate,
+            ) => {}
+            Err(e) => {
+                all_done = false;
+                Metrics::inc(&pipeline.metrics.failed);
+                span.in_scope(|| tracing::error!(error = %e, "finding not handled; the message stays on the queue"));
+            }
+        }
+    }
+    if all_done {
+        deleter.delete(message).await;
+    } else {
+        Metrics::inc(&pipeline.metrics.messages_failed);
+    }
+}
+
+/// The finding id in a body that did not parse, when one can be seen.
+fn finding_id_hint(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v.pointer("/detail/findings/0/Id")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Extends the message's visibility while it is worked on. Never returns.
+async fn keep_invisible(queue: &Queue, receipt: &str, visibility: i32) {
+    let every =
+        Duration::from_millis((u64::try_from(visibility).unwrap_or(30) * 1000 / 2).max(500));
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = queue.set_visibility(receipt, visibility).await {
+            tracing::warn!(error = %e, "could not extend the message's visibility");
+        }
+    }
+}
+
+enum DeleteRequest {
+    Delete(String, String),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Batches deletes (up to 10 per DeleteMessageBatch) and checks each entry.
+#[derive(Clone)]
+struct Deleter {
+    tx: mpsc::Sender<DeleteRequest>,
+}
+
+impl Deleter {
+    fn start(queue: Queue, metrics: Arc<Metrics>) -> (Deleter, JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::channel::<DeleteRequest>(256);
+        let handle = tokio::spawn(async move {
+            let mut pending: Vec<(String, String)> = Vec::new();
+            let linger = Duration::from_millis(100);
+            loop {
+                let next = if pending.is_empty() {
+                    rx.recv().await
+                } else {
+                    match tokio::time::timeout(linger, rx.recv()).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            delete_now(&queue, &metrics, &mut pending).await;
+                            continue;
+                        }
+                    }
+                };
+                match next {
+                    Some(DeleteRequest::Delete(id, receipt)) => {
+                        pending.push((id, receipt));
+                        if pending.len() >= 10 {
+                            delete_now(&queue, &metrics, &mut pending).await;
+                        }
+                    }
+                    Some(DeleteRequest::Flush(done)) => {
+                        delete_now(&queue, &metrics, &mut pending).await;
+                        let _ = done.send(());
+                    }
+                    None => {
+                        delete_now(&queue, &metrics, &mut pending).await;
+                        return;
+                    }
+                }
+            }
+        });
+        (Deleter { tx }, handle)
+    }
+
+    async fn delete(&self, message: &Message) {
+        let _ = self
+            .tx
+            .send(DeleteRequest::Delete(
+                message.id.clone(),
+                message.receipt.clone(),
+            ))
+            .await;
+    }
+
+    async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(DeleteRequest::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn delete_now(queue: &Queue, metrics: &Metrics, pending: &mut Vec<(String, String)>) {
+    if pending.is_empty() {
+        return;
+    }
+    let batch: Vec<(String, String)> = std::mem::take(pending);
+    match queue.delete_batch(&batch).await {
+        Ok(failed) => {
+            for (id, why) in &failed {
+                tracing::warn!(message_id = %id, error = %why, "delete failed; the message will come back and be recognised as done");
+            }
+            for _ in 0..batch.len() - failed.len() {
+                Metrics::inc(&metrics.messages_deleted);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, count = batch.len(), "delete failed; the messages will come back and be recognised as done")
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

@@ -1,0 +1,3 @@
+//! Enrich step: the live state of the cluster a finding names.
+
+pub mod neptune;

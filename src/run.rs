@@ -1,0 +1,128 @@
+//! `hubtriage run`: build the AWS clients and the pipeline from the config,
+//! wire SIGTERM/SIGINT to a graceful shutdown, and run the receive loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::act::remediate::PlanOnly;
+use crate::act::ticket::LogTickets;
+use crate::config::{Config, TicketKind};
+use crate::daemon::{self, Settings};
+use crate::enrich::neptune::NeptuneReader;
+use crate::events::Publisher;
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::record::securityhub::SecurityHub;
+use crate::record::{Recorder, RecorderSettings, RecorderStats};
+use crate::source::sqs::Queue;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The environment or config cannot work (exit 64).
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Queue(#[from] crate::source::sqs::QueueError),
+    #[error("{0}")]
+    Daemon(#[from] daemon::DaemonError),
+}
+
+pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
+    let Some(queue_config) = config.queue.clone() else {
+        return Err(RunError::Usage(
+            "config: [queue] url is required by `hubtriage run`".into(),
+        ));
+    };
+    let sdk = crate::aws::load().await;
+    if sdk.region().is_none() {
+        return Err(RunError::Usage(
+            "no AWS region: set AWS_REGION (or a profile's region) for the queue's region".into(),
+        ));
+    }
+
+    let queue = Queue::new(aws_sdk_sqs::Client::new(&sdk), &queue_config.url);
+    // Fail fast, before any work, when the queue cannot be read.
+    let queue_visibility = queue.visibility_timeout().await?;
+    let visibility = queue_config
+        .visibility_timeout_seconds
+        .unwrap_or(queue_visibility);
+
+    let mut hub_config = aws_sdk_securityhub::config::Builder::from(&sdk);
+    if let Some(region) = &config.securityhub.region {
+        hub_config = hub_config.region(aws_config::Region::new(region.clone()));
+    }
+    let hub = Arc::new(SecurityHub::new(aws_sdk_securityhub::Client::from_conf(
+        hub_config.build(),
+    )));
+    let stats = Arc::new(RecorderStats::default());
+    let (recorder, recorder_task) =
+        Recorder::start(hub.clone(), RecorderSettings::default(), stats);
+
+    let events = config.events.as_ref().map(|e| {
+        Arc::new(Publisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            e.bus.clone(),
+        ))
+    });
+    let tickets = match config.ticket.kind {
+        TicketKind::Log => Arc::new(LogTickets),
+    };
+    let metrics = Arc::new(Metrics::default());
+    let config = Arc::new(config);
+    let pipeline = Arc::new(Pipeline::new(
+        config.clone(),
+        Arc::new(NeptuneReader::new(sdk.clone())),
+        hub,
+        tickets,
+        Arc::new(PlanOnly {
+            mode: config.remediation.mode,
+        }),
+        recorder,
+        events,
+        metrics,
+    ));
+
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; no new messages will be received");
+        let _ = stop.send(true);
+        // Keep the sender alive so receivers see a steady `true`.
+        std::future::pending::<()>().await;
+    });
+
+    let settings = Settings {
+        max_messages: queue_config.max_messages,
+        wait_seconds: queue_config.wait_seconds,
+        visibility_seconds: visibility,
+        concurrency: config.daemon.concurrency,
+        grace: Duration::from_secs(config.daemon.shutdown_grace_seconds),
+        until_empty,
+    };
+    daemon::run(queue, pipeline, recorder_task, settings, shutdown).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

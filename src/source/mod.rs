@@ -1,0 +1,3 @@
+//! Where findings come from. Today: the SQS queue EventBridge fills.
+
+pub mod sqs;

@@ -1,0 +1,255 @@
+//! The SQS queue: long-poll receive, batched deletes with per-entry checks,
+//! visibility changes, and the counts `--until-empty` waits on.
+//!
+//! A message is deleted only once everything in it is recorded. One that cannot
+//! be parsed is never deleted: it comes back after its visibility timeout until
+//! the queue's redrive policy moves it to the dead-letter queue.
+
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName, QueueAttributeName,
+};
+use aws_sdk_sqs::Client;
+
+use crate::aws::describe;
+
+#[derive(Debug, thiserror::Error)]
+#[error("SQS {operation} on {queue}: {message}")]
+pub struct QueueError {
+    pub operation: &'static str,
+    pub queue: String,
+    pub message: String,
+}
+
+/// One received message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub receipt: String,
+    pub body: String,
+    /// How many times SQS has handed this message out, this time included.
+    pub receive_count: u32,
+}
+
+/// What the queue holds, by SQS's approximate counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Depth {
+    pub visible: i64,
+    pub in_flight: i64,
+    pub delayed: i64,
+}
+
+impl Depth {
+    pub fn is_empty(&self) -> bool {
+        self.visible == 0 && self.in_flight == 0 && self.delayed == 0
+    }
+}
+
+#[derive(Clone)]
+pub struct Queue {
+    client: Client,
+    url: String,
+}
+
+impl Queue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Queue {
+            client,
+            url: url.into(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn error<E>(&self, operation: &'static str, err: &aws_sdk_sqs::error::SdkError<E>) -> QueueError
+    where
+        E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        QueueError {
+            operation,
+            queue: self.url.clone(),
+            message: describe(err),
+        }
+    }
+
+    pub async fn receive(
+        &self,
+        max: i32,
+        wait_seconds: i32,
+        visibility: Option<i32>,
+    ) -> Result<Vec<Message>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(wait_seconds)
+            .set_visibility_timeout(visibility)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| self.error("ReceiveMessage", &e))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let receive_count = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                Some(Message {
+                    id: m.message_id?,
+                    receipt: m.receipt_handle?,
+                    body: m.body.unwrap_or_default(),
+                    receive_count,
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes up to 10 messages; returns the ids that failed, with why.
+    pub async fn delete_batch(
+        &self,
+        messages: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, QueueError> {
+        let mut entries = Vec::new();
+        for (i, (_, receipt)) in messages.iter().enumerate() {
+            let entry = DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(receipt)
+                .build()
+                .map_err(|e| QueueError {
+                    operation: "DeleteMessageBatch",
+                    queue: self.url.clone(),
+                    message: e.to_string(),
+                })?;
+            entries.push(entry);
+        }
+        let out = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| self.error("DeleteMessageBatch", &e))?;
+        Ok(out
+            .failed
+            .iter()
+            .map(|f| {
+                let id =
+                    f.id.parse::<usize>()
+                        .ok()
+                        .and_then(|i| messages.get(i))
+                        .map(|(id, _)| id.clone())
+                        .unwrap_or_else(|| f.id.clone());
+                (
+                    id,
+                    format!("{}: {}", f.code, f.message.as_deref().unwrap_or("")),
+                )
+            })
+            .collect())
+    }
+
+    pub async fn set_visibility(&self, receipt: &str, seconds: i32) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| self.error("ChangeMessageVisibility", &e))?;
+        Ok(())
+    }
+
+    /// Makes up to 10 messages visible again at once (shutdown).
+    pub async fn release_batch(&self, receipts: &[String]) -> Result<(), QueueError> {
+        let mut entries = Vec::new();
+        for (i, receipt) in receipts.iter().enumerate() {
+            let entry = ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(receipt)
+                .visibility_timeout(0)
+                .build()
+                .map_err(|e| QueueError {
+                    operation: "ChangeMessageVisibilityBatch",
+                    queue: self.url.clone(),
+                    message: e.to_string(),
+                })?;
+            entries.push(entry);
+        }
+        self.client
+            .change_message_visibility_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| self.error("ChangeMessageVisibilityBatch", &e))?;
+        Ok(())
+    }
+
+    /// Puts a message on the queue, visible after `delay_seconds` (0–900).
+    pub async fn send(&self, body: &str, delay_seconds: i32) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay_seconds)
+            .send()
+            .await
+            .map_err(|e| self.error("SendMessage", &e))?;
+        Ok(())
+    }
+
+    /// The queue's own visibility timeout, in seconds.
+    pub async fn visibility_timeout(&self) -> Result<i32, QueueError> {
+        let attrs = self
+            .attributes(&[QueueAttributeName::VisibilityTimeout])
+            .await?;
+        Ok(attrs
+            .get(&QueueAttributeName::VisibilityTimeout)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30))
+    }
+
+    pub async fn depth(&self) -> Result<Depth, QueueError> {
+        let attrs = self
+            .attributes(&[
+                QueueAttributeName::ApproximateNumberOfMessages,
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+            ])
+            .await?;
+        let count = |name: QueueAttributeName| {
+            attrs
+                .get(&name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(Depth {
+            visible: count(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        })
+    }
+
+    async fn attributes(
+        &self,
+        names: &[QueueAttributeName],
+    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .set_attribute_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| self.error("GetQueueAttributes", &e))?;
+        Ok(out.attributes.unwrap_or_default())
+    }
+}

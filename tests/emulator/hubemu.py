@@ -1,0 +1,1204 @@
+#!/usr/bin/env python3
+"""hubemu: the local AWS emulator for hubtriage tests (loopback only).
+
+One process, two HTTP servers on 127.0.0.1:
+
+* moto (in-process, moto 5.2.5) for SQS, EventBridge, STS, CloudWatch Logs,
+  IAM and Neptune (RDS query API, signing name ``rds``), with a few
+  monkeypatches for gaps in moto (see ``apply_moto_patches``);
+* a Security Hub emulator (REST-JSON: BatchImportFindings, GetFindings,
+  BatchUpdateFindings) that also serves the test control API under ``/_emu/``.
+
+Usage:
+    python tests/emulator/hubemu.py --ready-file PATH [--moto-port N]
+        [--securityhub-port N] [--region us-east-1] [--account ID]
+        [--events-account ID] [--exit-on-stdin-eof] [--verbose]
+
+See tests/emulator/README.md.
+"""
+
+import argparse
+import base64
+import copy
+import io
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+# Fake credentials for anything in-process that might look for them.
+for _k, _v in (
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_SESSION_TOKEN", "testing"),
+    ("AWS_DEFAULT_REGION", "us-east-1"),
+):
+    os.environ.setdefault(_k, _v)
+
+DEFAULT_ACCOUNT = "123456789012"  # moto's default account
+
+VERBOSE = False
+
+
+def log(msg):
+    sys.stderr.write(f"hubemu: {msg}\n")
+    sys.stderr.flush()
+
+
+def vlog(msg):
+    if VERBOSE:
+        log(msg)
+
+
+def now_iso():
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------
+# Call log (both servers) and fault injection
+# --------------------------------------------------------------------------
+
+
+class CallLog:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.calls = []
+
+    def start(self, service, operation, request):
+        entry = {
+            "service": service,
+            "operation": operation,
+            "time": time.time(),
+            "request": request,
+            "status": None,
+        }
+        with self.lock:
+            self.calls.append(entry)
+        return entry
+
+    def snapshot(self):
+        with self.lock:
+            return [dict(c) for c in self.calls]
+
+    def clear(self):
+        with self.lock:
+            self.calls = []
+
+
+class Faults:
+    """Pending faults, consumed in order by matching calls.
+
+    Each fault is a dict with "operation" (or "*"), optional "service", and
+    one of: "throttle": N | "unprocessed": N (+ "error_code", "error_message")
+    | "delay_ms": MS (+ "count", default 1) | "error_code" (+ "status",
+    "message", "count", default 1).
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.faults = []
+
+    def add(self, spec):
+        if not isinstance(spec, dict) or not spec.get("operation"):
+            raise ValueError('fault needs "operation"')
+        f = dict(spec)
+        if "throttle" in f:
+            f["kind"], f["remaining"] = "throttle", int(f["throttle"])
+        elif "unprocessed" in f:
+            f["kind"], f["remaining"] = "unprocessed", int(f["unprocessed"])
+            f.setdefault("error_code", "ConcurrentUpdateError")
+        elif "delay_ms" in f:
+            f["kind"], f["remaining"] = "delay", int(f.get("count", 1))
+        elif "error_code" in f:
+            f["kind"], f["remaining"] = "error", int(f.get("count", 1))
+            f.setdefault("status", 400)
+        else:
+            raise ValueError("fault needs one of throttle, unprocessed, delay_ms, error_code")
+        with self.lock:
+            self.faults.append(f)
+        return f
+
+    def list(self):
+        with self.lock:
+            return [dict(f) for f in self.faults]
+
+    def clear(self):
+        with self.lock:
+            self.faults = []
+
+    @staticmethod
+    def _matches(f, service, operation):
+        if f["operation"] not in ("*", operation):
+            return False
+        return f.get("service") in (None, service)
+
+    def _take(self, kind, service, operation):
+        for f in self.faults:
+            if f["kind"] == kind and f["remaining"] > 0 and self._matches(f, service, operation):
+                f["remaining"] -= 1
+                if f["remaining"] <= 0:
+                    self.faults.remove(f)
+                return f
+        return None
+
+    def for_call(self, service, operation):
+        """-> (delay_seconds, error_or_None); error = (code, http_status, message)."""
+        with self.lock:
+            delay = self._take("delay", service, operation)
+            thr = self._take("throttle", service, operation)
+            err = None if thr else self._take("error", service, operation)
+        delay_s = delay["delay_ms"] / 1000.0 if delay else 0.0
+        if thr:
+            return delay_s, ("throttle", None, "Rate exceeded")
+        if err:
+            return delay_s, (err["error_code"], int(err["status"]), err.get("message", "Injected fault"))
+        return delay_s, None
+
+    def take_unprocessed(self, service, operation):
+        """One identifier's worth of 'unprocessed' fault: (code, message) or None."""
+        with self.lock:
+            f = self._take("unprocessed", service, operation)
+        if not f:
+            return None
+        return f["error_code"], f.get("error_message", "Injected fault: finding not processed")
+
+
+CALLS = CallLog()
+FAULTS = Faults()
+
+
+# --------------------------------------------------------------------------
+# moto side: WSGI middleware that records calls and injects faults
+# --------------------------------------------------------------------------
+
+
+def _flatten_qs(text):
+    return {k: (v[0] if len(v) == 1 else v) for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+
+class MotoRecorder:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        body = self._read_body(environ)
+        service, operation, request, is_json = self._describe(environ, body)
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return self.app(environ, start_response)
+        entry = CALLS.start(service, operation, request)
+        delay_s, err = FAULTS.for_call(service, operation)
+        if delay_s:
+            time.sleep(delay_s)
+        if err:
+            status, headers, payload = self._error(is_json, err)
+            entry["status"] = status
+            vlog(f"moto {service}.{operation} -> {status} (injected)")
+            start_response(f"{status} Error", headers)
+            return [payload]
+
+        def recording_start_response(status, headers, exc_info=None):
+            try:
+                entry["status"] = int(status.split()[0])
+            except ValueError:
+                pass
+            vlog(f"moto {service}.{operation} -> {status}")
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, recording_start_response)
+
+    @staticmethod
+    def _read_body(environ):
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > 0:
+            body = environ["wsgi.input"].read(length)
+        elif environ.get("wsgi.input_terminated"):
+            body = environ["wsgi.input"].read()
+        else:
+            body = b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return body
+
+    @staticmethod
+    def _describe(environ, body):
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        service = "unknown"
+        if "Credential=" in auth:
+            try:
+                scope = auth.split("Credential=", 1)[1].split(",", 1)[0]
+                service = scope.split("/")[3]
+            except IndexError:
+                pass
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        ctype = environ.get("CONTENT_TYPE", "")
+        is_json = bool(target) or "json" in ctype
+        request = {}
+        text = body.decode("utf-8", "replace")
+        if "x-www-form-urlencoded" in ctype or (not is_json and "=" in text and not text.startswith("{")):
+            request = _flatten_qs(text)
+        elif text.strip():
+            try:
+                request = json.loads(text)
+            except ValueError:
+                request = {"_raw": text[:4096]}
+        if environ.get("QUERY_STRING"):
+            query = _flatten_qs(environ["QUERY_STRING"])
+            if isinstance(request, dict):
+                request = {**query, **request}
+        operation = "Unknown"
+        if target:
+            operation = target.split(".")[-1]
+        elif isinstance(request, dict) and isinstance(request.get("Action"), str):
+            operation = request["Action"]
+        if service == "unknown" and target:
+            service = target.split(".")[0].split("_")[0].lower()
+        return service, operation, request, is_json
+
+    @staticmethod
+    def _error(is_json, err):
+        code, status, message = err
+        if is_json:
+            if code == "throttle":
+                code, status = "ThrottlingException", 400
+            payload = json.dumps({"__type": code, "message": message}).encode()
+            headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
+        else:
+            if code == "throttle":
+                code, status = "Throttling", 400
+            payload = (
+                "<ErrorResponse><Error><Type>Sender</Type>"
+                f"<Code>{code}</Code><Message>{message}</Message></Error>"
+                f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+            ).encode()
+            headers = [("Content-Type", "text/xml")]
+        headers += [("Content-Length", str(len(payload))), ("x-amzn-RequestId", str(uuid.uuid4()))]
+        return status, headers, payload
+
+
+# --------------------------------------------------------------------------
+# Moto gap patches (moto 5.2.5). Each is small and says what moto gets wrong.
+# --------------------------------------------------------------------------
+
+# Neptune engine-default cluster parameters (subset; shapes as the real API).
+NEPTUNE_CLUSTER_PARAMETERS = [
+    {"ParameterName": "neptune_enable_audit_log", "ParameterValue": "0",
+     "Description": "Enable audit logs", "ApplyType": "static",
+     "DataType": "integer", "AllowedValues": "0,1"},
+    {"ParameterName": "neptune_enable_slow_query_log", "ParameterValue": "disable",
+     "Description": "Slow query log mode", "ApplyType": "dynamic",
+     "DataType": "string", "AllowedValues": "disable,info,debug"},
+    {"ParameterName": "neptune_slow_query_log_threshold", "ParameterValue": "5000",
+     "Description": "Slow query log threshold (ms)", "ApplyType": "dynamic",
+     "DataType": "integer", "AllowedValues": "1-2147483647"},
+    {"ParameterName": "neptune_query_timeout", "ParameterValue": "120000",
+     "Description": "Graph query timeout (ms).", "ApplyType": "dynamic",
+     "DataType": "integer", "AllowedValues": "10-2147483647"},
+    {"ParameterName": "neptune_streams", "ParameterValue": "0",
+     "Description": "Enable streams", "ApplyType": "static",
+     "DataType": "integer", "AllowedValues": "0,1"},
+    {"ParameterName": "neptune_lab_mode", "ParameterValue": "",
+     "Description": "Lab mode features", "ApplyType": "static",
+     "DataType": "string", "AllowedValues": ""},
+    {"ParameterName": "neptune_enforce_ssl", "ParameterValue": "1",
+     "Description": "Enforce SSL connections", "ApplyType": "static",
+     "DataType": "integer", "AllowedValues": "0,1"},
+]
+for _p in NEPTUNE_CLUSTER_PARAMETERS:
+    _p.update({
+        "Source": "engine-default",
+        "IsModifiable": True,
+        "ApplyMethod": "pending-reboot" if _p["ApplyType"] == "static" else "immediate",
+    })
+# The fixture from a real account reports neptune_query_timeout as pending-reboot.
+NEPTUNE_CLUSTER_PARAMETERS[3]["ApplyMethod"] = "pending-reboot"
+
+NEPTUNE_DEFAULT_GROUPS = {
+    "default.neptune1": "neptune1",
+    "default.neptune1.2": "neptune1.2",
+    "default.neptune1.3": "neptune1.3",
+    "default.neptune1.4": "neptune1.4",
+}
+
+
+def neptune_default_group_for(engine_version):
+    v = engine_version or ""
+    for prefix, group in (("1.4", "default.neptune1.4"), ("1.3", "default.neptune1.3"),
+                          ("1.2", "default.neptune1.2")):
+        if v.startswith(prefix):
+            return group
+    return "default.neptune1" if v.startswith(("1.0", "1.1")) else "default.neptune1.3"
+
+
+def apply_moto_patches():
+    from moto.rds import models as rds_models
+    from moto.rds import responses as rds_responses
+    from moto.rds.exceptions import RDSClientError
+
+    RDSBackend = rds_models.RDSBackend
+    DBCluster = rds_models.DBCluster
+    DBClusterParameterGroup = rds_models.DBClusterParameterGroup
+
+    # --- Patch A: ModifyDBCluster ignores CloudwatchLogsExportConfiguration.
+    # moto's RDSBackend.modify_db_cluster reads kwargs["enable_cloudwatch_logs_exports"]
+    # but the request parameter is CloudwatchLogsExportConfiguration, so
+    # Enable/DisableLogTypes never reach EnabledCloudwatchLogsExports. Apply them here.
+    orig_modify_db_cluster = RDSBackend.modify_db_cluster
+
+    def modify_db_cluster(self, kwargs):
+        old_id = kwargs["db_cluster_identifier"]
+        new_id = kwargs.get("new_db_cluster_identifier") or old_id
+        cfg = kwargs.pop("cloudwatch_logs_export_configuration", None) or {}
+        new_pg = kwargs.get("db_cluster_parameter_group_name")
+        cluster = self.clusters.get(old_id)
+        old_pg = cluster.parameter_group if cluster else None
+        result = orig_modify_db_cluster(self, kwargs)
+        cluster = self.clusters[new_id]
+        exports = list(cluster.enabled_cloudwatch_logs_exports or [])
+        for t in cfg.get("DisableLogTypes") or []:
+            if t in exports:
+                exports.remove(t)
+        for t in cfg.get("EnableLogTypes") or []:
+            if t not in exports:
+                exports.append(t)
+        cluster.enabled_cloudwatch_logs_exports = exports
+        result.enabled_cloudwatch_logs_exports = list(exports)
+        # Patch C (part): a new cluster parameter group needs a reboot of each member.
+        if new_pg and new_pg != old_pg:
+            for m in cluster._members:
+                m._emu_cluster_pg_status = "pending-reboot"
+        return result
+
+    RDSBackend.modify_db_cluster = modify_db_cluster
+
+    # --- Patch B: default Neptune cluster parameter groups and their parameters.
+    # moto has no default.neptune1* groups (DBParameterGroupNotFound), and custom
+    # groups report only the parameters a user set, without Source/ApplyType/etc.
+    # Seed the default groups lazily and return the Neptune engine defaults merged
+    # with user-set values (Source "user").
+    def ensure_default_groups(backend):
+        for name, family in NEPTUNE_DEFAULT_GROUPS.items():
+            if name not in backend.db_cluster_parameter_groups:
+                g = DBClusterParameterGroup(
+                    backend=backend, db_cluster_parameter_group_name=name,
+                    description=f"Default cluster parameter group for {family}",
+                    db_parameter_group_family=family)
+                g._emu_default = True
+                backend.db_cluster_parameter_groups[name] = g
+
+    def is_neptune_family(group):
+        return (group.db_parameter_group_family or "").startswith("neptune")
+
+    for meth in ("describe_db_cluster_parameter_groups", "copy_db_cluster_parameter_group"):
+        def make(orig):
+            def wrapper(self, *a, **kw):
+                ensure_default_groups(self)
+                return orig(self, *a, **kw)
+            return wrapper
+        setattr(RDSBackend, meth, make(getattr(RDSBackend, meth)))
+
+    orig_modify_cpg = RDSBackend.modify_db_cluster_parameter_group
+
+    def modify_db_cluster_parameter_group(self, name, params):
+        ensure_default_groups(self)
+        group = self.db_cluster_parameter_groups.get(name)
+        if group is not None and getattr(group, "_emu_default", False):
+            raise RDSClientError("InvalidDBParameterGroupState",
+                                 f"Default parameter group {name} cannot be modified.")
+        params = list(params)
+        if group is not None and is_neptune_family(group):
+            known = {p["ParameterName"]: p for p in NEPTUNE_CLUSTER_PARAMETERS}
+            for p in params:
+                if p.get("ParameterName") not in known:
+                    raise RDSClientError("InvalidParameterValue",
+                                         f"Could not find parameter with name: {p.get('ParameterName')}")
+        result = orig_modify_cpg(self, name, params)
+        # Patch C (part): a static parameter change leaves members pending-reboot.
+        if any(p.get("ApplyMethod") == "pending-reboot" for p in params):
+            for cluster in self.clusters.values():
+                if cluster.parameter_group == result.name:
+                    for m in cluster._members:
+                        m._emu_cluster_pg_status = "pending-reboot"
+        return result
+
+    RDSBackend.modify_db_cluster_parameter_group = modify_db_cluster_parameter_group
+
+    orig_delete_cpg = RDSBackend.delete_db_cluster_parameter_group
+
+    def delete_db_cluster_parameter_group(self, name):
+        if name in NEPTUNE_DEFAULT_GROUPS:
+            raise RDSClientError("InvalidDBParameterGroupState",
+                                 f"Default parameter group {name} cannot be deleted.")
+        return orig_delete_cpg(self, name)
+
+    RDSBackend.delete_db_cluster_parameter_group = delete_db_cluster_parameter_group
+
+    orig_describe_cp = RDSBackend.describe_db_cluster_parameters
+
+    def describe_db_cluster_parameters(self, name):
+        ensure_default_groups(self)
+        user_set = orig_describe_cp(self, name)  # raises DBClusterParameterGroupNotFound
+        group = self.db_cluster_parameter_groups[name]
+        if not is_neptune_family(group):
+            return user_set
+        out = []
+        for default in NEPTUNE_CLUSTER_PARAMETERS:
+            p = dict(default)
+            user = group.parameters.get(p["ParameterName"])
+            if user and user.get("ParameterValue") is not None:
+                p["ParameterValue"] = str(user["ParameterValue"])
+                p["Source"] = "user"
+                if user.get("ApplyMethod"):
+                    p["ApplyMethod"] = user["ApplyMethod"]
+            out.append(p)
+        return out
+
+    RDSBackend.describe_db_cluster_parameters = describe_db_cluster_parameters
+
+    # DescribeDBClusterParameters ignores the Source filter (engine-default|system|user).
+    orig_resp_describe_cp = rds_responses.RDSResponse.describe_db_cluster_parameters
+
+    def resp_describe_db_cluster_parameters(self):
+        source = self.params.get("Source")
+        if not source:
+            return orig_resp_describe_cp(self)
+        params = self.backend.describe_db_cluster_parameters(
+            self.params.get("DBClusterParameterGroupName"))
+        return rds_responses.ActionResult(
+            {"Parameters": [p for p in params if p.get("Source") == source]})
+
+    rds_responses.RDSResponse.describe_db_cluster_parameters = resp_describe_db_cluster_parameters
+
+    # --- Patch C: DescribeDBClusters for Neptune clusters.
+    # 1. DBClusterMembers[].DBClusterParameterGroupStatus is hard-coded "in-sync";
+    #    read it from the member (set by patches above, by RebootDBInstance and by
+    #    POST /_emu/neptune/member-status).
+    def db_cluster_members(self):
+        return [
+            {
+                "DBInstanceIdentifier": m.db_instance_identifier,
+                "IsClusterWriter": m.is_cluster_writer,
+                "DBClusterParameterGroupStatus": getattr(m, "_emu_cluster_pg_status", "in-sync"),
+                "PromotionTier": m.promotion_tier,
+            }
+            for m in self.members
+        ]
+
+    DBCluster.db_cluster_members = property(db_cluster_members)
+
+    # 2. RebootDBInstance does nothing; rebooting applies pending cluster parameters.
+    orig_reboot = RDSBackend.reboot_db_instance
+
+    def reboot_db_instance(self, db_instance_identifier, *a, **kw):
+        db = orig_reboot(self, db_instance_identifier, *a, **kw)
+        if hasattr(db, "_emu_cluster_pg_status"):
+            db._emu_cluster_pg_status = "in-sync"
+        return db
+
+    RDSBackend.reboot_db_instance = reboot_db_instance
+
+    # 3. Cluster Status can only be "creating" (once) or "available"; allow a
+    #    sticky test override set by POST /_emu/neptune/cluster-status.
+    orig_status = DBCluster.status
+
+    def status_get(self):
+        forced = getattr(self, "_emu_status", None)
+        return forced if forced else orig_status.fget(self)
+
+    DBCluster.status = property(status_get, orig_status.fset)
+
+    # 4. A Neptune cluster always gets default.neptune1.3, whatever its
+    #    EngineVersion; pick the family's default group like the real service.
+    orig_cluster_init = DBCluster.__init__
+
+    def cluster_init(self, *a, **kw):
+        orig_cluster_init(self, *a, **kw)
+        if self.engine == "neptune" and not kw.get("db_cluster_parameter_group_name"):
+            self.parameter_group = neptune_default_group_for(self.engine_version)
+
+    DBCluster.__init__ = cluster_init
+
+    # 5. Neptune endpoints live under neptune.amazonaws.com, not rds.amazonaws.com.
+    for attr in ("endpoint", "reader_endpoint"):
+        orig_prop = getattr(DBCluster, attr)
+
+        def make(orig_prop):
+            def getter(self):
+                value = orig_prop.fget(self)
+                if self.engine == "neptune":
+                    value = value.replace(".rds.amazonaws.com", ".neptune.amazonaws.com")
+                return value
+            return property(getter)
+
+        setattr(DBCluster, attr, make(orig_prop))
+
+
+    # --- Patch D: EventBridge -> SQS delivery drops "account".
+    # With no InputTransformer, moto renders targets through a string template
+    # that has no "account" field (and substitutes "<id>", "<source>", ... inside
+    # the detail text too). Real EventBridge delivers the event unchanged.
+    from moto.events import utils as events_utils
+
+    orig_parse = events_utils.EventTemplateParser.parse
+
+    def parse(input_template, input_paths_map, event):
+        if input_template or input_paths_map:
+            return orig_parse(input_template, input_paths_map, event)
+        keys = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+        return {k: copy.deepcopy(event[k]) for k in keys if k in event}
+
+    events_utils.EventTemplateParser.parse = staticmethod(parse)
+
+
+def rds_backend(account, region):
+    from moto.rds.models import rds_backends
+    return rds_backends[account][region]
+
+
+def reset_moto():
+    from moto.moto_api._internal.models import moto_api_backend
+    moto_api_backend.reset()
+
+
+# --------------------------------------------------------------------------
+# Security Hub emulator
+# --------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    def __init__(self, code, message, status=400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+WORKFLOW_STATUSES = ("NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED")
+# Legacy WorkflowState that accompanies each Workflow.Status (best guess).
+LEGACY_WORKFLOW_STATE = {"NEW": "NEW", "NOTIFIED": "ASSIGNED", "RESOLVED": "RESOLVED",
+                         "SUPPRESSED": "DEFERRED"}
+VERIFICATION_STATES = ("UNKNOWN", "TRUE_POSITIVE", "FALSE_POSITIVE", "BENIGN_POSITIVE")
+SEVERITY_NORMALIZED = {"INFORMATIONAL": 0, "LOW": 1, "MEDIUM": 40, "HIGH": 70, "CRITICAL": 90}
+REQUIRED_ASFF = ("SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId",
+                 "CreatedAt", "UpdatedAt", "Title", "Description", "Resources")
+CUSTOMER_OWNED = ("Note", "UserDefinedFields", "VerificationState", "Workflow", "WorkflowState")
+
+
+def _resource_ids(f):
+    return [r.get("Id") for r in f.get("Resources") or []]
+
+
+# Filter name -> function(finding) -> list of values.
+STRING_FIELDS = {
+    "Id": lambda f: [f.get("Id")],
+    "ProductArn": lambda f: [f.get("ProductArn")],
+    "AwsAccountId": lambda f: [f.get("AwsAccountId")],
+    "GeneratorId": lambda f: [f.get("GeneratorId")],
+    "Region": lambda f: [f.get("Region")],
+    "Title": lambda f: [f.get("Title")],
+    "Description": lambda f: [f.get("Description")],
+    "ProductName": lambda f: [f.get("ProductName")],
+    "CompanyName": lambda f: [f.get("CompanyName")],
+    "Type": lambda f: list(f.get("Types") or []),
+    "SeverityLabel": lambda f: [(f.get("Severity") or {}).get("Label")],
+    "WorkflowStatus": lambda f: [(f.get("Workflow") or {}).get("Status")],
+    "WorkflowState": lambda f: [f.get("WorkflowState")],
+    "RecordState": lambda f: [f.get("RecordState")],
+    "VerificationState": lambda f: [f.get("VerificationState")],
+    "ComplianceStatus": lambda f: [(f.get("Compliance") or {}).get("Status")],
+    "ComplianceSecurityControlId": lambda f: [(f.get("Compliance") or {}).get("SecurityControlId")],
+    "ComplianceAssociatedStandardsId": lambda f: [
+        s.get("StandardsId") for s in (f.get("Compliance") or {}).get("AssociatedStandards") or []],
+    "ResourceId": _resource_ids,
+    "ResourceType": lambda f: [r.get("Type") for r in f.get("Resources") or []],
+    "ResourceRegion": lambda f: [r.get("Region") for r in f.get("Resources") or []],
+    "NoteText": lambda f: [(f.get("Note") or {}).get("Text")],
+    "NoteUpdatedBy": lambda f: [(f.get("Note") or {}).get("UpdatedBy")],
+}
+MAP_FIELDS = {
+    "ProductFields": lambda f: f.get("ProductFields") or {},
+    "UserDefinedFields": lambda f: f.get("UserDefinedFields") or {},
+    "ResourceTags": lambda f: {k: v for r in f.get("Resources") or [] for k, v in (r.get("Tags") or {}).items()},
+}
+NEGATIVE = ("NOT_EQUALS", "PREFIX_NOT_EQUALS", "NOT_CONTAINS")
+
+
+def _string_match(value, cmp, target):
+    value = "" if value is None else str(value)
+    if cmp in ("EQUALS", "NOT_EQUALS"):
+        return value == target
+    if cmp in ("PREFIX", "PREFIX_NOT_EQUALS"):
+        return value.startswith(target)
+    if cmp in ("CONTAINS", "NOT_CONTAINS"):
+        return target in value
+    raise ApiError("InvalidInputException", f"Unsupported comparison {cmp}")
+
+
+def _condition_holds(name, f, cond):
+    """True when the finding has a value that the (positive form of the) condition matches."""
+    cmp, target = cond.get("Comparison", "EQUALS"), cond.get("Value", "")
+    if name in STRING_FIELDS:
+        return any(_string_match(v, cmp, target) for v in STRING_FIELDS[name](f) if v is not None)
+    values = MAP_FIELDS[name](f)
+    key = cond.get("Key")
+    return key in values and _string_match(values[key], cmp, target)
+
+
+def finding_matches(f, filters):
+    """Same field: positive conditions OR'd, negative ones AND'd; fields AND'd."""
+    for name, conds in (filters or {}).items():
+        if not conds:
+            continue
+        if name not in STRING_FIELDS and name not in MAP_FIELDS:
+            raise ApiError("InvalidInputException", f"hubemu does not support the filter {name}")
+        positive = [c for c in conds if c.get("Comparison", "EQUALS") not in NEGATIVE]
+        negative = [c for c in conds if c.get("Comparison", "EQUALS") in NEGATIVE]
+        if positive and not any(_condition_holds(name, f, c) for c in positive):
+            return False
+        if any(_condition_holds(name, f, c) for c in negative):
+            return False
+    return True
+
+
+class SecurityHub:
+    def __init__(self, default_region, events_account=None):
+        self.lock = threading.Lock()
+        self.findings = {}  # (Id, ProductArn) -> finding, in insertion order
+        self.default_region = default_region
+        self.events_account = events_account
+        self.events_enabled = True
+        self.emitted = []
+
+    def reset(self):
+        with self.lock:
+            self.findings = {}
+            self.emitted = []
+            self.events_enabled = True
+
+    # ---- operations -------------------------------------------------------
+
+    def batch_import_findings(self, body):
+        items = body.get("Findings")
+        if not isinstance(items, list) or not 1 <= len(items) <= 100:
+            raise ApiError("InvalidInputException", "Findings must contain between 1 and 100 findings")
+        failed, imported = [], []
+        with self.lock:
+            for item in items:
+                fid = item.get("Id") if isinstance(item, dict) else None
+                missing = [k for k in REQUIRED_ASFF if not (isinstance(item, dict) and item.get(k))]
+                if missing:
+                    failed.append({"Id": fid or "unknown", "ErrorCode": "InvalidInput",
+                                   "ErrorMessage": f"Finding does not adhere to ASFF: missing {', '.join(missing)}"})
+                    continue
+                fault = FAULTS.take_unprocessed("securityhub", "BatchImportFindings")
+                if fault:
+                    failed.append({"Id": fid, "ErrorCode": fault[0], "ErrorMessage": fault[1]})
+                    continue
+                imported.append(self._store_import(copy.deepcopy(item)))
+        self._emit(imported)
+        return {"FailedCount": len(failed), "SuccessCount": len(imported), "FailedFindings": failed}
+
+    def _store_import(self, f):
+        key = (f["Id"], f["ProductArn"])
+        old = self.findings.get(key)
+        f.setdefault("ProductFields", {})
+        f["ProductFields"].setdefault("aws/securityhub/FindingId", f"{f['ProductArn']}/{f['Id']}")
+        f.setdefault("Region", self._region_of(f))
+        f.setdefault("RecordState", "ACTIVE")
+        if old is None:
+            status = (f.get("Workflow") or {}).get("Status") or "NEW"
+        else:
+            # Customer-owned fields can't be changed by re-import.
+            for k in CUSTOMER_OWNED:
+                f.pop(k, None)
+                if k in old:
+                    f[k] = copy.deepcopy(old[k])
+            status = (old.get("Workflow") or {}).get("Status") or "NEW"
+            old_c = (old.get("Compliance") or {}).get("Status")
+            new_c = (f.get("Compliance") or {}).get("Status")
+            # Security Hub resets NOTIFIED/RESOLVED to NEW when compliance leaves
+            # PASSED or the record goes ARCHIVED -> ACTIVE, and resolves a control
+            # finding whose compliance becomes PASSED.
+            if status in ("NOTIFIED", "RESOLVED") and (
+                    (old_c == "PASSED" and new_c in ("WARNING", "FAILED", "NOT_AVAILABLE"))
+                    or (old.get("RecordState") == "ARCHIVED" and f["RecordState"] == "ACTIVE")):
+                status = "NEW"
+            elif new_c == "PASSED" and old_c != "PASSED" and status in ("NEW", "NOTIFIED"):
+                status = "RESOLVED"
+        f["Workflow"] = {"Status": status}
+        f["WorkflowState"] = LEGACY_WORKFLOW_STATE[status] if status in LEGACY_WORKFLOW_STATE else "NEW"
+        f["ProcessedAt"] = now_iso()
+        self.findings[key] = f
+        return copy.deepcopy(f)
+
+    def get_findings(self, body):
+        max_results = body.get("MaxResults") or 100
+        if not 1 <= int(max_results) <= 100:
+            raise ApiError("InvalidInputException", "MaxResults must be between 1 and 100")
+        start = 0
+        if body.get("NextToken"):
+            try:
+                start = int(base64.b64decode(body["NextToken"]).decode())
+            except ValueError:
+                raise ApiError("InvalidInputException", "Invalid NextToken")
+        with self.lock:
+            matched = [f for f in self.findings.values() if finding_matches(f, body.get("Filters"))]
+            page = copy.deepcopy(matched[start:start + int(max_results)])
+        resp = {"Findings": page}
+        if start + int(max_results) < len(matched):
+            resp["NextToken"] = base64.b64encode(str(start + int(max_results)).encode()).decode()
+        return resp
+
+    def batch_update_findings(self, body):
+        ids = body.get("FindingIdentifiers")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+            raise ApiError("InvalidInputException",
+                           "FindingIdentifiers must contain between 1 and 100 identifiers")
+        for i in ids:
+            if not isinstance(i, dict) or not i.get("Id") or not i.get("ProductArn"):
+                raise ApiError("InvalidInputException", "Each FindingIdentifier needs Id and ProductArn")
+        self._validate_update(body)
+        processed, unprocessed, updated, seen = [], [], [], set()
+        with self.lock:
+            for ident in ids:
+                ident = {"Id": ident["Id"], "ProductArn": ident["ProductArn"]}
+                key = (ident["Id"], ident["ProductArn"])
+                if key in seen:
+                    unprocessed.append({"FindingIdentifier": ident, "ErrorCode": "DuplicatedFindingIdentifier",
+                                        "ErrorMessage": "Duplicated finding identifier"})
+                    continue
+                seen.add(key)
+                fault = FAULTS.take_unprocessed("securityhub", "BatchUpdateFindings")
+                if fault:
+                    unprocessed.append({"FindingIdentifier": ident, "ErrorCode": fault[0],
+                                        "ErrorMessage": fault[1]})
+                    continue
+                f = self.findings.get(key)
+                if f is None:
+                    unprocessed.append({"FindingIdentifier": ident, "ErrorCode": "FindingNotFound",
+                                        "ErrorMessage": "Finding Not Found"})
+                    continue
+                self._apply_update(f, body)
+                processed.append(ident)
+                updated.append(copy.deepcopy(f))
+        self._emit(updated)
+        return {"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}
+
+    @staticmethod
+    def _validate_update(body):
+        def bad(msg):
+            raise ApiError("InvalidInputException", msg)
+
+        note = body.get("Note")
+        if note is not None:
+            text, by = note.get("Text"), note.get("UpdatedBy")
+            if not isinstance(text, str) or not 1 <= len(text) <= 512 or not text.strip():
+                bad("Note.Text must be between 1 and 512 characters")
+            if not isinstance(by, str) or not 1 <= len(by) <= 128 or not by.strip():
+                bad("Note.UpdatedBy must be between 1 and 128 characters")
+        wf = body.get("Workflow")
+        if wf is not None and wf.get("Status") is not None and wf.get("Status") not in WORKFLOW_STATUSES:
+            bad(f"Invalid Workflow.Status {wf.get('Status')}")
+        vs = body.get("VerificationState")
+        if vs is not None and vs not in VERIFICATION_STATES:
+            bad(f"Invalid VerificationState {vs}")
+        for k in ("Confidence", "Criticality"):
+            v = body.get(k)
+            if v is not None and not (isinstance(v, int) and 0 <= v <= 100):
+                bad(f"{k} must be between 0 and 100")
+        sev = body.get("Severity")
+        if sev is not None:
+            if sev.get("Label") is not None and sev["Label"] not in SEVERITY_NORMALIZED:
+                bad(f"Invalid Severity.Label {sev['Label']}")
+            n = sev.get("Normalized")
+            if n is not None and not 0 <= n <= 100:
+                bad("Severity.Normalized must be between 0 and 100")
+        udf = body.get("UserDefinedFields")
+        if udf is not None:
+            if not isinstance(udf, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in udf.items()):
+                bad("UserDefinedFields must map strings to strings")
+            if len(udf) > 50:
+                bad("UserDefinedFields can have at most 50 entries")
+
+    @staticmethod
+    def _apply_update(f, body):
+        ts = now_iso()
+        if body.get("Note") is not None:
+            f["Note"] = {"Text": body["Note"]["Text"], "UpdatedBy": body["Note"]["UpdatedBy"], "UpdatedAt": ts}
+        status = (body.get("Workflow") or {}).get("Status")
+        if status:
+            f["Workflow"] = {"Status": status}
+            f["WorkflowState"] = LEGACY_WORKFLOW_STATE[status]
+        if body.get("UserDefinedFields") is not None:
+            merged = dict(f.get("UserDefinedFields") or {})
+            merged.update(body["UserDefinedFields"])
+            f["UserDefinedFields"] = merged
+        for k in ("VerificationState", "Confidence", "Criticality", "Types", "RelatedFindings"):
+            if body.get(k) is not None:
+                f[k] = copy.deepcopy(body[k])
+        sev = body.get("Severity")
+        if sev:
+            s = dict(f.get("Severity") or {})
+            if sev.get("Label") is not None:
+                s["Label"] = sev["Label"]
+                s["Normalized"] = SEVERITY_NORMALIZED[sev["Label"]]
+            if sev.get("Normalized") is not None:
+                s["Normalized"] = sev["Normalized"]
+                if sev.get("Label") is None:
+                    n = sev["Normalized"]
+                    s["Label"] = ("INFORMATIONAL" if n == 0 else "LOW" if n < 40 else "MEDIUM" if n < 70
+                                  else "HIGH" if n < 90 else "CRITICAL")
+            if sev.get("Product") is not None:
+                s["Product"] = sev["Product"]
+            f["Severity"] = s
+        # As documented for the real API: "Updates from BatchUpdateFindings do not
+        # affect the value of UpdatedAt for a finding." Only the note is stamped.
+        f["ProcessedAt"] = ts
+
+    # ---- EventBridge emission --------------------------------------------
+
+    def _region_of(self, f):
+        if f.get("Region"):
+            return f["Region"]
+        parts = (f.get("ProductArn") or "").split(":")
+        return parts[3] if len(parts) > 3 and parts[3] else self.default_region
+
+    def _emit(self, findings):
+        if not findings or not self.events_enabled:
+            return
+        from moto.events.models import events_backends
+
+        for f in findings:
+            account = self.events_account or f.get("AwsAccountId") or DEFAULT_ACCOUNT
+            region = self._region_of(f)
+            entry = {
+                "Source": "aws.securityhub",
+                "DetailType": "Security Hub Findings - Imported",
+                "Detail": json.dumps({"findings": [f]}),
+                "Resources": [(f.get("ProductFields") or {}).get("aws/securityhub/FindingId") or f["Id"]],
+            }
+            try:
+                result = events_backends[account][region].put_events([entry])
+            except Exception as e:  # keep serving even if moto chokes
+                result = [{"ErrorCode": type(e).__name__, "ErrorMessage": str(e)}]
+                log(f"event emission failed: {e!r}")
+            with self.lock:
+                self.emitted.append({"account": account, "region": region, "time": time.time(),
+                                     "finding_id": f["Id"], "entry": entry, "result": result})
+
+
+# --------------------------------------------------------------------------
+# HTTP handler for the Security Hub port (+ /_emu/ control API)
+# --------------------------------------------------------------------------
+
+SH_ROUTES = {
+    ("POST", "/findings/import"): ("BatchImportFindings", "batch_import_findings"),
+    ("POST", "/findings"): ("GetFindings", "get_findings"),
+    ("PATCH", "/findings/batchupdate"): ("BatchUpdateFindings", "batch_update_findings"),
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "hubemu"
+    hub = None  # SecurityHub, set in main()
+    opts = None  # argparse namespace
+
+    def log_message(self, fmt, *args):  # quiet; we log one line per request ourselves
+        pass
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _read_json(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw.strip():
+            return {}
+        return json.loads(raw)
+
+    def _send(self, status, payload, error_type=None):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        if error_type:
+            self.send_header("x-amzn-ErrorType", error_type)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_error(self, status, code, message):
+        self._send(status, {"__type": code, "message": message, "Code": code, "Message": message},
+                   error_type=code)
+
+    def _dispatch(self, method):
+        path = urlsplit(self.path).path.rstrip("/") or "/"
+        try:
+            body = self._read_json()
+        except ValueError:
+            body = None
+        if path.startswith("/_emu/"):
+            return self._control(method, path, body)
+        route = SH_ROUTES.get((method, path))
+        operation = route[0] if route else "Unknown"
+        entry = CALLS.start("securityhub", operation, body if body is not None else {})
+        status = 500
+        try:
+            if route is None:
+                status = 404
+                self._send_error(404, "UnknownOperationException", f"No operation for {method} {path}")
+                return
+            if body is None or not isinstance(body, dict):
+                raise ApiError("InvalidInputException", "Request body is not a JSON object")
+            delay_s, err = FAULTS.for_call("securityhub", operation)
+            if delay_s:
+                time.sleep(delay_s)
+            if err:
+                code, st, msg = err
+                if code == "throttle":
+                    code, st = "TooManyRequestsException", 429
+                raise ApiError(code, msg, st)
+            result = getattr(self.hub, route[1])(body)
+            status = 200
+            self._send(200, result)
+        except ApiError as e:
+            status = e.status
+            self._send_error(e.status, e.code, e.message)
+        except Exception as e:
+            log(f"internal error in {operation}: {e!r}")
+            status = 500
+            self._send_error(500, "InternalException", str(e))
+        finally:
+            entry["status"] = status
+            vlog(f"securityhub {operation} -> {status}")
+
+    # ---- control API ------------------------------------------------------
+
+    def _control(self, method, path, body):
+        try:
+            result = self._control_inner(method, path, body if body is not None else {})
+        except KeyError as e:
+            return self._send(400, {"error": f"missing or unknown {e}"})
+        except (ValueError, TypeError) as e:
+            return self._send(400, {"error": str(e)})
+        except Exception as e:  # e.g. moto's not-found errors
+            return self._send(404, {"error": f"{type(e).__name__}: {e}"})
+        if result is None:
+            return self._send(404, {"error": f"no control endpoint {method} {path}"})
+        self._send(200, result)
+
+    def _control_inner(self, method, path, body):
+        hub = self.hub
+        if path == "/_emu/health":
+            return {"ok": True}
+        if path == "/_emu/calls":
+            if method == "GET":
+                query = _flatten_qs(urlsplit(self.path).query)
+                return [c for c in CALLS.snapshot()
+                        if all(c.get(k) == query[k] for k in ("service", "operation") if k in query)]
+            if method == "DELETE":
+                CALLS.clear()
+                return {"ok": True}
+        if path == "/_emu/faults":
+            if method == "GET":
+                return FAULTS.list()
+            if method == "POST":
+                for spec in body if isinstance(body, list) else [body]:
+                    FAULTS.add(spec)
+                return {"ok": True, "faults": FAULTS.list()}
+            if method == "DELETE":
+                FAULTS.clear()
+                return {"ok": True}
+        if path == "/_emu/events":
+            if method == "GET":
+                with hub.lock:
+                    return {"enabled": hub.events_enabled, "emitted": copy.deepcopy(hub.emitted)}
+            if method == "POST":
+                if not isinstance(body.get("enabled"), bool):
+                    raise ValueError('body must be {"enabled": true|false}')
+                hub.events_enabled = body["enabled"]
+                return {"ok": True, "enabled": hub.events_enabled}
+            if method == "DELETE":
+                with hub.lock:
+                    hub.emitted = []
+                return {"ok": True}
+        if path == "/_emu/findings":
+            if method == "GET":
+                with hub.lock:
+                    return copy.deepcopy(list(hub.findings.values()))
+            if method == "DELETE":
+                with hub.lock:
+                    hub.findings = {}
+                return {"ok": True}
+        if path == "/_emu/reset" and method == "POST":
+            reset_moto()
+            hub.reset()
+            CALLS.clear()
+            FAULTS.clear()
+            return {"ok": True}
+        if path == "/_emu/neptune/member-status" and method == "POST":
+            backend = rds_backend(body.get("account", self.opts.account), body.get("region", self.opts.region))
+            cluster = backend.describe_db_clusters(body["cluster"])[0]
+            members = [m for m in cluster._members if m.db_instance_identifier == body["instance"]]
+            if not members:
+                raise ValueError(f"{body['instance']} is not a member of {body['cluster']}")
+            members[0]._emu_cluster_pg_status = str(body["status"])
+            return {"ok": True}
+        if path == "/_emu/neptune/cluster-status" and method == "POST":
+            backend = rds_backend(body.get("account", self.opts.account), body.get("region", self.opts.region))
+            cluster = backend.describe_db_clusters(body["cluster"])[0]
+            cluster._emu_status = body.get("status")  # null/absent clears the override
+            return {"ok": True}
+        return None
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+
+def wait_accepting(port, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def write_atomically(path, text):
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="hubtriage local AWS emulator (127.0.0.1 only)")
+    p.add_argument("--ready-file", required=True, help="JSON file written once both servers accept connections")
+    p.add_argument("--moto-port", type=int, default=0, help="0 = random free port (default)")
+    p.add_argument("--securityhub-port", type=int, default=0, help="0 = random free port (default)")
+    p.add_argument("--region", default="us-east-1", help="default region for control endpoints and findings")
+    p.add_argument("--account", default=None,
+                   help="account moto serves every request as (sets MOTO_ACCOUNT_ID); default 123456789012")
+    p.add_argument("--events-account", default=None,
+                   help="account whose default bus receives Security Hub events (default: the finding's AwsAccountId)")
+    p.add_argument("--no-events", action="store_true", help="start with event emission off")
+    p.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin reaches EOF")
+    p.add_argument("--verbose", action="store_true", help="log one line per request to stderr")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    global VERBOSE
+    args = parse_args(argv)
+    VERBOSE = args.verbose
+    if args.account:
+        os.environ["MOTO_ACCOUNT_ID"] = args.account
+    args.account = args.account or DEFAULT_ACCOUNT
+
+    from werkzeug.serving import make_server
+    from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
+                                               create_backend_app)
+
+    apply_moto_patches()
+
+    class QuietMotoHandler(MotoRequestHandler):
+        def log_request(self, *a, **kw):
+            pass
+
+    moto_app = MotoRecorder(DomainDispatcherApplication(create_backend_app))
+    moto_server = make_server("127.0.0.1", args.moto_port, moto_app, threaded=True,
+                              request_handler=QuietMotoHandler)
+
+    Handler.hub = SecurityHub(args.region, args.events_account)
+    Handler.hub.events_enabled = not args.no_events
+    Handler.opts = args
+    class SecurityHubServer(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128
+
+    sh_server = SecurityHubServer(("127.0.0.1", args.securityhub_port), Handler)
+
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (moto_server, sh_server)]
+    for t in threads:
+        t.start()
+
+    moto_port = moto_server.server_port
+    sh_port = sh_server.server_address[1]
+    if not (wait_accepting(moto_port) and wait_accepting(sh_port)):
+        log("servers did not start accepting connections")
+        return 1
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if args.exit_on_stdin_eof:
+        def watch_stdin():
+            try:
+                while sys.stdin.buffer.read(4096):
+                    pass
+            except (OSError, ValueError):
+                pass
+            stop.set()
+        threading.Thread(target=watch_stdin, daemon=True).start()
+
+    ready = {"moto": f"http://127.0.0.1:{moto_port}", "securityhub": f"http://127.0.0.1:{sh_port}",
+             "pid": os.getpid()}
+    write_atomically(args.ready_file, json.dumps(ready))
+    log(f"ready: moto on 127.0.0.1:{moto_port}, securityhub on 127.0.0.1:{sh_port}")
+
+    while not stop.wait(0.5):
+        pass
+    log("stopping")
+    try:
+        with open(args.ready_file) as fh:
+            if json.load(fh).get("pid") == os.getpid():
+                os.remove(args.ready_file)
+    except (OSError, ValueError):
+        pass
+    stoppers = [threading.Thread(target=s.shutdown) for s in (sh_server, moto_server)]
+    for t in stoppers:
+        t.start()
+    for t in stoppers:
+        t.join(timeout=5)
+    sh_server.server_close()
+    moto_server.server_close()
+    vlog("stopped")
+    # Skip interpreter teardown of moto's many modules and the request threads.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,581 @@
+#!/usr/bin/env python3
+"""Self-test for hubemu.py (no pytest): starts a fresh hubemu subprocess and
+drives it with boto3. Run with the emulator venv's python:
+
+    "$(scripts/emulator-venv.sh | tail -n1)" tests/emulator/test_hubemu.py
+
+Prints "N passed, M failed" last and exits non-zero on any failure.
+"""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+PRODUCT_ARN = f"arn:aws:securityhub:{REGION}::product/aws/securityhub"
+CLUSTER_ARN = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:orders-graph"
+
+os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                  AWS_SESSION_TOKEN="testing", AWS_DEFAULT_REGION=REGION)
+for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(var, None)
+
+URLS = {}
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def client(service, **kw):
+    url = URLS["securityhub"] if service == "securityhub" else URLS["moto"]
+    cfg = Config(retries={"total_max_attempts": 1, "mode": "standard"}, **kw)
+    return boto3.client(service, region_name=REGION, endpoint_url=url, config=cfg)
+
+
+def control(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(URLS["securityhub"] + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def make_finding(suffix, account=ACCOUNT, control_id="Neptune.2", cluster_arn=CLUSTER_ARN):
+    fid = f"arn:aws:securityhub:{REGION}:{account}:security-control/{control_id}/finding/{suffix}"
+    return {
+        "SchemaVersion": "2018-10-08",
+        "Id": fid,
+        "ProductArn": PRODUCT_ARN,
+        "ProductName": "Security Hub",
+        "CompanyName": "AWS",
+        "Region": REGION,
+        "GeneratorId": f"security-control/{control_id}",
+        "AwsAccountId": account,
+        "Types": ["Software and Configuration Checks/Industry and Regulatory Standards"],
+        "CreatedAt": "2026-11-20T10:14:44.901Z",
+        "UpdatedAt": "2026-11-20T10:14:44.901Z",
+        "Severity": {"Label": "MEDIUM", "Normalized": 40, "Original": "MEDIUM"},
+        "Title": "Neptune DB clusters should publish audit logs to CloudWatch Logs",
+        "Description": "This control checks whether a Neptune DB cluster publishes audit logs.",
+        "ProductFields": {"aws/securityhub/FindingId": f"{PRODUCT_ARN}/{fid}"},
+        "Resources": [{"Type": "AwsRdsDbCluster", "Id": cluster_arn, "Partition": "aws", "Region": REGION}],
+        "Compliance": {"Status": "FAILED", "SecurityControlId": control_id},
+        "Workflow": {"Status": "NEW"},
+        "RecordState": "ACTIVE",
+    }
+
+
+def ident(f):
+    return {"Id": f["Id"], "ProductArn": f["ProductArn"]}
+
+
+def import_findings(*findings):
+    r = client("securityhub").batch_import_findings(Findings=list(findings))
+    assert r["SuccessCount"] == len(findings), r
+    return r
+
+
+def get_one(f):
+    r = client("securityhub").get_findings(Filters={"Id": [{"Value": f["Id"], "Comparison": "EQUALS"}]})
+    assert len(r["Findings"]) == 1, r
+    return r["Findings"][0]
+
+
+def expect_client_error(fn, code, status=None):
+    try:
+        fn()
+    except ClientError as e:
+        got = e.response["Error"]["Code"]
+        assert got == code, f"expected {code}, got {got}: {e}"
+        if status is not None:
+            got_status = e.response["ResponseMetadata"]["HTTPStatusCode"]
+            assert got_status == status, f"expected HTTP {status}, got {got_status}"
+        return e
+    raise AssertionError(f"expected {code}, got success")
+
+
+def make_queue_with_rule(name):
+    sqs, events = client("sqs"), client("events")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=f"{name}-rule", EventPattern=json.dumps({
+        "source": ["aws.securityhub"], "detail-type": ["Security Hub Findings - Imported"]}))
+    events.put_targets(Rule=f"{name}-rule", Targets=[{"Id": "q", "Arn": arn}])
+    return url
+
+
+def drain(url, wait_total=3.0):
+    sqs, out, deadline = client("sqs"), [], time.time() + wait_total
+    while time.time() < deadline:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        for m in msgs:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        if not msgs:
+            if out:
+                break
+            time.sleep(0.1)
+    return out
+
+
+def make_neptune_cluster(name, tags=None, instances=2, **kw):
+    neptune = client("neptune")
+    neptune.create_db_cluster(DBClusterIdentifier=name, Engine="neptune", EngineVersion="1.3.2.1",
+                              Tags=tags or [], **kw)
+    for i in range(1, instances + 1):
+        neptune.create_db_instance(DBInstanceIdentifier=f"{name}-{i}", DBInstanceClass="db.r5.large",
+                                   Engine="neptune", DBClusterIdentifier=name)
+    return neptune
+
+
+def describe_cluster(name):
+    return client("neptune").describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
+
+
+# ---------------------------------------------------------------- Security Hub
+
+
+@test
+def import_then_get():
+    a, b = make_finding("import-a"), make_finding("import-b", control_id="Neptune.1")
+    import_findings(a, b)
+    got = get_one(a)
+    assert got["Workflow"] == {"Status": "NEW"} and got["WorkflowState"] == "NEW", got
+    assert got["ProductFields"]["aws/securityhub/FindingId"] == f"{PRODUCT_ARN}/{a['Id']}"
+    sh = client("securityhub")
+    r = sh.get_findings(Filters={
+        "ComplianceSecurityControlId": [{"Value": "Neptune.1", "Comparison": "EQUALS"}],
+        "ResourceId": [{"Value": CLUSTER_ARN, "Comparison": "EQUALS"}],
+        "AwsAccountId": [{"Value": ACCOUNT, "Comparison": "EQUALS"}],
+        "ProductArn": [{"Value": PRODUCT_ARN, "Comparison": "EQUALS"}],
+        "WorkflowStatus": [{"Value": "NEW", "Comparison": "EQUALS"}]})
+    assert [f["Id"] for f in r["Findings"]] == [b["Id"]], r
+    assert not sh.get_findings(Filters={"WorkflowStatus": [{"Value": "RESOLVED", "Comparison": "EQUALS"}],
+                                        "Id": [{"Value": a["Id"], "Comparison": "EQUALS"}]})["Findings"]
+    everything = sh.get_findings()["Findings"]
+    assert {a["Id"], b["Id"]} <= {f["Id"] for f in everything}
+    # pagination
+    page1 = sh.get_findings(MaxResults=1)
+    assert len(page1["Findings"]) == 1 and page1.get("NextToken")
+    page2 = sh.get_findings(MaxResults=1, NextToken=page1["NextToken"])
+    assert page2["Findings"][0]["Id"] != page1["Findings"][0]["Id"]
+    # re-import updates the stored finding but keeps customer-owned fields
+    sh.batch_update_findings(FindingIdentifiers=[ident(a)], Workflow={"Status": "NOTIFIED"})
+    a2 = copy.deepcopy(a)
+    a2["Title"] = "changed title"
+    a2["Workflow"] = {"Status": "NEW"}
+    import_findings(a2)
+    got = get_one(a)
+    assert got["Title"] == "changed title" and got["Workflow"]["Status"] == "NOTIFIED", got
+    # compliance PASSED resolves the finding
+    a3 = copy.deepcopy(a2)
+    a3["Compliance"]["Status"] = "PASSED"
+    import_findings(a3)
+    assert get_one(a)["Workflow"]["Status"] == "RESOLVED"
+    # missing required ASFF fields -> FailedFindings
+    bad = make_finding("bad")
+    del bad["Title"]
+    r = client("securityhub", parameter_validation=False).batch_import_findings(Findings=[bad])
+    assert r["FailedCount"] == 1 and r["FailedFindings"][0]["ErrorCode"] == "InvalidInput", r
+
+
+@test
+def batch_update_applies_workflow_note_udf():
+    f = make_finding("update-1")
+    f["UserDefinedFields"] = {"keep": "me"}
+    import_findings(f)
+    before = get_one(f)["UpdatedAt"]
+    sh = client("securityhub")
+    r = sh.batch_update_findings(
+        FindingIdentifiers=[ident(f)], Workflow={"Status": "NOTIFIED"},
+        Note={"Text": "hubtriage: pending reboot", "UpdatedBy": "hubtriage"},
+        UserDefinedFields={"hubtriage/state": "remediating"}, VerificationState="TRUE_POSITIVE")
+    assert r["ProcessedFindings"] == [ident(f)] and r["UnprocessedFindings"] == [], r
+    sh.batch_update_findings(FindingIdentifiers=[ident(f)], UserDefinedFields={"hubtriage/attempt": "1"})
+    got = get_one(f)
+    assert got["Workflow"] == {"Status": "NOTIFIED"} and got["WorkflowState"] == "ASSIGNED", got
+    assert got["Note"]["Text"] == "hubtriage: pending reboot" and got["Note"]["UpdatedBy"] == "hubtriage"
+    assert got["Note"]["UpdatedAt"].endswith("Z")
+    assert got["UserDefinedFields"] == {"keep": "me", "hubtriage/state": "remediating",
+                                        "hubtriage/attempt": "1"}, got["UserDefinedFields"]
+    assert got["VerificationState"] == "TRUE_POSITIVE"
+    assert got["UpdatedAt"] == before, "BatchUpdateFindings leaves UpdatedAt alone"
+    missing = {"Id": "arn:aws:securityhub:us-east-1:123456789012:nope", "ProductArn": PRODUCT_ARN}
+    r = sh.batch_update_findings(FindingIdentifiers=[missing], Workflow={"Status": "RESOLVED"})
+    assert r["ProcessedFindings"] == [] and r["UnprocessedFindings"][0]["ErrorCode"] == "FindingNotFound", r
+    calls = [c for c in control("GET", "/_emu/calls") if c["operation"] == "BatchUpdateFindings"]
+    assert calls and calls[-1]["service"] == "securityhub" and calls[-1]["status"] == 200
+    assert calls[-1]["request"]["FindingIdentifiers"] == [missing]
+
+
+@test
+def rejects_101_identifiers():
+    ids = [{"Id": f"id-{i}", "ProductArn": PRODUCT_ARN} for i in range(101)]
+    expect_client_error(lambda: client("securityhub").batch_update_findings(
+        FindingIdentifiers=ids, Workflow={"Status": "NOTIFIED"}), "InvalidInputException", 400)
+    expect_client_error(lambda: client("securityhub").batch_update_findings(
+        FindingIdentifiers=[], Workflow={"Status": "NOTIFIED"}), "InvalidInputException", 400)
+
+
+@test
+def rejects_513_char_note():
+    f = make_finding("note-513")
+    import_findings(f)
+    expect_client_error(lambda: client("securityhub").batch_update_findings(
+        FindingIdentifiers=[ident(f)], Note={"Text": "x" * 513, "UpdatedBy": "hubtriage"}),
+        "InvalidInputException", 400)
+    r = client("securityhub").batch_update_findings(
+        FindingIdentifiers=[ident(f)], Note={"Text": "x" * 512, "UpdatedBy": "hubtriage"})
+    assert r["ProcessedFindings"] == [ident(f)]
+
+
+@test
+def throttle_fault():
+    f = make_finding("throttle")
+    import_findings(f)
+    control("POST", "/_emu/faults", {"operation": "BatchUpdateFindings", "throttle": 2})
+    sh = client("securityhub")
+    for _ in range(2):
+        expect_client_error(lambda: sh.batch_update_findings(
+            FindingIdentifiers=[ident(f)], Workflow={"Status": "NOTIFIED"}), "TooManyRequestsException", 429)
+    assert get_one(f)["Workflow"]["Status"] == "NEW"
+    sh.batch_update_findings(FindingIdentifiers=[ident(f)], Workflow={"Status": "NOTIFIED"})
+    assert get_one(f)["Workflow"]["Status"] == "NOTIFIED"
+    assert control("GET", "/_emu/faults") == []
+
+
+@test
+def unprocessed_fault():
+    fs = [make_finding(f"unproc-{i}") for i in range(4)]
+    import_findings(*fs)
+    control("POST", "/_emu/faults", {"operation": "BatchUpdateFindings", "unprocessed": 3,
+                                     "error_code": "ConcurrentUpdateError"})
+    r = client("securityhub").batch_update_findings(FindingIdentifiers=[ident(f) for f in fs],
+                                                    Workflow={"Status": "RESOLVED"})
+    assert [u["ErrorCode"] for u in r["UnprocessedFindings"]] == ["ConcurrentUpdateError"] * 3, r
+    assert r["ProcessedFindings"] == [ident(fs[3])], r
+    assert [get_one(f)["Workflow"]["Status"] for f in fs] == ["NEW", "NEW", "NEW", "RESOLVED"]
+
+
+@test
+def delay_and_error_faults():
+    f = make_finding("delay")
+    import_findings(f)
+    control("POST", "/_emu/faults", {"operation": "GetFindings", "delay_ms": 400, "count": 1})
+    t0 = time.time()
+    get_one(f)
+    assert time.time() - t0 >= 0.4
+    t0 = time.time()
+    get_one(f)
+    assert time.time() - t0 < 0.4
+    control("POST", "/_emu/faults", {"operation": "GetFindings", "error_code": "InternalException",
+                                     "status": 500})
+    expect_client_error(lambda: get_one(f), "InternalException", 500)
+    control("POST", "/_emu/faults", {"operation": "DescribeDBClusters", "throttle": 1})
+    expect_client_error(lambda: client("neptune").describe_db_clusters(), "Throttling", 400)
+    client("neptune").describe_db_clusters()
+    control("POST", "/_emu/faults", {"operation": "ReceiveMessage", "throttle": 1})
+    url = client("sqs").create_queue(QueueName="fault-q")["QueueUrl"]
+    expect_client_error(lambda: client("sqs").receive_message(QueueUrl=url), "ThrottlingException", 400)
+    control("POST", "/_emu/faults", {"operation": "GetFindings", "throttle": 5})
+    control("DELETE", "/_emu/faults")
+    get_one(f)
+
+
+@test
+def update_event_reaches_sqs_via_eventbridge_rule():
+    url = make_queue_with_rule("sh-events")
+    f = make_finding("event-1")
+    import_findings(f)
+    imported = drain(url)
+    assert len(imported) == 1 and imported[0]["detail"]["findings"][0]["Workflow"]["Status"] == "NEW", imported
+    client("securityhub").batch_update_findings(FindingIdentifiers=[ident(f)], Workflow={"Status": "NOTIFIED"},
+                                                Note={"Text": "n", "UpdatedBy": "hubtriage"})
+    msgs = drain(url)
+    assert len(msgs) == 1, msgs
+    ev = msgs[0]
+    assert ev["source"] == "aws.securityhub" and ev["detail-type"] == "Security Hub Findings - Imported", ev
+    assert ev["account"] == ACCOUNT and ev["region"] == REGION, ev
+    assert ev["resources"] == [f"{PRODUCT_ARN}/{f['Id']}"], ev["resources"]
+    assert isinstance(ev["time"], str) and ev["time"].endswith("Z"), ev["time"]
+    finding = ev["detail"]["findings"][0]
+    assert finding["Id"] == f["Id"] and finding["Workflow"]["Status"] == "NOTIFIED"
+    assert finding["Note"]["Text"] == "n"
+    # emission can be switched off
+    control("POST", "/_emu/events", {"enabled": False})
+    try:
+        client("securityhub").batch_update_findings(FindingIdentifiers=[ident(f)], Workflow={"Status": "NEW"})
+        assert drain(url, 1.0) == []
+    finally:
+        control("POST", "/_emu/events", {"enabled": True})
+    emitted = control("GET", "/_emu/events")["emitted"]
+    assert any(e["finding_id"] == f["Id"] and e["account"] == ACCOUNT for e in emitted)
+
+
+@test
+def events_go_to_the_findings_account():
+    f = make_finding("other-account", account="111122223333")
+    import_findings(f)
+    last = control("GET", "/_emu/events")["emitted"][-1]
+    assert last["account"] == "111122223333" and last["finding_id"] == f["Id"], last
+    assert "EventId" in last["result"][0], last
+
+
+# ---------------------------------------------------------------- moto side
+
+
+@test
+def call_log_records_describe_db_clusters():
+    control("DELETE", "/_emu/calls")
+    make_neptune_cluster("calllog", instances=0)
+    client("neptune").describe_db_clusters(DBClusterIdentifier="calllog")
+    calls = control("GET", "/_emu/calls")
+    desc = [c for c in calls if c["operation"] == "DescribeDBClusters"]
+    assert desc and desc[0]["service"] == "rds" and desc[0]["status"] == 200, calls
+    assert desc[0]["request"]["DBClusterIdentifier"] == "calllog"
+    assert isinstance(desc[0]["time"], float)
+    assert [c["operation"] for c in calls][:2] == ["CreateDBCluster", "DescribeDBClusters"], calls
+    client("sqs").list_queues()
+    client("sts").get_caller_identity()
+    ops = [(c["service"], c["operation"]) for c in control("GET", "/_emu/calls")]
+    assert ("sqs", "ListQueues") in ops and ("sts", "GetCallerIdentity") in ops, ops
+    only = control("GET", "/_emu/calls?service=rds&operation=DescribeDBClusters")
+    assert [c["operation"] for c in only] == ["DescribeDBClusters"], only
+    control("DELETE", "/_emu/calls")
+    assert control("GET", "/_emu/calls") == []
+
+
+@test
+def smoke_sts_logs_iam():
+    assert client("sts").get_caller_identity()["Account"] == ACCOUNT
+    logs = client("logs")
+    logs.create_log_group(logGroupName="/aws/neptune/orders-graph/audit")
+    groups = logs.describe_log_groups(logGroupNamePrefix="/aws/neptune/")["logGroups"]
+    assert groups[0]["logGroupName"] == "/aws/neptune/orders-graph/audit"
+    iam = client("iam")
+    iam.create_role(RoleName="hubtriage", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17",
+                                                                               "Statement": []}))
+    assert iam.get_role(RoleName="hubtriage")["Role"]["RoleName"] == "hubtriage"
+
+
+@test
+def patch_a_modify_cluster_log_exports():
+    neptune = make_neptune_cluster("patch-a", instances=1, EnableCloudwatchLogsExports=["slowquery"])
+    assert describe_cluster("patch-a")["EnabledCloudwatchLogsExports"] == ["slowquery"]
+    neptune.modify_db_cluster(DBClusterIdentifier="patch-a", ApplyImmediately=True,
+                              CloudwatchLogsExportConfiguration={"EnableLogTypes": ["audit"]})
+    assert describe_cluster("patch-a")["EnabledCloudwatchLogsExports"] == ["slowquery", "audit"]
+    neptune.modify_db_cluster(DBClusterIdentifier="patch-a", ApplyImmediately=True,
+                              CloudwatchLogsExportConfiguration={"EnableLogTypes": ["audit"],
+                                                                 "DisableLogTypes": ["slowquery"]})
+    assert describe_cluster("patch-a")["EnabledCloudwatchLogsExports"] == ["audit"]
+
+
+@test
+def patch_b_parameter_groups():
+    neptune = client("neptune")
+    for name in ("default.neptune1", "default.neptune1.2", "default.neptune1.3", "default.neptune1.4"):
+        groups = neptune.describe_db_cluster_parameter_groups(DBClusterParameterGroupName=name)
+        assert groups["DBClusterParameterGroups"][0]["DBClusterParameterGroupName"] == name
+        params = {p["ParameterName"]: p for p in
+                  neptune.describe_db_cluster_parameters(DBClusterParameterGroupName=name)["Parameters"]}
+        audit = params["neptune_enable_audit_log"]
+        assert (audit["ParameterValue"], audit["Source"], audit["ApplyType"], audit["ApplyMethod"]) == (
+            "0", "engine-default", "static", "pending-reboot"), audit
+    expect_client_error(lambda: neptune.modify_db_cluster_parameter_group(
+        DBClusterParameterGroupName="default.neptune1.3",
+        Parameters=[{"ParameterName": "neptune_enable_audit_log", "ParameterValue": "1",
+                     "ApplyMethod": "pending-reboot"}]), "InvalidDBParameterGroupState")
+    neptune.create_db_cluster_parameter_group(DBClusterParameterGroupName="audit-on",
+                                              DBParameterGroupFamily="neptune1.3", Description="d")
+    params = {p["ParameterName"]: p for p in
+              neptune.describe_db_cluster_parameters(DBClusterParameterGroupName="audit-on")["Parameters"]}
+    assert params["neptune_enable_audit_log"]["ParameterValue"] == "0"
+    assert params["neptune_enable_audit_log"]["Source"] == "engine-default"
+    neptune.modify_db_cluster_parameter_group(
+        DBClusterParameterGroupName="audit-on",
+        Parameters=[{"ParameterName": "neptune_enable_audit_log", "ParameterValue": "1",
+                     "ApplyMethod": "pending-reboot"}])
+    params = {p["ParameterName"]: p for p in
+              neptune.describe_db_cluster_parameters(DBClusterParameterGroupName="audit-on")["Parameters"]}
+    audit = params["neptune_enable_audit_log"]
+    assert (audit["ParameterValue"], audit["Source"], audit["ApplyType"]) == ("1", "user", "static"), audit
+    user_only = neptune.describe_db_cluster_parameters(DBClusterParameterGroupName="audit-on",
+                                                       Source="user")["Parameters"]
+    assert [p["ParameterName"] for p in user_only] == ["neptune_enable_audit_log"], user_only
+    expect_client_error(lambda: neptune.modify_db_cluster_parameter_group(
+        DBClusterParameterGroupName="audit-on",
+        Parameters=[{"ParameterName": "no_such_param", "ParameterValue": "1", "ApplyMethod": "immediate"}]),
+        "InvalidParameterValue")
+    expect_client_error(lambda: neptune.describe_db_cluster_parameters(DBClusterParameterGroupName="nope"),
+                        "DBParameterGroupNotFound")
+
+
+@test
+def patch_c_describe_db_clusters_and_tags():
+    neptune = make_neptune_cluster("orders-graph", tags=[{"Key": "env", "Value": "prod"},
+                                                         {"Key": "team", "Value": "orders"}],
+                                   EnableCloudwatchLogsExports=["slowquery"],
+                                   PreferredMaintenanceWindow="sun:06:00-sun:06:30")
+    c = describe_cluster("orders-graph")
+    assert c["Engine"] == "neptune" and c["EngineVersion"] == "1.3.2.1" and c["Status"] == "available", c
+    assert c["DBClusterParameterGroup"] == "default.neptune1.3"
+    assert c["EnabledCloudwatchLogsExports"] == ["slowquery"]
+    assert c["PreferredMaintenanceWindow"] == "sun:06:00-sun:06:30"
+    assert c["DBClusterArn"] == CLUSTER_ARN
+    assert c["Endpoint"].endswith(".neptune.amazonaws.com")
+    members = {m["DBInstanceIdentifier"]: m for m in c["DBClusterMembers"]}
+    assert set(members) == {"orders-graph-1", "orders-graph-2"}
+    assert [m["IsClusterWriter"] for m in c["DBClusterMembers"]].count(True) == 1
+    assert all(m["DBClusterParameterGroupStatus"] == "in-sync" for m in members.values())
+    tags = neptune.list_tags_for_resource(ResourceName=CLUSTER_ARN)["TagList"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("env", "prod"), ("team", "orders")], tags
+    # engine version picks the family's default group
+    client("neptune").create_db_cluster(DBClusterIdentifier="old-engine", Engine="neptune",
+                                        EngineVersion="1.2.1.0")
+    assert describe_cluster("old-engine")["DBClusterParameterGroup"] == "default.neptune1.2"
+    # test control: member status and cluster status
+    control("POST", "/_emu/neptune/member-status",
+            {"cluster": "orders-graph", "instance": "orders-graph-2", "status": "pending-reboot"})
+    control("POST", "/_emu/neptune/cluster-status", {"cluster": "orders-graph", "status": "modifying"})
+    c = describe_cluster("orders-graph")
+    members = {m["DBInstanceIdentifier"]: m for m in c["DBClusterMembers"]}
+    assert members["orders-graph-2"]["DBClusterParameterGroupStatus"] == "pending-reboot"
+    assert members["orders-graph-1"]["DBClusterParameterGroupStatus"] == "in-sync"
+    assert c["Status"] == "modifying" and describe_cluster("orders-graph")["Status"] == "modifying"
+    control("POST", "/_emu/neptune/cluster-status", {"cluster": "orders-graph", "status": None})
+    assert describe_cluster("orders-graph")["Status"] == "available"
+    neptune.reboot_db_instance(DBInstanceIdentifier="orders-graph-2")
+    assert all(m["DBClusterParameterGroupStatus"] == "in-sync" for m in describe_cluster("orders-graph")[
+        "DBClusterMembers"])
+    # switching to a custom group with a static change leaves members pending-reboot
+    neptune.create_db_cluster_parameter_group(DBClusterParameterGroupName="orders-audit",
+                                              DBParameterGroupFamily="neptune1.3", Description="d")
+    neptune.modify_db_cluster(DBClusterIdentifier="orders-graph", DBClusterParameterGroupName="orders-audit",
+                              ApplyImmediately=True)
+    c = describe_cluster("orders-graph")
+    assert c["DBClusterParameterGroup"] == "orders-audit"
+    assert {m["DBClusterParameterGroupStatus"] for m in c["DBClusterMembers"]} == {"pending-reboot"}
+    for i in (1, 2):
+        neptune.reboot_db_instance(DBInstanceIdentifier=f"orders-graph-{i}")
+    neptune.modify_db_cluster_parameter_group(
+        DBClusterParameterGroupName="orders-audit",
+        Parameters=[{"ParameterName": "neptune_enable_audit_log", "ParameterValue": "1",
+                     "ApplyMethod": "pending-reboot"}])
+    assert {m["DBClusterParameterGroupStatus"] for m in describe_cluster("orders-graph")["DBClusterMembers"]} \
+        == {"pending-reboot"}
+
+
+@test
+def sqs_redrive_to_dlq():
+    sqs = client("sqs")
+    dlq = sqs.create_queue(QueueName="redrive-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    src = sqs.create_queue(QueueName="redrive-src", Attributes={
+        "VisibilityTimeout": "0",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})})["QueueUrl"]
+    sqs.send_message(QueueUrl=src, MessageBody="poison")
+    for _ in range(2):
+        msgs = sqs.receive_message(QueueUrl=src, WaitTimeSeconds=0).get("Messages", [])
+        assert len(msgs) == 1 and msgs[0]["Body"] == "poison", msgs
+    assert sqs.receive_message(QueueUrl=src, WaitTimeSeconds=0).get("Messages", []) == []
+    dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0, AttributeNames=["All"]).get("Messages", [])
+    assert len(dead) == 1 and dead[0]["Body"] == "poison", dead
+
+
+@test
+def reset_clears_everything():
+    import_findings(make_finding("reset"))
+    client("sqs").create_queue(QueueName="reset-q")
+    control("POST", "/_emu/reset")
+    assert client("securityhub").get_findings()["Findings"] == []
+    assert client("sqs").list_queues().get("QueueUrls", []) == []
+    # default parameter groups survive a reset
+    client("neptune").describe_db_cluster_parameters(DBClusterParameterGroupName="default.neptune1.3")
+
+
+# ---------------------------------------------------------------- runner
+
+
+def start_emulator(tmp):
+    ready = os.path.join(tmp, "ready.json")
+    errlog = open(os.path.join(tmp, "hubemu.log"), "w")
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "hubemu.py"), "--ready-file", ready,
+                             "--exit-on-stdin-eof"], stdin=subprocess.PIPE, stderr=errlog)
+    deadline = time.time() + 90
+    while not os.path.exists(ready):
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise SystemExit(f"hubemu did not start; see {errlog.name}:\n" + open(errlog.name).read())
+        time.sleep(0.1)
+    with open(ready) as fh:
+        info = json.load(fh)
+    assert set(info) == {"moto", "securityhub", "pid"} and info["pid"] == proc.pid, info
+    for key in ("moto", "securityhub"):
+        assert info[key].startswith("http://127.0.0.1:"), info
+    URLS.update(info)
+    return proc, ready
+
+
+def main():
+    only = set(sys.argv[1:])
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, ready = start_emulator(tmp)
+        passed = failed = 0
+        try:
+            for fn in TESTS:
+                if only and fn.__name__ not in only:
+                    continue
+                try:
+                    fn()
+                    passed += 1
+                    print(f"ok   {fn.__name__}")
+                except Exception:
+                    failed += 1
+                    print(f"FAIL {fn.__name__}")
+                    traceback.print_exc(file=sys.stdout)
+                finally:
+                    try:
+                        control("DELETE", "/_emu/faults")
+                    except Exception:
+                        pass
+            # closing stdin must stop the emulator (harness-death protection)
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=15)
+                assert proc.returncode == 0, proc.returncode
+                assert not os.path.exists(ready), "ready file left behind"
+                passed += 1
+                print("ok   exits_on_stdin_eof")
+            except Exception:
+                failed += 1
+                print("FAIL exits_on_stdin_eof")
+                traceback.print_exc(file=sys.stdout)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
