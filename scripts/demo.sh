@@ -1,28 +1,19 @@
 #!/usr/bin/env bash
-# The main job on local data: what hubtriage decides for sample findings.
+# The main job on local data: hubtriage drains a queue of Security Hub Neptune.2
+# findings against local emulators (127.0.0.1 only) and shows what it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== building hubtriage"
 cargo build --quiet
-bin=target/debug/hubtriage
-fx=tests/fixtures
-
-echo "== hubtriage check-config --config config/hubtriage.toml"
-"$bin" check-config --config config/hubtriage.toml
+echo "== preparing the emulator (Python venv with moto, first time only)"
+python="$(scripts/emulator-venv.sh | tail -n1)"
+"$python" scripts/demo.py --bin target/debug/hubtriage --python "$python"
 
 echo
-echo "== prod cluster on the default parameter group (rule: ticket)"
-"$bin" explain --config config/hubtriage.toml --event "$fx/neptune2-failed-event.json" \
-  --clusters "$fx/describe-db-clusters.json" --parameters "$fx/describe-db-cluster-parameters.json" \
-  --tags "$fx/list-tags-for-resource.json"
-
-echo
-echo "== the same cluster tagged env=dev (rule: remediate, with its plan)"
-"$bin" explain --config config/hubtriage.toml --event "$fx/neptune2-failed-event.json" \
-  --clusters "$fx/describe-db-clusters.json" --parameters "$fx/describe-db-cluster-parameters.json" \
-  --tags "$fx/list-tags-dev.json"
-
-echo
-echo "== two findings; the second cluster already exports audit with the parameter on (resolve)"
-"$bin" explain --config config/hubtriage.toml --event "$fx/two-findings-event.json" \
-  --clusters "$fx/describe-db-clusters-three.json" \
-  --parameters "$fx/describe-db-cluster-parameters-audit-on.json"
+echo "== offline: hubtriage explain on saved AWS CLI outputs"
+target/debug/hubtriage explain --config config/hubtriage.toml \
+  --event tests/fixtures/neptune2-failed-event.json \
+  --clusters tests/fixtures/describe-db-clusters.json \
+  --parameters tests/fixtures/describe-db-cluster-parameters.json \
+  --tags tests/fixtures/list-tags-dev.json

@@ -1,0 +1,231 @@
+"""The hubtriage demo: the whole job on local emulators (loopback only).
+
+Starts the project's emulator (tests/emulator/hubemu.py: moto + a Security Hub
+emulator), creates the findings queue with its DLQ and an EventBridge rule,
+creates a few Neptune clusters, imports their Neptune.2 findings (Security Hub
+publishes the Imported events, EventBridge routes them to the queue), runs
+`hubtriage run --until-empty`, prints what happened to each finding, and stops
+everything. Run it through scripts/demo.sh.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+
+import boto3
+
+ACCOUNT = "111122223333"
+REGION = "us-east-1"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CONFIG = """
+# The demo's config (a variant of config/hubtriage.toml).
+[remediation]
+mode = "dry-run"
+reboot = "maintenance-window"
+log_retention_days = 365
+
+[[suppress]]
+name = "sandbox-clusters"
+reason = "Sandbox clusters hold no customer data (RISK-142)"
+expires = "2027-03-31"
+match = {{ clusters = ["sandbox-*"] }}
+
+[[rule]]
+name = "prod-needs-change-ticket"
+action = "ticket"
+match = {{ tags = {{ env = "prod" }} }}
+
+[[rule]]
+name = "non-prod-auto-fix"
+action = "remediate"
+match = {{ tags = {{ env = ["dev", "test", "staging"] }} }}
+
+[default]
+action = "ticket"
+
+[queue]
+url = "{queue_url}"
+wait_seconds = 2
+
+[events]
+bus = "default"
+"""
+
+
+def start_emulator(python, workdir):
+    ready = os.path.join(workdir, "ready.json")
+    proc = subprocess.Popen(
+        [python, os.path.join(ROOT, "tests/emulator/hubemu.py"), "--ready-file", ready,
+         "--exit-on-stdin-eof", "--account", ACCOUNT, "--region", REGION],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if os.path.exists(ready):
+            try:
+                with open(ready) as f:
+                    return proc, json.load(f)
+            except ValueError:
+                pass
+        if proc.poll() is not None:
+            sys.exit("demo: the emulator exited early")
+        time.sleep(0.05)
+    proc.kill()
+    sys.exit("demo: the emulator did not start within 60 s")
+
+
+def clients(endpoints):
+    kw = dict(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    moto = endpoints["moto"]
+    return (boto3.client("sqs", endpoint_url=moto, **kw),
+            boto3.client("events", endpoint_url=moto, **kw),
+            boto3.client("neptune", endpoint_url=moto, **kw),
+            boto3.client("securityhub", endpoint_url=endpoints["securityhub"], **kw))
+
+
+def make_queues(sqs, events):
+    dlq = sqs.create_queue(QueueName="hubtriage-findings-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName="hubtriage-findings", Attributes={
+        "VisibilityTimeout": "60",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
+    })["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="neptune2-findings", EventPattern=json.dumps(
+        {"source": ["aws.securityhub"], "detail-type": ["Security Hub Findings - Imported"]}))
+    events.put_targets(Rule="neptune2-findings", Targets=[{"Id": "queue", "Arn": arn}])
+    return queue, dlq
+
+
+def make_cluster(neptune, ident, tags=(), group=None, members=2, audit_export=False):
+    kw = {}
+    if group:
+        kw["DBClusterParameterGroupName"] = group
+    neptune.create_db_cluster(DBClusterIdentifier=ident, Engine="neptune", EngineVersion="1.3.2.1",
+                              PreferredMaintenanceWindow="sun:06:00-sun:06:30",
+                              Tags=[{"Key": k, "Value": v} for k, v in tags], **kw)
+    for i in range(1, members + 1):
+        neptune.create_db_instance(DBInstanceIdentifier=f"{ident}-{i}", DBInstanceClass="db.r5.large",
+                                   Engine="neptune", DBClusterIdentifier=ident)
+    if audit_export:
+        neptune.modify_db_cluster(DBClusterIdentifier=ident, ApplyImmediately=True,
+                                  CloudwatchLogsExportConfiguration={"EnableLogTypes": ["audit"]})
+
+
+def finding(template, cluster, n, control="Neptune.2"):
+    f = json.loads(json.dumps(template))
+    arn = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:{cluster}"
+    f["Id"] = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:security-control/{control}/finding/demo-{n:04d}"
+    f["GeneratorId"] = f"security-control/{control}"
+    f["Compliance"]["SecurityControlId"] = control
+    f["Resources"] = [{"Type": "AwsRdsDbCluster", "Id": arn, "Partition": "aws", "Region": REGION}]
+    f["ProductFields"]["Resources:0/Id"] = arn
+    f.pop("Workflow", None)
+    f.pop("WorkflowState", None)
+    return f
+
+
+def emulator_get(endpoints, path):
+    with urllib.request.urlopen(endpoints["securityhub"] + path, timeout=10) as r:
+        return json.load(r)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--python", default=sys.executable)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="hubtriage-demo-") as workdir:
+        emu, endpoints = start_emulator(args.python, workdir)
+        try:
+            run_demo(args.bin, endpoints, workdir)
+        finally:
+            emu.stdin.close()
+            try:
+                emu.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                emu.kill()
+
+
+def run_demo(binary, endpoints, workdir):
+    sqs, events, neptune, hub = clients(endpoints)
+    queue, dlq = make_queues(sqs, events)
+
+    print("== Neptune clusters")
+    make_cluster(neptune, "orders-graph", tags=[("env", "prod")])
+    print("   orders-graph   env=prod, default parameter group, no audit export")
+    make_cluster(neptune, "catalog-dev", tags=[("env", "dev")])
+    print("   catalog-dev    env=dev, default parameter group, no audit export")
+    make_cluster(neptune, "sandbox-graph", members=1)
+    print("   sandbox-graph  no tags (a sandbox)")
+    neptune.create_db_cluster_parameter_group(DBClusterParameterGroupName="billing-audit",
+                                              DBParameterGroupFamily="neptune1.3", Description="audit on")
+    neptune.modify_db_cluster_parameter_group(DBClusterParameterGroupName="billing-audit", Parameters=[
+        {"ParameterName": "neptune_enable_audit_log", "ParameterValue": "1", "ApplyMethod": "pending-reboot"}])
+    make_cluster(neptune, "billing-graph", tags=[("env", "prod")], group="billing-audit", audit_export=True)
+    print("   billing-graph  env=prod, already compliant (export on, parameter 1, in-sync)")
+
+    with open(os.path.join(ROOT, "tests/fixtures/neptune2-failed-event.json")) as f:
+        template = json.load(f)["detail"]["findings"][0]
+    findings = [finding(template, c, i) for i, c in
+                enumerate(["orders-graph", "catalog-dev", "sandbox-graph", "billing-graph"], 1)]
+    findings.append(finding(template, "orders-graph", 5, control="Neptune.1"))
+    hub.batch_import_findings(Findings=findings)
+    print(f"\n== Imported {len(findings)} FAILED findings (four Neptune.2, one Neptune.1); "
+          "Security Hub publishes their events to the queue")
+
+    config = os.path.join(workdir, "hubtriage.toml")
+    with open(config, "w") as f:
+        f.write(CONFIG.format(queue_url=queue))
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoints["moto"],
+               AWS_ENDPOINT_URL_SECURITYHUB=endpoints["securityhub"],
+               AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION=REGION,
+               AWS_EC2_METADATA_DISABLED="true", HUBTRIAGE_LOG_FORMAT="json")
+    env.pop("AWS_PROFILE", None)
+    print("\n== hubtriage run --until-empty")
+    started = time.time()
+    run = subprocess.run([binary, "run", "--config", config, "--until-empty"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    took = time.time() - started
+    logs = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    for line in logs:
+        if line.get("message") in ("decided", "recorded on the finding",
+                                   "event reflects hubtriage's own update; dropped"):
+            span = line.get("span", {})
+            extra = line.get("action") or line.get("workflow") or ""
+            print(f"   {span.get('cluster', '?'):14} {line['message']} {extra}")
+    if run.returncode != 0:
+        print(run.stdout[-4000:], run.stderr[-4000:], sep="\n")
+        sys.exit(f"demo: hubtriage exited {run.returncode}")
+    print(f"   drained the queue in {took:.1f} s (exit 0)")
+
+    print("\n== The findings now (read back with GetFindings)")
+    rows = []
+    for f in findings:
+        got = hub.get_findings(Filters={"Id": [{"Value": f["Id"], "Comparison": "EQUALS"}]})["Findings"][0]
+        cluster = got["Resources"][0]["Id"].rsplit(":", 1)[-1]
+        rows.append((got["Id"].rsplit("/", 1)[-1], got["Compliance"]["SecurityControlId"], cluster,
+                     got.get("UserDefinedFields", {}).get("hubtriage:action", "ignore"),
+                     got["Workflow"]["Status"], got.get("Note", {}).get("Text", "-")))
+    print(f"   {'finding':10} {'control':10} {'cluster':14} {'action':10} {'workflow':11} note")
+    for r in rows:
+        wrapped = textwrap.wrap(r[5], 70) or ["-"]
+        print(f"   {r[0]:10} {r[1]:10} {r[2]:14} {r[3]:10} {r[4]:11} {wrapped[0]}")
+        for more in wrapped[1:]:
+            print(" " * 63 + more)
+
+    dead = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+    print(f"\n   DLQ messages: {dead['Attributes']['ApproximateNumberOfMessages']}")
+    calls = emulator_get(endpoints, "/_emu/calls?service=securityhub&operation=BatchUpdateFindings")
+    print(f"   BatchUpdateFindings calls: {len(calls)} (alike updates share a call)")
+
+
+if __name__ == "__main__":
+    main()

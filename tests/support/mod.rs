@@ -1,0 +1,617 @@
+//! Test support for end-to-end tests: the project's loopback emulator
+//! (`tests/emulator/hubemu.py`: moto plus a Security Hub emulator), a "world"
+//! with the queue, DLQ, EventBridge rule and Neptune clusters a test needs, and
+//! helpers to run the real `hubtriage` binary against it.
+//!
+//! Every address used here is 127.0.0.1.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_neptune::types::{ApplyMethod, CloudwatchLogsExportConfiguration, Parameter, Tag};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{json, Value};
+
+pub const ACCOUNT: &str = "111122223333";
+pub const REGION: &str = "us-east-1";
+pub const BIN: &str = env!("CARGO_BIN_EXE_hubtriage");
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The emulator venv's python, made once per test binary.
+fn python() -> &'static PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let out = Command::new(root().join("scripts/emulator-venv.sh"))
+            .output()
+            .expect("scripts/emulator-venv.sh runs");
+        assert!(
+            out.status.success(),
+            "emulator venv setup failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        PathBuf::from(stdout.lines().last().expect("venv python path").trim())
+    })
+}
+
+/// One emulator process, stopped when dropped (and when the test process dies:
+/// it exits on stdin EOF).
+pub struct Emulator {
+    child: Child,
+    _stdin: ChildStdin,
+    pub moto: String,
+    pub securityhub: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready.json");
+        let mut child = Command::new(python())
+            .arg(root().join("tests/emulator/hubemu.py"))
+            .arg("--ready-file")
+            .arg(&ready)
+            .arg("--exit-on-stdin-eof")
+            .arg("--account")
+            .arg(ACCOUNT)
+            .arg("--region")
+            .arg(REGION)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the emulator starts");
+        let stdin = child.stdin.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let info: Value = loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                if let Ok(v) = serde_json::from_str(&text) {
+                    break v;
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the emulator exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "the emulator did not start within 60 s");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Emulator {
+            child,
+            _stdin: stdin,
+            moto: info["moto"].as_str().unwrap().to_string(),
+            securityhub: info["securityhub"].as_str().unwrap().to_string(),
+            _dir: dir,
+        }
+    }
+
+    /// Environment for the daemon: fake credentials, endpoints on loopback.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.moto.as_str()),
+            ("AWS_ENDPOINT_URL_SECURITYHUB", self.securityhub.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", REGION),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("HUBTRIAGE_LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    pub async fn sdk(&self, endpoint: &str) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await
+    }
+
+    /// An HTTP request to the emulator's Security Hub port (control API, imports).
+    pub fn http(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let addr = self.securityhub.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr).expect("emulator reachable");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let text = String::from_utf8_lossy(&response);
+        let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let value = serde_json::from_str(payload).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    /// The emulator's call log, filtered by service and operation.
+    pub fn calls(&self, service: &str, operation: &str) -> Vec<Value> {
+        let (_, v) = self.http("GET", &format!("/_emu/calls?service={service}&operation={operation}"), None);
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn fault(&self, fault: Value) {
+        let (status, v) = self.http("POST", "/_emu/faults", Some(&fault));
+        assert!(status < 300, "fault not accepted: {v}");
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Neptune cluster for a test.
+pub struct ClusterSpec<'a> {
+    pub id: &'a str,
+    pub engine_version: &'a str,
+    /// A custom cluster parameter group (created beforehand), or the default.
+    pub group: Option<&'a str>,
+    pub tags: &'a [(&'a str, &'a str)],
+    pub members: usize,
+    pub audit_export: bool,
+}
+
+impl Default for ClusterSpec<'_> {
+    fn default() -> Self {
+        ClusterSpec {
+            id: "orders-graph",
+            engine_version: "1.3.2.1",
+            group: None,
+            tags: &[],
+            members: 2,
+            audit_export: false,
+        }
+    }
+}
+
+/// Everything one end-to-end test works in.
+pub struct World {
+    pub emu: Emulator,
+    pub sqs: aws_sdk_sqs::Client,
+    pub neptune: aws_sdk_neptune::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub decisions_url: String,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct WorldOptions {
+    /// The queue's visibility timeout.
+    pub visibility_seconds: u32,
+    /// Receives before a message moves to the DLQ.
+    pub max_receive_count: u32,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        WorldOptions {
+            visibility_seconds: 30,
+            max_receive_count: 3,
+        }
+    }
+}
+
+impl World {
+    pub async fn new(options: WorldOptions) -> World {
+        let emu = Emulator::start();
+        let sdk = emu.sdk(&emu.moto).await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let neptune = aws_sdk_neptune::Client::new(&sdk);
+        let events = aws_sdk_eventbridge::Client::new(&sdk);
+
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name("hubtriage-findings-dlq")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let dlq_arn = queue_arn(&sqs, &dlq_url).await;
+        let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": options.max_receive_count.to_string()});
+        let queue_url = sqs
+            .create_queue()
+            .queue_name("hubtriage-findings")
+            .attributes(QueueAttributeName::VisibilityTimeout, options.visibility_seconds.to_string())
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let queue_arn_ = queue_arn(&sqs, &queue_url).await;
+        // moto cannot match patterns that reach into arrays of objects, so the
+        // test rule matches on source and detail-type; hubtriage ignores other controls.
+        route(
+            &events,
+            "neptune2-findings",
+            json!({"source": ["aws.securityhub"], "detail-type": ["Security Hub Findings - Imported"]}),
+            &queue_arn_,
+        )
+        .await;
+
+        let decisions_url = sqs
+            .create_queue()
+            .queue_name("hubtriage-decisions")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let decisions_arn = queue_arn(&sqs, &decisions_url).await;
+        route(&events, "hubtriage-decisions", json!({"source": ["hubtriage"]}), &decisions_arn).await;
+
+        World {
+            emu,
+            sqs,
+            neptune,
+            events,
+            queue_url,
+            dlq_url,
+            decisions_url,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub async fn create_parameter_group(&self, name: &str, family: &str, audit: Option<&str>) {
+        self.neptune
+            .create_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(name)
+            .db_parameter_group_family(family)
+            .description("test group")
+            .send()
+            .await
+            .unwrap();
+        if let Some(value) = audit {
+            self.neptune
+                .modify_db_cluster_parameter_group()
+                .db_cluster_parameter_group_name(name)
+                .parameters(
+                    Parameter::builder()
+                        .parameter_name("neptune_enable_audit_log")
+                        .parameter_value(value)
+                        .apply_method(ApplyMethod::PendingReboot)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Creates the cluster and its instances (the first is the writer).
+    pub async fn create_cluster(&self, spec: ClusterSpec<'_>) -> String {
+        let mut create = self
+            .neptune
+            .create_db_cluster()
+            .db_cluster_identifier(spec.id)
+            .engine("neptune")
+            .engine_version(spec.engine_version)
+            .preferred_maintenance_window("sun:06:00-sun:06:30");
+        if let Some(group) = spec.group {
+            create = create.db_cluster_parameter_group_name(group);
+        }
+        for (k, v) in spec.tags {
+            create = create.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        let cluster = create.send().await.unwrap().db_cluster.unwrap();
+        for i in 1..=spec.members {
+            self.neptune
+                .create_db_instance()
+                .db_instance_identifier(format!("{}-{i}", spec.id))
+                .db_instance_class("db.r5.large")
+                .engine("neptune")
+                .db_cluster_identifier(spec.id)
+                .send()
+                .await
+                .unwrap();
+        }
+        if spec.audit_export {
+            self.neptune
+                .modify_db_cluster()
+                .db_cluster_identifier(spec.id)
+                .cloudwatch_logs_export_configuration(
+                    CloudwatchLogsExportConfiguration::builder()
+                        .enable_log_types("audit")
+                        .build(),
+                )
+                .apply_immediately(true)
+                .send()
+                .await
+                .unwrap();
+        }
+        cluster.db_cluster_arn.unwrap()
+    }
+
+    /// A Neptune.2 finding for `cluster` as Security Hub would import it (no
+    /// `Details`: decisions use live state). `edit` changes it before import.
+    pub fn finding(&self, cluster: &str, edit: impl FnOnce(&mut Value)) -> Value {
+        let event: Value =
+            serde_json::from_str(include_str!("../fixtures/neptune2-failed-event.json")).unwrap();
+        let mut f = event["detail"]["findings"][0].clone();
+        let id = format!(
+            "arn:aws:securityhub:{REGION}:{ACCOUNT}:security-control/Neptune.2/finding/{}",
+            uuid_like(cluster)
+        );
+        f["Id"] = json!(id);
+        let arn = format!("arn:aws:rds:{REGION}:{ACCOUNT}:cluster:{cluster}");
+        f["Resources"] = json!([{"Type": "AwsRdsDbCluster", "Id": arn, "Partition": "aws", "Region": REGION}]);
+        f["ProductFields"]["Resources:0/Id"] = json!(arn);
+        f.as_object_mut().unwrap().remove("Workflow");
+        f.as_object_mut().unwrap().remove("WorkflowState");
+        edit(&mut f);
+        f
+    }
+
+    /// Imports findings; Security Hub (the emulator) emits their Imported events.
+    pub fn import(&self, findings: &[Value]) {
+        let (status, v) = self
+            .emu
+            .http("POST", "/findings/import", Some(&json!({"Findings": findings})));
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["FailedCount"], 0, "{v}");
+    }
+
+    /// The finding as Security Hub holds it now.
+    pub fn stored(&self, id: &str) -> Value {
+        let (_, v) = self.emu.http(
+            "POST",
+            "/findings",
+            Some(&json!({"Filters": {"Id": [{"Value": id, "Comparison": "EQUALS"}]}})),
+        );
+        v["Findings"][0].clone()
+    }
+
+    /// BatchUpdateFindings calls that named finding `id`.
+    pub fn updates_of(&self, id: &str) -> usize {
+        self.emu
+            .calls("securityhub", "BatchUpdateFindings")
+            .iter()
+            .filter(|c| {
+                c["request"]["FindingIdentifiers"]
+                    .as_array()
+                    .is_some_and(|ids| ids.iter().any(|i| i["Id"] == id))
+                    && c["status"] == 200
+            })
+            .count()
+    }
+
+    /// A config for the daemon with this world's queue, plus `extra` TOML.
+    pub fn config(&self, extra: &str) -> PathBuf {
+        let text = format!(
+            r#"
+[remediation]
+mode = "dry-run"
+reboot = "immediate"
+
+[[suppress]]
+name = "sandbox-clusters"
+reason = "Sandbox clusters hold no customer data (RISK-142)"
+expires = "2099-12-31"
+match = {{ clusters = ["sandbox-*"] }}
+
+[[rule]]
+name = "prod-needs-change-ticket"
+action = "ticket"
+match = {{ tags = {{ env = "prod" }} }}
+
+[[rule]]
+name = "non-prod-auto-fix"
+action = "remediate"
+match = {{ tags = {{ env = ["dev", "test"] }} }}
+
+[default]
+action = "ticket"
+
+[queue]
+url = "{}"
+wait_seconds = 1
+
+[events]
+bus = "default"
+{extra}
+"#,
+            self.queue_url
+        );
+        let path = self.dir.path().join(format!("hubtriage-{}.toml", uuid_like(&text)));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn daemon(&self, config: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run").arg("--config").arg(config).args(args);
+        for (k, v) in self.emu.env() {
+            cmd.env(k, v);
+        }
+        cmd.env_remove("AWS_PROFILE");
+        cmd
+    }
+
+    /// Runs `hubtriage run --until-empty` to the end (at most `limit`).
+    pub fn drain(&self, config: &Path, limit: Duration) -> Output {
+        let child = self
+            .daemon(config, &["--until-empty"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_with_limit(child, limit)
+    }
+
+    pub async fn send_raw(&self, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Receives (and deletes) whatever `queue` holds now.
+    pub async fn take_all(&self, queue: &str) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(queue)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for m in messages {
+                bodies.push(m.body.clone().unwrap_or_default());
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    pub async fn depth(&self, queue: &str) -> i64 {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .unwrap();
+        out.attributes
+            .unwrap_or_default()
+            .values()
+            .filter_map(|v| v.parse::<i64>().ok())
+            .sum()
+    }
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()
+        .remove(&QueueAttributeName::QueueArn)
+        .unwrap()
+}
+
+async fn route(events: &aws_sdk_eventbridge::Client, rule: &str, pattern: Value, target_arn: &str) {
+    events
+        .put_rule()
+        .name(rule)
+        .event_pattern(pattern.to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(rule)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(target_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A stable pseudo-UUID from a seed (finding ids per cluster).
+pub fn uuid_like(seed: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in seed.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    let h2 = h.rotate_left(29) ^ 0x9e3779b97f4a7c15;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        h >> 32,
+        (h >> 16) & 0xffff,
+        h & 0xffff,
+        h2 >> 48,
+        h2 & 0xffff_ffff_ffff
+    )
+}
+
+/// Waits for `child` up to `limit`; kills it and panics with its output past that.
+pub fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "hubtriage did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The JSON log lines of a run.
+pub fn log_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+pub fn show(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
