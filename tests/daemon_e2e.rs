@@ -37,7 +37,8 @@ async fn findings_end_with_the_workflow_and_note_their_decision_implies() {
         ..Default::default()
     })
     .await;
-    w.create_parameter_group("audit-on", "neptune1.3", Some("1")).await;
+    w.create_parameter_group("audit-on", "neptune1.3", Some("1"))
+        .await;
     w.create_cluster(ClusterSpec {
         id: "billing-graph",
         group: Some("audit-on"),
@@ -53,39 +54,74 @@ async fn findings_end_with_the_workflow_and_note_their_decision_implies() {
     // The finding claims FAILED with stale details; live state is compliant.
     let compliant = w.finding("billing-graph", |_| {});
     let other_control = w.finding("orders-graph", |f| {
-        f["Id"] = json!("arn:aws:securityhub:us-east-1:111122223333:security-control/Neptune.1/finding/1");
+        f["Id"] = json!(
+            "arn:aws:securityhub:us-east-1:111122223333:security-control/Neptune.1/finding/1"
+        );
         f["Compliance"]["SecurityControlId"] = json!("Neptune.1");
         f["GeneratorId"] = json!("security-control/Neptune.1");
     });
-    w.import(&[prod.clone(), dev.clone(), sandbox.clone(), compliant.clone(), other_control.clone()]);
+    w.import(&[
+        prod.clone(),
+        dev.clone(),
+        sandbox.clone(),
+        compliant.clone(),
+        other_control.clone(),
+    ]);
 
     let out = w.drain(&w.config(""), LIMIT);
     assert!(out.status.success(), "{}", show(&out));
 
     let f = w.stored(prod["Id"].as_str().unwrap());
     assert_eq!(f["Workflow"]["Status"], "NOTIFIED", "{f}");
-    assert!(note(&f).starts_with("hubtriage opened a ticket. Rule prod-needs-change-ticket chose ticket"), "{}", note(&f));
+    assert!(
+        note(&f)
+            .starts_with("hubtriage opened a ticket. Rule prod-needs-change-ticket chose ticket"),
+        "{}",
+        note(&f)
+    );
     assert_eq!(f["Note"]["UpdatedBy"], "hubtriage");
     assert_eq!(f["UserDefinedFields"]["hubtriage:action"], "ticket");
-    assert_eq!(f["UserDefinedFields"]["hubtriage:rule"], "prod-needs-change-ticket");
+    assert_eq!(
+        f["UserDefinedFields"]["hubtriage:rule"],
+        "prod-needs-change-ticket"
+    );
 
     let f = w.stored(dev["Id"].as_str().unwrap());
     assert_eq!(f["Workflow"]["Status"], "NOTIFIED", "{f}");
-    assert!(note(&f).contains("planned a remediation (dry-run: nothing was changed)"), "{}", note(&f));
-    assert!(note(&f).contains("create_parameter_group hubtriage-audit-catalog-dev"), "{}", note(&f));
+    assert!(
+        note(&f).contains("planned a remediation (dry-run: nothing was changed)"),
+        "{}",
+        note(&f)
+    );
+    assert!(
+        note(&f).contains("create_parameter_group hubtriage-audit-catalog-dev"),
+        "{}",
+        note(&f)
+    );
     assert_eq!(f["UserDefinedFields"]["hubtriage:action"], "remediate");
 
     let f = w.stored(sandbox["Id"].as_str().unwrap());
     assert_eq!(f["Workflow"]["Status"], "SUPPRESSED", "{f}");
-    assert!(note(&f).contains("Suppressed by sandbox-clusters until 2099-12-31"), "{}", note(&f));
+    assert!(
+        note(&f).contains("Suppressed by sandbox-clusters until 2099-12-31"),
+        "{}",
+        note(&f)
+    );
     assert_eq!(f["UserDefinedFields"]["hubtriage:expires"], "2099-12-31");
 
     let f = w.stored(compliant["Id"].as_str().unwrap());
     assert_eq!(f["Workflow"]["Status"], "RESOLVED", "{f}");
-    assert!(note(&f).starts_with("hubtriage resolved this finding. Live state is compliant"), "{}", note(&f));
+    assert!(
+        note(&f).starts_with("hubtriage resolved this finding. Live state is compliant"),
+        "{}",
+        note(&f)
+    );
 
     let f = w.stored(other_control["Id"].as_str().unwrap());
-    assert_eq!(f["Workflow"]["Status"], "NEW", "another control is ignored: {f}");
+    assert_eq!(
+        f["Workflow"]["Status"], "NEW",
+        "another control is ignored: {f}"
+    );
     assert!(f.get("Note").is_none() || f["Note"].is_null());
 
     // Nothing is left behind; nothing went to the DLQ.
@@ -134,7 +170,12 @@ async fn own_update_events_are_dropped_without_calling_neptune() {
     assert_eq!(w.updates_of(f["Id"].as_str().unwrap()), 1);
     // The import's event and the echo of hubtriage's own update both arrived...
     let logs = log_lines(&out);
-    assert!(logs.iter().any(|l| l["message"] == "event reflects hubtriage's own update; dropped"), "{}", show(&out));
+    assert!(
+        logs.iter()
+            .any(|l| l["message"] == "event reflects hubtriage's own update; dropped"),
+        "{}",
+        show(&out)
+    );
     // ...and only the first read the cluster.
     assert_eq!(w.emu.calls("rds", "DescribeDBClusters").len(), 1);
     assert_eq!(w.depth(&w.queue_url).await, 0);
@@ -151,9 +192,11 @@ async fn the_same_message_delivered_twice_is_recorded_once() {
     .await;
     let f = w.finding("orders-graph", |_| {});
     // Import without events, then deliver the same event body twice.
-    w.emu.http("POST", "/_emu/events", Some(&json!({"enabled": false})));
+    w.emu
+        .http("POST", "/_emu/events", Some(&json!({"enabled": false})));
     w.import(std::slice::from_ref(&f));
-    w.emu.http("POST", "/_emu/events", Some(&json!({"enabled": true})));
+    w.emu
+        .http("POST", "/_emu/events", Some(&json!({"enabled": true})));
     let mut stored = w.stored(f["Id"].as_str().unwrap());
     stored.as_object_mut().unwrap().remove("Note");
     let event = json!({
@@ -169,7 +212,12 @@ async fn the_same_message_delivered_twice_is_recorded_once() {
     let out = w.drain(&w.config(""), LIMIT);
     assert!(out.status.success(), "{}", show(&out));
     let id = f["Id"].as_str().unwrap();
-    assert_eq!(w.updates_of(id), 1, "one record, no second note\n{}", show(&out));
+    assert_eq!(
+        w.updates_of(id),
+        1,
+        "one record, no second note\n{}",
+        show(&out)
+    );
     assert_eq!(w.stored(id)["Workflow"]["Status"], "NOTIFIED");
 }
 
@@ -193,7 +241,10 @@ async fn a_malformed_body_is_never_deleted_and_lands_in_the_dlq() {
     let out = w.drain(&w.config(""), LIMIT);
     assert!(out.status.success(), "{}", show(&out));
     // The good finding went on.
-    assert_eq!(w.stored(f["Id"].as_str().unwrap())["Workflow"]["Status"], "NOTIFIED");
+    assert_eq!(
+        w.stored(f["Id"].as_str().unwrap())["Workflow"]["Status"],
+        "NOTIFIED"
+    );
     // The bad body is in the DLQ, untouched.
     let dead = w.take_all(&w.dlq_url).await;
     assert_eq!(dead, vec!["{\"this is\": \"not an event\"".to_string()]);
@@ -203,7 +254,10 @@ async fn a_malformed_body_is_never_deleted_and_lands_in_the_dlq() {
         .unwrap_or_default()
         .starts_with("message cannot be parsed; not deleted")
         && l["span"]["message_id"].is_string()
-        && l["error"].as_str().unwrap_or_default().starts_with("not JSON")));
+        && l["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("not JSON")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -222,7 +276,8 @@ async fn throttled_and_unprocessed_updates_all_end_recorded() {
         findings.push(w.finding(&id, |_| {}));
     }
     w.import(&findings);
-    w.emu.fault(json!({"operation": "BatchUpdateFindings", "throttle": 3}));
+    w.emu
+        .fault(json!({"operation": "BatchUpdateFindings", "throttle": 3}));
     w.emu.fault(json!({"operation": "BatchUpdateFindings", "unprocessed": 4, "error_code": "ConcurrentUpdateError"}));
 
     let out = w.drain(&w.config(""), LIMIT);
@@ -234,7 +289,11 @@ async fn throttled_and_unprocessed_updates_all_end_recorded() {
     }
     assert_eq!(w.depth(&w.dlq_url).await, 0);
     let calls = w.emu.calls("securityhub", "BatchUpdateFindings");
-    assert_eq!(calls.iter().filter(|c| c["status"] == 429).count(), 3, "the throttling happened");
+    assert_eq!(
+        calls.iter().filter(|c| c["status"] == 429).count(),
+        3,
+        "the throttling happened"
+    );
 }
 
 /// Six prod findings whose cluster reads take `delay_ms` each.
@@ -256,7 +315,8 @@ async fn slow_world(visibility_seconds: u32, delay_ms: u64) -> (World, Vec<Value
         .await;
         findings.push(w.finding(&id, |_| {}));
     }
-    w.emu.fault(json!({"operation": "DescribeDBClusters", "delay_ms": delay_ms, "count": 1000}));
+    w.emu
+        .fault(json!({"operation": "DescribeDBClusters", "delay_ms": delay_ms, "count": 1000}));
     w.import(&findings);
     (w, findings)
 }
@@ -265,7 +325,10 @@ async fn slow_world(visibility_seconds: u32, delay_ms: u64) -> (World, Vec<Value
 fn wait_until_in_flight(w: &World) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while w.emu.calls("rds", "DescribeDBClusters").is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the daemon never started work");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never started work"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -302,12 +365,24 @@ async fn sigterm_finishes_in_flight_work_within_the_grace_period() {
     let out = support::wait_with_limit(child, Duration::from_secs(20));
     let took = asked.elapsed();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(took < Duration::from_secs(8 + 4), "exited {took:?} after SIGTERM");
+    assert!(
+        took < Duration::from_secs(8 + 4),
+        "exited {took:?} after SIGTERM"
+    );
     // The findings it was working on are recorded; the rest are still queued.
     let logs = log_lines(&out);
-    assert!(logs.iter().any(|l| l["message"] == "shutdown requested; no new messages will be received"));
-    let recorded = findings.iter().filter(|f| w.stored(f["Id"].as_str().unwrap())["Workflow"]["Status"] == "NOTIFIED").count();
-    assert!(recorded >= 1 && recorded < findings.len(), "recorded {recorded}\n{}", show(&out));
+    assert!(logs
+        .iter()
+        .any(|l| l["message"] == "shutdown requested; no new messages will be received"));
+    let recorded = findings
+        .iter()
+        .filter(|f| w.stored(f["Id"].as_str().unwrap())["Workflow"]["Status"] == "NOTIFIED")
+        .count();
+    assert!(
+        recorded >= 1 && recorded < findings.len(),
+        "recorded {recorded}\n{}",
+        show(&out)
+    );
 
     // Nothing was lost: a second run records the rest.
     w.emu.http("DELETE", "/_emu/faults", None);
@@ -315,7 +390,11 @@ async fn sigterm_finishes_in_flight_work_within_the_grace_period() {
     assert!(out.status.success(), "{}", show(&out));
     assert_all_recorded(&w, &findings);
     for f in &findings {
-        assert_eq!(w.updates_of(f["Id"].as_str().unwrap()), 1, "each finding recorded once");
+        assert_eq!(
+            w.updates_of(f["Id"].as_str().unwrap()),
+            1,
+            "each finding recorded once"
+        );
     }
 }
 
@@ -335,7 +414,11 @@ async fn sigterm_releases_work_that_outlasts_the_grace_period() {
     signal(&child, "-TERM");
     let out = support::wait_with_limit(child, Duration::from_secs(20));
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(asked.elapsed() < Duration::from_secs(2 + 5), "exited {:?} after SIGTERM", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(2 + 5),
+        "exited {:?} after SIGTERM",
+        asked.elapsed()
+    );
     assert!(log_lines(&out)
         .iter()
         .any(|l| l["message"] == "grace period over; releasing unfinished messages to the queue"));

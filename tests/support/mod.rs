@@ -83,7 +83,10 @@ impl Emulator {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("the emulator exited early: {status}");
             }
-            assert!(Instant::now() < deadline, "the emulator did not start within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "the emulator did not start within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         Emulator {
@@ -127,7 +130,9 @@ impl Emulator {
     pub fn http(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let addr = self.securityhub.trim_start_matches("http://");
         let mut stream = TcpStream::connect(addr).expect("emulator reachable");
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -149,7 +154,11 @@ impl Emulator {
 
     /// The emulator's call log, filtered by service and operation.
     pub fn calls(&self, service: &str, operation: &str) -> Vec<Value> {
-        let (_, v) = self.http("GET", &format!("/_emu/calls?service={service}&operation={operation}"), None);
+        let (_, v) = self.http(
+            "GET",
+            &format!("/_emu/calls?service={service}&operation={operation}"),
+            None,
+        );
         v.as_array().cloned().unwrap_or_default()
     }
 
@@ -239,7 +248,10 @@ impl World {
         let queue_url = sqs
             .create_queue()
             .queue_name("hubtriage-findings")
-            .attributes(QueueAttributeName::VisibilityTimeout, options.visibility_seconds.to_string())
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                options.visibility_seconds.to_string(),
+            )
             .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
             .send()
             .await
@@ -266,7 +278,13 @@ impl World {
             .queue_url
             .unwrap();
         let decisions_arn = queue_arn(&sqs, &decisions_url).await;
-        route(&events, "hubtriage-decisions", json!({"source": ["hubtriage"]}), &decisions_arn).await;
+        route(
+            &events,
+            "hubtriage-decisions",
+            json!({"source": ["hubtriage"]}),
+            &decisions_arn,
+        )
+        .await;
 
         World {
             emu,
@@ -362,7 +380,8 @@ impl World {
         );
         f["Id"] = json!(id);
         let arn = format!("arn:aws:rds:{REGION}:{ACCOUNT}:cluster:{cluster}");
-        f["Resources"] = json!([{"Type": "AwsRdsDbCluster", "Id": arn, "Partition": "aws", "Region": REGION}]);
+        f["Resources"] =
+            json!([{"Type": "AwsRdsDbCluster", "Id": arn, "Partition": "aws", "Region": REGION}]);
         f["ProductFields"]["Resources:0/Id"] = json!(arn);
         f.as_object_mut().unwrap().remove("Workflow");
         f.as_object_mut().unwrap().remove("WorkflowState");
@@ -372,9 +391,11 @@ impl World {
 
     /// Imports findings; Security Hub (the emulator) emits their Imported events.
     pub fn import(&self, findings: &[Value]) {
-        let (status, v) = self
-            .emu
-            .http("POST", "/findings/import", Some(&json!({"Findings": findings})));
+        let (status, v) = self.emu.http(
+            "POST",
+            "/findings/import",
+            Some(&json!({"Findings": findings})),
+        );
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["FailedCount"], 0, "{v}");
     }
@@ -440,7 +461,10 @@ bus = "default"
 "#,
             self.queue_url
         );
-        let path = self.dir.path().join(format!("hubtriage-{}.toml", uuid_like(&text)));
+        let path = self
+            .dir
+            .path()
+            .join(format!("hubtriage-{}.toml", uuid_like(&text)));
         std::fs::write(&path, text).unwrap();
         path
     }
