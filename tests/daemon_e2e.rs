@@ -450,3 +450,34 @@ async fn kill_9_mid_batch_then_restart_records_every_finding() {
     assert_all_recorded(&w, &findings);
     assert_eq!(w.depth(&w.dlq_url).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_finding_keeps_its_message_invisible_until_done() {
+    // Visibility 2 s, but reading the cluster takes 5 s: without extension the
+    // message would be handed out again and worked on twice.
+    let w = World::new(WorldOptions {
+        visibility_seconds: 2,
+        max_receive_count: 5,
+    })
+    .await;
+    w.create_cluster(ClusterSpec {
+        id: "orders-graph",
+        tags: &[("env", "prod")],
+        ..Default::default()
+    })
+    .await;
+    w.emu
+        .fault(json!({"operation": "DescribeDBClusters", "delay_ms": 5000, "count": 1}));
+    let f = w.finding("orders-graph", |_| {});
+    w.import(std::slice::from_ref(&f));
+    let out = w.drain(&w.config("[daemon]\nconcurrency = 2\n"), LIMIT);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        w.emu.calls("rds", "DescribeDBClusters").len(),
+        1,
+        "{}",
+        show(&out)
+    );
+    assert_eq!(w.updates_of(f["Id"].as_str().unwrap()), 1);
+    assert!(!w.emu.calls("sqs", "ChangeMessageVisibility").is_empty());
+}
