@@ -11,6 +11,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
 use crate::finding::parse_event;
+use crate::lock;
 use crate::metrics::Metrics;
 use crate::pipeline::{Handled, Pipeline};
 use crate::source::sqs::{Message, Queue, QueueError};
@@ -352,12 +353,5 @@ async fn delete_now(queue: &Queue, metrics: &Metrics, pending: &mut Vec<(String,
         Err(e) => {
             tracing::warn!(error = %e, count = batch.len(), "delete failed; the messages will come back and be recognised as done")
         }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }

@@ -28,6 +28,15 @@ pub mod source;
 pub mod state;
 pub mod telemetry;
 
+/// Locks a std mutex; a panic elsewhere while it was held does not stop the
+/// daemon (the data behind these locks stays consistent per operation).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 /// Process exit codes (sysexits-style) shared by every subcommand.
 pub mod exit {
     /// Bad command line or configuration.

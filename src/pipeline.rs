@@ -13,6 +13,7 @@ use crate::decide::{decide, screen, Action, Decision};
 use crate::enrich::neptune::{ClusterReader, EnrichError};
 use crate::events::{Outcome, Publisher};
 use crate::finding::Finding;
+use crate::lock;
 use crate::metrics::Metrics;
 use crate::record::{
     is_own_update, Acted, ApiError, FindingId, FindingUpdate, FindingsApi, RecordError, Recorder,
@@ -222,12 +223,5 @@ impl Pipeline {
             );
         }
         Ok(Handled::Recorded(decision, update))
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }

@@ -353,12 +353,7 @@ fn assert_all_recorded(w: &World, findings: &[Value]) {
 async fn sigterm_finishes_in_flight_work_within_the_grace_period() {
     let (w, findings) = slow_world(30, 1500).await;
     let config = w.config("[daemon]\nconcurrency = 2\nshutdown_grace_seconds = 8\n");
-    let child = w
-        .daemon(&config, &[])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = w.spawn(&config);
     wait_until_in_flight(&w);
     let asked = std::time::Instant::now();
     signal(&child, "-TERM");
@@ -403,12 +398,7 @@ async fn sigterm_releases_work_that_outlasts_the_grace_period() {
     // Reads take 20 s; the grace period is 2 s; the queue's visibility is 120 s.
     let (w, findings) = slow_world(120, 20_000).await;
     let config = w.config("[daemon]\nconcurrency = 3\nshutdown_grace_seconds = 2\n");
-    let child = w
-        .daemon(&config, &[])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = w.spawn(&config);
     wait_until_in_flight(&w);
     let asked = std::time::Instant::now();
     signal(&child, "-TERM");

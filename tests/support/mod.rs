@@ -479,6 +479,15 @@ bus = "default"
         cmd
     }
 
+    /// Starts `hubtriage run` (until signalled), capturing its output.
+    pub fn spawn(&self, config: &Path) -> Child {
+        self.daemon(config, &[])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs `hubtriage run --until-empty` to the end (at most `limit`).
     pub fn drain(&self, config: &Path, limit: Duration) -> Output {
         let child = self
