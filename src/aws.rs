@@ -26,6 +26,30 @@ pub async fn load() -> SdkConfig {
         .await
 }
 
+/// SDK clients made per region on first use and kept.
+pub struct PerRegion<C> {
+    sdk: SdkConfig,
+    make: fn(&SdkConfig, Region) -> C,
+    clients: std::sync::Mutex<std::collections::HashMap<String, C>>,
+}
+
+impl<C: Clone> PerRegion<C> {
+    pub fn new(sdk: SdkConfig, make: fn(&SdkConfig, Region) -> C) -> Self {
+        PerRegion {
+            sdk,
+            make,
+            clients: Default::default(),
+        }
+    }
+
+    pub fn get(&self, region: &str) -> C {
+        crate::lock(&self.clients)
+            .entry(region.to_string())
+            .or_insert_with(|| (self.make)(&self.sdk, Region::new(region.to_string())))
+            .clone()
+    }
+}
+
 /// The SDK's region, or an error a user can act on.
 pub fn region(config: &SdkConfig) -> Option<Region> {
     config.region().cloned()

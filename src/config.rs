@@ -92,6 +92,34 @@ pub struct Remediation {
     /// Absent = leave the audit log group's retention alone.
     #[serde(default)]
     pub log_retention_days: Option<i32>,
+    /// Clusters being changed at once by this process; more wait.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+    /// Remediations started per hour by this process; more wait.
+    #[serde(default = "default_max_per_hour")]
+    pub max_per_hour: usize,
+    /// How long after the last change verification may take before it becomes a ticket.
+    #[serde(default = "default_verify_deadline")]
+    pub verify_deadline_minutes: u64,
+    /// How often a remediation in progress is checked again.
+    #[serde(default = "default_recheck")]
+    pub recheck_seconds: u64,
+}
+
+fn default_max_concurrent() -> usize {
+    5
+}
+
+fn default_max_per_hour() -> usize {
+    20
+}
+
+fn default_verify_deadline() -> u64 {
+    60
+}
+
+fn default_recheck() -> u64 {
+    60
 }
 
 impl Default for Remediation {
@@ -102,6 +130,10 @@ impl Default for Remediation {
             shared_parameter_group: SharedGroupPolicy::default(),
             parameter_group_prefix: default_prefix(),
             log_retention_days: None,
+            max_concurrent: default_max_concurrent(),
+            max_per_hour: default_max_per_hour(),
+            verify_deadline_minutes: default_verify_deadline(),
+            recheck_seconds: default_recheck(),
         }
     }
 }
@@ -566,6 +598,36 @@ impl Config {
                     format!("expected one of CloudWatch Logs' retention periods {RETENTION_DAYS:?}, found {days}"),
                 ));
             }
+        }
+        if r.max_concurrent == 0 {
+            return Err((
+                "remediation.max_concurrent".into(),
+                "expected at least 1".into(),
+            ));
+        }
+        if r.max_per_hour == 0 {
+            return Err((
+                "remediation.max_per_hour".into(),
+                "expected at least 1".into(),
+            ));
+        }
+        if !(1..=10_080).contains(&r.verify_deadline_minutes) {
+            return Err((
+                "remediation.verify_deadline_minutes".into(),
+                format!(
+                    "expected 1 to 10080 (a week), found {}",
+                    r.verify_deadline_minutes
+                ),
+            ));
+        }
+        if !(1..=900).contains(&r.recheck_seconds) {
+            return Err((
+                "remediation.recheck_seconds".into(),
+                format!(
+                    "expected 1 to 900 (SQS's longest delay), found {}",
+                    r.recheck_seconds
+                ),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, s) in self.suppress.iter().enumerate() {

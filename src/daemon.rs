@@ -10,10 +10,11 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
-use crate::finding::parse_event;
+use crate::act::recheck::Recheck;
+use crate::finding::{parse_event, ClusterArn};
 use crate::lock;
 use crate::metrics::Metrics;
-use crate::pipeline::{Handled, Pipeline};
+use crate::pipeline::Pipeline;
 use crate::source::sqs::{Message, Queue, QueueError};
 
 #[derive(Debug, Clone)]
@@ -201,6 +202,33 @@ async fn drained(queue: &Queue, deleter: &Deleter) -> Result<bool, DaemonError> 
 
 /// Works on one message. Deletes it only when every finding in it is handled.
 async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) {
+    if let Some(recheck) = Recheck::parse(&message.body) {
+        match recheck {
+            Ok(r) => {
+                let span = tracing::info_span!(
+                    "finding",
+                    finding_id = %r.finding_id,
+                    account = %r.account,
+                    region = %r.region,
+                    cluster = ClusterArn::parse(&r.cluster_arn).map(|a| a.identifier).unwrap_or(""),
+                    recheck = true,
+                );
+                match pipeline.handle_recheck(&r).instrument(span.clone()).await {
+                    Ok(_) => deleter.delete(message).await,
+                    Err(e) => {
+                        Metrics::inc(&pipeline.metrics.failed);
+                        Metrics::inc(&pipeline.metrics.messages_failed);
+                        span.in_scope(|| tracing::error!(error = %e, "re-check failed; the message stays on the queue"));
+                    }
+                }
+            }
+            Err(e) => {
+                Metrics::inc(&pipeline.metrics.messages_unparseable);
+                tracing::error!(error = %e, "re-check message cannot be parsed; not deleted, left for the queue's redrive policy (DLQ)");
+            }
+        }
+        return;
+    }
     let findings = match parse_event(message.body.as_bytes()) {
         Ok(f) => f,
         Err(e) => {
@@ -227,13 +255,7 @@ async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) {
             .instrument(span.clone())
             .await
         {
-            Ok(
-                Handled::Recorded(..)
-                | Handled::AlreadyRecorded(_)
-                | Handled::Ignored(_)
-                | Handled::OwnUpdate
-                | Handled::Duplicate,
-            ) => {}
+            Ok(_) => {}
             Err(e) => {
                 all_done = false;
                 Metrics::inc(&pipeline.metrics.failed);

@@ -285,6 +285,13 @@ pub fn decide(
     };
     decision.problems = problems;
 
+    if decision.action == Action::Remediate && state.status != "available" {
+        decision.action = Action::Ticket;
+        decision.reason = format!(
+            "{} Not remediated: the cluster's status is {}, not available.",
+            decision.reason, state.status
+        );
+    }
     if decision.action == Action::Remediate {
         match plan(state, &config.remediation) {
             Ok((steps, note)) => {
@@ -313,19 +320,14 @@ pub fn decide(
 
 /// The remediation plan for a non-compliant cluster: the steps still needed, in
 /// order, and a sentence to add to the reason. `Err` says why hubtriage must not
-/// change the cluster (the decision becomes a ticket).
+/// change the cluster (the decision becomes a ticket). The remediation executor
+/// calls it again on every pass, so a plan is always what live state still lacks.
 pub fn plan(
     state: &ClusterState,
     policy: &Remediation,
 ) -> Result<(Vec<Step>, Option<String>), String> {
     if state.tags.contains_key(SKIP_TAG) {
         return Err(format!("the cluster is tagged {SKIP_TAG}."));
-    }
-    if state.status != "available" {
-        return Err(format!(
-            "the cluster's status is {}, not available.",
-            state.status
-        ));
     }
 
     let mut steps = Vec::new();
@@ -378,7 +380,14 @@ pub fn plan(
     }
 
     let mut note = None;
-    let needs_reboot = parameter_changes || state.members_not_in_sync().next().is_some();
+    // A parameter change needs every instance rebooted; otherwise only those
+    // that have not applied the group yet.
+    let to_reboot: Vec<&crate::state::Member> = state
+        .reboot_order()
+        .into_iter()
+        .filter(|m| parameter_changes || m.parameter_group_status != crate::state::IN_SYNC)
+        .collect();
+    let needs_reboot = !to_reboot.is_empty();
     if needs_reboot {
         match policy.reboot {
             RebootPolicy::Never => {
@@ -393,7 +402,7 @@ pub fn plan(
                     };
                     steps.push(Step::WaitForMaintenanceWindow { window });
                 }
-                for member in state.reboot_order() {
+                for member in to_reboot {
                     steps.push(Step::RebootInstance {
                         instance: member.instance.clone(),
                     });
@@ -826,7 +835,8 @@ action = "ticket"
         let d = decide(&finding(), Some(&s), &remediate_config(""), now());
         assert_eq!(
             ops(&d),
-            vec!["reboot orders-graph-2", "reboot orders-graph-1", "verify"]
+            vec!["reboot orders-graph-1", "verify"],
+            "only the member that has not applied it"
         );
     }
 

@@ -27,6 +27,7 @@ pub mod run;
 pub mod source;
 pub mod state;
 pub mod telemetry;
+pub mod window;
 
 /// Locks a std mutex; a panic elsewhere while it was held does not stop the
 /// daemon (the data behind these locks stays consistent per operation).

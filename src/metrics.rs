@@ -24,6 +24,9 @@ pub struct Metrics {
     pub recorded: AtomicU64,
     pub already_recorded: AtomicU64,
     pub failed: AtomicU64,
+    pub remediations_failed: AtomicU64,
+    pub remediations_verified: AtomicU64,
+    pub remediations_started: AtomicU64,
     pub throttles: AtomicU64,
 }
 
@@ -45,6 +48,9 @@ pub struct Snapshot {
     pub recorded: u64,
     pub already_recorded: u64,
     pub failed: u64,
+    pub remediations_failed: u64,
+    pub remediations_verified: u64,
+    pub remediations_started: u64,
     pub throttles: u64,
 }
 
@@ -80,6 +86,9 @@ impl Metrics {
             recorded: self.recorded.load(Relaxed),
             already_recorded: self.already_recorded.load(Relaxed),
             failed: self.failed.load(Relaxed),
+            remediations_failed: self.remediations_failed.load(Relaxed),
+            remediations_verified: self.remediations_verified.load(Relaxed),
+            remediations_started: self.remediations_started.load(Relaxed),
             throttles: self.throttles.load(Relaxed),
         }
     }

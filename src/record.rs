@@ -33,6 +33,7 @@ pub const FIELD_RULE: &str = "hubtriage:rule";
 pub const FIELD_EXPIRES: &str = "hubtriage:expires";
 pub const FIELD_TICKET: &str = "hubtriage:ticket";
 pub const FIELD_REMEDIATION: &str = "hubtriage:remediation";
+pub const FIELD_REMEDIATION_STARTED: &str = "hubtriage:remediation-started";
 
 /// Which finding, as BatchUpdateFindings identifies it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -146,6 +147,32 @@ impl FindingUpdate {
             note: truncate(&note, MAX_NOTE_CHARS),
             fields,
         })
+    }
+
+    /// An update from the remediation executor. `progress` is `in-progress`,
+    /// `done` or `reboot-pending`; `started` marks when an in-progress one began.
+    pub fn remediation(
+        workflow: Workflow,
+        note: String,
+        rule: Option<&str>,
+        progress: &str,
+        started: Option<DateTime<Utc>>,
+    ) -> FindingUpdate {
+        let mut fields = BTreeMap::new();
+        fields.insert(FIELD_ACTION.to_string(), "remediate".to_string());
+        fields.insert(FIELD_RULE.to_string(), rule.unwrap_or("none").to_string());
+        fields.insert(FIELD_REMEDIATION.to_string(), progress.to_string());
+        if let Some(t) = started {
+            fields.insert(
+                FIELD_REMEDIATION_STARTED.to_string(),
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            );
+        }
+        FindingUpdate {
+            workflow,
+            note: truncate(&note, MAX_NOTE_CHARS),
+            fields,
+        }
     }
 
     /// True when the finding already carries this update (nothing to write).

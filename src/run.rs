@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::act::remediate::PlanOnly;
+use crate::act::neptune_api::AwsFixApi;
+use crate::act::recheck::Limiter;
 use crate::act::ticket::LogTickets;
-use crate::config::{Config, TicketKind};
+use crate::config::{Config, Mode, TicketKind};
 use crate::daemon::{self, Settings};
 use crate::enrich::neptune::NeptuneReader;
 use crate::events::Publisher;
 use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Executor, Parts, Pipeline};
 use crate::record::securityhub::SecurityHub;
 use crate::record::{Recorder, RecorderSettings, RecorderStats};
 use crate::source::sqs::Queue;
@@ -69,20 +70,26 @@ pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
     let tickets = match config.ticket.kind {
         TicketKind::Log => Arc::new(LogTickets),
     };
+    let executor = (config.remediation.mode == Mode::Apply).then(|| Executor {
+        api: Arc::new(AwsFixApi::new(&sdk)),
+        rechecks: Arc::new(queue.clone()),
+        limiter: Limiter::new(
+            config.remediation.max_concurrent,
+            config.remediation.max_per_hour,
+        ),
+    });
     let metrics = Arc::new(Metrics::default());
     let config = Arc::new(config);
-    let pipeline = Arc::new(Pipeline::new(
-        config.clone(),
-        Arc::new(NeptuneReader::new(sdk.clone())),
-        hub,
+    let pipeline = Arc::new(Pipeline::new(Parts {
+        config: config.clone(),
+        clusters: Arc::new(NeptuneReader::new(sdk.clone())),
+        findings: hub,
         tickets,
-        Arc::new(PlanOnly {
-            mode: config.remediation.mode,
-        }),
+        executor,
         recorder,
         events,
         metrics,
-    ));
+    }));
 
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {

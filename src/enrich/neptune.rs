@@ -4,15 +4,14 @@
 //! Clients are made per region on first use, so one process serves findings
 //! from every region in scope. (Per-account roles will key this cache too.)
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_neptune::types::{DbCluster, Filter};
 use aws_sdk_neptune::Client;
 
-use crate::aws::describe;
+use crate::aws::{describe, PerRegion};
 use crate::finding::ClusterArn;
 use crate::state::{AuditParameter, ClusterState, Member, AUDIT_PARAMETER, IN_SYNC};
 
@@ -33,32 +32,24 @@ pub trait ClusterReader: Send + Sync {
 }
 
 pub struct NeptuneReader {
-    sdk: SdkConfig,
-    clients: Mutex<HashMap<String, Client>>,
+    clients: PerRegion<Client>,
 }
 
 impl NeptuneReader {
     pub fn new(sdk: SdkConfig) -> Self {
         NeptuneReader {
-            sdk,
-            clients: Mutex::new(HashMap::new()),
+            clients: PerRegion::new(sdk, |sdk, region| {
+                Client::from_conf(
+                    aws_sdk_neptune::config::Builder::from(sdk)
+                        .region(region)
+                        .build(),
+                )
+            }),
         }
     }
 
     fn client(&self, region: &str) -> Client {
-        let mut clients = match self.clients.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        clients
-            .entry(region.to_string())
-            .or_insert_with(|| {
-                let config = aws_sdk_neptune::config::Builder::from(&self.sdk)
-                    .region(Region::new(region.to_string()))
-                    .build();
-                Client::from_conf(config)
-            })
-            .clone()
+        self.clients.get(region)
     }
 }
 

@@ -66,6 +66,31 @@ def now_iso():
 # --------------------------------------------------------------------------
 
 
+# Operation-name prefixes of calls that change state (see is_mutating).
+MUTATING_PREFIXES = (
+    "Create", "Modify", "Delete", "Reboot", "Put", "Add", "Remove", "Reset", "Start", "Stop",
+    "Update", "Tag", "Untag", "Enable", "Disable", "Attach", "Detach", "Copy", "Restore",
+    "Failover", "Apply", "Batch", "Import", "Send", "Change", "Set", "Purge",
+)
+# Read-only exceptions among the prefixes above (BatchGetX and friends).
+READ_ONLY_PREFIXES = ("BatchGet", "BatchDescribe", "BatchList")
+
+
+def is_mutating(operation):
+    """True for operations that change state: the name starts with one of
+    MUTATING_PREFIXES as a whole word (``TagResource`` yes, ``Tagging`` no),
+    except read-only BatchGetX. Get/Describe/List/Receive/... are not mutating."""
+    op = operation or ""
+
+    def word_prefix(prefix):
+        rest = op[len(prefix):]
+        return op.startswith(prefix) and (not rest or rest[0].isupper())
+
+    if any(word_prefix(p) for p in READ_ONLY_PREFIXES):
+        return False
+    return any(word_prefix(p) for p in MUTATING_PREFIXES)
+
+
 class CallLog:
     def __init__(self):
         self.lock = threading.Lock()
@@ -75,6 +100,7 @@ class CallLog:
         entry = {
             "service": service,
             "operation": operation,
+            "mutating": is_mutating(operation),
             "time": time.time(),
             "request": request,
             "status": None,
@@ -330,6 +356,44 @@ NEPTUNE_DEFAULT_GROUPS = {
 }
 
 
+class NeptuneSim:
+    """Switches for the simulated Neptune behaviour (control API /_emu/neptune/...).
+
+    audit_logs: write audit logs to CloudWatch Logs (patch F), default on.
+    reboot_seconds / modify_seconds: wall-clock duration of RebootDBInstance and
+    ModifyDBCluster (patch E); 0 (default) = instantaneous, as before.
+    """
+
+    def __init__(self):
+        self.lock = threading.RLock()  # also serialises the audit-log sync
+        self.reset()
+
+    def reset(self):
+        self.audit_logs = True
+        self.reboot_seconds = 0.0
+        self.modify_seconds = 0.0
+
+    def timing(self):
+        return {"reboot_seconds": self.reboot_seconds, "modify_seconds": self.modify_seconds}
+
+    def set_timing(self, body):
+        unknown = set(body) - {"reboot_seconds", "modify_seconds"}
+        if unknown:
+            raise ValueError(f"unknown timing keys {sorted(unknown)}")
+        values = {}
+        for k, v in body.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"{k} must be a number >= 0")
+            values[k] = float(v)
+        for k, v in values.items():
+            setattr(self, k, v)
+        return self.timing()
+
+
+NEPTUNE_SIM = NeptuneSim()
+NEPTUNE_AUDIT_PARAMETER = "neptune_enable_audit_log"
+
+
 def neptune_default_group_for(engine_version):
     v = engine_version or ""
     for prefix, group in (("1.4", "default.neptune1.4"), ("1.3", "default.neptune1.3"),
@@ -346,7 +410,14 @@ def apply_moto_patches():
 
     RDSBackend = rds_models.RDSBackend
     DBCluster = rds_models.DBCluster
+    DBInstance = rds_models.DBInstance
     DBClusterParameterGroup = rds_models.DBClusterParameterGroup
+
+    def sync_audit(backend):
+        try:
+            sync_neptune_audit_logs(backend.account_id, backend.region_name)
+        except Exception as e:  # never break the RDS call over the simulation
+            log(f"audit log sync failed: {e!r}")
 
     # --- Patch A: ModifyDBCluster ignores CloudwatchLogsExportConfiguration.
     # moto's RDSBackend.modify_db_cluster reads kwargs["enable_cloudwatch_logs_exports"]
@@ -375,7 +446,12 @@ def apply_moto_patches():
         # Patch C (part): a new cluster parameter group needs a reboot of each member.
         if new_pg and new_pg != old_pg:
             for m in cluster._members:
-                m._emu_cluster_pg_status = "pending-reboot"
+                mark_pending_reboot(m)
+        # Patch E (part): optional realistic duration of the modification.
+        if NEPTUNE_SIM.modify_seconds > 0:
+            cluster._emu_modifying_until = time.time() + NEPTUNE_SIM.modify_seconds
+            result._emu_modifying_until = cluster._emu_modifying_until
+        sync_audit(self)
         return result
 
     RDSBackend.modify_db_cluster = modify_db_cluster
@@ -427,7 +503,8 @@ def apply_moto_patches():
             for cluster in self.clusters.values():
                 if cluster.parameter_group == result.name:
                     for m in cluster._members:
-                        m._emu_cluster_pg_status = "pending-reboot"
+                        mark_pending_reboot(m)
+        sync_audit(self)
         return result
 
     RDSBackend.modify_db_cluster_parameter_group = modify_db_cluster_parameter_group
@@ -487,7 +564,7 @@ def apply_moto_patches():
             {
                 "DBInstanceIdentifier": m.db_instance_identifier,
                 "IsClusterWriter": m.is_cluster_writer,
-                "DBClusterParameterGroupStatus": getattr(m, "_emu_cluster_pg_status", "in-sync"),
+                "DBClusterParameterGroupStatus": member_pg_status(m),
                 "PromotionTier": m.promotion_tier,
             }
             for m in self.members
@@ -496,12 +573,18 @@ def apply_moto_patches():
     DBCluster.db_cluster_members = property(db_cluster_members)
 
     # 2. RebootDBInstance does nothing; rebooting applies pending cluster parameters.
+    #    With POST /_emu/neptune/timing {"reboot_seconds": N} it takes N seconds
+    #    (patch E): DBInstanceStatus "rebooting", member still pending-reboot.
     orig_reboot = RDSBackend.reboot_db_instance
 
     def reboot_db_instance(self, db_instance_identifier, *a, **kw):
         db = orig_reboot(self, db_instance_identifier, *a, **kw)
-        if hasattr(db, "_emu_cluster_pg_status"):
+        if NEPTUNE_SIM.reboot_seconds > 0:
+            db._emu_reboot_until = time.time() + NEPTUNE_SIM.reboot_seconds
+            db._emu_reboot_applies = True
+        elif hasattr(db, "_emu_cluster_pg_status"):
             db._emu_cluster_pg_status = "in-sync"
+        sync_audit(self)
         return db
 
     RDSBackend.reboot_db_instance = reboot_db_instance
@@ -512,7 +595,11 @@ def apply_moto_patches():
 
     def status_get(self):
         forced = getattr(self, "_emu_status", None)
-        return forced if forced else orig_status.fget(self)
+        if forced:
+            return forced
+        if cluster_modifying(self):  # patch E
+            return "modifying"
+        return orig_status.fget(self)
 
     DBCluster.status = property(status_get, orig_status.fset)
 
@@ -541,6 +628,54 @@ def apply_moto_patches():
 
         setattr(DBCluster, attr, make(orig_prop))
 
+    # --- Patch E: optional realistic timing (POST /_emu/neptune/timing).
+    # moto's DBInstance.status is a plain attribute that is always "available".
+    # Make it a property that reports "rebooting" until a timed reboot is over
+    # (evaluated lazily, wall clock); the reboot then applies pending parameters.
+    def instance_status_get(self):
+        settle_reboot(self)
+        if getattr(self, "_emu_reboot_until", None):
+            return "rebooting"
+        return self.__dict__.get("_emu_instance_status", "available")
+
+    def instance_status_set(self, value):
+        self.__dict__["_emu_instance_status"] = value
+
+    DBInstance.status = property(instance_status_get, instance_status_set)
+
+    # Lazy hooks so the audit log appears as soon as its conditions hold.
+    for meth in ("create_db_cluster", "create_db_instance", "describe_db_clusters",
+                 "describe_db_instances"):
+        def make(orig):
+            def wrapper(self, *a, **kw):
+                result = orig(self, *a, **kw)
+                sync_audit(self)
+                return result
+            return wrapper
+        setattr(RDSBackend, meth, make(getattr(RDSBackend, meth)))
+
+    # --- Patch F: Neptune writes audit logs to CloudWatch Logs (see
+    # sync_neptune_audit_logs). Checked before the CloudWatch Logs reads below.
+    from moto.logs.models import LogsBackend
+
+    for meth in ("describe_log_groups", "describe_log_streams", "put_retention_policy",
+                 "delete_retention_policy", "get_log_events", "filter_log_events"):
+        def make(orig):
+            def wrapper(self, *a, **kw):
+                try:
+                    sync_neptune_audit_logs(self.account_id, self.region_name)
+                except Exception as e:
+                    log(f"audit log sync failed: {e!r}")
+                return orig(self, *a, **kw)
+            return wrapper
+        setattr(LogsBackend, meth, make(getattr(LogsBackend, meth)))
+
+    # --- Patch G: CreateServiceLinkedRole names the RDS role "AWSServiceRoleForrds"
+    # (moto capitalises only a few services); the real name is AWSServiceRoleForRDS.
+    from moto.iam import models as iam_models
+
+    iam_models.SERVICE_NAME_CONVERSION.setdefault("rds", "RDS")
+
 
     # --- Patch D: EventBridge -> SQS delivery drops "account".
     # With no InputTransformer, moto renders targets through a string template
@@ -557,6 +692,87 @@ def apply_moto_patches():
         return {k: copy.deepcopy(event[k]) for k in keys if k in event}
 
     events_utils.EventTemplateParser.parse = staticmethod(parse)
+
+
+def cluster_modifying(cluster):
+    """True while a timed ModifyDBCluster (patch E) is in progress."""
+    until = getattr(cluster, "_emu_modifying_until", None)
+    return bool(until) and time.time() < until
+
+
+def settle_reboot(db):
+    """Finish a timed reboot (patch E) once its time is up: the instance is
+    available again and pending cluster parameters are applied."""
+    until = getattr(db, "_emu_reboot_until", None)
+    if until and time.time() >= until:
+        db._emu_reboot_until = None
+        if getattr(db, "_emu_reboot_applies", False) and hasattr(db, "_emu_cluster_pg_status"):
+            db._emu_cluster_pg_status = "in-sync"
+        db._emu_reboot_applies = False
+
+
+def member_pg_status(db):
+    settle_reboot(db)
+    return getattr(db, "_emu_cluster_pg_status", "in-sync")
+
+
+def mark_pending_reboot(db):
+    """A change needs a reboot; a reboot already under way does not apply it."""
+    db._emu_cluster_pg_status = "pending-reboot"
+    db._emu_reboot_applies = False
+
+
+def neptune_audit_log_line(cluster, db):
+    # Shape of a real Neptune audit log record: timestamp, client host, server
+    # host, connection type, IAM ARN, auth context, HTTP headers, payload.
+    ms = int(time.time() * 1000)
+    return (f"{ms}, 127.0.0.1:50000, 127.0.0.1:8182, HTTP_GET, [unknown], [unknown], "
+            f"\"HTTP/1.1 GET /status host: {db.db_instance_identifier}\", /status")
+
+
+def sync_neptune_audit_logs(account, region):
+    """Patch F: create what real Neptune writes once audit logging is in effect.
+
+    For each Neptune cluster with "audit" in EnabledCloudwatchLogsExports whose
+    cluster parameter group has neptune_enable_audit_log=1 and that is not in a
+    timed modification, every member that is in-sync (and not rebooting) gets
+    the log stream <instance-id> in /aws/neptune/<cluster-id>/audit with one
+    event. Existing groups/streams are reused. Off with POST
+    /_emu/neptune/audit-logs {"enabled": false}.
+    """
+    if not NEPTUNE_SIM.audit_logs:
+        return
+    from moto.logs.models import logs_backends
+    from moto.rds.models import rds_backends
+
+    with NEPTUNE_SIM.lock:
+        if account not in rds_backends.keys() or region not in rds_backends[account].keys():
+            return  # nothing created there yet; don't instantiate a backend
+        rds = rds_backends[account][region]
+        for cluster in list(rds.clusters.values()):
+            if cluster.engine != "neptune" or "audit" not in (cluster.enabled_cloudwatch_logs_exports or []):
+                continue
+            if cluster_modifying(cluster):
+                continue
+            group = rds.db_cluster_parameter_groups.get(cluster.parameter_group)
+            value = ((group.parameters if group else {}).get(NEPTUNE_AUDIT_PARAMETER) or {}).get("ParameterValue")
+            if str(value) != "1":
+                continue
+            members = [m for m in cluster._members
+                       if member_pg_status(m) == "in-sync" and not getattr(m, "_emu_reboot_until", None)]
+            if not members:
+                continue
+            logs = logs_backends[account][region]
+            name = f"/aws/neptune/{cluster.db_cluster_identifier}/audit"
+            if name not in logs.groups:
+                logs.create_log_group(name, {})
+            for m in members:
+                if m.db_instance_identifier in logs.groups[name].streams:
+                    continue
+                logs.create_log_stream(name, m.db_instance_identifier)
+                logs.put_log_events(name, m.db_instance_identifier, [
+                    {"timestamp": int(time.time() * 1000), "message": neptune_audit_log_line(cluster, m)}])
+                vlog(f"neptune audit log stream {name} {m.db_instance_identifier}")
 
 
 def rds_backend(account, region):
@@ -1015,8 +1231,13 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_emu/calls":
             if method == "GET":
                 query = _flatten_qs(urlsplit(self.path).query)
+                if "mutating" in query:
+                    if query["mutating"] not in ("true", "false"):
+                        raise ValueError("mutating must be true or false")
+                    query["mutating"] = query["mutating"] == "true"
                 return [c for c in CALLS.snapshot()
-                        if all(c.get(k) == query[k] for k in ("service", "operation") if k in query)]
+                        if all(c.get(k) == query[k] for k in ("service", "operation", "mutating")
+                               if k in query)]
             if method == "DELETE":
                 CALLS.clear()
                 return {"ok": True}
@@ -1054,6 +1275,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_emu/reset" and method == "POST":
             reset_moto()
             hub.reset()
+            NEPTUNE_SIM.reset()
             CALLS.clear()
             FAULTS.clear()
             return {"ok": True}
@@ -1064,12 +1286,35 @@ class Handler(BaseHTTPRequestHandler):
             if not members:
                 raise ValueError(f"{body['instance']} is not a member of {body['cluster']}")
             members[0]._emu_cluster_pg_status = str(body["status"])
+            members[0]._emu_reboot_applies = False  # a forced status survives a timed reboot
+            sync_neptune_audit_logs(backend.account_id, backend.region_name)
             return {"ok": True}
         if path == "/_emu/neptune/cluster-status" and method == "POST":
             backend = rds_backend(body.get("account", self.opts.account), body.get("region", self.opts.region))
             cluster = backend.describe_db_clusters(body["cluster"])[0]
             cluster._emu_status = body.get("status")  # null/absent clears the override
             return {"ok": True}
+        if path == "/_emu/neptune/audit-logs":
+            if method == "POST":
+                if not isinstance(body.get("enabled"), bool):
+                    raise ValueError('body must be {"enabled": true|false}')
+                NEPTUNE_SIM.audit_logs = body["enabled"]
+            if method in ("GET", "POST"):
+                return {"ok": True, "enabled": NEPTUNE_SIM.audit_logs}
+        if path == "/_emu/neptune/timing":
+            if method == "POST":
+                return {"ok": True, **NEPTUNE_SIM.set_timing(body)}
+            if method == "GET":
+                return NEPTUNE_SIM.timing()
+        if path == "/_emu/iam/rds-service-linked-role" and method == "POST":
+            from moto.iam.models import iam_backends
+            iam = iam_backends[body.get("account", self.opts.account)]["global"]
+            try:
+                role = iam.get_role("AWSServiceRoleForRDS")
+            except Exception:
+                role = iam.create_service_linked_role(
+                    "rds.amazonaws.com", "Allows Amazon RDS to manage AWS resources on your behalf", "")
+            return {"ok": True, "RoleName": role.name, "Arn": role.arn, "Path": role.path}
         return None
 
 

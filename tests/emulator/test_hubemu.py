@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
 import urllib.request
 
 import boto3
@@ -481,6 +482,214 @@ def patch_c_describe_db_clusters_and_tags():
         == {"pending-reboot"}
 
 
+def audit_param_group(name):
+    neptune = client("neptune")
+    neptune.create_db_cluster_parameter_group(DBClusterParameterGroupName=name,
+                                              DBParameterGroupFamily="neptune1.3", Description="audit on")
+    neptune.modify_db_cluster_parameter_group(
+        DBClusterParameterGroupName=name,
+        Parameters=[{"ParameterName": "neptune_enable_audit_log", "ParameterValue": "1",
+                     "ApplyMethod": "pending-reboot"}])
+
+
+def audit_streams(cluster):
+    """Log stream names of /aws/neptune/<cluster>/audit, or None without the group."""
+    logs, name = client("logs"), f"/aws/neptune/{cluster}/audit"
+    groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    if not [g for g in groups if g["logGroupName"] == name]:
+        return None
+    return sorted(s["logStreamName"] for s in logs.describe_log_streams(logGroupName=name)["logStreams"])
+
+
+def member_statuses(cluster):
+    return {m["DBInstanceIdentifier"]: m["DBClusterParameterGroupStatus"]
+            for m in describe_cluster(cluster)["DBClusterMembers"]}
+
+
+@test
+def neptune_writes_audit_logs():
+    neptune, logs = client("neptune"), client("logs")
+    audit_param_group("audit-logs-pg")
+    # exports on, default group (audit 0): nothing is written
+    make_neptune_cluster("audit-a", instances=2, EnableCloudwatchLogsExports=["audit"])
+    assert audit_streams("audit-a") is None
+    # switching to the audit group needs a reboot of each member
+    neptune.modify_db_cluster(DBClusterIdentifier="audit-a", DBClusterParameterGroupName="audit-logs-pg",
+                              ApplyImmediately=True)
+    assert audit_streams("audit-a") is None
+    neptune.reboot_db_instance(DBInstanceIdentifier="audit-a-1")
+    assert audit_streams("audit-a") == ["audit-a-1"]
+    events = logs.get_log_events(logGroupName="/aws/neptune/audit-a/audit", logStreamName="audit-a-1",
+                                 startFromHead=True)["events"]
+    assert events and events[0]["message"], events
+    neptune.reboot_db_instance(DBInstanceIdentifier="audit-a-2")
+    assert audit_streams("audit-a") == ["audit-a-1", "audit-a-2"]
+    # the new group retains nothing by default; PutRetentionPolicy applies to it
+    logs.put_retention_policy(logGroupName="/aws/neptune/audit-a/audit", retentionInDays=365)
+    group = logs.describe_log_groups(logGroupNamePrefix="/aws/neptune/audit-a/audit")["logGroups"][0]
+    assert group["retentionInDays"] == 365, group
+    # group set at creation: in-sync from the start; a pre-existing log group is reused
+    logs.create_log_group(logGroupName="/aws/neptune/audit-b/audit")
+    make_neptune_cluster("audit-b", instances=1, EnableCloudwatchLogsExports=["audit"],
+                         DBClusterParameterGroupName="audit-logs-pg")
+    assert audit_streams("audit-b") == ["audit-b-1"]
+    # audit parameter on but export off: appears once the export is enabled
+    make_neptune_cluster("audit-c", instances=1, EnableCloudwatchLogsExports=["slowquery"],
+                         DBClusterParameterGroupName="audit-logs-pg")
+    assert audit_streams("audit-c") is None
+    neptune.modify_db_cluster(DBClusterIdentifier="audit-c", ApplyImmediately=True,
+                              CloudwatchLogsExportConfiguration={"EnableLogTypes": ["audit"]})
+    assert audit_streams("audit-c") == ["audit-c-1"]
+    # a member forced to pending-reboot writes nothing
+    make_neptune_cluster("audit-e", instances=1, EnableCloudwatchLogsExports=["slowquery"],
+                         DBClusterParameterGroupName="audit-logs-pg")
+    control("POST", "/_emu/neptune/member-status",
+            {"cluster": "audit-e", "instance": "audit-e-1", "status": "pending-reboot"})
+    neptune.modify_db_cluster(DBClusterIdentifier="audit-e", ApplyImmediately=True,
+                              CloudwatchLogsExportConfiguration={"EnableLogTypes": ["audit"]})
+    assert audit_streams("audit-e") is None
+    # switched off: nothing is written (simulates "no audit log stream")
+    assert control("GET", "/_emu/neptune/audit-logs") == {"ok": True, "enabled": True}
+    control("POST", "/_emu/neptune/audit-logs", {"enabled": False})
+    try:
+        assert control("GET", "/_emu/neptune/audit-logs")["enabled"] is False
+        make_neptune_cluster("audit-d", instances=1, EnableCloudwatchLogsExports=["audit"],
+                             DBClusterParameterGroupName="audit-logs-pg")
+        assert audit_streams("audit-d") is None
+    finally:
+        control("POST", "/_emu/neptune/audit-logs", {"enabled": True})
+    assert audit_streams("audit-d") == ["audit-d-1"], "written lazily once switched back on"
+
+
+@test
+def neptune_optional_timing():
+    neptune = client("neptune")
+    assert control("GET", "/_emu/neptune/timing") == {"reboot_seconds": 0.0, "modify_seconds": 0.0}
+    for bad in ({"reboot_seconds": -1}, {"modify_seconds": "5"}, {"reboot": 1}):
+        try:
+            control("POST", "/_emu/neptune/timing", bad)
+            raise AssertionError(f"accepted {bad}")
+        except urllib.error.HTTPError as e:
+            assert e.code == 400, e
+    audit_param_group("timed-pg")
+    make_neptune_cluster("timed", instances=1, EnableCloudwatchLogsExports=["audit"])
+    describe_cluster("timed")  # moto reports "creating" once
+    r = control("POST", "/_emu/neptune/timing", {"reboot_seconds": 0.8, "modify_seconds": 0.8})
+    assert r == {"ok": True, "reboot_seconds": 0.8, "modify_seconds": 0.8}, r
+    try:
+        t0 = time.time()
+        neptune.modify_db_cluster(DBClusterIdentifier="timed", DBClusterParameterGroupName="timed-pg",
+                                  ApplyImmediately=True)
+        assert describe_cluster("timed")["Status"] == "modifying"
+        assert member_statuses("timed") == {"timed-1": "pending-reboot"}
+        time.sleep(max(0.0, t0 + 0.9 - time.time()))
+        assert describe_cluster("timed")["Status"] == "available"
+        t0 = time.time()
+        r = neptune.reboot_db_instance(DBInstanceIdentifier="timed-1")
+        assert r["DBInstance"]["DBInstanceStatus"] == "rebooting", r["DBInstance"]
+        inst = neptune.describe_db_instances(DBInstanceIdentifier="timed-1")["DBInstances"][0]
+        assert inst["DBInstanceStatus"] == "rebooting"
+        assert member_statuses("timed") == {"timed-1": "pending-reboot"}
+        assert audit_streams("timed") is None, "no audit log before the reboot completes"
+        time.sleep(max(0.0, t0 + 0.9 - time.time()))
+        inst = neptune.describe_db_instances(DBInstanceIdentifier="timed-1")["DBInstances"][0]
+        assert inst["DBInstanceStatus"] == "available"
+        assert member_statuses("timed") == {"timed-1": "in-sync"}
+        assert audit_streams("timed") == ["timed-1"]
+        # a parameter change during a timed reboot still needs another reboot
+        neptune.reboot_db_instance(DBInstanceIdentifier="timed-1")
+        neptune.modify_db_cluster_parameter_group(
+            DBClusterParameterGroupName="timed-pg",
+            Parameters=[{"ParameterName": "neptune_streams", "ParameterValue": "1",
+                         "ApplyMethod": "pending-reboot"}])
+        time.sleep(0.9)
+        assert member_statuses("timed") == {"timed-1": "pending-reboot"}
+        assert neptune.describe_db_instances(DBInstanceIdentifier="timed-1")["DBInstances"][0][
+            "DBInstanceStatus"] == "available"
+    finally:
+        control("POST", "/_emu/neptune/timing", {"reboot_seconds": 0, "modify_seconds": 0})
+    assert control("GET", "/_emu/neptune/timing") == {"reboot_seconds": 0.0, "modify_seconds": 0.0}
+    # default again: instantaneous
+    neptune.reboot_db_instance(DBInstanceIdentifier="timed-1")
+    assert member_statuses("timed") == {"timed-1": "in-sync"}
+    neptune.modify_db_cluster(DBClusterIdentifier="timed", ApplyImmediately=True,
+                              CloudwatchLogsExportConfiguration={"EnableLogTypes": ["slowquery"]})
+    assert describe_cluster("timed")["Status"] == "available"
+
+
+@test
+def iam_rds_service_linked_role():
+    iam = client("iam")
+    expect_client_error(lambda: iam.get_role(RoleName="AWSServiceRoleForRDS"), "NoSuchEntity", 404)
+    role = iam.create_service_linked_role(AWSServiceName="rds.amazonaws.com")["Role"]
+    assert role["RoleName"] == "AWSServiceRoleForRDS", role
+    assert role["Path"] == "/aws-service-role/rds.amazonaws.com/", role
+    got = iam.get_role(RoleName="AWSServiceRoleForRDS")["Role"]
+    assert got["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS"
+    iam.delete_service_linked_role(RoleName="AWSServiceRoleForRDS")
+    expect_client_error(lambda: iam.get_role(RoleName="AWSServiceRoleForRDS"), "NoSuchEntity", 404)
+    # control endpoint: create (idempotent)
+    for _ in range(2):
+        r = control("POST", "/_emu/iam/rds-service-linked-role", {})
+        assert r["RoleName"] == "AWSServiceRoleForRDS" and r["Path"] == "/aws-service-role/rds.amazonaws.com/", r
+    assert iam.get_role(RoleName="AWSServiceRoleForRDS")["Role"]["RoleName"] == "AWSServiceRoleForRDS"
+
+
+@test
+def logs_put_retention_policy():
+    logs = client("logs")
+    logs.create_log_group(logGroupName="/hubtriage/retention")
+    group = logs.describe_log_groups(logGroupNamePrefix="/hubtriage/retention")["logGroups"][0]
+    assert "retentionInDays" not in group, group
+    logs.put_retention_policy(logGroupName="/hubtriage/retention", retentionInDays=90)
+    group = logs.describe_log_groups(logGroupNamePrefix="/hubtriage/retention")["logGroups"][0]
+    assert group["retentionInDays"] == 90, group
+    expect_client_error(lambda: logs.put_retention_policy(logGroupName="/hubtriage/nope", retentionInDays=7),
+                        "ResourceNotFoundException", 400)
+
+
+@test
+def call_log_mutating_flag():
+    sys.path.insert(0, HERE)
+    try:
+        from hubemu import is_mutating
+    finally:
+        sys.path.remove(HERE)
+    for op in ("CreateDBCluster", "ModifyDBCluster", "RebootDBInstance", "PutRetentionPolicy",
+               "TagResource", "UntagResource", "BatchUpdateFindings", "BatchImportFindings",
+               "SendMessage", "DeleteMessage", "ChangeMessageVisibility", "SetQueueAttributes",
+               "PurgeQueue", "StartQuery", "AddTagsToResource", "RemoveTagsFromResource",
+               "ResetDBClusterParameterGroup", "FailoverDBCluster", "CopyDBClusterParameterGroup",
+               "RestoreDBClusterFromSnapshot", "ApplyPendingMaintenanceAction", "ImportKeyPair",
+               "EnableSecurityHub", "DisableImportFindingsForProduct", "AttachRolePolicy",
+               "DetachRolePolicy", "UpdateFindings", "StopDBCluster", "PutEvents"):
+        assert is_mutating(op), op
+    for op in ("GetFindings", "DescribeDBClusters", "ListTagsForResource", "ReceiveMessage",
+               "BatchGetSecretValue", "GetCallerIdentity", "Unknown", "", None, "Tagging", "Settings"):
+        assert not is_mutating(op), op
+    control("DELETE", "/_emu/calls")
+    make_neptune_cluster("mutating", instances=1)
+    neptune = client("neptune")
+    neptune.describe_db_clusters(DBClusterIdentifier="mutating")
+    neptune.reboot_db_instance(DBInstanceIdentifier="mutating-1")
+    url = client("sqs").create_queue(QueueName="mutating-q")["QueueUrl"]
+    client("sqs").receive_message(QueueUrl=url, WaitTimeSeconds=0)
+    client("securityhub").get_findings(MaxResults=1)
+    flags = {c["operation"]: c["mutating"] for c in control("GET", "/_emu/calls")}
+    assert flags == {"CreateDBCluster": True, "CreateDBInstance": True, "DescribeDBClusters": False,
+                     "RebootDBInstance": True, "CreateQueue": True, "ReceiveMessage": False,
+                     "GetFindings": False}, flags
+    ops = [c["operation"] for c in control("GET", "/_emu/calls?mutating=true&service=rds")]
+    assert ops == ["CreateDBCluster", "CreateDBInstance", "RebootDBInstance"], ops
+    ops = [c["operation"] for c in control("GET", "/_emu/calls?mutating=false")]
+    assert ops == ["DescribeDBClusters", "ReceiveMessage", "GetFindings"], ops
+    try:
+        control("GET", "/_emu/calls?mutating=yes")
+        raise AssertionError("accepted mutating=yes")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400, e
+
+
 @test
 def sqs_redrive_to_dlq():
     sqs = client("sqs")
@@ -502,7 +711,11 @@ def sqs_redrive_to_dlq():
 def reset_clears_everything():
     import_findings(make_finding("reset"))
     client("sqs").create_queue(QueueName="reset-q")
+    control("POST", "/_emu/neptune/audit-logs", {"enabled": False})
+    control("POST", "/_emu/neptune/timing", {"reboot_seconds": 5})
     control("POST", "/_emu/reset")
+    assert control("GET", "/_emu/neptune/audit-logs")["enabled"] is True
+    assert control("GET", "/_emu/neptune/timing") == {"reboot_seconds": 0.0, "modify_seconds": 0.0}
     assert client("securityhub").get_findings()["Findings"] == []
     assert client("sqs").list_queues().get("QueueUrls", []) == []
     # default parameter groups survive a reset
