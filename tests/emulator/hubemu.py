@@ -123,7 +123,8 @@ class Faults:
 
     Each fault is a dict with "operation" (or "*"), optional "service", and
     one of: "throttle": N | "unprocessed": N (+ "error_code", "error_message")
-    | "delay_ms": MS (+ "count", default 1) | "error_code" (+ "status",
+    | "delay_ms": MS (+ "count", default 1; + "after": true to carry the call
+    out first and hold back only the reply) | "error_code" (+ "status",
     "message", "count", default 1).
     """
 
@@ -165,8 +166,10 @@ class Faults:
             return False
         return f.get("service") in (None, service)
 
-    def _take(self, kind, service, operation):
+    def _take(self, kind, service, operation, after=None):
         for f in self.faults:
+            if after is not None and bool(f.get("after")) != after:
+                continue
             if f["kind"] == kind and f["remaining"] > 0 and self._matches(f, service, operation):
                 f["remaining"] -= 1
                 if f["remaining"] <= 0:
@@ -175,9 +178,12 @@ class Faults:
         return None
 
     def for_call(self, service, operation):
-        """-> (delay_seconds, error_or_None); error = (code, http_status, message)."""
+        """-> (delay_seconds, error_or_None); error = (code, http_status, message).
+
+        A delay fault with "after": true is not returned here: the call is
+        carried out first and the reply is held back (see delay_after)."""
         with self.lock:
-            delay = self._take("delay", service, operation)
+            delay = self._take("delay", service, operation, after=False)
             thr = self._take("throttle", service, operation)
             err = None if thr else self._take("error", service, operation)
         delay_s = delay["delay_ms"] / 1000.0 if delay else 0.0
@@ -186,6 +192,13 @@ class Faults:
         if err:
             return delay_s, (err["error_code"], int(err["status"]), err.get("message", "Injected fault"))
         return delay_s, None
+
+    def delay_after(self, service, operation):
+        """Seconds to hold back the reply of a call already carried out (a
+        crash after the change but before the caller heard of it)."""
+        with self.lock:
+            delay = self._take("delay", service, operation, after=True)
+        return delay["delay_ms"] / 1000.0 if delay else 0.0
 
     def take_unprocessed(self, service, operation):
         """One identifier's worth of 'unprocessed' fault: (code, message) or None."""
@@ -237,7 +250,13 @@ class MotoRecorder:
             vlog(f"moto {service}.{operation} -> {status}")
             return start_response(status, headers, exc_info)
 
-        return self.app(environ, recording_start_response)
+        result = self.app(environ, recording_start_response)
+        after_s = FAULTS.delay_after(service, operation)
+        if after_s:
+            # The change is made; hold the reply back (so a test can kill the caller).
+            result = list(result)
+            time.sleep(after_s)
+        return result
 
     @staticmethod
     def _read_body(environ):

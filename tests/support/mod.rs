@@ -175,6 +175,100 @@ impl Drop for Emulator {
     }
 }
 
+/// Live state a test checks after a run.
+impl World {
+    pub async fn cluster(&self, id: &str) -> aws_sdk_neptune::types::DbCluster {
+        self.neptune
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .unwrap()
+            .db_clusters
+            .unwrap()
+            .remove(0)
+    }
+
+    /// `neptune_enable_audit_log` in `group`.
+    pub async fn audit_parameter(&self, group: &str) -> String {
+        self.neptune
+            .describe_db_cluster_parameters()
+            .db_cluster_parameter_group_name(group)
+            .send()
+            .await
+            .unwrap()
+            .parameters()
+            .iter()
+            .find(|p| p.parameter_name() == Some("neptune_enable_audit_log"))
+            .and_then(|p| p.parameter_value())
+            .unwrap_or("0")
+            .to_string()
+    }
+
+    pub async fn group_exists(&self, group: &str) -> bool {
+        self.neptune
+            .describe_db_cluster_parameter_groups()
+            .db_cluster_parameter_group_name(group)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// Retention of a log group: `None` when the group does not exist.
+    pub async fn retention(&self, log_group: &str) -> Option<Option<i32>> {
+        let sdk = self.emu.sdk(&self.emu.moto).await;
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+        let out = logs
+            .describe_log_groups()
+            .log_group_name_prefix(log_group)
+            .send()
+            .await
+            .unwrap();
+        out.log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(log_group))
+            .map(|g| g.retention_in_days())
+    }
+
+    /// Instances rebooted, in order.
+    pub fn reboots(&self) -> Vec<String> {
+        self.emu
+            .calls("rds", "RebootDBInstance")
+            .iter()
+            .filter_map(|c| {
+                c["request"]["DBInstanceIdentifier"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// Mutating calls made to `service`, as "Operation".
+    pub fn mutating_calls(&self, service: &str) -> Vec<String> {
+        let (_, v) = self.emu.http(
+            "GET",
+            &format!("/_emu/calls?mutating=true&service={service}"),
+            None,
+        );
+        v.as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c["operation"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Creates the RDS service-linked role (Neptune needs it to publish logs).
+    pub fn create_service_linked_role(&self) {
+        let (status, v) = self.emu.http(
+            "POST",
+            "/_emu/iam/rds-service-linked-role",
+            Some(&json!({})),
+        );
+        assert!(status < 300, "{v}");
+    }
+}
+
 /// A Neptune cluster for a test.
 pub struct ClusterSpec<'a> {
     pub id: &'a str,
@@ -184,6 +278,7 @@ pub struct ClusterSpec<'a> {
     pub tags: &'a [(&'a str, &'a str)],
     pub members: usize,
     pub audit_export: bool,
+    pub window: &'a str,
 }
 
 impl Default for ClusterSpec<'_> {
@@ -195,6 +290,7 @@ impl Default for ClusterSpec<'_> {
             tags: &[],
             members: 2,
             audit_export: false,
+            window: "sun:06:00-sun:06:30",
         }
     }
 }
@@ -332,7 +428,7 @@ impl World {
             .db_cluster_identifier(spec.id)
             .engine("neptune")
             .engine_version(spec.engine_version)
-            .preferred_maintenance_window("sun:06:00-sun:06:30");
+            .preferred_maintenance_window(spec.window);
         if let Some(group) = spec.group {
             create = create.db_cluster_parameter_group_name(group);
         }
@@ -426,11 +522,15 @@ impl World {
 
     /// A config for the daemon with this world's queue, plus `extra` TOML.
     pub fn config(&self, extra: &str) -> PathBuf {
+        self.config_with("mode = \"dry-run\"\nreboot = \"immediate\"", extra)
+    }
+
+    /// As `config`, with `remediation` as the body of `[remediation]`.
+    pub fn config_with(&self, remediation: &str, extra: &str) -> PathBuf {
         let text = format!(
             r#"
 [remediation]
-mode = "dry-run"
-reboot = "immediate"
+{remediation}
 
 [[suppress]]
 name = "sandbox-clusters"
