@@ -552,3 +552,94 @@ async fn no_change_and_a_ticket_without_the_role_on_a_busy_cluster_or_with_the_s
         note(&got)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_reboots_and_modifications_are_waited_on_not_repeated() {
+    let w = world().await;
+    // Reboots take 3 s, cluster modifications 2 s, as (much faster than) in AWS.
+    w.emu.http(
+        "POST",
+        "/_emu/neptune/timing",
+        Some(&json!({"reboot_seconds": 3, "modify_seconds": 2})),
+    );
+    let f = dev_cluster(
+        &w,
+        ClusterSpec {
+            id: "catalog-dev",
+            ..Default::default()
+        },
+    )
+    .await;
+    let out = w.drain(&w.config_with(&apply("immediate", ""), ""), LIMIT);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        w.reboots(),
+        vec!["catalog-dev-2", "catalog-dev-1"],
+        "one at a time, once each"
+    );
+    assert_eq!(stored(&w, &f)["Workflow"]["Status"], "RESOLVED");
+    let logs = support::log_lines(&out);
+    assert!(
+        logs.iter().any(|l| l["message"] == "remediation waiting"
+            && l["why"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("is rebooting")),
+        "the second reboot waited for the first\n{}",
+        show(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_concurrent_makes_remediations_wait_their_turn() {
+    let w = world().await;
+    let mut findings = Vec::new();
+    for id in ["a-dev", "b-dev", "c-dev"] {
+        findings.push(
+            dev_cluster(
+                &w,
+                ClusterSpec {
+                    id,
+                    members: 1,
+                    ..Default::default()
+                },
+            )
+            .await,
+        );
+    }
+    w.emu.http("DELETE", "/_emu/calls", None);
+    let out = w.drain(
+        &w.config_with(&apply("immediate", "max_concurrent = 1"), ""),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    for f in &findings {
+        assert_eq!(stored(&w, f)["Workflow"]["Status"], "RESOLVED");
+    }
+    // One cluster at a time: each cluster's changes form one block in the call log.
+    let (_, calls) = w
+        .emu
+        .http("GET", "/_emu/calls?mutating=true&service=rds", None);
+    let order: Vec<String> = calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| {
+            let r = &c["request"];
+            r["DBClusterIdentifier"]
+                .as_str()
+                .or(r["DBInstanceIdentifier"].as_str())
+                .or(r["DBClusterParameterGroupName"].as_str())
+                .map(|s| {
+                    s.trim_start_matches("hubtriage-audit-")
+                        .split('-')
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                })
+        })
+        .collect();
+    let mut blocks = order.clone();
+    blocks.dedup();
+    assert_eq!(blocks.len(), 3, "changes interleaved: {order:?}");
+}
