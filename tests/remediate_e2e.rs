@@ -643,3 +643,43 @@ async fn max_concurrent_makes_remediations_wait_their_turn() {
     blocks.dedup();
     assert_eq!(blocks.len(), 3, "changes interleaved: {order:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verification_that_never_passes_becomes_a_ticket_naming_the_check() {
+    let w = world().await;
+    // Neptune never writes the audit log (say, the log group is denied).
+    w.emu.http(
+        "POST",
+        "/_emu/neptune/audit-logs",
+        Some(&json!({"enabled": false})),
+    );
+    let f = dev_cluster(
+        &w,
+        ClusterSpec {
+            id: "catalog-dev",
+            members: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let out = w.drain(
+        &w.config_with(
+            &apply(
+                "immediate",
+                "verify_deadline_minutes = 1",
+            ),
+            "",
+        ),
+        Duration::from_secs(180),
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let got = stored(&w, &f);
+    assert_eq!(got["Workflow"]["Status"], "NOTIFIED", "{got}");
+    let n = note(&got);
+    assert!(n.contains("did not verify by its deadline"), "{n}");
+    assert!(
+        n.contains("no audit log stream in /aws/neptune/catalog-dev/audit"),
+        "{n}"
+    );
+    assert_eq!(got["UserDefinedFields"]["hubtriage:action"], "ticket");
+}
