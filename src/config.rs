@@ -18,6 +18,8 @@ pub mod report;
 /// The prefix of environment overrides: `HUBTRIAGE__REMEDIATION__MODE=dry-run`.
 pub const ENV_PREFIX: &str = "HUBTRIAGE";
 pub const ENV_SEPARATOR: &str = "__";
+/// The whole config as TOML, when `--config` is not given.
+pub const CONFIG_TOML_ENV: &str = "HUBTRIAGE_CONFIG_TOML";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -55,6 +57,67 @@ pub struct Config {
     pub ticket: Ticket,
     #[serde(default)]
     pub events: Option<Events>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub setup: Setup,
+}
+
+/// CloudWatch Embedded Metric Format lines on stdout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// How often a metrics line is written (and once more at exit).
+    #[serde(default = "default_metrics_interval")]
+    pub interval_seconds: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            namespace: default_namespace(),
+            interval_seconds: default_metrics_interval(),
+        }
+    }
+}
+
+fn default_namespace() -> String {
+    "hubtriage".into()
+}
+
+fn default_metrics_interval() -> u64 {
+    60
+}
+
+/// What `hubtriage setup` creates next to `[queue] url`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    /// The EventBridge rule (default bus) that routes Neptune.2 findings to the queue.
+    #[serde(default = "default_rule_name")]
+    pub rule_name: String,
+    /// Receives before a message moves to the dead-letter queue `<queue>-dlq`.
+    #[serde(default = "default_max_receive_count")]
+    pub max_receive_count: u32,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            rule_name: default_rule_name(),
+            max_receive_count: default_max_receive_count(),
+        }
+    }
+}
+
+fn default_rule_name() -> String {
+    "hubtriage-neptune2-findings".into()
+}
+
+fn default_max_receive_count() -> u32 {
+    5
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -431,6 +494,13 @@ pub struct Daemon {
     /// How long in-flight work may take to finish after SIGTERM (below ECS's stop timeout).
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
+    /// Touched by the receive loop; `hubtriage healthcheck` reads its age.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_file: String,
+}
+
+fn default_heartbeat() -> String {
+    "/tmp/hubtriage.heartbeat".into()
 }
 
 impl Default for Daemon {
@@ -438,6 +508,7 @@ impl Default for Daemon {
         Daemon {
             concurrency: default_concurrency(),
             shutdown_grace_seconds: default_grace(),
+            heartbeat_file: default_heartbeat(),
         }
     }
 }
@@ -542,6 +613,26 @@ impl Config {
             .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}{ENV_SEPARATOR}")))
             .collect();
         Self::load_with_env(path, env)
+    }
+
+    /// The config named on the command line, or else the whole TOML in
+    /// `HUBTRIAGE_CONFIG_TOML` (how ECS passes it from SSM Parameter Store).
+    /// Returns the config and the name errors use for its source.
+    pub fn load_from(path: Option<&Path>) -> Result<(Config, String), ConfigError> {
+        match path {
+            Some(p) => Ok((Self::load(p)?, p.display().to_string())),
+            None => {
+                let name = format!("${CONFIG_TOML_ENV}");
+                let text = std::env::var(CONFIG_TOML_ENV).map_err(|_| ConfigError::Load {
+                    file: name.clone(),
+                    message: format!("no --config given and {CONFIG_TOML_ENV} is not set"),
+                })?;
+                let env: Vec<(String, String)> = std::env::vars()
+                    .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}{ENV_SEPARATOR}")))
+                    .collect();
+                Ok((Self::from_toml_with_env(&name, &text, env)?, name))
+            }
+        }
     }
 
     /// As [`Config::load`], with the environment given (tests).
@@ -707,6 +798,40 @@ impl Config {
         }
         if let Some(region) = &self.securityhub.region {
             check_region(region).map_err(|m| ("securityhub.region".into(), m))?;
+        }
+        if self.metrics.namespace.trim().is_empty() || self.metrics.namespace.len() > 255 {
+            return Err((
+                "metrics.namespace".into(),
+                "expected 1 to 255 characters".into(),
+            ));
+        }
+        if self.metrics.interval_seconds == 0 {
+            return Err((
+                "metrics.interval_seconds".into(),
+                "expected at least 1".into(),
+            ));
+        }
+        if !(1..=1000).contains(&self.setup.max_receive_count) {
+            return Err((
+                "setup.max_receive_count".into(),
+                format!("expected 1 to 1000, found {}", self.setup.max_receive_count),
+            ));
+        }
+        let rule_ok = !self.setup.rule_name.is_empty()
+            && self.setup.rule_name.len() <= 64
+            && self
+                .setup
+                .rule_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !rule_ok {
+            return Err((
+                "setup.rule_name".into(),
+                format!(
+                    "expected 1 to 64 letters, digits, '.', '-' or '_', found {:?}",
+                    self.setup.rule_name
+                ),
+            ));
         }
         if let Some(events) = &self.events {
             if events.bus.trim().is_empty() {

@@ -27,6 +27,10 @@ pub struct Settings {
     pub grace: Duration,
     /// Exit once the queue is empty and everything is recorded.
     pub until_empty: bool,
+    /// Touched on every turn of the receive loop (`hubtriage healthcheck`).
+    pub heartbeat_file: Option<std::path::PathBuf>,
+    pub metrics_namespace: String,
+    pub metrics_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,18 +77,30 @@ pub async fn run(
         "receiving"
     );
 
+    let emitted: Arc<Mutex<crate::metrics::Snapshot>> = Arc::default();
+    let emf = tokio::spawn(emit_metrics(
+        metrics.clone(),
+        emitted.clone(),
+        settings.metrics_namespace.clone(),
+        settings.metrics_interval,
+    ));
+
     let exit = loop {
         if *shutdown.borrow() {
             break Exit::Shutdown;
         }
+        heartbeat(settings.heartbeat_file.as_deref());
         while tasks.try_join_next().is_some() {}
 
         let free = permits.available_permits();
         if free == 0 {
+            // Busy: wait for a slot, but keep the heartbeat going.
             tokio::select! {
-                _ = tasks.join_next() => continue,
-                _ = shutdown.changed() => continue,
+                _ = tasks.join_next() => {}
+                _ = shutdown.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
+            continue;
         }
 
         let received = tokio::select! {
@@ -133,10 +149,13 @@ pub async fn run(
             tasks.spawn(
                 async move {
                     let id = message.id.clone();
+                    let started = std::time::Instant::now();
                     tokio::select! {
                         _ = process(&pipeline, &deleter, &message) => {}
                         _ = keep_invisible(&queue, &message.receipt, visibility) => {}
                     }
+                    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    pipeline.metrics.latency(ms);
                     lock(&in_flight).remove(&id);
                     drop(permit);
                 }
@@ -186,9 +205,52 @@ pub async fn run(
     if let Some(events) = pipeline.events() {
         events.drain(Duration::from_secs(5)).await;
     }
+    emf.abort();
+    let _ = emf.await;
+    let last = *lock(&emitted);
     let snapshot = metrics.snapshot();
+    println!(
+        "{}",
+        snapshot.since(&last).emf_line(
+            &settings.metrics_namespace,
+            chrono::Utc::now().timestamp_millis()
+        )
+    );
     tracing::info!(exit = ?exit, metrics = %serde_json::to_string(&snapshot).unwrap_or_default(), "stopped");
     Ok(exit)
+}
+
+/// Writes the time into the heartbeat file (failures are logged, not fatal).
+fn heartbeat(path: Option<&std::path::Path>) {
+    if let Some(path) = path {
+        let now = chrono::Utc::now().timestamp();
+        if let Err(e) = std::fs::write(path, now.to_string()) {
+            tracing::warn!(file = %path.display(), error = %e, "cannot write the heartbeat file");
+        }
+    }
+}
+
+/// Writes an EMF line with what happened since the last one, every `interval`.
+/// `emitted` keeps the snapshot last written, so the line at exit adds only the rest.
+async fn emit_metrics(
+    metrics: Arc<Metrics>,
+    emitted: Arc<Mutex<crate::metrics::Snapshot>>,
+    namespace: String,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let now = metrics.snapshot();
+        let mut last = lock(&emitted);
+        println!(
+            "{}",
+            now.since(&last)
+                .emf_line(&namespace, chrono::Utc::now().timestamp_millis())
+        );
+        *last = now;
+    }
 }
 
 /// True when nothing is left: deletes flushed, and the queue has no visible,

@@ -23,6 +23,15 @@ struct Cli {
     command: Command,
 }
 
+/// Where the config comes from: `--config F`, or else the whole TOML in
+/// `HUBTRIAGE_CONFIG_TOML` (how ECS passes it from SSM Parameter Store).
+#[derive(clap::Args)]
+struct ConfigSource {
+    /// The config file (absent: the TOML in $HUBTRIAGE_CONFIG_TOML).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print what hubtriage would decide for the findings in an event, from saved AWS CLI outputs.
@@ -49,19 +58,36 @@ enum Command {
     /// Drain the findings queue: decide, act and record each finding. Runs until
     /// SIGTERM/SIGINT, or with --until-empty until the queue is empty.
     Run {
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        #[command(flatten)]
+        source: ConfigSource,
         /// Exit 0 once the queue is empty and every finding is recorded.
         #[arg(long)]
         until_empty: bool,
     },
-    /// Validate a config file and print its rules and suppressions.
+    /// Validate a config and print its rules and suppressions.
     CheckConfig {
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        #[command(flatten)]
+        source: ConfigSource,
         /// The time to judge expiries at, RFC 3339 (default: now).
         #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
         now: Option<DateTime<Utc>>,
+    },
+    /// Create or update the queue's DLQ and redrive policy, the queue policy and
+    /// the EventBridge rule with its SQS target. Idempotent.
+    Setup {
+        #[command(flatten)]
+        source: ConfigSource,
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Exit 0 only while the receive loop has made progress recently (container health check).
+    Healthcheck {
+        #[command(flatten)]
+        source: ConfigSource,
+        /// The oldest heartbeat that counts as healthy (default: twice the long-poll wait, at least 10).
+        #[arg(long, value_name = "SECONDS")]
+        max_age_seconds: Option<i64>,
     },
 }
 
@@ -117,14 +143,14 @@ fn main() -> ExitCode {
             }
         }
         Command::Run {
-            config: path,
+            source,
             until_empty,
         } => {
-            let config = match Config::load(&path) {
+            let (config, name) = match Config::load_from(source.config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return fail(exit::USAGE, &e),
             };
-            if let Err(e) = config.require_queue(&path.display().to_string()) {
+            if let Err(e) = config.require_queue(&name) {
                 return fail(exit::USAGE, &e);
             }
             hubtriage::telemetry::init();
@@ -144,25 +170,72 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::CheckConfig { config: path, now } => match Config::load(&path) {
-            Ok(config) => {
-                print!(
-                    "{}",
-                    hubtriage::config::report::render(
-                        &path.display().to_string(),
-                        &config,
-                        now.unwrap_or_else(Utc::now)
-                    )
-                );
-                for warning in
-                    hubtriage::config::report::warnings(&config, now.unwrap_or_else(Utc::now))
-                {
+        Command::CheckConfig { source, now } => match Config::load_from(source.config.as_deref()) {
+            Ok((config, name)) => {
+                let now = now.unwrap_or_else(Utc::now);
+                print!("{}", hubtriage::config::report::render(&name, &config, now));
+                for warning in hubtriage::config::report::warnings(&config, now) {
                     eprintln!("warning: {warning}");
                 }
                 ExitCode::SUCCESS
             }
             Err(e) => fail(exit::USAGE, &e),
         },
+        Command::Setup { source, dry_run } => {
+            let (config, name) = match Config::load_from(source.config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(exit::USAGE, &e),
+            };
+            if let Err(e) = config.require_queue(&name) {
+                return fail(exit::USAGE, &e);
+            }
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => return fail(exit::FAILURE, &e),
+            };
+            let result = runtime.block_on(async {
+                let sdk = hubtriage::aws::load().await;
+                hubtriage::setup::Setup::new(&sdk, dry_run)
+                    .run(&config)
+                    .await
+            });
+            match result {
+                Ok(changes) if changes.is_empty() => {
+                    println!("nothing to change: the queue, its DLQ, the queue policy and the rule are as configured");
+                    ExitCode::SUCCESS
+                }
+                Ok(changes) => {
+                    for c in changes {
+                        println!("{}", c.0);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(exit::FAILURE, &e),
+            }
+        }
+        Command::Healthcheck {
+            source,
+            max_age_seconds,
+        } => {
+            let (config, _) = match Config::load_from(source.config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(exit::USAGE, &e),
+            };
+            let wait = config.queue.as_ref().map(|q| q.wait_seconds).unwrap_or(20);
+            let max_age =
+                max_age_seconds.unwrap_or_else(|| hubtriage::health::default_max_age(wait));
+            let file = PathBuf::from(&config.daemon.heartbeat_file);
+            match hubtriage::health::check(&file, max_age, Utc::now()) {
+                Ok(age) => {
+                    println!("healthy: the receive loop made progress {age} s ago");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(exit::FAILURE, &e),
+            }
+        }
     }
 }
 

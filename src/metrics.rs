@@ -1,5 +1,7 @@
-//! Counters a user would graph. Logged as one summary line at exit and every
-//! minute; the ECS issue turns them into CloudWatch EMF lines.
+//! Counters a user would graph, written as CloudWatch Embedded Metric Format
+//! (EMF) lines on stdout: every `[metrics] interval_seconds` and once at exit.
+//! In ECS the awslogs driver ships them to CloudWatch Logs, which turns them
+//! into metrics; no agent and no PutMetricData permission are needed.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -28,6 +30,10 @@ pub struct Metrics {
     pub remediations_verified: AtomicU64,
     pub remediations_started: AtomicU64,
     pub throttles: AtomicU64,
+    pub latency_count: AtomicU64,
+    pub latency_ms_max: AtomicU64,
+    pub latency_ms_sum: AtomicU64,
+    pub tickets_opened: AtomicU64,
 }
 
 /// A point-in-time copy, for logs and tests.
@@ -52,6 +58,10 @@ pub struct Snapshot {
     pub remediations_verified: u64,
     pub remediations_started: u64,
     pub throttles: u64,
+    pub latency_count: u64,
+    pub latency_ms_max: u64,
+    pub latency_ms_sum: u64,
+    pub tickets_opened: u64,
 }
 
 impl Metrics {
@@ -67,6 +77,13 @@ impl Metrics {
             Action::Resolve => &self.decided_resolve,
             Action::Ignore => &self.decided_ignore,
         });
+    }
+
+    /// One finding took `ms` from receipt to recorded outcome.
+    pub fn latency(&self, ms: u64) {
+        self.latency_ms_sum.fetch_add(ms, Relaxed);
+        self.latency_count.fetch_add(1, Relaxed);
+        self.latency_ms_max.fetch_max(ms, Relaxed);
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -90,6 +107,136 @@ impl Metrics {
             remediations_verified: self.remediations_verified.load(Relaxed),
             remediations_started: self.remediations_started.load(Relaxed),
             throttles: self.throttles.load(Relaxed),
+            latency_count: self.latency_count.load(Relaxed),
+            latency_ms_max: self.latency_ms_max.load(Relaxed),
+            latency_ms_sum: self.latency_ms_sum.load(Relaxed),
+            tickets_opened: self.tickets_opened.load(Relaxed),
         }
+    }
+}
+
+/// The metrics of one EMF line: (name, unit, how to read it from a delta).
+const EMF_METRICS: &[(&str, &str, fn(&Snapshot) -> u64)] = &[
+    ("MessagesReceived", "Count", |s| s.messages_received),
+    ("MessagesDeleted", "Count", |s| s.messages_deleted),
+    ("MessagesUnparseable", "Count", |s| s.messages_unparseable),
+    ("MessagesFailed", "Count", |s| s.messages_failed),
+    ("FindingsReceived", "Count", |s| s.findings_received),
+    ("OwnUpdatesDropped", "Count", |s| s.own_updates_dropped),
+    ("DuplicatesDropped", "Count", |s| s.duplicates_dropped),
+    ("DecidedRemediate", "Count", |s| s.decided_remediate),
+    ("DecidedTicket", "Count", |s| s.decided_ticket),
+    ("DecidedSuppress", "Count", |s| s.decided_suppress),
+    ("DecidedResolve", "Count", |s| s.decided_resolve),
+    ("DecidedIgnore", "Count", |s| s.decided_ignore),
+    ("Recorded", "Count", |s| s.recorded),
+    ("RecordsFailed", "Count", |s| s.failed),
+    ("RemediationsStarted", "Count", |s| s.remediations_started),
+    ("RemediationsSucceeded", "Count", |s| {
+        s.remediations_verified
+    }),
+    ("RemediationsFailed", "Count", |s| s.remediations_failed),
+    ("TicketsOpened", "Count", |s| s.tickets_opened),
+    ("Throttles", "Count", |s| s.throttles),
+];
+
+impl Snapshot {
+    /// What happened between `earlier` and `self` (the max is not a counter: kept).
+    pub fn since(&self, earlier: &Snapshot) -> Snapshot {
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        Snapshot {
+            messages_received: d(self.messages_received, earlier.messages_received),
+            messages_deleted: d(self.messages_deleted, earlier.messages_deleted),
+            messages_unparseable: d(self.messages_unparseable, earlier.messages_unparseable),
+            messages_failed: d(self.messages_failed, earlier.messages_failed),
+            findings_received: d(self.findings_received, earlier.findings_received),
+            own_updates_dropped: d(self.own_updates_dropped, earlier.own_updates_dropped),
+            duplicates_dropped: d(self.duplicates_dropped, earlier.duplicates_dropped),
+            decided_remediate: d(self.decided_remediate, earlier.decided_remediate),
+            decided_ticket: d(self.decided_ticket, earlier.decided_ticket),
+            decided_suppress: d(self.decided_suppress, earlier.decided_suppress),
+            decided_resolve: d(self.decided_resolve, earlier.decided_resolve),
+            decided_ignore: d(self.decided_ignore, earlier.decided_ignore),
+            recorded: d(self.recorded, earlier.recorded),
+            already_recorded: d(self.already_recorded, earlier.already_recorded),
+            failed: d(self.failed, earlier.failed),
+            remediations_started: d(self.remediations_started, earlier.remediations_started),
+            remediations_verified: d(self.remediations_verified, earlier.remediations_verified),
+            remediations_failed: d(self.remediations_failed, earlier.remediations_failed),
+            throttles: d(self.throttles, earlier.throttles),
+            tickets_opened: d(self.tickets_opened, earlier.tickets_opened),
+            latency_ms_sum: d(self.latency_ms_sum, earlier.latency_ms_sum),
+            latency_ms_max: self.latency_ms_max,
+            latency_count: d(self.latency_count, earlier.latency_count),
+        }
+    }
+
+    /// One CloudWatch EMF line for this delta, at `timestamp_ms`.
+    pub fn emf_line(&self, namespace: &str, timestamp_ms: i64) -> String {
+        let mut metrics: Vec<serde_json::Value> = EMF_METRICS
+            .iter()
+            .map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit}))
+            .collect();
+        let mut root = serde_json::Map::new();
+        for (name, _, read) in EMF_METRICS {
+            root.insert((*name).to_string(), read(self).into());
+        }
+        if self.latency_count > 0 {
+            metrics.push(serde_json::json!({"Name": "ProcessingLatency", "Unit": "Milliseconds"}));
+            metrics
+                .push(serde_json::json!({"Name": "ProcessingLatencyMax", "Unit": "Milliseconds"}));
+            root.insert(
+                "ProcessingLatency".into(),
+                (self.latency_ms_sum / self.latency_count).into(),
+            );
+            root.insert("ProcessingLatencyMax".into(), self.latency_ms_max.into());
+        }
+        root.insert(
+            "_aws".into(),
+            serde_json::json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [[]], "Metrics": metrics}]
+            }),
+        );
+        serde_json::Value::Object(root).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_lines_carry_deltas_in_cloudwatchs_format() {
+        let m = Metrics::default();
+        Metrics::inc(&m.findings_received);
+        m.decided(Action::Ticket);
+        m.latency(40);
+        m.latency(20);
+        let first = m.snapshot();
+        Metrics::inc(&m.findings_received);
+        let line = m
+            .snapshot()
+            .since(&first)
+            .emf_line("hubtriage", 1_700_000_000_000);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["FindingsReceived"], 1);
+        assert_eq!(v["DecidedTicket"], 0);
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "hubtriage");
+        assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000i64);
+        let names: Vec<&str> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        for (name, _, _) in EMF_METRICS {
+            assert!(names.contains(name));
+            assert!(v[name].is_u64(), "{name} has a value");
+        }
+        let all = m.snapshot().since(&Snapshot::default()).emf_line("ns", 0);
+        let v: serde_json::Value = serde_json::from_str(&all).unwrap();
+        assert_eq!(v["ProcessingLatency"], 30);
+        assert_eq!(v["ProcessingLatencyMax"], 40);
     }
 }

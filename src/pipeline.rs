@@ -236,6 +236,7 @@ impl Pipeline {
 
     async fn ticket(&self, f: &Finding, decision: Decision) -> Result<Handled, FindingError> {
         let ticket = self.tickets.open(&decision).await?;
+        Metrics::inc(&self.metrics.tickets_opened);
         self.record(f, decision, &Acted::Ticketed { key: ticket.key })
             .await
     }

@@ -107,6 +107,9 @@ pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
         concurrency: config.daemon.concurrency,
         grace: Duration::from_secs(config.daemon.shutdown_grace_seconds),
         until_empty,
+        heartbeat_file: Some(config.daemon.heartbeat_file.clone().into()),
+        metrics_namespace: config.metrics.namespace.clone(),
+        metrics_interval: Duration::from_secs(config.metrics.interval_seconds),
     };
     daemon::run(queue, pipeline, recorder_task, settings, shutdown).await?;
     Ok(())

@@ -144,6 +144,30 @@ async fn findings_end_with_the_workflow_and_note_their_decision_implies() {
     assert_eq!(prod_event["detail"]["action"], "ticket");
     assert_eq!(prod_event["detail"]["outcome"]["workflow"], "NOTIFIED");
 
+    // Metrics: a CloudWatch EMF line with what happened.
+    let emf: Vec<Value> = log_lines(&out)
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    let totals = |name: &str| {
+        emf.iter()
+            .map(|l| l[name].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert!(!emf.is_empty(), "an EMF line at exit\n{}", show(&out));
+    assert_eq!(
+        emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "hubtriage"
+    );
+    assert_eq!(totals("DecidedTicket"), 1);
+    assert_eq!(totals("DecidedRemediate"), 1);
+    assert_eq!(totals("DecidedSuppress"), 1);
+    assert_eq!(totals("DecidedResolve"), 1);
+    assert_eq!(totals("DecidedIgnore"), 1);
+    assert_eq!(totals("TicketsOpened"), 1);
+    assert_eq!(totals("Recorded"), 4);
+    assert!(totals("FindingsReceived") >= 5);
+
     // Logs: one "decided" line per finding, inside a span naming it.
     let logs = log_lines(&out);
     let decided: Vec<&Value> = logs.iter().filter(|l| l["message"] == "decided").collect();
@@ -470,4 +494,136 @@ async fn a_slow_finding_keeps_its_message_invisible_until_done() {
     );
     assert_eq!(w.updates_of(f["Id"].as_str().unwrap()), 1);
     assert!(!w.emu.calls("sqs", "ChangeMessageVisibility").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_creates_the_dlq_policy_and_rule_once() {
+    let w = World::new(WorldOptions::default()).await;
+    let sdk = w.emu.sdk(&w.emu.moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name("triage-findings")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let config = w.dir.path().join("setup.toml");
+    std::fs::write(
+        &config,
+        format!("[queue]\nurl = \"{url}\"\n[setup]\nrule_name = \"neptune2-to-triage\"\nmax_receive_count = 4\n"),
+    )
+    .unwrap();
+    let setup = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(support::BIN);
+        cmd.arg("setup").arg("--config").arg(&config).args(args);
+        for (k, v) in w.emu.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+
+    w.emu.http("DELETE", "/_emu/calls", None);
+    let dry = setup(&["--dry-run"]);
+    assert!(dry.status.success(), "{}", show(&dry));
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("would create queue triage-findings-dlq"));
+    let mutating: Vec<String> = ["sqs", "events"]
+        .iter()
+        .flat_map(|s| w.mutating_calls(s))
+        .collect();
+    assert!(mutating.is_empty(), "dry-run changed {mutating:?}");
+
+    let first = setup(&[]);
+    assert!(first.status.success(), "{}", show(&first));
+    let text = String::from_utf8_lossy(&first.stdout);
+    for part in [
+        "create queue triage-findings-dlq",
+        "create EventBridge rule neptune2-to-triage",
+        "point rule",
+        "redrive policy",
+        "queue policy",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    let second = setup(&[]);
+    assert!(second.status.success(), "{}", show(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stdout).starts_with("nothing to change"),
+        "{}",
+        show(&second)
+    );
+
+    // What it made is what a user checks.
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let redrive: Value =
+        serde_json::from_str(&attrs[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy])
+            .unwrap();
+    assert!(redrive["deadLetterTargetArn"]
+        .as_str()
+        .unwrap()
+        .ends_with(":triage-findings-dlq"));
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "4"
+    );
+    let policy = &attrs[&aws_sdk_sqs::types::QueueAttributeName::Policy];
+    assert!(policy.contains("events.amazonaws.com") && policy.contains("rule/neptune2-to-triage"));
+    let rule = w
+        .events
+        .describe_rule()
+        .name("neptune2-to-triage")
+        .send()
+        .await
+        .unwrap();
+    let pattern: Value = serde_json::from_str(rule.event_pattern().unwrap()).unwrap();
+    assert_eq!(pattern, hubtriage::setup::event_pattern());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_follows_the_receive_loop() {
+    let w = World::new(WorldOptions::default()).await;
+    let heartbeat = w.dir.path().join("heartbeat");
+    let config = w.config(&format!(
+        "[daemon]\nheartbeat_file = \"{}\"\n",
+        heartbeat.display()
+    ));
+    let health = || {
+        std::process::Command::new(support::BIN)
+            .args(["healthcheck", "--max-age-seconds", "3", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(health().status.code(), Some(1), "no heartbeat yet");
+
+    let child = w.spawn(&config);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while health().status.code() != Some(0) {
+        assert!(std::time::Instant::now() < deadline, "never healthy");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Stall the loop (SIGSTOP): the heartbeat ages and the check fails.
+    signal(&child, "-STOP");
+    std::thread::sleep(Duration::from_secs(5));
+    let stalled = health();
+    assert_eq!(stalled.status.code(), Some(1), "{}", show(&stalled));
+    assert!(String::from_utf8_lossy(&stalled.stderr).contains("last made progress"));
+    signal(&child, "-CONT");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while health().status.code() != Some(0) {
+        assert!(std::time::Instant::now() < deadline, "never healthy again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    signal(&child, "-TERM");
+    let out = support::wait_with_limit(child, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }

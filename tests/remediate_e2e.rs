@@ -663,13 +663,7 @@ async fn verification_that_never_passes_becomes_a_ticket_naming_the_check() {
     )
     .await;
     let out = w.drain(
-        &w.config_with(
-            &apply(
-                "immediate",
-                "verify_deadline_minutes = 1",
-            ),
-            "",
-        ),
+        &w.config_with(&apply("immediate", "verify_deadline_minutes = 1"), ""),
         Duration::from_secs(180),
     );
     assert!(out.status.success(), "{}", show(&out));

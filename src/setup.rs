@@ -1,0 +1,330 @@
+//! `hubtriage setup`: for users without CloudFormation (and for tests), create or
+//! update what feeds the queue: the dead-letter queue and redrive policy, the
+//! queue policy, and the EventBridge rule with its SQS target. Idempotent: a
+//! second run changes nothing. The rule's event pattern is defined here once;
+//! `deploy/hubtriage.yaml` is checked against it by a test.
+
+use aws_sdk_eventbridge::types::{RuleState, Target};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{json, Value};
+
+use crate::aws::describe;
+use crate::config::Config;
+
+/// The EventBridge pattern for Security Hub's Neptune.2 findings: both finding
+/// flavours (consolidated `Compliance.SecurityControlId`, standard-specific
+/// `ProductFields.ControlId`), FAILED and PASSED (so resolutions are seen too),
+/// and only Security Hub's own product.
+pub fn event_pattern() -> Value {
+    json!({
+        "source": ["aws.securityhub"],
+        "detail-type": ["Security Hub Findings - Imported"],
+        "detail": {
+            "findings": {
+                "ProductArn": [{"suffix": "::product/aws/securityhub"}],
+                "$or": [
+                    {"Compliance": {"Status": ["FAILED", "PASSED"], "SecurityControlId": ["Neptune.2"]}},
+                    {"Compliance": {"Status": ["FAILED", "PASSED"]}, "ProductFields": {"ControlId": ["Neptune.2"]}}
+                ]
+            }
+        }
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{operation} on {target}: {message}")]
+    Aws {
+        operation: &'static str,
+        target: String,
+        message: String,
+    },
+    #[error("config: {0}")]
+    Config(String),
+}
+
+fn aws<E>(
+    operation: &'static str,
+    target: &str,
+    err: &aws_sdk_sqs::error::SdkError<E>,
+) -> SetupError
+where
+    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    SetupError::Aws {
+        operation,
+        target: target.to_string(),
+        message: describe(err),
+    }
+}
+
+/// One thing setup did (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change(pub String);
+
+pub struct Setup {
+    sqs: aws_sdk_sqs::Client,
+    events: aws_sdk_eventbridge::Client,
+    dry_run: bool,
+    changes: Vec<Change>,
+}
+
+impl Setup {
+    pub fn new(sdk: &aws_config::SdkConfig, dry_run: bool) -> Self {
+        Setup {
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            events: aws_sdk_eventbridge::Client::new(sdk),
+            dry_run,
+            changes: Vec::new(),
+        }
+    }
+
+    fn change(&mut self, what: String) -> bool {
+        let verb = if self.dry_run { "would " } else { "" };
+        self.changes.push(Change(format!("{verb}{what}")));
+        !self.dry_run
+    }
+
+    /// Brings the queue, DLQ, policies and rule to what `config` asks for.
+    pub async fn run(mut self, config: &Config) -> Result<Vec<Change>, SetupError> {
+        let queue_url = config
+            .queue
+            .as_ref()
+            .map(|q| q.url.clone())
+            .ok_or_else(|| {
+                SetupError::Config("[queue] url is required by `hubtriage setup`".into())
+            })?;
+        let queue_name = queue_url
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| SetupError::Config(format!("[queue] url {queue_url:?} names no queue")))?
+            .to_string();
+        let dlq_name = format!("{queue_name}-dlq");
+
+        let queue_url = self.ensure_queue(&queue_name).await?;
+        let dlq_url = self.ensure_queue(&dlq_name).await?;
+        let queue_arn = self.queue_arn(queue_url.as_deref(), &queue_name).await?;
+        let dlq_arn = self.queue_arn(dlq_url.as_deref(), &dlq_name).await?;
+        let rule_arn = self.ensure_rule(&config.setup.rule_name).await?;
+        self.ensure_target(&config.setup.rule_name, &queue_arn)
+            .await?;
+
+        let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": config.setup.max_receive_count});
+        let policy = json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "EventBridgeRuleOnly",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}
+            }]
+        });
+        if let Some(url) = &queue_url {
+            let current = self
+                .sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(QueueAttributeName::RedrivePolicy)
+                .attribute_names(QueueAttributeName::Policy)
+                .send()
+                .await
+                .map_err(|e| aws("GetQueueAttributes", url, &e))?
+                .attributes
+                .unwrap_or_default();
+            let same = |name: QueueAttributeName, want: &Value| {
+                current
+                    .get(&name)
+                    .and_then(|v| serde_json::from_str::<Value>(v).ok())
+                    .is_some_and(|have| normalise(&have) == normalise(want))
+            };
+            if !same(QueueAttributeName::RedrivePolicy, &redrive)
+                && self.change(format!(
+                    "set the redrive policy of {queue_name}: to {dlq_name} after {} receives",
+                    config.setup.max_receive_count
+                ))
+            {
+                self.set_attribute(url, QueueAttributeName::RedrivePolicy, &redrive)
+                    .await?;
+            }
+            if !same(QueueAttributeName::Policy, &policy)
+                && self.change(format!(
+                    "set the queue policy of {queue_name}: only events.amazonaws.com from rule {} may send",
+                    config.setup.rule_name
+                ))
+            {
+                self.set_attribute(url, QueueAttributeName::Policy, &policy).await?;
+            }
+        } else {
+            self.change(format!(
+                "set the redrive policy and queue policy of {queue_name}"
+            ));
+        }
+        Ok(self.changes)
+    }
+
+    /// The queue's URL, creating the queue when missing (`None` only in a dry run).
+    async fn ensure_queue(&mut self, name: &str) -> Result<Option<String>, SetupError> {
+        match self.sqs.get_queue_url().queue_name(name).send().await {
+            Ok(out) => Ok(out.queue_url),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_queue_does_not_exist()) =>
+            {
+                if !self.change(format!("create queue {name} (server-side encryption on)")) {
+                    return Ok(None);
+                }
+                let out = self
+                    .sqs
+                    .create_queue()
+                    .queue_name(name)
+                    .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
+                    .send()
+                    .await
+                    .map_err(|e| aws("CreateQueue", name, &e))?;
+                Ok(out.queue_url)
+            }
+            Err(e) => Err(aws("GetQueueUrl", name, &e)),
+        }
+    }
+
+    async fn queue_arn(&self, url: Option<&str>, name: &str) -> Result<String, SetupError> {
+        let Some(url) = url else {
+            // Dry run of a queue that does not exist yet: its ARN as it will be.
+            return Ok(format!("arn:aws:sqs:<region>:<account>:{name}"));
+        };
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| aws("GetQueueAttributes", url, &e))?;
+        attrs
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .ok_or_else(|| SetupError::Aws {
+                operation: "GetQueueAttributes",
+                target: url.to_string(),
+                message: "no QueueArn in the reply".into(),
+            })
+    }
+
+    async fn set_attribute(
+        &self,
+        url: &str,
+        name: QueueAttributeName,
+        value: &Value,
+    ) -> Result<(), SetupError> {
+        self.sqs
+            .set_queue_attributes()
+            .queue_url(url)
+            .attributes(name, value.to_string())
+            .send()
+            .await
+            .map_err(|e| aws("SetQueueAttributes", url, &e))?;
+        Ok(())
+    }
+
+    /// The rule's ARN, creating or updating the rule when needed.
+    async fn ensure_rule(&mut self, name: &str) -> Result<String, SetupError> {
+        let want = event_pattern();
+        let current = match self.events.describe_rule().name(name).send().await {
+            Ok(r) => Some(r),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                None
+            }
+            Err(e) => return Err(aws("DescribeRule", name, &e)),
+        };
+        let up_to_date = current.as_ref().is_some_and(|r| {
+            r.state() == Some(&RuleState::Enabled)
+                && r.event_pattern()
+                    .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                    .is_some_and(|p| normalise(&p) == normalise(&want))
+        });
+        if up_to_date {
+            return Ok(current.and_then(|r| r.arn).unwrap_or_default());
+        }
+        let what = if current.is_some() {
+            "update"
+        } else {
+            "create"
+        };
+        if !self.change(format!(
+            "{what} EventBridge rule {name} (Neptune.2 findings, FAILED and PASSED)"
+        )) {
+            return Ok(current
+                .and_then(|r| r.arn)
+                .unwrap_or_else(|| format!("arn:aws:events:<region>:<account>:rule/{name}")));
+        }
+        let out = self
+            .events
+            .put_rule()
+            .name(name)
+            .event_pattern(want.to_string())
+            .state(RuleState::Enabled)
+            .description("Security Hub Neptune.2 findings to the hubtriage queue")
+            .send()
+            .await
+            .map_err(|e| aws("PutRule", name, &e))?;
+        Ok(out.rule_arn.unwrap_or_default())
+    }
+
+    async fn ensure_target(&mut self, rule: &str, queue_arn: &str) -> Result<(), SetupError> {
+        let has = match self.events.list_targets_by_rule().rule(rule).send().await {
+            Ok(out) => out.targets().iter().any(|t| t.arn() == queue_arn),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                false
+            }
+            Err(e) => return Err(aws("ListTargetsByRule", rule, &e)),
+        };
+        if has || !self.change(format!("point rule {rule} at the queue")) {
+            return Ok(());
+        }
+        let target = Target::builder()
+            .id("hubtriage-queue")
+            .arn(queue_arn)
+            .build()
+            .map_err(|e| SetupError::Config(e.to_string()))?;
+        let out = self
+            .events
+            .put_targets()
+            .rule(rule)
+            .targets(target)
+            .send()
+            .await
+            .map_err(|e| aws("PutTargets", rule, &e))?;
+        if out.failed_entry_count() > 0 {
+            return Err(SetupError::Aws {
+                operation: "PutTargets",
+                target: rule.to_string(),
+                message: format!("{:?}", out.failed_entries()),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// JSON compared by meaning: numbers written as strings ("5") equal numbers (5).
+fn normalise(v: &Value) -> Value {
+    match v {
+        Value::String(s) => s
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| v.clone()),
+        Value::Array(items) => Value::Array(items.iter().map(normalise).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), normalise(v))).collect())
+        }
+        _ => v.clone(),
+    }
+}
