@@ -115,8 +115,11 @@ impl Metrics {
     }
 }
 
-/// The metrics of one EMF line: (name, unit, how to read it from a delta).
-const EMF_METRICS: &[(&str, &str, fn(&Snapshot) -> u64)] = &[
+/// How to read one metric from a delta.
+type Read = fn(&Snapshot) -> u64;
+
+/// The metrics of one EMF line: (name, unit, how to read it).
+const EMF_METRICS: &[(&str, &str, Read)] = &[
     ("MessagesReceived", "Count", |s| s.messages_received),
     ("MessagesDeleted", "Count", |s| s.messages_deleted),
     ("MessagesUnparseable", "Count", |s| s.messages_unparseable),
@@ -181,14 +184,10 @@ impl Snapshot {
         for (name, _, read) in EMF_METRICS {
             root.insert((*name).to_string(), read(self).into());
         }
-        if self.latency_count > 0 {
+        if let Some(average) = self.latency_ms_sum.checked_div(self.latency_count) {
             metrics.push(serde_json::json!({"Name": "ProcessingLatency", "Unit": "Milliseconds"}));
-            metrics
-                .push(serde_json::json!({"Name": "ProcessingLatencyMax", "Unit": "Milliseconds"}));
-            root.insert(
-                "ProcessingLatency".into(),
-                (self.latency_ms_sum / self.latency_count).into(),
-            );
+            metrics.push(serde_json::json!({"Name": "ProcessingLatencyMax", "Unit": "Milliseconds"}));
+            root.insert("ProcessingLatency".into(), average.into());
             root.insert("ProcessingLatencyMax".into(), self.latency_ms_max.into());
         }
         root.insert(
