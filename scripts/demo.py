@@ -221,6 +221,40 @@ def run_demo(binary, endpoints, workdir):
         for more in wrapped[1:]:
             print(" " * 63 + more)
 
+    # Phase two: let hubtriage really fix the dev cluster.
+    print("\n== The dev cluster again, now in apply mode "
+          "(HUBTRIAGE__REMEDIATION__MODE=apply, HUBTRIAGE__REMEDIATION__REBOOT=immediate)")
+    urllib.request.urlopen(urllib.request.Request(
+        endpoints["securityhub"] + "/_emu/iam/rds-service-linked-role", data=b"{}", method="POST"), timeout=10)
+    dev = findings[1]
+    dev["UpdatedAt"] = dev["LastObservedAt"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    hub.batch_import_findings(Findings=[dev])  # Security Hub evaluates the control again
+    env_apply = dict(env, HUBTRIAGE__REMEDIATION__MODE="apply", HUBTRIAGE__REMEDIATION__REBOOT="immediate",
+                     HUBTRIAGE__REMEDIATION__RECHECK_SECONDS="1")
+    started = time.time()
+    run = subprocess.run([binary, "run", "--config", config, "--until-empty"], env=env_apply,
+                         capture_output=True, text=True, timeout=300)
+    if run.returncode != 0:
+        print(run.stdout[-4000:], run.stderr[-4000:], sep="\n")
+        sys.exit(f"demo: hubtriage exited {run.returncode}")
+    for line in run.stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        if entry.get("message") == "changing the cluster":
+            print(f"   {entry.get('call'):32} {entry.get('params')}")
+    print(f"   done in {time.time() - started:.1f} s (exit 0)")
+    cluster = neptune.describe_db_clusters(DBClusterIdentifier="catalog-dev")["DBClusters"][0]
+    group = cluster["DBClusterParameterGroup"]
+    params = neptune.describe_db_cluster_parameters(DBClusterParameterGroupName=group)["Parameters"]
+    audit = next(p["ParameterValue"] for p in params if p["ParameterName"] == "neptune_enable_audit_log")
+    print(f"   live: group {group}, neptune_enable_audit_log={audit}, exports {cluster['EnabledCloudwatchLogsExports']}, "
+          f"members {[m['DBClusterParameterGroupStatus'] for m in cluster['DBClusterMembers']]}")
+    got = hub.get_findings(Filters={"Id": [{"Value": dev["Id"], "Comparison": "EQUALS"}]})["Findings"][0]
+    print(f"   finding: {got['Workflow']['Status']}")
+    for part in textwrap.wrap(got.get("Note", {}).get("Text", "-"), 100):
+        print(f"     {part}")
+
     dead = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
     print(f"\n   DLQ messages: {dead['Attributes']['ApproximateNumberOfMessages']}")
     calls = emulator_get(endpoints, "/_emu/calls?service=securityhub&operation=BatchUpdateFindings")
