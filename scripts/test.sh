@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Everything the project tests: formatting, lints, the emulator's self-test, unit
-# tests, CLI tests and the end-to-end tests against the local emulators
+# Everything the project tests: formatting, lints (Rust, Dockerfile, CloudFormation),
+# the emulator's self-test, unit tests, CLI tests, template tests and the
+# end-to-end tests against the local emulators
 # (127.0.0.1 only). Installs what it needs itself (a Python venv for moto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+
+echo "== deployment lint: hadolint (Dockerfile) and cfn-lint (deploy/*.yaml), pinned"
+scripts/lint-deploy.sh
 
 echo "== emulator venv (moto, pinned) and the emulator's self-test"
 python="$(scripts/emulator-venv.sh | tail -n1)"

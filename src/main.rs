@@ -220,7 +220,16 @@ fn main() -> ExitCode {
             source,
             max_age_seconds,
         } => {
-            let (config, _) = match Config::load_from(source.config.as_deref()) {
+            // The check needs only the heartbeat file and the long-poll wait: with
+            // no config at all (an image run with its baked-in CMD) the defaults do.
+            let given = source.config.is_some()
+                || std::env::var_os(hubtriage::config::CONFIG_TOML_ENV).is_some();
+            let loaded = if given {
+                Config::load_from(source.config.as_deref()).map(|(c, _)| c)
+            } else {
+                Config::from_toml_with_env("(defaults)", "", vec![])
+            };
+            let config = match loaded {
                 Ok(c) => c,
                 Err(e) => return fail(exit::USAGE, &e),
             };

@@ -186,7 +186,8 @@ impl Snapshot {
         }
         if let Some(average) = self.latency_ms_sum.checked_div(self.latency_count) {
             metrics.push(serde_json::json!({"Name": "ProcessingLatency", "Unit": "Milliseconds"}));
-            metrics.push(serde_json::json!({"Name": "ProcessingLatencyMax", "Unit": "Milliseconds"}));
+            metrics
+                .push(serde_json::json!({"Name": "ProcessingLatencyMax", "Unit": "Milliseconds"}));
             root.insert("ProcessingLatency".into(), average.into());
             root.insert("ProcessingLatencyMax".into(), self.latency_ms_max.into());
         }
