@@ -68,3 +68,17 @@ where
         _ => aws_sdk_sqs::error::DisplayErrorContext(err).to_string(),
     }
 }
+
+/// Whether an AWS error code means throttling (the codes vary by service).
+pub fn is_throttling(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "Throttling"
+                | "ThrottlingException"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "LimitExceededException"
+        )
+    )
+}

@@ -549,10 +549,7 @@ pub mod securityhub {
     {
         use aws_sdk_securityhub::error::{ProvideErrorMetadata, SdkError};
         let code = err.code().unwrap_or_default();
-        let throttled = matches!(
-            code,
-            "TooManyRequestsException" | "ThrottlingException" | "LimitExceededException"
-        );
+        let throttled = crate::aws::is_throttling(Some(code));
         let server = err
             .raw_response()
             .is_some_and(|r| r.status().is_server_error());

@@ -139,8 +139,8 @@ async fn an_exclusive_custom_group_is_modified_in_place() {
     assert_eq!(stored(&w, &f)["Workflow"]["Status"], "RESOLVED");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_shared_group_is_copied_not_touched_under_policy_copy() {
+/// catalog-dev (env=dev, with a finding) and billing-graph share `shared-params`.
+async fn shared_group_world() -> (World, Value) {
     let w = world().await;
     w.create_parameter_group("shared-params", "neptune1.3", None)
         .await;
@@ -160,6 +160,12 @@ async fn a_shared_group_is_copied_not_touched_under_policy_copy() {
         },
     )
     .await;
+    (w, f)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_group_is_copied_not_touched_under_policy_copy() {
+    let (w, f) = shared_group_world().await;
     let out = w.drain(
         &w.config_with(&apply("immediate", "shared_parameter_group = \"copy\""), ""),
         LIMIT,
@@ -192,25 +198,7 @@ async fn a_shared_group_is_copied_not_touched_under_policy_copy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shared_group_under_policy_ticket_changes_nothing() {
-    let w = world().await;
-    w.create_parameter_group("shared-params", "neptune1.3", None)
-        .await;
-    w.create_cluster(ClusterSpec {
-        id: "billing-graph",
-        group: Some("shared-params"),
-        members: 1,
-        ..Default::default()
-    })
-    .await;
-    let f = dev_cluster(
-        &w,
-        ClusterSpec {
-            id: "catalog-dev",
-            group: Some("shared-params"),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (w, f) = shared_group_world().await;
     w.emu.http("DELETE", "/_emu/calls", None);
     let out = w.drain(
         &w.config_with(

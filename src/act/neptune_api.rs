@@ -51,15 +51,7 @@ where
         operation,
         target: target.to_string(),
         message: describe(err),
-        throttled: matches!(
-            err.code(),
-            Some(
-                "Throttling"
-                    | "ThrottlingException"
-                    | "TooManyRequestsException"
-                    | "RequestLimitExceeded"
-            )
-        ),
+        throttled: crate::aws::is_throttling(err.code()),
     }
 }
 

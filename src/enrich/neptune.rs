@@ -62,15 +62,7 @@ where
     E: aws_sdk_neptune::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     use aws_sdk_neptune::error::ProvideErrorMetadata;
-    let throttled = matches!(
-        err.code(),
-        Some(
-            "Throttling"
-                | "ThrottlingException"
-                | "TooManyRequestsException"
-                | "RequestLimitExceeded"
-        )
-    );
+    let throttled = crate::aws::is_throttling(err.code());
     EnrichError {
         operation,
         cluster: cluster.to_string(),
