@@ -50,11 +50,6 @@ impl<C: Clone> PerRegion<C> {
     }
 }
 
-/// The SDK's region, or an error a user can act on.
-pub fn region(config: &SdkConfig) -> Option<Region> {
-    config.region().cloned()
-}
-
 /// The code and message of an SDK error (`ThrottlingException: Rate exceeded`),
 /// or the whole error chain when the service sent no code (timeouts, I/O).
 pub fn describe<E>(err: &aws_sdk_sqs::error::SdkError<E>) -> String

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::decide::{Action, Decision, Step};
 use crate::finding::Finding;
+use crate::metrics::Metrics;
 
 /// `Note.UpdatedBy` on every note hubtriage writes.
 pub const UPDATED_BY: &str = "hubtriage";
@@ -93,12 +94,7 @@ pub enum Acted {
 impl FindingUpdate {
     /// The update a recorded decision implies; `None` for `ignore`.
     pub fn for_decision(d: &Decision, acted: &Acted) -> Option<FindingUpdate> {
-        let mut fields = BTreeMap::new();
-        fields.insert(FIELD_ACTION.to_string(), d.action.as_str().to_string());
-        fields.insert(
-            FIELD_RULE.to_string(),
-            d.rule.clone().unwrap_or_else(|| "none".into()),
-        );
+        let mut fields = base_fields(d.action.as_str(), d.rule.as_deref());
         let (workflow, note) = match d.action {
             Action::Ignore => return None,
             Action::Resolve => (
@@ -158,9 +154,7 @@ impl FindingUpdate {
         progress: &str,
         started: Option<DateTime<Utc>>,
     ) -> FindingUpdate {
-        let mut fields = BTreeMap::new();
-        fields.insert(FIELD_ACTION.to_string(), "remediate".to_string());
-        fields.insert(FIELD_RULE.to_string(), rule.unwrap_or("none").to_string());
+        let mut fields = base_fields(Action::Remediate.as_str(), rule);
         fields.insert(FIELD_REMEDIATION.to_string(), progress.to_string());
         if let Some(t) = started {
             fields.insert(
@@ -186,6 +180,14 @@ impl FindingUpdate {
                 .iter()
                 .all(|(k, v)| f.user_defined_fields.get(k) == Some(v))
     }
+}
+
+/// The fields every update carries: the action and the rule (or "none").
+fn base_fields(action: &str, rule: Option<&str>) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (FIELD_ACTION.to_string(), action.to_string()),
+        (FIELD_RULE.to_string(), rule.unwrap_or("none").to_string()),
+    ])
 }
 
 /// `create_parameter_group hubtriage-audit-x, set_audit_parameter, ...`
@@ -318,23 +320,16 @@ pub struct Recorder {
     tx: mpsc::Sender<Request>,
 }
 
-/// Counts the batcher keeps, for logs and metrics.
-#[derive(Debug, Default)]
-pub struct RecorderStats {
-    pub calls: std::sync::atomic::AtomicU64,
-    pub throttled: std::sync::atomic::AtomicU64,
-}
-
 impl Recorder {
     /// Starts the batcher. It stops, after flushing everything, once every
     /// `Recorder` clone is dropped; await the handle to know it has.
     pub fn start(
         api: Arc<dyn FindingsApi>,
         settings: RecorderSettings,
-        stats: Arc<RecorderStats>,
+        metrics: Arc<Metrics>,
     ) -> (Recorder, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(1024);
-        let handle = tokio::spawn(batcher(api, settings, stats, rx));
+        let handle = tokio::spawn(batcher(api, settings, metrics, rx));
         (Recorder { tx }, handle)
     }
 
@@ -366,7 +361,7 @@ struct Group {
 async fn batcher(
     api: Arc<dyn FindingsApi>,
     settings: RecorderSettings,
-    stats: Arc<RecorderStats>,
+    metrics: Arc<Metrics>,
     mut rx: mpsc::Receiver<Request>,
 ) {
     let mut groups: HashMap<FindingUpdate, Group> = HashMap::new();
@@ -396,14 +391,14 @@ async fn batcher(
                 group.waiters.entry(req.finding).or_default().push(req.done);
                 if group.order.len() >= MAX_IDENTIFIERS {
                     if let Some(g) = groups.remove(&req.update) {
-                        flush(&*api, &settings, &stats, &mut pacer, req.update, g).await;
+                        flush(&*api, &settings, &metrics, &mut pacer, req.update, g).await;
                     }
                 }
             }
             Some(None) => {
                 // Every sender is gone: flush what is left and stop.
                 for (update, g) in groups.drain() {
-                    flush(&*api, &settings, &stats, &mut pacer, update, g).await;
+                    flush(&*api, &settings, &metrics, &mut pacer, update, g).await;
                 }
                 return;
             }
@@ -416,7 +411,7 @@ async fn batcher(
                     .collect();
                 for update in due {
                     if let Some(g) = groups.remove(&update) {
-                        flush(&*api, &settings, &stats, &mut pacer, update, g).await;
+                        flush(&*api, &settings, &metrics, &mut pacer, update, g).await;
                     }
                 }
             }
@@ -442,12 +437,11 @@ impl Pacer {
 async fn flush(
     api: &dyn FindingsApi,
     settings: &RecorderSettings,
-    stats: &RecorderStats,
+    metrics: &Metrics,
     pacer: &mut Pacer,
     update: FindingUpdate,
     mut group: Group,
 ) {
-    use std::sync::atomic::Ordering::Relaxed;
     let mut finish = |id: &FindingId, result: Result<(), RecordError>| {
         for done in group.waiters.remove(id).unwrap_or_default() {
             let _ = done.send(result.clone());
@@ -459,7 +453,6 @@ async fn flush(
     while !remaining.is_empty() {
         attempt += 1;
         pacer.wait().await;
-        stats.calls.fetch_add(1, Relaxed);
         match api.batch_update(&remaining, &update).await {
             Ok(unprocessed) => {
                 let mut retry = Vec::new();
@@ -499,7 +492,7 @@ async fn flush(
             }
             Err(e) => {
                 if e.throttled {
-                    stats.throttled.fetch_add(1, Relaxed);
+                    Metrics::inc(&metrics.throttles);
                 }
                 tracing::warn!(error = %e, attempt, findings = remaining.len(), retryable = e.retryable, "BatchUpdateFindings failed");
                 last_error = e.to_string();

@@ -16,7 +16,7 @@ use crate::events::Publisher;
 use crate::metrics::Metrics;
 use crate::pipeline::{Executor, Parts, Pipeline};
 use crate::record::securityhub::SecurityHub;
-use crate::record::{Recorder, RecorderSettings, RecorderStats};
+use crate::record::{Recorder, RecorderSettings};
 use crate::source::sqs::Queue;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,9 +57,9 @@ pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
     let hub = Arc::new(SecurityHub::new(aws_sdk_securityhub::Client::from_conf(
         hub_config.build(),
     )));
-    let stats = Arc::new(RecorderStats::default());
+    let metrics = Arc::new(Metrics::default());
     let (recorder, recorder_task) =
-        Recorder::start(hub.clone(), RecorderSettings::default(), stats);
+        Recorder::start(hub.clone(), RecorderSettings::default(), metrics.clone());
 
     let events = config.events.as_ref().map(|e| {
         Arc::new(Publisher::new(
@@ -78,7 +78,6 @@ pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
             config.remediation.max_per_hour,
         ),
     });
-    let metrics = Arc::new(Metrics::default());
     let config = Arc::new(config);
     let pipeline = Arc::new(Pipeline::new(Parts {
         config: config.clone(),

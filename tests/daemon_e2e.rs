@@ -69,7 +69,6 @@ async fn findings_end_with_the_workflow_and_note_their_decision_implies() {
     ]);
 
     let out = w.drain(&w.config(""), LIMIT);
-    assert!(out.status.success(), "{}", show(&out));
 
     let f = w.stored(prod["Id"].as_str().unwrap());
     assert_eq!(f["Workflow"]["Status"], "NOTIFIED", "{f}");
@@ -190,7 +189,6 @@ async fn own_update_events_are_dropped_without_calling_neptune() {
     w.import(std::slice::from_ref(&f));
 
     let out = w.drain(&w.config(""), LIMIT);
-    assert!(out.status.success(), "{}", show(&out));
     assert_eq!(w.updates_of(f["Id"].as_str().unwrap()), 1);
     // The import's event and the echo of hubtriage's own update both arrived...
     let logs = log_lines(&out);
@@ -234,7 +232,6 @@ async fn the_same_message_delivered_twice_is_recorded_once() {
     w.send_raw(&event).await;
 
     let out = w.drain(&w.config(""), LIMIT);
-    assert!(out.status.success(), "{}", show(&out));
     let id = f["Id"].as_str().unwrap();
     assert_eq!(
         w.updates_of(id),
@@ -263,7 +260,6 @@ async fn a_malformed_body_is_never_deleted_and_lands_in_the_dlq() {
     w.import(std::slice::from_ref(&f));
 
     let out = w.drain(&w.config(""), LIMIT);
-    assert!(out.status.success(), "{}", show(&out));
     // The good finding went on.
     assert_eq!(
         w.stored(f["Id"].as_str().unwrap())["Workflow"]["Status"],
@@ -304,8 +300,7 @@ async fn throttled_and_unprocessed_updates_all_end_recorded() {
         .fault(json!({"operation": "BatchUpdateFindings", "throttle": 3}));
     w.emu.fault(json!({"operation": "BatchUpdateFindings", "unprocessed": 4, "error_code": "ConcurrentUpdateError"}));
 
-    let out = w.drain(&w.config(""), LIMIT);
-    assert!(out.status.success(), "{}", show(&out));
+    w.drain(&w.config(""), LIMIT);
     for f in &findings {
         let stored = w.stored(f["Id"].as_str().unwrap());
         assert_eq!(stored["Workflow"]["Status"], "NOTIFIED", "{stored}");
@@ -405,8 +400,7 @@ async fn sigterm_finishes_in_flight_work_within_the_grace_period() {
 
     // Nothing was lost: a second run records the rest.
     w.emu.http("DELETE", "/_emu/faults", None);
-    let out = w.drain(&config, LIMIT);
-    assert!(out.status.success(), "{}", show(&out));
+    w.drain(&config, LIMIT);
     assert_all_recorded(&w, &findings);
     for f in &findings {
         assert_eq!(
@@ -439,8 +433,7 @@ async fn sigterm_releases_work_that_outlasts_the_grace_period() {
 
     // Released messages are visible again at once, not after 120 s.
     w.emu.http("DELETE", "/_emu/faults", None);
-    let out = w.drain(&config, Duration::from_secs(60));
-    assert!(out.status.success(), "{}", show(&out));
+    w.drain(&config, Duration::from_secs(60));
     assert_all_recorded(&w, &findings);
 }
 
@@ -459,8 +452,7 @@ async fn kill_9_mid_batch_then_restart_records_every_finding() {
     child.wait().unwrap();
 
     w.emu.http("DELETE", "/_emu/faults", None);
-    let out = w.drain(&config, LIMIT);
-    assert!(out.status.success(), "{}", show(&out));
+    w.drain(&config, LIMIT);
     assert_all_recorded(&w, &findings);
     assert_eq!(w.depth(&w.dlq_url).await, 0);
 }
@@ -485,7 +477,6 @@ async fn a_slow_finding_keeps_its_message_invisible_until_done() {
     let f = w.finding("orders-graph", |_| {});
     w.import(std::slice::from_ref(&f));
     let out = w.drain(&w.config("[daemon]\nconcurrency = 2\n"), LIMIT);
-    assert!(out.status.success(), "{}", show(&out));
     assert_eq!(
         w.emu.calls("rds", "DescribeDBClusters").len(),
         1,

@@ -588,7 +588,8 @@ bus = "default"
             .unwrap()
     }
 
-    /// Runs `hubtriage run --until-empty` to the end (at most `limit`).
+    /// Runs `hubtriage run --until-empty` to the end (at most `limit`) and
+    /// checks that it exited 0.
     pub fn drain(&self, config: &Path, limit: Duration) -> Output {
         let child = self
             .daemon(config, &["--until-empty"])
@@ -596,7 +597,9 @@ bus = "default"
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        wait_with_limit(child, limit)
+        let out = wait_with_limit(child, limit);
+        assert!(out.status.success(), "{}", show(&out));
+        out
     }
 
     pub async fn send_raw(&self, body: &str) {
