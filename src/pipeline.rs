@@ -354,12 +354,12 @@ impl Pipeline {
         if matches!(current.workflow_status.as_str(), "RESOLVED" | "SUPPRESSED") {
             return stop(format!("the finding is now {}", current.workflow_status));
         }
+        let Some(progress) = r.progress.clone() else {
+            // It waited for a slot: decide again from live state (triage reads it).
+            return self.triage(&current).await;
+        };
         let Some(state) = self.read_cluster(Some(&r.cluster_arn)).await? else {
             return stop("the cluster no longer exists".into());
-        };
-        let Some(progress) = r.progress.clone() else {
-            // It waited for a slot: decide again from live state.
-            return self.triage(&current).await;
         };
         executor.limiter.resume(&r.cluster_arn, &r.finding_id);
         // The decision that started it, seen from live state now (for its rule and plan).
