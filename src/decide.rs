@@ -127,35 +127,40 @@ impl Decision {
     }
 }
 
-/// Steps 1–4: what can be decided from the finding and the config alone. `Some`
-/// means live state need not (and must not) be read.
-pub fn screen(f: &Finding, config: &Config) -> Option<Decision> {
+/// The accounts whose clusters hubtriage can read and change: today only the
+/// account it runs in (learnt at start with STS GetCallerIdentity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    /// The 12-digit account the daemon's own credentials act in.
+    pub own_account: String,
+}
+
+impl Reach {
+    pub fn own(account: impl Into<String>) -> Self {
+        Reach {
+            own_account: account.into(),
+        }
+    }
+
+    /// `None` when hubtriage can work in `account`; else why not, as a reason.
+    pub fn refuses(&self, account: &str) -> Option<String> {
+        (account != self.own_account).then(|| {
+            format!(
+                "hubtriage has no way into account {account}: it runs in account {} and no role to assume in other accounts is configured ([accounts] role_arn).",
+                self.own_account
+            )
+        })
+    }
+}
+
+/// Steps 1–5: what can be decided from the finding, the config and the reach
+/// alone. `Some` means live state need not (and must not) be read.
+pub fn screen(f: &Finding, config: &Config, reach: &Reach) -> Option<Decision> {
     let ignore = |reason: String| Some(Decision::new(f, Action::Ignore, reason));
 
     // 1. Not ours, or not trusted.
-    if !f.is_neptune2() {
-        let control = f.control.as_deref().unwrap_or("an unknown control");
-        return ignore(format!("The finding is for {control}, not Neptune.2."));
-    }
-    let Some(cluster_arn) = f.cluster_arn.as_deref() else {
-        return ignore("The finding names no AwsRdsDbCluster resource.".into());
-    };
-    if !is_security_hub_product(&f.product_arn, &f.region) {
-        return ignore(format!(
-            "The finding is not trusted: its ProductArn {} is not Security Hub's own product in {}.",
-            f.product_arn, f.region
-        ));
-    }
-    let Some(arn) = ClusterArn::parse(cluster_arn) else {
-        return ignore(format!(
-            "The finding is not trusted: its resource {cluster_arn} is not a cluster ARN."
-        ));
-    };
-    if arn.account != f.account || arn.region != f.region {
-        return ignore(format!(
-            "The finding is not trusted: its cluster ARN names account {} in {}, but the finding comes from account {} in {}.",
-            arn.account, arn.region, f.account, f.region
-        ));
+    if let Some(why) = untrusted(f) {
+        return ignore(why);
     }
 
     // 2. Nothing to fix.
@@ -176,17 +181,54 @@ pub fn screen(f: &Finding, config: &Config) -> Option<Decision> {
         ));
     }
 
-    // 4. Out of scope.
+    // 4. Out of scope, and 5. no way into the account.
+    out_of_reach(f, config, reach).and_then(ignore)
+}
+
+/// Step 1: why the finding is not a Neptune.2 finding hubtriage can trust, if so.
+pub fn untrusted(f: &Finding) -> Option<String> {
+    if !f.is_neptune2() {
+        let control = f.control.as_deref().unwrap_or("an unknown control");
+        return Some(format!("The finding is for {control}, not Neptune.2."));
+    }
+    let Some(cluster_arn) = f.cluster_arn.as_deref() else {
+        return Some("The finding names no AwsRdsDbCluster resource.".into());
+    };
+    if !is_security_hub_product(&f.product_arn, &f.region) {
+        return Some(format!(
+            "The finding is not trusted: its ProductArn {} is not Security Hub's own product in {}.",
+            f.product_arn, f.region
+        ));
+    }
+    let Some(arn) = ClusterArn::parse(cluster_arn) else {
+        return Some(format!(
+            "The finding is not trusted: its resource {cluster_arn} is not a cluster ARN."
+        ));
+    };
+    if arn.account != f.account || arn.region != f.region {
+        return Some(format!(
+            "The finding is not trusted: its cluster ARN names account {} in {}, but the finding comes from account {} in {}.",
+            arn.account, arn.region, f.account, f.region
+        ));
+    }
+    None
+}
+
+/// Steps 4 and 5: why hubtriage must not touch the finding's account and
+/// region, if so: outside `[scope]`, or an account it has no way into (its
+/// cluster must not be looked up with our own credentials: a same-named
+/// cluster in our account is another cluster).
+pub fn out_of_reach(f: &Finding, config: &Config, reach: &Reach) -> Option<String> {
     if !config.scope.allows_account(&f.account) {
-        return ignore(format!(
+        return Some(format!(
             "Account {} is outside [scope] accounts.",
             f.account
         ));
     }
     if !config.scope.allows_region(&f.region) {
-        return ignore(format!("Region {} is outside [scope] regions.", f.region));
+        return Some(format!("Region {} is outside [scope] regions.", f.region));
     }
-    None
+    reach.refuses(&f.account)
 }
 
 /// `arn:<partition>:securityhub:<region>::product/aws/securityhub` for the finding's region.
@@ -205,13 +247,16 @@ pub fn decide(
     f: &Finding,
     live: Option<&ClusterState>,
     config: &Config,
+    reach: &Reach,
     now: DateTime<Utc>,
 ) -> Decision {
-    if let Some(decision) = screen(f, config) {
+    if let Some(decision) = screen(f, config, reach) {
         return decision;
     }
 
-    // 5. The cluster must exist and be Neptune.
+    // 6. The cluster must exist and be Neptune. State read for another ARN is
+    // another cluster, never this one.
+    let live = live.filter(|s| Some(s.arn.as_str()) == f.cluster_arn.as_deref());
     let Some(state) = live else {
         return Decision::new(
             f,
@@ -227,7 +272,7 @@ pub fn decide(
         );
     }
 
-    // 6. Already fixed.
+    // 7. Already fixed.
     let problems = state.problems();
     if problems.is_empty() {
         return Decision::new(
@@ -238,7 +283,7 @@ pub fn decide(
     }
     let what = problems.join("; ");
 
-    // 7. Suppressions, then 8. rules, then [default].
+    // 8. Suppressions, then 9. rules, then [default].
     let subject = Subject {
         account: &f.account,
         region: &f.region,
@@ -307,7 +352,7 @@ pub fn decide(
         }
     }
 
-    // 9. A ticket was already raised.
+    // 10. A ticket was already raised.
     if decision.action == Action::Ticket && f.workflow_status == "NOTIFIED" {
         decision.action = Action::Ignore;
         decision.reason = format!(
@@ -442,6 +487,10 @@ mod tests {
             .remove(0)
     }
 
+    fn reach() -> Reach {
+        Reach::own("111122223333")
+    }
+
     fn config(extra: &str) -> Config {
         Config::from_toml_with_env("t.toml", extra, vec![]).unwrap()
     }
@@ -492,13 +541,13 @@ mod tests {
     fn step1_other_controls_and_missing_clusters_are_ignored() {
         let mut f = finding();
         f.control = Some("Neptune.1".into());
-        let d = decide(&f, Some(&sample_state()), &config(""), now());
+        let d = decide(&f, Some(&sample_state()), &config(""), &reach(), now());
         assert_eq!(d.action, Action::Ignore);
         assert!(d.reason.contains("Neptune.1"), "{}", d.reason);
 
         let mut f = finding();
         f.cluster_arn = None;
-        let d = decide(&f, Some(&sample_state()), &config(""), now());
+        let d = decide(&f, Some(&sample_state()), &config(""), &reach(), now());
         assert_eq!(d.action, Action::Ignore);
         assert!(d.reason.contains("no AwsRdsDbCluster"));
     }
@@ -508,7 +557,7 @@ mod tests {
         let mut f = finding();
         f.product_arn =
             "arn:aws:securityhub:us-east-1:999999999999:product/999999999999/default".into();
-        let d = decide(&f, Some(&sample_state()), &config(""), now());
+        let d = decide(&f, Some(&sample_state()), &config(""), &reach(), now());
         assert_eq!(d.action, Action::Ignore);
         assert!(
             d.reason.starts_with("The finding is not trusted"),
@@ -518,28 +567,37 @@ mod tests {
 
         let mut f = finding();
         f.cluster_arn = Some("arn:aws:rds:us-east-1:999999999999:cluster:orders-graph".into());
-        let d = decide(&f, Some(&sample_state()), &config(""), now());
+        let d = decide(&f, Some(&sample_state()), &config(""), &reach(), now());
         assert_eq!(d.action, Action::Ignore);
         assert!(d.reason.contains("not trusted") && d.reason.contains("999999999999"));
 
         let mut f = finding();
         f.cluster_arn = Some("arn:aws:rds:eu-west-1:111122223333:cluster:orders-graph".into());
-        let d = decide(&f, Some(&sample_state()), &config(""), now());
+        let d = decide(&f, Some(&sample_state()), &config(""), &reach(), now());
         assert!(d.reason.contains("not trusted") && d.reason.contains("eu-west-1"));
 
         let mut f = finding();
         f.product_arn = "arn:aws:securityhub:eu-west-1::product/aws/securityhub".into();
-        assert_eq!(decide(&f, None, &config(""), now()).action, Action::Ignore);
+        assert_eq!(
+            decide(&f, None, &config(""), &reach(), now()).action,
+            Action::Ignore
+        );
     }
 
     #[test]
     fn step2_archived_or_not_failed_is_ignored() {
         let mut f = finding();
         f.record_state = "ARCHIVED".into();
-        assert!(screen(&f, &config("")).unwrap().reason.contains("archived"));
+        assert!(screen(&f, &config(""), &reach())
+            .unwrap()
+            .reason
+            .contains("archived"));
         let mut f = finding();
         f.compliance_status = Some("PASSED".into());
-        assert!(screen(&f, &config("")).unwrap().reason.contains("PASSED"));
+        assert!(screen(&f, &config(""), &reach())
+            .unwrap()
+            .reason
+            .contains("PASSED"));
     }
 
     #[test]
@@ -547,7 +605,7 @@ mod tests {
         for status in ["SUPPRESSED", "RESOLVED"] {
             let mut f = finding();
             f.workflow_status = status.into();
-            let d = screen(&f, &config("")).unwrap();
+            let d = screen(&f, &config(""), &reach()).unwrap();
             assert_eq!(d.action, Action::Ignore);
             assert!(d.reason.contains(status));
         }
@@ -558,29 +616,91 @@ mod tests {
         let d = screen(
             &finding(),
             &config("[scope]\naccounts = [\"444455556666\"]\n"),
+            &reach(),
         )
         .unwrap();
         assert_eq!(
             d.reason,
             "Account 111122223333 is outside [scope] accounts."
         );
-        let d = screen(&finding(), &config("[scope]\nregions = [\"eu-west-1\"]\n")).unwrap();
+        let d = screen(
+            &finding(),
+            &config("[scope]\nregions = [\"eu-west-1\"]\n"),
+            &reach(),
+        )
+        .unwrap();
         assert_eq!(d.reason, "Region us-east-1 is outside [scope] regions.");
         assert!(screen(
             &finding(),
-            &config("[scope]\naccounts = [\"111122223333\"]\n")
+            &config("[scope]\naccounts = [\"111122223333\"]\n"),
+            &reach(),
         )
         .is_none());
     }
 
     #[test]
-    fn step5_missing_or_non_neptune_clusters() {
-        let d = decide(&finding(), None, &config(""), now());
+    fn step5_another_account_without_a_role_is_ignored_and_never_read() {
+        // The daemon runs in the administrator account; the finding is a member's.
+        let mut f = finding();
+        f.account = "222222222222".into();
+        f.id = f.id.replace("111122223333", "222222222222");
+        f.cluster_arn = Some("arn:aws:rds:us-east-1:222222222222:cluster:reports".into());
+        let admin = Reach::own("123456789012");
+        let d = screen(&f, &config(""), &admin).expect("decided before any read");
+        assert_eq!(d.action, Action::Ignore);
+        assert!(
+            d.reason.contains("no way into account 222222222222"),
+            "{}",
+            d.reason
+        );
+        assert!(d.reason.contains("[accounts] role_arn"), "{}", d.reason);
+        assert!(!d.reason.contains("no longer exists"), "{}", d.reason);
+
+        // Even handed the administrator's same-named cluster, decide does not use it.
+        let mut same_name = sample_state();
+        same_name.identifier = "reports".into();
+        same_name.arn = "arn:aws:rds:us-east-1:123456789012:cluster:reports".into();
+        same_name.tags = [("env".to_string(), "dev".to_string())].into();
+        let d = decide(&f, Some(&same_name), &remediate_config(""), &admin, now());
+        assert_eq!(d.action, Action::Ignore);
+        assert!(d.plan.is_empty());
+        assert!(d.reason.contains("no way into account"), "{}", d.reason);
+
+        // Scope is checked first: out of scope says so, whatever the reach.
+        let d = screen(
+            &f,
+            &config("[scope]\naccounts = [\"123456789012\"]\n"),
+            &admin,
+        )
+        .unwrap();
+        assert!(d.reason.contains("outside [scope]"), "{}", d.reason);
+    }
+
+    #[test]
+    fn state_of_another_arn_is_never_decided_on() {
+        // Same identifier, another account or another region: not this cluster.
+        for other in [
+            "arn:aws:rds:us-east-1:999999999999:cluster:orders-graph",
+            "arn:aws:rds:eu-west-1:111122223333:cluster:orders-graph",
+            "arn:aws-cn:rds:us-east-1:111122223333:cluster:orders-graph",
+        ] {
+            let mut s = sample_state();
+            s.arn = other.into();
+            let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
+            assert_eq!(d.action, Action::Ignore, "{other}");
+            assert!(d.plan.is_empty(), "{other}");
+            assert!(d.problems.is_empty(), "{other}");
+        }
+    }
+
+    #[test]
+    fn step6_missing_or_non_neptune_clusters() {
+        let d = decide(&finding(), None, &config(""), &reach(), now());
         assert_eq!(d.action, Action::Ignore);
         assert!(d.reason.contains("no longer exists"));
         let mut s = sample_state();
         s.engine = "aurora-postgresql".into();
-        let d = decide(&finding(), Some(&s), &config(""), now());
+        let d = decide(&finding(), Some(&s), &config(""), &reach(), now());
         assert_eq!(d.action, Action::Ignore);
         assert!(d.reason.contains("aurora-postgresql"));
     }
@@ -588,15 +708,15 @@ mod tests {
     // ---- steps 6–9 ----------------------------------------------------------------------
 
     #[test]
-    fn step6_compliant_live_state_resolves_even_with_stale_details() {
-        let d = decide(&finding(), Some(&compliant()), &config(""), now());
+    fn step7_compliant_live_state_resolves_even_with_stale_details() {
+        let d = decide(&finding(), Some(&compliant()), &config(""), &reach(), now());
         assert_eq!(d.action, Action::Resolve);
         assert!(d.plan.is_empty());
         // Export on but parameter 0 is not compliant.
         let mut s = compliant();
         s.audit_parameter.value = "0".into();
         assert_ne!(
-            decide(&finding(), Some(&s), &config(""), now()).action,
+            decide(&finding(), Some(&s), &config(""), &reach(), now()).action,
             Action::Resolve
         );
     }
@@ -618,10 +738,10 @@ action = "remediate"
 "#;
 
     #[test]
-    fn step7_first_unexpired_suppression_wins_over_rules() {
+    fn step8_first_unexpired_suppression_wins_over_rules() {
         let mut s = sample_state();
         s.tags.insert("team".into(), "orders".into());
-        let d = decide(&finding(), Some(&s), &config(SUPPRESSIONS), now());
+        let d = decide(&finding(), Some(&s), &config(SUPPRESSIONS), &reach(), now());
         assert_eq!(d.action, Action::Suppress);
         assert_eq!(d.rule.as_deref(), Some("orders"));
         assert_eq!(d.expires.as_deref(), Some("2027-03-31"));
@@ -634,19 +754,26 @@ action = "remediate"
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(
-            decide(&finding(), Some(&s), &config(SUPPRESSIONS), last_day).action,
+            decide(
+                &finding(),
+                Some(&s),
+                &config(SUPPRESSIONS),
+                &reach(),
+                last_day
+            )
+            .action,
             Action::Suppress
         );
         let after = DateTime::parse_from_rfc3339("2027-04-01T00:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let d = decide(&finding(), Some(&s), &config(SUPPRESSIONS), after);
+        let d = decide(&finding(), Some(&s), &config(SUPPRESSIONS), &reach(), after);
         assert_eq!(d.action, Action::Remediate);
         assert_eq!(d.rule.as_deref(), Some("everything"));
     }
 
     #[test]
-    fn step8_first_matching_rule_then_default() {
+    fn step9_first_matching_rule_then_default() {
         let rules = r#"
 [[rule]]
 name = "prod"
@@ -666,7 +793,7 @@ action = "ticket"
         let c = config(rules);
         let mut s = sample_state();
         s.tags.insert("env".into(), "prod".into());
-        let d = decide(&finding(), Some(&s), &c, now());
+        let d = decide(&finding(), Some(&s), &c, &reach(), now());
         assert_eq!(
             (d.action, d.rule.as_deref()),
             (Action::Ticket, Some("prod"))
@@ -683,7 +810,7 @@ action = "ticket"
         );
 
         s.tags.insert("env".into(), "test".into());
-        let d = decide(&finding(), Some(&s), &c, now());
+        let d = decide(&finding(), Some(&s), &c, &reach(), now());
         assert_eq!(
             (d.action, d.rule.as_deref()),
             (Action::Remediate, Some("dev"))
@@ -692,13 +819,13 @@ action = "ticket"
         s.tags.clear();
         let mut f = finding();
         f.severity_label = Some("LOW".into());
-        let d = decide(&f, Some(&s), &c, now());
+        let d = decide(&f, Some(&s), &c, &reach(), now());
         assert_eq!(
             (d.action, d.rule.as_deref()),
             (Action::Ignore, Some("quiet"))
         );
 
-        let d = decide(&finding(), Some(&s), &c, now());
+        let d = decide(&finding(), Some(&s), &c, &reach(), now());
         assert_eq!((d.action, d.rule.as_deref()), (Action::Ticket, None));
         assert!(d
             .reason
@@ -706,14 +833,20 @@ action = "ticket"
     }
 
     #[test]
-    fn step9_already_notified_tickets_are_not_repeated() {
+    fn step10_already_notified_tickets_are_not_repeated() {
         let mut f = finding();
         f.workflow_status = "NOTIFIED".into();
-        let d = decide(&f, Some(&sample_state()), &config(""), now());
+        let d = decide(&f, Some(&sample_state()), &config(""), &reach(), now());
         assert_eq!(d.action, Action::Ignore);
         assert!(d.reason.contains("already NOTIFIED"));
         // A remediation is not blocked by NOTIFIED.
-        let d = decide(&f, Some(&sample_state()), &remediate_config(""), now());
+        let d = decide(
+            &f,
+            Some(&sample_state()),
+            &remediate_config(""),
+            &reach(),
+            now(),
+        );
         assert_eq!(d.action, Action::Remediate);
     }
 
@@ -725,6 +858,7 @@ action = "ticket"
             &finding(),
             Some(&sample_state()),
             &remediate_config("log_retention_days = 365"),
+            &reach(),
             now(),
         );
         assert_eq!(d.action, Action::Remediate);
@@ -752,7 +886,7 @@ action = "ticket"
     fn plan_families_follow_the_engine_version() {
         let mut s = sample_state();
         s.engine_version = "1.2.1.0".into();
-        let d = decide(&finding(), Some(&s), &remediate_config(""), now());
+        let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
         assert_eq!(
             ops(&d)[0],
             "create hubtriage-audit-orders-graph neptune1.2 -"
@@ -774,6 +908,7 @@ action = "ticket"
             &finding(),
             Some(&custom(false)),
             &remediate_config(""),
+            &reach(),
             now(),
         );
         assert_eq!(
@@ -794,6 +929,7 @@ action = "ticket"
             &finding(),
             Some(&custom(true)),
             &remediate_config("shared_parameter_group = \"copy\""),
+            &reach(),
             now(),
         );
         assert_eq!(
@@ -808,6 +944,7 @@ action = "ticket"
             &finding(),
             Some(&custom(true)),
             &remediate_config("shared_parameter_group = \"modify\""),
+            &reach(),
             now(),
         );
         assert_eq!(ops(&modify)[0], "set graph-params");
@@ -815,6 +952,7 @@ action = "ticket"
             &finding(),
             Some(&custom(true)),
             &remediate_config("shared_parameter_group = \"ticket\""),
+            &reach(),
             now(),
         );
         assert_eq!(ticket.action, Action::Ticket);
@@ -832,7 +970,7 @@ action = "ticket"
         s.exported_logs.push("audit".into());
         s.audit_parameter.value = "1".into();
         s.members[0].parameter_group_status = PENDING_REBOOT.into();
-        let d = decide(&finding(), Some(&s), &remediate_config(""), now());
+        let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
         assert_eq!(
             ops(&d),
             vec!["reboot orders-graph-1", "verify"],
@@ -844,7 +982,7 @@ action = "ticket"
     fn plan_export_on_but_parameter_0_sets_and_reboots() {
         let mut s = custom(false);
         s.exported_logs.push("audit".into());
-        let d = decide(&finding(), Some(&s), &remediate_config(""), now());
+        let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
         assert_eq!(
             ops(&d),
             vec![
@@ -860,7 +998,7 @@ action = "ticket"
     fn plan_parameter_1_in_sync_only_exports() {
         let mut s = custom(false);
         s.audit_parameter.value = "1".into();
-        let d = decide(&finding(), Some(&s), &remediate_config(""), now());
+        let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
         assert_eq!(ops(&d), vec!["export", "verify"]);
     }
 
@@ -869,7 +1007,7 @@ action = "ticket"
         let c = config(
             "[remediation]\nreboot = \"maintenance-window\"\n[default]\naction = \"remediate\"\n",
         );
-        let d = decide(&finding(), Some(&custom(false)), &c, now());
+        let d = decide(&finding(), Some(&custom(false)), &c, &reach(), now());
         assert_eq!(
             ops(&d),
             vec![
@@ -884,12 +1022,12 @@ action = "ticket"
 
         let mut no_window = custom(false);
         no_window.maintenance_window = None;
-        let d = decide(&finding(), Some(&no_window), &c, now());
+        let d = decide(&finding(), Some(&no_window), &c, &reach(), now());
         assert_eq!(d.action, Action::Ticket);
         assert!(d.reason.contains("PreferredMaintenanceWindow"));
 
         let c = config("[remediation]\nreboot = \"never\"\n[default]\naction = \"remediate\"\n");
-        let d = decide(&finding(), Some(&custom(false)), &c, now());
+        let d = decide(&finding(), Some(&custom(false)), &c, &reach(), now());
         assert_eq!(ops(&d), vec!["set graph-params", "export", "verify"]);
         assert!(
             d.reason
@@ -905,6 +1043,7 @@ action = "ticket"
             &finding(),
             Some(&custom(false)),
             &remediate_config(""),
+            &reach(),
             now(),
         );
         assert!(!ops(&d).iter().any(|o| o.starts_with("retention")));
@@ -912,6 +1051,7 @@ action = "ticket"
             &finding(),
             Some(&custom(false)),
             &remediate_config("log_retention_days = 30"),
+            &reach(),
             now(),
         );
         assert!(ops(&d).contains(&"retention /aws/neptune/orders-graph/audit 30".to_string()));
@@ -921,6 +1061,7 @@ action = "ticket"
             &finding(),
             Some(&s),
             &remediate_config("log_retention_days = 30"),
+            &reach(),
             now(),
         );
         assert!(
@@ -933,12 +1074,12 @@ action = "ticket"
     fn plan_refuses_skipped_and_busy_clusters() {
         let mut s = sample_state();
         s.tags.insert(SKIP_TAG.into(), "".into());
-        let d = decide(&finding(), Some(&s), &remediate_config(""), now());
+        let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
         assert_eq!(d.action, Action::Ticket);
         assert!(d.reason.contains("hubtriage:skip"));
         let mut s = sample_state();
         s.status = "modifying".into();
-        let d = decide(&finding(), Some(&s), &remediate_config(""), now());
+        let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
         assert_eq!(d.action, Action::Ticket);
         assert!(d.reason.contains("modifying"));
     }

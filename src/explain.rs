@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use crate::config::Config;
-use crate::decide::{decide, screen, Decision};
+use crate::decide::{decide, screen, Decision, Reach};
 use crate::finding::parse_event;
 use crate::state::{cli, AuditParameter};
 
@@ -22,6 +22,9 @@ pub struct Inputs {
     pub parameters: Option<PathBuf>,
     /// `aws neptune list-tags-for-resource` output for the cluster.
     pub tags: Option<PathBuf>,
+    /// The account hubtriage would run in (`--account`, else `AWS_ACCOUNT_ID`);
+    /// `None`: the account of the clusters in the saved describe-db-clusters output.
+    pub account: Option<String>,
 }
 
 /// An input file that cannot be read or parsed.
@@ -88,16 +91,47 @@ pub fn explain(
         None => Default::default(),
     };
 
+    let own_account = match &inputs.account {
+        Some(a) => Some(a.clone()),
+        None => listing_account(&listing).map_err(|message| InputError {
+            file: inputs.clusters.display().to_string(),
+            message,
+        })?,
+    };
+
     Ok(findings
         .iter()
         .map(|f| {
-            if let Some(d) = screen(f, config) {
+            // With no account given and no cluster listed, the outputs are taken
+            // to come from the finding's own account.
+            let reach = Reach::own(own_account.as_deref().unwrap_or(&f.account));
+            if let Some(d) = screen(f, config, &reach) {
                 return d;
             }
             let state = f.cluster_arn.as_deref().and_then(|arn| {
                 cli::cluster_state(&listing, arn, audit_parameter.clone(), tags.clone())
             });
-            decide(f, state.as_ref(), config, now)
+            decide(f, state.as_ref(), config, &reach, now)
         })
         .collect())
+}
+
+/// The one account the saved describe-db-clusters output was taken in (from
+/// its clusters' ARNs); `None` when it lists no cluster.
+fn listing_account(listing: &cli::DescribeDbClusters) -> Result<Option<String>, String> {
+    let mut accounts: Vec<&str> = listing
+        .clusters
+        .iter()
+        .filter_map(|c| crate::finding::ClusterArn::parse(&c.arn).map(|a| a.account))
+        .collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    match accounts.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.to_string())),
+        many => Err(format!(
+            "its clusters are in several accounts ({}); one `aws neptune describe-db-clusters` call lists one account: pass --account",
+            many.join(", ")
+        )),
+    }
 }

@@ -54,6 +54,10 @@ enum Command {
         /// The time to decide at, RFC 3339 (default: now).
         #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
         now: Option<DateTime<Utc>>,
+        /// The account hubtriage runs in (default: $AWS_ACCOUNT_ID, else the
+        /// account of the clusters in the describe-db-clusters output).
+        #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
+        account: Option<String>,
     },
     /// Drain the findings queue: decide, act and record each finding. Runs until
     /// SIGTERM/SIGINT, or with --until-empty until the queue is empty.
@@ -97,6 +101,14 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("expected an RFC 3339 time such as 2026-11-25T12:00:00Z: {e}"))
 }
 
+fn parse_account(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("expected a 12-digit AWS account id, found {s:?}"))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -114,7 +126,18 @@ fn main() -> ExitCode {
             parameters,
             tags,
             now,
+            account,
         } => {
+            let account = match account.map(Ok).or_else(|| {
+                std::env::var("AWS_ACCOUNT_ID")
+                    .ok()
+                    .filter(|a| !a.is_empty())
+                    .map(|a| parse_account(&a).map_err(|e| format!("AWS_ACCOUNT_ID: {e}")))
+            }) {
+                Some(Ok(a)) => Some(a),
+                Some(Err(e)) => return fail(exit::USAGE, &e),
+                None => None,
+            };
             let config = match Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => return fail(exit::USAGE, &e),
@@ -124,6 +147,7 @@ fn main() -> ExitCode {
                 clusters,
                 parameters,
                 tags,
+                account,
             };
             match explain(&config, &inputs, now.unwrap_or_else(Utc::now)) {
                 Ok(decisions) => {

@@ -12,7 +12,7 @@ use crate::act::recheck::{Limiter, Recheck, RecheckQueue};
 use crate::act::remediate::{pass, FixApi, FixError, PassResult, Progress};
 use crate::act::ticket::{TicketError, TicketSink};
 use crate::config::{Config, Mode};
-use crate::decide::{decide, screen, Action, Decision};
+use crate::decide::{decide, out_of_reach, screen, untrusted, Action, Decision, Reach};
 use crate::enrich::neptune::{ClusterReader, EnrichError};
 use crate::events::{Outcome, Publisher};
 use crate::finding::{Finding, NEPTUNE_2};
@@ -108,6 +108,8 @@ pub struct Executor {
 /// Everything the pipeline works with.
 pub struct Parts {
     pub config: Arc<Config>,
+    /// The accounts whose clusters may be read and changed.
+    pub reach: Reach,
     pub clusters: Arc<dyn ClusterReader>,
     pub findings: Arc<dyn FindingsApi>,
     pub tickets: Arc<dyn TicketSink>,
@@ -120,6 +122,7 @@ pub struct Parts {
 
 pub struct Pipeline {
     config: Arc<Config>,
+    reach: Reach,
     clusters: Arc<dyn ClusterReader>,
     findings: Arc<dyn FindingsApi>,
     tickets: Arc<dyn TicketSink>,
@@ -134,6 +137,7 @@ impl Pipeline {
     pub fn new(p: Parts) -> Self {
         Pipeline {
             config: p.config,
+            reach: p.reach,
             clusters: p.clusters,
             findings: p.findings,
             tickets: p.tickets,
@@ -190,7 +194,7 @@ impl Pipeline {
     /// Screen → enrich → decide → act → record.
     async fn triage(&self, f: &Finding) -> Result<Handled, FindingError> {
         let now = Utc::now();
-        let (decision, state) = match screen(f, &self.config) {
+        let (decision, state) = match screen(f, &self.config, &self.reach) {
             Some(d) => (d, None),
             None => {
                 let state = self.read_cluster(f.cluster_arn.as_deref()).await?;
@@ -200,7 +204,10 @@ impl Pipeline {
                     );
                     return Ok(Handled::Remediating);
                 }
-                (decide(f, state.as_ref(), &self.config, now), state)
+                (
+                    decide(f, state.as_ref(), &self.config, &self.reach, now),
+                    state,
+                )
             }
         };
         self.metrics.decided(decision.action);
@@ -354,6 +361,20 @@ impl Pipeline {
         if matches!(current.workflow_status.as_str(), "RESOLVED" | "SUPPRESSED") {
             return stop(format!("the finding is now {}", current.workflow_status));
         }
+        // The finding, as Security Hub has it now, must still be one hubtriage may
+        // work on, and name the very cluster the re-check is for.
+        if let Some(why) =
+            untrusted(&current).or_else(|| out_of_reach(&current, &self.config, &self.reach))
+        {
+            return stop(why);
+        }
+        if current.cluster_arn.as_deref() != Some(r.cluster_arn.as_str()) {
+            return stop(format!(
+                "the finding names {}, not the re-check's cluster {}",
+                current.cluster_arn.as_deref().unwrap_or("no cluster"),
+                r.cluster_arn
+            ));
+        }
         let Some(progress) = r.progress.clone() else {
             // It waited for a slot: decide again from live state (triage reads it).
             return self.triage(&current).await;
@@ -363,7 +384,7 @@ impl Pipeline {
         };
         executor.limiter.resume(&r.cluster_arn, &r.finding_id);
         // The decision that started it, seen from live state now (for its rule and plan).
-        let mut decision = decide(&current, Some(&state), &self.config, now);
+        let mut decision = decide(&current, Some(&state), &self.config, &self.reach, now);
         decision.action = Action::Remediate;
         decision.reason = "A remediation hubtriage started is under way.".into();
         self.continue_remediation(executor, &current, decision, &state, progress, false)
@@ -380,8 +401,13 @@ impl Pipeline {
         first: bool,
     ) -> Result<Handled, FindingError> {
         let now = Utc::now();
+        let Some(cluster_arn) = f.cluster_arn.as_deref() else {
+            executor.limiter.finish(&state.arn);
+            return Ok(Handled::Stopped("the finding names no cluster".into()));
+        };
         let result = pass(
             executor.api.as_ref(),
+            cluster_arn,
             state,
             &self.config.remediation,
             &mut progress,

@@ -11,6 +11,7 @@ use crate::act::recheck::Limiter;
 use crate::act::ticket::LogTickets;
 use crate::config::{Config, Mode, TicketKind};
 use crate::daemon::{self, Settings};
+use crate::decide::Reach;
 use crate::enrich::neptune::NeptuneReader;
 use crate::events::Publisher;
 use crate::metrics::Metrics;
@@ -28,6 +29,24 @@ pub enum RunError {
     Queue(#[from] crate::source::sqs::QueueError),
     #[error("{0}")]
     Daemon(#[from] daemon::DaemonError),
+    /// STS GetCallerIdentity failed: hubtriage cannot tell its own account.
+    #[error("STS GetCallerIdentity (to learn the account hubtriage runs in): {0}")]
+    Identity(String),
+}
+
+/// The account the daemon's own credentials act in, learnt once at start.
+async fn own_account(sdk: &aws_config::SdkConfig) -> Result<String, RunError> {
+    let out = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| RunError::Identity(crate::aws::describe(&e)))?;
+    match out.account() {
+        Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => Ok(a.to_string()),
+        other => Err(RunError::Identity(format!(
+            "expected a 12-digit account id, got {other:?}"
+        ))),
+    }
 }
 
 pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
@@ -42,6 +61,9 @@ pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
             "no AWS region: set AWS_REGION (or a profile's region) for the queue's region".into(),
         ));
     }
+
+    let reach = Reach::own(own_account(&sdk).await?);
+    tracing::info!(account = %reach.own_account, "hubtriage runs in this account; findings of other accounts are ignored");
 
     let queue = Queue::new(aws_sdk_sqs::Client::new(&sdk), &queue_config.url);
     // Fail fast, before any work, when the queue cannot be read.
@@ -81,6 +103,7 @@ pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
     let config = Arc::new(config);
     let pipeline = Arc::new(Pipeline::new(Parts {
         config: config.clone(),
+        reach,
         clusters: Arc::new(NeptuneReader::new(sdk.clone())),
         findings: hub,
         tickets,

@@ -27,6 +27,7 @@ fn run(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env_remove("RUST_BACKTRACE")
+        .env_remove("AWS_ACCOUNT_ID")
         .output()
         .expect("the hubtriage binary runs")
 }
@@ -415,4 +416,80 @@ fn bad_usage_exits_64() {
     assert_eq!(out.status.code(), Some(64));
     let out = run(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// The fixture event, as if it came from member account 222222222222.
+fn member_event(dir: &tempfile::TempDir) -> String {
+    let text = std::fs::read_to_string(fixture("neptune2-failed-event.json"))
+        .unwrap()
+        .replace("111122223333", "222222222222");
+    let path = dir.path().join("member-event.json");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn explain_ignores_a_member_accounts_finding_with_the_no_role_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = member_event(&dir);
+    let config = config_file(&dir, "[default]\naction = \"remediate\"\n")
+        .display()
+        .to_string();
+    // The saved outputs were taken in the administrator's account 111122223333
+    // (their ARNs say so), which has its own orders-graph.
+    let args = [
+        "explain",
+        "--config",
+        &config,
+        "--event",
+        &event,
+        "--clusters",
+        &fixture("describe-db-clusters.json"),
+        "--now",
+        NOW,
+    ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = stdout_lines(&out);
+    assert_eq!(lines[0]["action"], "ignore", "{}", lines[0]);
+    let reason = lines[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no way into account 222222222222")
+            && reason.contains("runs in account 111122223333")
+            && reason.contains("[accounts] role_arn"),
+        "{reason}"
+    );
+    assert!(lines[0]["plan"].as_array().unwrap().is_empty());
+
+    // The same from the environment, which wins over the outputs' account.
+    let out = Command::new(BIN)
+        .args(args)
+        .env("AWS_ACCOUNT_ID", "123456789012")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let reason = stdout_lines(&out)[0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("runs in account 123456789012"), "{reason}");
+
+    // Run in the member account, the finding is decided on the listing, which
+    // does not hold the member's cluster.
+    let mut with_account = args.to_vec();
+    with_account.extend(["--account", "222222222222"]);
+    let out = run(&with_account);
+    let reason = stdout_lines(&out)[0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("no longer exists"), "{reason}");
+
+    // A bad account id is a usage error.
+    let mut bad = args.to_vec();
+    bad.extend(["--account", "2222"]);
+    let out = run(&bad);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("12-digit"), "{}", stderr(&out));
+    assert_no_panic(&out);
 }

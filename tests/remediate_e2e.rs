@@ -651,3 +651,94 @@ async fn verification_that_never_passes_becomes_a_ticket_naming_the_check() {
     );
     assert_eq!(got["UserDefinedFields"]["hubtriage:action"], "ticket");
 }
+
+/// The P0 scenario: hubtriage runs in the administrator account (the emulator's
+/// 111122223333) in `apply` mode with no way into member accounts. A member
+/// account's finding names `reports`; the administrator has its own `reports`,
+/// tagged env=dev. That cluster must stay untouched, and the member's finding
+/// must not be marked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_accounts_finding_never_touches_the_administrators_same_named_cluster() {
+    const MEMBER: &str = "222222222222";
+    let w = world().await;
+    let admin_reports = w
+        .create_cluster(ClusterSpec {
+            id: "reports",
+            tags: &[("env", "dev")],
+            ..Default::default()
+        })
+        .await;
+    // The member has a `reports` cluster of its own.
+    let member = w.neptune_in(MEMBER).await;
+    let member_arn = member
+        .create_db_cluster()
+        .db_cluster_identifier("reports")
+        .engine("neptune")
+        .engine_version("1.3.2.1")
+        .send()
+        .await
+        .unwrap()
+        .db_cluster
+        .unwrap()
+        .db_cluster_arn
+        .unwrap();
+    assert_eq!(
+        member_arn,
+        format!("arn:aws:rds:us-east-1:{MEMBER}:cluster:reports")
+    );
+    assert_ne!(admin_reports, member_arn);
+
+    let f = w.finding("reports", |f| {
+        let id = f["Id"].as_str().unwrap().replace(support::ACCOUNT, MEMBER);
+        f["Id"] = json!(id);
+        f["AwsAccountId"] = json!(MEMBER);
+        f["Resources"][0]["Id"] = json!(member_arn);
+        f["ProductFields"]["Resources:0/Id"] = json!(member_arn);
+    });
+    w.import(std::slice::from_ref(&f));
+    w.emu.http("DELETE", "/_emu/calls", None);
+
+    let out = w.drain(&w.config_with(&apply("immediate", ""), ""), LIMIT);
+
+    // No call at all was made for either cluster: not a read, not a change.
+    assert!(w.mutating_calls("rds").is_empty(), "{}", show(&out));
+    assert!(
+        w.emu.calls("rds", "DescribeDBClusters").is_empty(),
+        "{}",
+        show(&out)
+    );
+    assert!(w.mutating_calls("logs").is_empty());
+    let c = w.cluster("reports").await;
+    assert_eq!(c.db_cluster_parameter_group(), Some("default.neptune1.3"));
+    assert!(!c
+        .enabled_cloudwatch_logs_exports()
+        .contains(&"audit".to_string()));
+    assert!(!w.group_exists("hubtriage-audit-reports").await);
+    assert!(w.reboots().is_empty());
+
+    // The member's finding is not marked RESOLVED or NOTIFIED.
+    let got = stored(&w, &f);
+    assert_eq!(got["Workflow"]["Status"], "NEW", "{got}");
+    assert_eq!(w.updates_of(f["Id"].as_str().unwrap()), 0);
+
+    // The log says why, naming the member account.
+    let decided: Vec<Value> = support::log_lines(&out)
+        .into_iter()
+        .filter(|l| l["message"] == "decided")
+        .collect();
+    assert_eq!(decided.len(), 1, "{}", show(&out));
+    let line = decided[0].to_string();
+    assert!(line.contains(MEMBER), "{line}");
+    assert_eq!(decided[0]["span"]["account"], MEMBER, "{line}");
+    assert_eq!(decided[0]["action"], "ignore", "{line}");
+    let reason = decided[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("no way into account {MEMBER}")),
+        "{reason}"
+    );
+    assert!(reason.contains("[accounts] role_arn"), "{reason}");
+    assert!(!reason.contains("no longer exists"), "{reason}");
+    // Nothing left behind: the message was handled and deleted.
+    assert_eq!(w.depth(&w.queue_url).await, 0);
+    assert_eq!(w.depth(&w.dlq_url).await, 0);
+}

@@ -178,9 +178,12 @@ pub enum PassResult {
     Refused { why: String },
 }
 
-/// One pass over a cluster being remediated.
+/// One pass over a cluster being remediated. `cluster_arn` is the cluster the
+/// finding names; `state` must be that very cluster's (same ARN), or nothing is
+/// changed. Every call names the cluster by the finding's ARN.
 pub async fn pass(
     api: &dyn FixApi,
+    cluster_arn: &str,
     state: &ClusterState,
     policy: &Remediation,
     progress: &mut Progress,
@@ -192,12 +195,25 @@ pub async fn pass(
         recheck_in: recheck,
         window: false,
     };
-    let Some(arn) = ClusterArn::parse(&state.arn) else {
+    let Some(arn) = ClusterArn::parse(cluster_arn) else {
         return Ok(PassResult::Refused {
-            why: format!("the cluster ARN {} cannot be read.", state.arn),
+            why: format!("the cluster ARN {cluster_arn} cannot be read."),
         });
     };
-    let (region, account, cluster) = (arn.region, arn.account, state.identifier.as_str());
+    if state.arn != cluster_arn {
+        tracing::warn!(
+            wanted = cluster_arn,
+            read = %state.arn,
+            "live state is for another cluster; nothing changed"
+        );
+        return Ok(PassResult::Refused {
+            why: format!(
+                "the live state read is for {}, not {cluster_arn}.",
+                state.arn
+            ),
+        });
+    }
+    let (region, account, cluster) = (arn.region, arn.account, arn.identifier);
     if state.status != "available" {
         return Ok(waiting(format!("the cluster is {}", state.status)));
     }
@@ -525,6 +541,9 @@ mod tests {
         }
     }
 
+    /// The cluster the finding names (`sample_state`'s).
+    const ARN: &str = "arn:aws:rds:us-east-1:111122223333:cluster:orders-graph";
+
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
@@ -537,7 +556,7 @@ mod tests {
     ) -> (PassResult, Progress, usize) {
         let mut progress = Progress::start(&api.state(), policy, now);
         for n in 1..=20 {
-            let result = pass(api, &api.state(), policy, &mut progress, now)
+            let result = pass(api, ARN, &api.state(), policy, &mut progress, now)
                 .await
                 .unwrap();
             match result {
@@ -641,6 +660,7 @@ mod tests {
         let mut progress = Progress::start(&api.state(), &p, at("2026-11-25T12:00:00Z"));
         let r = pass(
             &api,
+            ARN,
             &api.state(),
             &p,
             &mut progress,
@@ -656,6 +676,7 @@ mod tests {
         let api = FakeNeptune::new(s);
         let r = pass(
             &api,
+            ARN,
             &api.state(),
             &p,
             &mut progress,
@@ -678,6 +699,7 @@ mod tests {
             last = Some(
                 pass(
                     &api,
+                    ARN,
                     &api.state(),
                     &p,
                     &mut progress,
@@ -692,6 +714,33 @@ mod tests {
                 assert!(why.contains("no audit log stream"), "{why}")
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn state_of_another_arn_is_never_changed() {
+        // A same-named cluster in another account or region: nothing is called.
+        for other in [
+            "arn:aws:rds:us-east-1:123456789012:cluster:orders-graph",
+            "arn:aws:rds:eu-west-1:111122223333:cluster:orders-graph",
+        ] {
+            let mut s = sample_state();
+            s.arn = other.into();
+            let api = FakeNeptune::new(s);
+            let p = policy(RebootPolicy::Immediate);
+            let mut progress = Progress::start(&api.state(), &p, at("2026-11-25T12:00:00Z"));
+            let r = pass(
+                &api,
+                ARN,
+                &api.state(),
+                &p,
+                &mut progress,
+                at("2026-11-25T12:00:00Z"),
+            )
+            .await
+            .unwrap();
+            assert!(matches!(r, PassResult::Refused { .. }), "{r:?}");
+            assert!(api.mutating().is_empty(), "{other}: {:?}", api.mutating());
         }
     }
 }

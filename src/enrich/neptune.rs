@@ -80,16 +80,15 @@ impl ClusterReader for NeptuneReader {
         let client = self.client(arn.region);
         let id = arn.identifier;
 
+        // Asked by the full ARN, and only an answer with exactly that ARN is this
+        // cluster: a same-named cluster in another account, region or partition is not.
         let described = client
             .describe_db_clusters()
-            .db_cluster_identifier(id)
+            .db_cluster_identifier(cluster_arn)
             .send()
             .await;
-        let cluster = match described {
-            Ok(out) => match out.db_clusters.unwrap_or_default().into_iter().next() {
-                Some(c) => c,
-                None => return Ok(None),
-            },
+        let clusters = match described {
+            Ok(out) => out.db_clusters.unwrap_or_default(),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_db_cluster_not_found_fault()) =>
@@ -97,6 +96,9 @@ impl ClusterReader for NeptuneReader {
                 return Ok(None)
             }
             Err(e) => return Err(error("DescribeDBClusters", id, &e)),
+        };
+        let Some(cluster) = the_cluster(clusters, cluster_arn) else {
+            return Ok(None);
         };
         if cluster.engine() != Some("neptune") {
             // Not ours to read further; the decision ignores it.
@@ -116,7 +118,7 @@ impl ClusterReader for NeptuneReader {
 
         let tags = client
             .list_tags_for_resource()
-            .resource_name(cluster.db_cluster_arn().unwrap_or(cluster_arn))
+            .resource_name(cluster_arn)
             .send()
             .await
             .map_err(|e| error("ListTagsForResource", id, &e))?
@@ -134,6 +136,24 @@ impl ClusterReader for NeptuneReader {
         };
         Ok(Some(to_state(&cluster, audit, tags, shared_with)))
     }
+}
+
+/// The cluster in a DescribeDBClusters answer whose `DBClusterArn` is exactly
+/// `arn`; any other cluster in the answer is logged and never used.
+fn the_cluster(clusters: Vec<DbCluster>, arn: &str) -> Option<DbCluster> {
+    let mut found = None;
+    for c in clusters {
+        if c.db_cluster_arn() == Some(arn) {
+            found = Some(c);
+        } else {
+            tracing::warn!(
+                wanted = arn,
+                answered = c.db_cluster_arn().unwrap_or("(no ARN)"),
+                "DescribeDBClusters answered with another cluster; not this finding's cluster, ignored"
+            );
+        }
+    }
+    found
 }
 
 async fn audit_parameter(
@@ -221,5 +241,141 @@ fn to_state(
         tags,
         group_shared_with,
         audit_log_retention_days: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    const WANTED: &str = "arn:aws:rds:us-east-1:111122223333:cluster:reports";
+
+    /// A loopback Neptune that answers every DescribeDBClusters with one cluster
+    /// whose ARN is `answered_arn`, and records the actions it was asked for.
+    fn fake_neptune(answered_arn: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let actions = Arc::new(Mutex::new(Vec::new()));
+        let seen = actions.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let request = read_request(&mut stream);
+                let action = request
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("Action="))
+                    .unwrap_or("")
+                    .to_string();
+                seen.lock().unwrap().push(action.clone());
+                let body = answer(&action, answered_arn);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, actions)
+    }
+
+    fn read_request(stream: &mut std::net::TcpStream) -> String {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            data.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&data);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    return body.to_string();
+                }
+            }
+        }
+        String::new()
+    }
+
+    fn answer(action: &str, arn: &str) -> String {
+        let result = match action {
+            "DescribeDBClusters" => format!(
+                "<DBClusters><DBCluster><DBClusterIdentifier>reports</DBClusterIdentifier>\
+                 <DBClusterArn>{arn}</DBClusterArn><Engine>neptune</Engine>\
+                 <EngineVersion>1.3.2.1</EngineVersion><Status>available</Status>\
+                 <DBClusterParameterGroup>default.neptune1.3</DBClusterParameterGroup>\
+                 <DBClusterMembers/></DBCluster></DBClusters>"
+            ),
+            "DescribeDBClusterParameters" => "<Parameters/>".to_string(),
+            "ListTagsForResource" => {
+                "<TagList><Tag><Key>env</Key><Value>dev</Value></Tag></TagList>".to_string()
+            }
+            _ => String::new(),
+        };
+        format!(
+            "<{action}Response xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\
+             <{action}Result>{result}</{action}Result>\
+             <ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></{action}Response>"
+        )
+    }
+
+    async fn reader(url: &str) -> NeptuneReader {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(url)
+            .credentials_provider(aws_sdk_neptune::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await;
+        NeptuneReader::new(sdk)
+    }
+
+    #[tokio::test]
+    async fn an_answer_for_another_arn_is_never_used() {
+        for other in [
+            "arn:aws:rds:us-east-1:123456789012:cluster:reports", // another account
+            "arn:aws:rds:eu-west-1:111122223333:cluster:reports", // another region
+            "arn:aws-cn:rds:us-east-1:111122223333:cluster:reports", // another partition
+        ] {
+            let (url, actions) = fake_neptune(other);
+            let state = reader(&url).await.cluster_state(WANTED).await.unwrap();
+            assert_eq!(state, None, "{other} was taken for {WANTED}");
+            // Nothing more was read about it (its tags, its parameter group).
+            assert_eq!(*actions.lock().unwrap(), vec!["DescribeDBClusters"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_answer_with_the_findings_arn_is_read_in_full() {
+        let (url, actions) = fake_neptune(WANTED);
+        let state = reader(&url)
+            .await
+            .cluster_state(WANTED)
+            .await
+            .unwrap()
+            .expect("the cluster");
+        assert_eq!(state.arn, WANTED);
+        assert_eq!(state.tags.get("env").map(String::as_str), Some("dev"));
+        assert_eq!(
+            *actions.lock().unwrap(),
+            vec![
+                "DescribeDBClusters",
+                "DescribeDBClusterParameters",
+                "ListTagsForResource"
+            ]
+        );
     }
 }

@@ -1369,7 +1369,9 @@ def parse_args(argv):
     p.add_argument("--securityhub-port", type=int, default=0, help="0 = random free port (default)")
     p.add_argument("--region", default="us-east-1", help="default region for control endpoints and findings")
     p.add_argument("--account", default=None,
-                   help="account moto serves every request as (sets MOTO_ACCOUNT_ID); default 123456789012")
+                   help="moto's default account: requests signed with credentials moto did not issue "
+                        "(e.g. 'testing') act in it; credentials from STS AssumeRole act in the "
+                        "role's account; default 123456789012")
     p.add_argument("--events-account", default=None,
                    help="account whose default bus receives Security Hub events (default: the finding's AwsAccountId)")
     p.add_argument("--no-events", action="store_true", help="start with event emission off")
@@ -1378,13 +1380,27 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def set_default_account(account):
+    """Make `account` moto's default (for access keys it did not issue)."""
+    os.environ.pop("MOTO_ACCOUNT_ID", None)
+    import moto.core
+    import moto.core.models
+    moto.core.DEFAULT_ACCOUNT_ID = account
+    moto.core.models.DEFAULT_ACCOUNT_ID = account
+    import moto.iam.models  # binds DEFAULT_ACCOUNT_ID at import: get_account_id_from uses it
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto") and getattr(module, "DEFAULT_ACCOUNT_ID", None) == DEFAULT_ACCOUNT:
+            module.DEFAULT_ACCOUNT_ID = account
+
+
 def main(argv=None):
     global VERBOSE
     args = parse_args(argv)
     VERBOSE = args.verbose
-    if args.account:
-        os.environ["MOTO_ACCOUNT_ID"] = args.account
     args.account = args.account or DEFAULT_ACCOUNT
+    # Not MOTO_ACCOUNT_ID: that pins every request to one account, so credentials
+    # from AssumeRole would not act in the role's account.
+    set_default_account(args.account)
 
     from werkzeug.serving import make_server
     from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,

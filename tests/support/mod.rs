@@ -65,6 +65,10 @@ impl Emulator {
             .arg("--exit-on-stdin-eof")
             .arg("--account")
             .arg(ACCOUNT)
+            // Findings of every account arrive on the administrator's bus, as
+            // Security Hub's aggregation delivers them.
+            .arg("--events-account")
+            .arg(ACCOUNT)
             .arg("--region")
             .arg(REGION)
             .stdin(Stdio::piped())
@@ -256,6 +260,31 @@ impl World {
             .iter()
             .filter_map(|c| c["operation"].as_str().map(str::to_string))
             .collect()
+    }
+
+    /// A Neptune client acting in `account` (moto: credentials from STS
+    /// AssumeRole act in the role's account).
+    pub async fn neptune_in(&self, account: &str) -> aws_sdk_neptune::Client {
+        let sdk = self.emu.sdk(&self.emu.moto).await;
+        let creds = aws_sdk_sts::Client::new(&sdk)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/test-setup"))
+            .role_session_name("test-setup")
+            .send()
+            .await
+            .unwrap()
+            .credentials
+            .unwrap();
+        let config = aws_sdk_neptune::config::Builder::from(&sdk)
+            .credentials_provider(aws_sdk_neptune::config::Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_string()),
+                None,
+                "test-setup",
+            ))
+            .build();
+        aws_sdk_neptune::Client::from_conf(config)
     }
 
     /// Creates the RDS service-linked role (Neptune needs it to publish logs).
