@@ -1,12 +1,18 @@
 //! AWS SDK configuration shared by every adapter: the default credential chain
 //! and region (ECS container credentials work unchanged), endpoints from
 //! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`, and timeouts longer than
-//! SQS's 20-second long poll.
+//! SQS's 20-second long poll. And what every adapter shares: one error type for
+//! a failed call of any service, classified in one place, and one client cache.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// One attempt may take this long: above the 20 s long poll.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,41 +32,122 @@ pub async fn load() -> SdkConfig {
         .await
 }
 
-/// SDK clients made per region on first use and kept.
-pub struct PerRegion<C> {
-    sdk: SdkConfig,
-    make: fn(&SdkConfig, Region) -> C,
-    clients: std::sync::Mutex<std::collections::HashMap<String, C>>,
+/// A failed AWS call, whatever the service: what was called, for what, where,
+/// and how it failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{service} {operation}{}{}: {message}",
+    on(target),
+    place(account, region)
+)]
+pub struct Error {
+    /// `SQS`, `Neptune`, `Security Hub`, ...
+    pub service: &'static str,
+    /// `DescribeDBClusters`, `BatchUpdateFindings`, ...
+    pub operation: &'static str,
+    /// What the call was about (a cluster, a group, a queue URL); may be empty.
+    pub target: String,
+    /// The service's error code (`ThrottlingException`); `None` for timeouts and I/O.
+    pub code: Option<String>,
+    /// `code: message` from the service, or the whole error chain without a code.
+    pub message: String,
+    /// Throttling: worth counting and backing off.
+    pub throttled: bool,
+    /// Worth trying again: throttling, a 5xx, a timeout or a connection failure.
+    pub retryable: bool,
+    /// The account the call acted in, when it is not simply the daemon's own.
+    pub account: Option<String>,
+    /// The region the call went to, when it matters to the reader.
+    pub region: Option<String>,
 }
 
-impl<C: Clone> PerRegion<C> {
-    pub fn new(sdk: SdkConfig, make: fn(&SdkConfig, Region) -> C) -> Self {
-        PerRegion {
-            sdk,
-            make,
-            clients: Default::default(),
+fn on(target: &str) -> String {
+    if target.is_empty() {
+        String::new()
+    } else {
+        format!(" on {target}")
+    }
+}
+
+fn place(account: &Option<String>, region: &Option<String>) -> String {
+    match (account, region) {
+        (Some(a), Some(r)) => format!(" (account {a}, {r})"),
+        (Some(a), None) => format!(" (account {a})"),
+        (None, Some(r)) => format!(" ({r})"),
+        (None, None) => String::new(),
+    }
+}
+
+impl Error {
+    /// Classifies an SDK error of any service (the one classifier).
+    pub fn from_sdk<E>(
+        service: &'static str,
+        operation: &'static str,
+        target: impl Into<String>,
+        err: &SdkError<E, Response>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let code = err.code().map(str::to_string);
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let throttled = is_throttling(code.as_deref()) || status == Some(429);
+        let server = status.is_some_and(|s| (500..600).contains(&s));
+        let transient = matches!(
+            err,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        );
+        Error {
+            service,
+            operation,
+            target: target.into(),
+            code,
+            message: describe(err),
+            throttled,
+            retryable: throttled || server || transient,
+            account: None,
+            region: None,
         }
     }
 
-    pub fn get(&self, region: &str) -> C {
-        crate::lock(&self.clients)
-            .entry(region.to_string())
-            .or_insert_with(|| (self.make)(&self.sdk, Region::new(region.to_string())))
-            .clone()
+    /// A call that failed without an SDK error: a bad request built, a reply
+    /// missing what it must hold, a partial failure.
+    pub fn other(
+        service: &'static str,
+        operation: &'static str,
+        target: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error {
+            service,
+            operation,
+            target: target.into(),
+            code: None,
+            message: message.into(),
+            throttled: false,
+            retryable: false,
+            account: None,
+            region: None,
+        }
+    }
+
+    /// The same error, naming the region the call went to.
+    pub fn in_region(mut self, region: &str) -> Self {
+        self.region = Some(region.to_string());
+        self
     }
 }
 
 /// The code and message of an SDK error (`ThrottlingException: Rate exceeded`),
 /// or the whole error chain when the service sent no code (timeouts, I/O).
-pub fn describe<E>(err: &aws_sdk_sqs::error::SdkError<E>) -> String
+pub fn describe<E>(err: &SdkError<E, Response>) -> String
 where
-    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    use aws_sdk_sqs::error::ProvideErrorMetadata;
     match (err.code(), err.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
-        _ => aws_sdk_sqs::error::DisplayErrorContext(err).to_string(),
+        _ => DisplayErrorContext(err).to_string(),
     }
 }
 
@@ -76,4 +163,100 @@ pub fn is_throttling(code: Option<&str>) -> bool {
                 | "LimitExceededException"
         )
     )
+}
+
+/// Where a client acts: an account (`None`: the daemon's own credentials) and a region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Place {
+    pub account: Option<String>,
+    pub region: String,
+}
+
+impl Place {
+    /// The daemon's own account, in `region`.
+    pub fn own(region: &str) -> Self {
+        Place {
+            account: None,
+            region: region.to_string(),
+        }
+    }
+}
+
+/// SDK clients of one service, made per [`Place`] on first use and kept.
+pub struct Clients<C> {
+    sdk: SdkConfig,
+    make: fn(&SdkConfig, Region) -> C,
+    clients: std::sync::Mutex<HashMap<Place, C>>,
+}
+
+impl<C: Clone> Clients<C> {
+    pub fn new(sdk: SdkConfig, make: fn(&SdkConfig, Region) -> C) -> Self {
+        Clients {
+            sdk,
+            make,
+            clients: Default::default(),
+        }
+    }
+
+    pub fn get(&self, place: &Place) -> C {
+        crate::lock(&self.clients)
+            .entry(place.clone())
+            .or_insert_with(|| (self.make)(&self.sdk, Region::new(place.region.clone())))
+            .clone()
+    }
+}
+
+/// The Neptune (RDS API) clients, shared by the reader and the remediation.
+pub type NeptuneClients = Clients<aws_sdk_neptune::Client>;
+
+pub fn neptune_clients(sdk: &SdkConfig) -> NeptuneClients {
+    Clients::new(sdk.clone(), |sdk, region| {
+        aws_sdk_neptune::Client::from_conf(
+            aws_sdk_neptune::config::Builder::from(sdk)
+                .region(region)
+                .build(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: Option<&str>) -> Error {
+        Error {
+            service: "Neptune",
+            operation: "DescribeDBClusters",
+            target: "orders-graph".into(),
+            code: code.map(str::to_string),
+            message: "ThrottlingException: Rate exceeded".into(),
+            throttled: is_throttling(code),
+            retryable: true,
+            account: None,
+            region: None,
+        }
+    }
+
+    #[test]
+    fn errors_name_service_call_target_and_place() {
+        let e = error(Some("ThrottlingException"));
+        assert_eq!(
+            e.to_string(),
+            "Neptune DescribeDBClusters on orders-graph: ThrottlingException: Rate exceeded"
+        );
+        assert!(e.throttled);
+        let e = Error {
+            account: Some("222222222222".into()),
+            ..error(None).in_region("eu-west-1")
+        };
+        assert_eq!(
+            e.to_string(),
+            "Neptune DescribeDBClusters on orders-graph (account 222222222222, eu-west-1): ThrottlingException: Rate exceeded"
+        );
+        let e = Error {
+            target: String::new(),
+            ..error(None)
+        };
+        assert!(e.to_string().starts_with("Neptune DescribeDBClusters: "));
+    }
 }

@@ -15,7 +15,7 @@ use crate::finding::{parse_event, ClusterArn};
 use crate::lock;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
-use crate::source::sqs::{Message, Queue, QueueError};
+use crate::source::sqs::{Message, Queue};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -36,7 +36,7 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("{0}")]
-    Queue(#[from] QueueError),
+    Queue(#[from] crate::aws::Error),
     #[error("giving up after {0} consecutive failures to receive from the queue")]
     ReceiveFailing(u32),
 }

@@ -9,18 +9,18 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::act::recheck::{Limiter, Recheck, RecheckQueue};
-use crate::act::remediate::{pass, FixApi, FixError, PassResult, Progress};
+use crate::act::remediate::{pass, FixApi, PassResult, Progress};
 use crate::act::ticket::{TicketError, TicketSink};
 use crate::config::{Config, Mode};
 use crate::decide::{decide, out_of_reach, screen, untrusted, Action, Decision, Reach};
-use crate::enrich::neptune::{ClusterReader, EnrichError};
+use crate::enrich::neptune::ClusterReader;
 use crate::events::{Outcome, Publisher};
 use crate::finding::{Finding, NEPTUNE_2};
 use crate::lock;
 use crate::metrics::Metrics;
 use crate::record::{
-    is_own_update, Acted, ApiError, FindingId, FindingUpdate, FindingsApi, RecordError, Recorder,
-    Workflow, FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED,
+    is_own_update, Acted, FindingId, FindingUpdate, FindingsApi, RecordError, Recorder, Workflow,
+    FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED,
 };
 use crate::state::ClusterState;
 
@@ -31,16 +31,17 @@ const IN_PROGRESS_TRUSTED_FOR_DAYS: i64 = 8;
 /// Why a finding could not be handled; its message stays on the queue.
 #[derive(Debug, thiserror::Error)]
 pub enum FindingError {
+    /// Reading the cluster's live state.
     #[error(transparent)]
-    Enrich(#[from] EnrichError),
+    Enrich(Box<crate::aws::Error>),
     #[error(transparent)]
     Ticket(#[from] TicketError),
     #[error("remediation: {0}")]
-    Fix(#[from] FixError),
+    Fix(Box<crate::aws::Error>),
     #[error("recording the decision: {0}")]
     Record(#[from] RecordError),
     #[error("reading the finding back: {0}")]
-    Lookup(#[from] ApiError),
+    Lookup(Box<crate::aws::Error>),
     #[error("scheduling a re-check: {0}")]
     Schedule(String),
 }
@@ -180,7 +181,12 @@ impl Pipeline {
         if redelivered {
             // An earlier attempt may have recorded it and then lost the message
             // (crash before delete): the finding as Security Hub has it now says.
-            if let Some(current) = self.findings.get_finding(&FindingId::of(f)).await? {
+            if let Some(current) = self
+                .findings
+                .get_finding(&FindingId::of(f))
+                .await
+                .map_err(|e| FindingError::Lookup(Box::new(e)))?
+            {
                 if is_own_update(&current) && current.updated_at == f.updated_at {
                     Metrics::inc(&self.metrics.duplicates_dropped);
                     tracing::info!("redelivered finding was already recorded; dropped");
@@ -234,11 +240,11 @@ impl Pipeline {
 
     async fn read_cluster(&self, arn: Option<&str>) -> Result<Option<ClusterState>, FindingError> {
         let Some(arn) = arn else { return Ok(None) };
-        Ok(self.clusters.cluster_state(arn).await.inspect_err(|e| {
-            if e.throttled {
-                Metrics::inc(&self.metrics.throttles);
-            }
-        })?)
+        self.clusters
+            .cluster_state(arn)
+            .await
+            .inspect_err(|e| self.count_throttle(e))
+            .map_err(|e| FindingError::Enrich(Box::new(e)))
     }
 
     async fn ticket(&self, f: &Finding, decision: Decision) -> Result<Handled, FindingError> {
@@ -315,7 +321,12 @@ impl Pipeline {
             .await?;
             return Ok(Handled::Remediating);
         }
-        if !executor.api.service_linked_role_exists().await? {
+        if !executor
+            .api
+            .service_linked_role_exists()
+            .await
+            .map_err(|e| FindingError::Fix(Box::new(e)))?
+        {
             executor.limiter.finish(&state.arn);
             decision.action = Action::Ticket;
             decision.plan.clear();
@@ -355,7 +366,12 @@ impl Pipeline {
             tracing::info!(why = %why, "remediation stopped");
             Ok(Handled::Stopped(why))
         };
-        let Some(current) = self.findings.get_finding(&id).await? else {
+        let Some(current) = self
+            .findings
+            .get_finding(&id)
+            .await
+            .map_err(|e| FindingError::Lookup(Box::new(e)))?
+        else {
             return stop("the finding no longer exists".into());
         };
         if matches!(current.workflow_status.as_str(), "RESOLVED" | "SUPPRESSED") {
@@ -414,11 +430,8 @@ impl Pipeline {
             now,
         )
         .await
-        .inspect_err(|e| {
-            if e.throttled {
-                Metrics::inc(&self.metrics.throttles);
-            }
-        })?;
+        .inspect_err(|e| self.count_throttle(e))
+        .map_err(|e| FindingError::Fix(Box::new(e)))?;
         let rule = decision.rule.clone();
         match result {
             PassResult::Verified => {
@@ -505,6 +518,12 @@ impl Pipeline {
                 d.reason = format!("{} Not remediated: {why}", d.reason);
                 self.ticket(f, d).await
             }
+        }
+    }
+
+    fn count_throttle(&self, e: &crate::aws::Error) {
+        if e.throttled {
+            Metrics::inc(&self.metrics.throttles);
         }
     }
 

@@ -26,7 +26,7 @@ pub enum RunError {
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
-    Queue(#[from] crate::source::sqs::QueueError),
+    Queue(#[from] crate::aws::Error),
     #[error("{0}")]
     Daemon(#[from] daemon::DaemonError),
     /// STS GetCallerIdentity failed: hubtriage cannot tell its own account.
@@ -66,6 +66,7 @@ pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
     tracing::info!(account = %reach.own_account, "hubtriage runs in this account; findings of other accounts are ignored");
 
     let queue = Queue::new(aws_sdk_sqs::Client::new(&sdk), &queue_config.url);
+    let neptune = Arc::new(crate::aws::neptune_clients(&sdk));
     // Fail fast, before any work, when the queue cannot be read.
     let queue_visibility = queue.visibility_timeout().await?;
     let visibility = queue_config
@@ -93,7 +94,7 @@ pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
         TicketKind::Log => Arc::new(LogTickets),
     };
     let executor = (config.remediation.mode == Mode::Apply).then(|| Executor {
-        api: Arc::new(AwsFixApi::new(&sdk)),
+        api: Arc::new(AwsFixApi::new(&sdk, neptune.clone())),
         rechecks: Arc::new(queue.clone()),
         limiter: Limiter::new(
             config.remediation.max_concurrent,
@@ -104,7 +105,7 @@ pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
     let pipeline = Arc::new(Pipeline::new(Parts {
         config: config.clone(),
         reach,
-        clusters: Arc::new(NeptuneReader::new(sdk.clone())),
+        clusters: Arc::new(NeptuneReader::new(neptune)),
         findings: hub,
         tickets,
         executor,

@@ -8,7 +8,7 @@ use aws_sdk_eventbridge::types::{RuleState, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
 
-use crate::aws::describe;
+use crate::aws::Error;
 use crate::config::Config;
 
 /// The EventBridge pattern for Security Hub's Neptune.2 findings: both finding
@@ -33,29 +33,10 @@ pub fn event_pattern() -> Value {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("{operation} on {target}: {message}")]
-    Aws {
-        operation: &'static str,
-        target: String,
-        message: String,
-    },
+    #[error("{0}")]
+    Aws(#[from] Error),
     #[error("config: {0}")]
     Config(String),
-}
-
-fn aws<E>(
-    operation: &'static str,
-    target: &str,
-    err: &aws_sdk_sqs::error::SdkError<E>,
-) -> SetupError
-where
-    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    SetupError::Aws {
-        operation,
-        target: target.to_string(),
-        message: describe(err),
-    }
 }
 
 /// One thing setup did (or, with `--dry-run`, would do).
@@ -131,7 +112,7 @@ impl Setup {
                 .attribute_names(QueueAttributeName::Policy)
                 .send()
                 .await
-                .map_err(|e| aws("GetQueueAttributes", url, &e))?
+                .map_err(|e| Error::from_sdk("SQS", "GetQueueAttributes", url, &e))?
                 .attributes
                 .unwrap_or_default();
             let same = |name: QueueAttributeName, want: &Value| {
@@ -183,10 +164,10 @@ impl Setup {
                     .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
                     .send()
                     .await
-                    .map_err(|e| aws("CreateQueue", name, &e))?;
+                    .map_err(|e| Error::from_sdk("SQS", "CreateQueue", name, &e))?;
                 Ok(out.queue_url)
             }
-            Err(e) => Err(aws("GetQueueUrl", name, &e)),
+            Err(e) => Err(Error::from_sdk("SQS", "GetQueueUrl", name, &e).into()),
         }
     }
 
@@ -202,14 +183,12 @@ impl Setup {
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
-            .map_err(|e| aws("GetQueueAttributes", url, &e))?;
+            .map_err(|e| Error::from_sdk("SQS", "GetQueueAttributes", url, &e))?;
         attrs
             .attributes
             .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .ok_or_else(|| SetupError::Aws {
-                operation: "GetQueueAttributes",
-                target: url.to_string(),
-                message: "no QueueArn in the reply".into(),
+            .ok_or_else(|| {
+                Error::other("SQS", "GetQueueAttributes", url, "no QueueArn in the reply").into()
             })
     }
 
@@ -225,7 +204,7 @@ impl Setup {
             .attributes(name, value.to_string())
             .send()
             .await
-            .map_err(|e| aws("SetQueueAttributes", url, &e))?;
+            .map_err(|e| Error::from_sdk("SQS", "SetQueueAttributes", url, &e))?;
         Ok(())
     }
 
@@ -240,7 +219,7 @@ impl Setup {
             {
                 None
             }
-            Err(e) => return Err(aws("DescribeRule", name, &e)),
+            Err(e) => return Err(Error::from_sdk("EventBridge", "DescribeRule", name, &e).into()),
         };
         let up_to_date = current.as_ref().is_some_and(|r| {
             r.state() == Some(&RuleState::Enabled)
@@ -272,7 +251,7 @@ impl Setup {
             .description("Security Hub Neptune.2 findings to the hubtriage queue")
             .send()
             .await
-            .map_err(|e| aws("PutRule", name, &e))?;
+            .map_err(|e| Error::from_sdk("EventBridge", "PutRule", name, &e))?;
         Ok(out.rule_arn.unwrap_or_default())
     }
 
@@ -285,7 +264,9 @@ impl Setup {
             {
                 false
             }
-            Err(e) => return Err(aws("ListTargetsByRule", rule, &e)),
+            Err(e) => {
+                return Err(Error::from_sdk("EventBridge", "ListTargetsByRule", rule, &e).into())
+            }
         };
         if has || !self.change(format!("point rule {rule} at the queue")) {
             return Ok(());
@@ -302,13 +283,15 @@ impl Setup {
             .targets(target)
             .send()
             .await
-            .map_err(|e| aws("PutTargets", rule, &e))?;
+            .map_err(|e| Error::from_sdk("EventBridge", "PutTargets", rule, &e))?;
         if out.failed_entry_count() > 0 {
-            return Err(SetupError::Aws {
-                operation: "PutTargets",
-                target: rule.to_string(),
-                message: format!("{:?}", out.failed_entries()),
-            });
+            return Err(Error::other(
+                "EventBridge",
+                "PutTargets",
+                rule,
+                format!("{:?}", out.failed_entries()),
+            )
+            .into());
         }
         Ok(())
     }

@@ -4,29 +4,25 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_neptune::types::{ApplyMethod, CloudwatchLogsExportConfiguration, Parameter};
 
-use super::remediate::{FixApi, FixError, ParameterValue};
-use crate::aws::{describe, PerRegion};
+use super::remediate::{FixApi, ParameterValue};
+use std::sync::Arc;
+
+use crate::aws::{Clients, Error, NeptuneClients, Place};
 
 /// The service-linked role RDS (and so Neptune) needs to publish logs.
 pub const RDS_SERVICE_LINKED_ROLE: &str = "AWSServiceRoleForRDS";
 
 pub struct AwsFixApi {
-    neptune: PerRegion<aws_sdk_neptune::Client>,
-    logs: PerRegion<aws_sdk_cloudwatchlogs::Client>,
+    neptune: Arc<NeptuneClients>,
+    logs: Clients<aws_sdk_cloudwatchlogs::Client>,
     iam: aws_sdk_iam::Client,
 }
 
 impl AwsFixApi {
-    pub fn new(sdk: &SdkConfig) -> Self {
+    pub fn new(sdk: &SdkConfig, neptune: Arc<NeptuneClients>) -> Self {
         AwsFixApi {
-            neptune: PerRegion::new(sdk.clone(), |sdk, region| {
-                aws_sdk_neptune::Client::from_conf(
-                    aws_sdk_neptune::config::Builder::from(sdk)
-                        .region(region)
-                        .build(),
-                )
-            }),
-            logs: PerRegion::new(sdk.clone(), |sdk, region| {
+            neptune,
+            logs: Clients::new(sdk.clone(), |sdk, region| {
                 aws_sdk_cloudwatchlogs::Client::from_conf(
                     aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
                         .region(region)
@@ -38,26 +34,9 @@ impl AwsFixApi {
     }
 }
 
-fn error<E>(
-    operation: &'static str,
-    target: &str,
-    err: &aws_sdk_neptune::error::SdkError<E>,
-) -> FixError
-where
-    E: aws_sdk_neptune::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    use aws_sdk_neptune::error::ProvideErrorMetadata;
-    FixError {
-        operation,
-        target: target.to_string(),
-        message: describe(err),
-        throttled: crate::aws::is_throttling(err.code()),
-    }
-}
-
 #[async_trait]
 impl FixApi for AwsFixApi {
-    async fn service_linked_role_exists(&self) -> Result<bool, FixError> {
+    async fn service_linked_role_exists(&self) -> Result<bool, Error> {
         match self
             .iam
             .get_role()
@@ -72,14 +51,19 @@ impl FixApi for AwsFixApi {
             {
                 Ok(false)
             }
-            Err(e) => Err(error("GetRole", RDS_SERVICE_LINKED_ROLE, &e)),
+            Err(e) => Err(Error::from_sdk(
+                "IAM",
+                "GetRole",
+                RDS_SERVICE_LINKED_ROLE,
+                &e,
+            )),
         }
     }
 
-    async fn create_group(&self, region: &str, name: &str, family: &str) -> Result<bool, FixError> {
+    async fn create_group(&self, region: &str, name: &str, family: &str) -> Result<bool, Error> {
         let result = self
             .neptune
-            .get(region)
+            .get(&Place::own(region))
             .create_db_cluster_parameter_group()
             .db_cluster_parameter_group_name(name)
             .db_parameter_group_family(family)
@@ -94,7 +78,12 @@ impl FixApi for AwsFixApi {
             {
                 Ok(false)
             }
-            Err(e) => Err(error("CreateDBClusterParameterGroup", name, &e)),
+            Err(e) => Err(Error::from_sdk(
+                "Neptune",
+                "CreateDBClusterParameterGroup",
+                name,
+                &e,
+            )),
         }
     }
 
@@ -102,18 +91,20 @@ impl FixApi for AwsFixApi {
         &self,
         region: &str,
         group: &str,
-    ) -> Result<Vec<ParameterValue>, FixError> {
+    ) -> Result<Vec<ParameterValue>, Error> {
         let mut out = Vec::new();
         let mut pages = self
             .neptune
-            .get(region)
+            .get(&Place::own(region))
             .describe_db_cluster_parameters()
             .db_cluster_parameter_group_name(group)
             .source("user")
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| error("DescribeDBClusterParameters", group, &e))?;
+            let page = page.map_err(|e| {
+                Error::from_sdk("Neptune", "DescribeDBClusterParameters", group, &e)
+            })?;
             for p in page.parameters() {
                 if let (Some(name), Some(value)) = (p.parameter_name(), p.parameter_value()) {
                     let method = p
@@ -132,7 +123,7 @@ impl FixApi for AwsFixApi {
         region: &str,
         group: &str,
         params: &[ParameterValue],
-    ) -> Result<(), FixError> {
+    ) -> Result<(), Error> {
         // ModifyDBClusterParameterGroup takes at most 20 parameters per call.
         for chunk in params.chunks(20) {
             let parameters = chunk
@@ -146,33 +137,35 @@ impl FixApi for AwsFixApi {
                 })
                 .collect();
             self.neptune
-                .get(region)
+                .get(&Place::own(region))
                 .modify_db_cluster_parameter_group()
                 .db_cluster_parameter_group_name(group)
                 .set_parameters(Some(parameters))
                 .send()
                 .await
-                .map_err(|e| error("ModifyDBClusterParameterGroup", group, &e))?;
+                .map_err(|e| {
+                    Error::from_sdk("Neptune", "ModifyDBClusterParameterGroup", group, &e)
+                })?;
         }
         Ok(())
     }
 
-    async fn attach_group(&self, region: &str, cluster: &str, group: &str) -> Result<(), FixError> {
+    async fn attach_group(&self, region: &str, cluster: &str, group: &str) -> Result<(), Error> {
         self.neptune
-            .get(region)
+            .get(&Place::own(region))
             .modify_db_cluster()
             .db_cluster_identifier(cluster)
             .db_cluster_parameter_group_name(group)
             .apply_immediately(true)
             .send()
             .await
-            .map_err(|e| error("ModifyDBCluster", cluster, &e))?;
+            .map_err(|e| Error::from_sdk("Neptune", "ModifyDBCluster", cluster, &e))?;
         Ok(())
     }
 
-    async fn enable_audit_export(&self, region: &str, cluster: &str) -> Result<(), FixError> {
+    async fn enable_audit_export(&self, region: &str, cluster: &str) -> Result<(), Error> {
         self.neptune
-            .get(region)
+            .get(&Place::own(region))
             .modify_db_cluster()
             .db_cluster_identifier(cluster)
             .cloudwatch_logs_export_configuration(
@@ -183,18 +176,14 @@ impl FixApi for AwsFixApi {
             .apply_immediately(true)
             .send()
             .await
-            .map_err(|e| error("ModifyDBCluster", cluster, &e))?;
+            .map_err(|e| Error::from_sdk("Neptune", "ModifyDBCluster", cluster, &e))?;
         Ok(())
     }
 
-    async fn instance_status(
-        &self,
-        region: &str,
-        instance: &str,
-    ) -> Result<Option<String>, FixError> {
+    async fn instance_status(&self, region: &str, instance: &str) -> Result<Option<String>, Error> {
         let result = self
             .neptune
-            .get(region)
+            .get(&Place::own(region))
             .describe_db_instances()
             .db_instance_identifier(instance)
             .send()
@@ -211,18 +200,23 @@ impl FixApi for AwsFixApi {
             {
                 Ok(None)
             }
-            Err(e) => Err(error("DescribeDBInstances", instance, &e)),
+            Err(e) => Err(Error::from_sdk(
+                "Neptune",
+                "DescribeDBInstances",
+                instance,
+                &e,
+            )),
         }
     }
 
-    async fn reboot(&self, region: &str, instance: &str) -> Result<(), FixError> {
+    async fn reboot(&self, region: &str, instance: &str) -> Result<(), Error> {
         self.neptune
-            .get(region)
+            .get(&Place::own(region))
             .reboot_db_instance()
             .db_instance_identifier(instance)
             .send()
             .await
-            .map_err(|e| error("RebootDBInstance", instance, &e))?;
+            .map_err(|e| Error::from_sdk("Neptune", "RebootDBInstance", instance, &e))?;
         Ok(())
     }
 
@@ -230,15 +224,15 @@ impl FixApi for AwsFixApi {
         &self,
         region: &str,
         log_group: &str,
-    ) -> Result<Option<Option<i32>>, FixError> {
+    ) -> Result<Option<Option<i32>>, Error> {
         let out = self
             .logs
-            .get(region)
+            .get(&Place::own(region))
             .describe_log_groups()
             .log_group_name_prefix(log_group)
             .send()
             .await
-            .map_err(|e| error("DescribeLogGroups", log_group, &e))?;
+            .map_err(|e| Error::from_sdk("CloudWatch Logs", "DescribeLogGroups", log_group, &e))?;
         Ok(out
             .log_groups()
             .iter()
@@ -246,27 +240,22 @@ impl FixApi for AwsFixApi {
             .map(|g| g.retention_in_days()))
     }
 
-    async fn put_retention(
-        &self,
-        region: &str,
-        log_group: &str,
-        days: i32,
-    ) -> Result<(), FixError> {
+    async fn put_retention(&self, region: &str, log_group: &str, days: i32) -> Result<(), Error> {
         self.logs
-            .get(region)
+            .get(&Place::own(region))
             .put_retention_policy()
             .log_group_name(log_group)
             .retention_in_days(days)
             .send()
             .await
-            .map_err(|e| error("PutRetentionPolicy", log_group, &e))?;
+            .map_err(|e| Error::from_sdk("CloudWatch Logs", "PutRetentionPolicy", log_group, &e))?;
         Ok(())
     }
 
-    async fn has_log_stream(&self, region: &str, log_group: &str) -> Result<bool, FixError> {
+    async fn has_log_stream(&self, region: &str, log_group: &str) -> Result<bool, Error> {
         let result = self
             .logs
-            .get(region)
+            .get(&Place::own(region))
             .describe_log_streams()
             .log_group_name(log_group)
             .limit(1)
@@ -280,7 +269,12 @@ impl FixApi for AwsFixApi {
             {
                 Ok(false)
             }
-            Err(e) => Err(error("DescribeLogStreams", log_group, &e)),
+            Err(e) => Err(Error::from_sdk(
+                "CloudWatch Logs",
+                "DescribeLogStreams",
+                log_group,
+                &e,
+            )),
         }
     }
 }

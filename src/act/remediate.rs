@@ -12,21 +12,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::aws::Error;
 use crate::config::{RebootPolicy, Remediation};
 use crate::decide::{audit_log_group, plan, Step};
 use crate::finding::ClusterArn;
 use crate::state::{ClusterState, AUDIT_PARAMETER};
 use crate::window::Window;
-
-/// A failed AWS call during remediation; the pass is tried again later.
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} on {target}: {message}")]
-pub struct FixError {
-    pub operation: &'static str,
-    pub target: String,
-    pub message: String,
-    pub throttled: bool,
-}
 
 /// A parameter to set: name, value, apply method.
 pub type ParameterValue = (String, String, String);
@@ -35,39 +26,34 @@ pub type ParameterValue = (String, String, String);
 #[async_trait]
 pub trait FixApi: Send + Sync {
     /// IAM: does `AWSServiceRoleForRDS` exist?
-    async fn service_linked_role_exists(&self) -> Result<bool, FixError>;
+    async fn service_linked_role_exists(&self) -> Result<bool, Error>;
     /// Creates the group; `Ok(false)` when it already exists.
-    async fn create_group(&self, region: &str, name: &str, family: &str) -> Result<bool, FixError>;
+    async fn create_group(&self, region: &str, name: &str, family: &str) -> Result<bool, Error>;
     /// Parameters a user set in the group (`Source` = user).
     async fn user_parameters(
         &self,
         region: &str,
         group: &str,
-    ) -> Result<Vec<ParameterValue>, FixError>;
+    ) -> Result<Vec<ParameterValue>, Error>;
     async fn set_parameters(
         &self,
         region: &str,
         group: &str,
         params: &[ParameterValue],
-    ) -> Result<(), FixError>;
-    async fn attach_group(&self, region: &str, cluster: &str, group: &str) -> Result<(), FixError>;
-    async fn enable_audit_export(&self, region: &str, cluster: &str) -> Result<(), FixError>;
+    ) -> Result<(), Error>;
+    async fn attach_group(&self, region: &str, cluster: &str, group: &str) -> Result<(), Error>;
+    async fn enable_audit_export(&self, region: &str, cluster: &str) -> Result<(), Error>;
     /// `DBInstanceStatus`, `None` when the instance does not exist.
-    async fn instance_status(
-        &self,
-        region: &str,
-        instance: &str,
-    ) -> Result<Option<String>, FixError>;
-    async fn reboot(&self, region: &str, instance: &str) -> Result<(), FixError>;
+    async fn instance_status(&self, region: &str, instance: &str) -> Result<Option<String>, Error>;
+    async fn reboot(&self, region: &str, instance: &str) -> Result<(), Error>;
     /// `None`: the log group does not exist; `Some(days)`: its retention (None = never expire).
     async fn log_group_retention(
         &self,
         region: &str,
         log_group: &str,
-    ) -> Result<Option<Option<i32>>, FixError>;
-    async fn put_retention(&self, region: &str, log_group: &str, days: i32)
-        -> Result<(), FixError>;
-    async fn has_log_stream(&self, region: &str, log_group: &str) -> Result<bool, FixError>;
+    ) -> Result<Option<Option<i32>>, Error>;
+    async fn put_retention(&self, region: &str, log_group: &str, days: i32) -> Result<(), Error>;
+    async fn has_log_stream(&self, region: &str, log_group: &str) -> Result<bool, Error>;
 }
 
 /// The cluster as it was when the remediation started.
@@ -188,7 +174,7 @@ pub async fn pass(
     policy: &Remediation,
     progress: &mut Progress,
     now: DateTime<Utc>,
-) -> Result<PassResult, FixError> {
+) -> Result<PassResult, Error> {
     let recheck = std::time::Duration::from_secs(policy.recheck_seconds);
     let waiting = |why: String| PassResult::Waiting {
         why,
@@ -416,10 +402,10 @@ mod tests {
 
     #[async_trait]
     impl FixApi for FakeNeptune {
-        async fn service_linked_role_exists(&self) -> Result<bool, FixError> {
+        async fn service_linked_role_exists(&self) -> Result<bool, Error> {
             Ok(true)
         }
-        async fn create_group(&self, _: &str, name: &str, _: &str) -> Result<bool, FixError> {
+        async fn create_group(&self, _: &str, name: &str, _: &str) -> Result<bool, Error> {
             self.call(format!("create {name}"));
             Ok(self
                 .groups
@@ -432,7 +418,7 @@ mod tests {
             &self,
             _: &str,
             group: &str,
-        ) -> Result<Vec<ParameterValue>, FixError> {
+        ) -> Result<Vec<ParameterValue>, Error> {
             Ok(self
                 .groups
                 .lock()
@@ -446,7 +432,7 @@ mod tests {
             _: &str,
             group: &str,
             params: &[ParameterValue],
-        ) -> Result<(), FixError> {
+        ) -> Result<(), Error> {
             self.call(format!(
                 "set {group} {}",
                 params
@@ -470,7 +456,7 @@ mod tests {
                 .extend(params.iter().cloned());
             Ok(())
         }
-        async fn attach_group(&self, _: &str, _: &str, group: &str) -> Result<(), FixError> {
+        async fn attach_group(&self, _: &str, _: &str, group: &str) -> Result<(), Error> {
             self.call(format!("attach {group}"));
             let mut s = self.state.lock().unwrap();
             s.parameter_group = group.into();
@@ -486,7 +472,7 @@ mod tests {
             }
             Ok(())
         }
-        async fn enable_audit_export(&self, _: &str, _: &str) -> Result<(), FixError> {
+        async fn enable_audit_export(&self, _: &str, _: &str) -> Result<(), Error> {
             self.call("export".into());
             self.state
                 .lock()
@@ -495,10 +481,10 @@ mod tests {
                 .push("audit".into());
             Ok(())
         }
-        async fn instance_status(&self, _: &str, _: &str) -> Result<Option<String>, FixError> {
+        async fn instance_status(&self, _: &str, _: &str) -> Result<Option<String>, Error> {
             Ok(Some("available".into()))
         }
-        async fn reboot(&self, _: &str, instance: &str) -> Result<(), FixError> {
+        async fn reboot(&self, _: &str, instance: &str) -> Result<(), Error> {
             self.call(format!("reboot {instance}"));
             let mut s = self.state.lock().unwrap();
             for m in &mut s.members {
@@ -518,15 +504,15 @@ mod tests {
             &self,
             _: &str,
             _: &str,
-        ) -> Result<Option<Option<i32>>, FixError> {
+        ) -> Result<Option<Option<i32>>, Error> {
             Ok(*self.log_group.lock().unwrap())
         }
-        async fn put_retention(&self, _: &str, _: &str, days: i32) -> Result<(), FixError> {
+        async fn put_retention(&self, _: &str, _: &str, days: i32) -> Result<(), Error> {
             self.call(format!("retention {days}"));
             *self.log_group.lock().unwrap() = Some(Some(days));
             Ok(())
         }
-        async fn has_log_stream(&self, _: &str, _: &str) -> Result<bool, FixError> {
+        async fn has_log_stream(&self, _: &str, _: &str) -> Result<bool, Error> {
             Ok(self.stream && self.state.lock().unwrap().is_compliant())
         }
     }

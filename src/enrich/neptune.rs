@@ -1,83 +1,43 @@
 //! Live Neptune state → `ClusterState`, through the Neptune (RDS) API:
 //! DescribeDBClusters, DescribeDBClusterParameters, ListTagsForResource.
 //!
-//! Clients are made per region on first use, so one process serves findings
-//! from every region in scope. (Per-account roles will key this cache too.)
+//! Clients come from the shared cache (`aws::Clients`, keyed by account and
+//! region), so one process serves findings from every region in scope.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_config::SdkConfig;
 use aws_sdk_neptune::types::{DbCluster, Filter};
 use aws_sdk_neptune::Client;
 
-use crate::aws::{describe, PerRegion};
+use crate::aws::{Error, NeptuneClients, Place};
 use crate::finding::ClusterArn;
 use crate::state::{AuditParameter, ClusterState, Member, AUDIT_PARAMETER, IN_SYNC};
-
-#[derive(Debug, thiserror::Error)]
-#[error("Neptune {operation} for {cluster}: {message}")]
-pub struct EnrichError {
-    pub operation: &'static str,
-    pub cluster: String,
-    pub message: String,
-    /// Throttling: worth counting and backing off.
-    pub throttled: bool,
-}
 
 /// Reads a cluster's live state. `Ok(None)`: the cluster does not exist.
 #[async_trait]
 pub trait ClusterReader: Send + Sync {
-    async fn cluster_state(&self, cluster_arn: &str) -> Result<Option<ClusterState>, EnrichError>;
+    async fn cluster_state(&self, cluster_arn: &str) -> Result<Option<ClusterState>, Error>;
 }
 
 pub struct NeptuneReader {
-    clients: PerRegion<Client>,
+    clients: Arc<NeptuneClients>,
 }
 
 impl NeptuneReader {
-    pub fn new(sdk: SdkConfig) -> Self {
-        NeptuneReader {
-            clients: PerRegion::new(sdk, |sdk, region| {
-                Client::from_conf(
-                    aws_sdk_neptune::config::Builder::from(sdk)
-                        .region(region)
-                        .build(),
-                )
-            }),
-        }
-    }
-
-    fn client(&self, region: &str) -> Client {
-        self.clients.get(region)
-    }
-}
-
-fn error<E>(
-    operation: &'static str,
-    cluster: &str,
-    err: &aws_sdk_neptune::error::SdkError<E>,
-) -> EnrichError
-where
-    E: aws_sdk_neptune::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    use aws_sdk_neptune::error::ProvideErrorMetadata;
-    let throttled = crate::aws::is_throttling(err.code());
-    EnrichError {
-        operation,
-        cluster: cluster.to_string(),
-        message: describe(err),
-        throttled,
+    pub fn new(clients: Arc<NeptuneClients>) -> Self {
+        NeptuneReader { clients }
     }
 }
 
 #[async_trait]
 impl ClusterReader for NeptuneReader {
-    async fn cluster_state(&self, cluster_arn: &str) -> Result<Option<ClusterState>, EnrichError> {
+    async fn cluster_state(&self, cluster_arn: &str) -> Result<Option<ClusterState>, Error> {
         let Some(arn) = ClusterArn::parse(cluster_arn) else {
             return Ok(None);
         };
-        let client = self.client(arn.region);
+        let client = self.clients.get(&Place::own(arn.region));
         let id = arn.identifier;
 
         // Asked by the full ARN, and only an answer with exactly that ARN is this
@@ -95,7 +55,7 @@ impl ClusterReader for NeptuneReader {
             {
                 return Ok(None)
             }
-            Err(e) => return Err(error("DescribeDBClusters", id, &e)),
+            Err(e) => return Err(Error::from_sdk("Neptune", "DescribeDBClusters", id, &e)),
         };
         let Some(cluster) = the_cluster(clusters, cluster_arn) else {
             return Ok(None);
@@ -121,7 +81,7 @@ impl ClusterReader for NeptuneReader {
             .resource_name(cluster_arn)
             .send()
             .await
-            .map_err(|e| error("ListTagsForResource", id, &e))?
+            .map_err(|e| Error::from_sdk("Neptune", "ListTagsForResource", id, &e))?
             .tag_list
             .unwrap_or_default()
             .into_iter()
@@ -160,14 +120,15 @@ async fn audit_parameter(
     client: &Client,
     cluster: &str,
     group: &str,
-) -> Result<AuditParameter, EnrichError> {
+) -> Result<AuditParameter, Error> {
     let mut pages = client
         .describe_db_cluster_parameters()
         .db_cluster_parameter_group_name(group)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| error("DescribeDBClusterParameters", cluster, &e))?;
+        let page = page
+            .map_err(|e| Error::from_sdk("Neptune", "DescribeDBClusterParameters", cluster, &e))?;
         if let Some(p) = page
             .parameters()
             .iter()
@@ -187,7 +148,7 @@ async fn clusters_on_group(
     client: &Client,
     cluster: &str,
     group: &str,
-) -> Result<Vec<String>, EnrichError> {
+) -> Result<Vec<String>, Error> {
     let mut others = Vec::new();
     let engine = Filter::builder().name("engine").values("neptune").build();
     let mut pages = client
@@ -196,7 +157,8 @@ async fn clusters_on_group(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| error("DescribeDBClusters", cluster, &e))?;
+        let page =
+            page.map_err(|e| Error::from_sdk("Neptune", "DescribeDBClusters", cluster, &e))?;
         for c in page.db_clusters() {
             let id = c.db_cluster_identifier().unwrap_or_default();
             if id != cluster && c.db_cluster_parameter_group() == Some(group) {
@@ -248,7 +210,7 @@ fn to_state(
 mod tests {
     use std::io::{Read, Write};
     use std::net::TcpListener;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     use super::*;
 
@@ -340,7 +302,7 @@ mod tests {
             ))
             .load()
             .await;
-        NeptuneReader::new(sdk)
+        NeptuneReader::new(Arc::new(crate::aws::neptune_clients(&sdk)))
     }
 
     #[tokio::test]

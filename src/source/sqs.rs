@@ -11,15 +11,9 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 
-use crate::aws::describe;
+use aws_sdk_sqs::error::SdkError;
 
-#[derive(Debug, thiserror::Error)]
-#[error("SQS {operation} on {queue}: {message}")]
-pub struct QueueError {
-    pub operation: &'static str,
-    pub queue: String,
-    pub message: String,
-}
+use crate::aws::Error;
 
 /// One received message.
 #[derive(Debug, Clone)]
@@ -63,15 +57,11 @@ impl Queue {
         &self.url
     }
 
-    fn error<E>(&self, operation: &'static str, err: &aws_sdk_sqs::error::SdkError<E>) -> QueueError
+    fn error<E>(&self, operation: &'static str, err: &SdkError<E>) -> Error
     where
         E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
-        QueueError {
-            operation,
-            queue: self.url.clone(),
-            message: describe(err),
-        }
+        Error::from_sdk("SQS", operation, &self.url, err)
     }
 
     pub async fn receive(
@@ -79,7 +69,7 @@ impl Queue {
         max: i32,
         wait_seconds: i32,
         visibility: Option<i32>,
-    ) -> Result<Vec<Message>, QueueError> {
+    ) -> Result<Vec<Message>, Error> {
         let out = self
             .client
             .receive_message()
@@ -115,18 +105,14 @@ impl Queue {
     pub async fn delete_batch(
         &self,
         messages: &[(String, String)],
-    ) -> Result<Vec<(String, String)>, QueueError> {
+    ) -> Result<Vec<(String, String)>, Error> {
         let mut entries = Vec::new();
         for (i, (_, receipt)) in messages.iter().enumerate() {
             let entry = DeleteMessageBatchRequestEntry::builder()
                 .id(i.to_string())
                 .receipt_handle(receipt)
                 .build()
-                .map_err(|e| QueueError {
-                    operation: "DeleteMessageBatch",
-                    queue: self.url.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| Error::other("SQS", "DeleteMessageBatch", &self.url, e.to_string()))?;
             entries.push(entry);
         }
         let out = self
@@ -155,7 +141,7 @@ impl Queue {
             .collect())
     }
 
-    pub async fn set_visibility(&self, receipt: &str, seconds: i32) -> Result<(), QueueError> {
+    pub async fn set_visibility(&self, receipt: &str, seconds: i32) -> Result<(), Error> {
         self.client
             .change_message_visibility()
             .queue_url(&self.url)
@@ -168,7 +154,7 @@ impl Queue {
     }
 
     /// Makes up to 10 messages visible again at once (shutdown).
-    pub async fn release_batch(&self, receipts: &[String]) -> Result<(), QueueError> {
+    pub async fn release_batch(&self, receipts: &[String]) -> Result<(), Error> {
         let mut entries = Vec::new();
         for (i, receipt) in receipts.iter().enumerate() {
             let entry = ChangeMessageVisibilityBatchRequestEntry::builder()
@@ -176,10 +162,13 @@ impl Queue {
                 .receipt_handle(receipt)
                 .visibility_timeout(0)
                 .build()
-                .map_err(|e| QueueError {
-                    operation: "ChangeMessageVisibilityBatch",
-                    queue: self.url.clone(),
-                    message: e.to_string(),
+                .map_err(|e| {
+                    Error::other(
+                        "SQS",
+                        "ChangeMessageVisibilityBatch",
+                        &self.url,
+                        e.to_string(),
+                    )
                 })?;
             entries.push(entry);
         }
@@ -194,7 +183,7 @@ impl Queue {
     }
 
     /// Puts a message on the queue, visible after `delay_seconds` (0–900).
-    pub async fn send(&self, body: &str, delay_seconds: i32) -> Result<(), QueueError> {
+    pub async fn send(&self, body: &str, delay_seconds: i32) -> Result<(), Error> {
         self.client
             .send_message()
             .queue_url(&self.url)
@@ -207,7 +196,7 @@ impl Queue {
     }
 
     /// The queue's own visibility timeout, in seconds.
-    pub async fn visibility_timeout(&self) -> Result<i32, QueueError> {
+    pub async fn visibility_timeout(&self) -> Result<i32, Error> {
         let attrs = self
             .attributes(&[QueueAttributeName::VisibilityTimeout])
             .await?;
@@ -217,7 +206,7 @@ impl Queue {
             .unwrap_or(30))
     }
 
-    pub async fn depth(&self) -> Result<Depth, QueueError> {
+    pub async fn depth(&self) -> Result<Depth, Error> {
         let attrs = self
             .attributes(&[
                 QueueAttributeName::ApproximateNumberOfMessages,
@@ -241,7 +230,7 @@ impl Queue {
     async fn attributes(
         &self,
         names: &[QueueAttributeName],
-    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, QueueError> {
+    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, Error> {
         let out = self
             .client
             .get_queue_attributes()

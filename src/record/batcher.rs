@@ -1,0 +1,415 @@
+//! The recorder: batches alike updates (findings with an identical update
+//! share one BatchUpdateFindings of up to 100 identifiers, flushed when full or
+//! after a short linger), paces calls to Security Hub's 10 requests/second, and
+//! retries throttled or failed calls and retryable `UnprocessedFindings`
+//! (`ConcurrentUpdateError`, `InternalFailure`) with backoff.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{
+    is_retryable_code, FindingId, FindingUpdate, FindingsApi, RecordError, MAX_IDENTIFIERS,
+};
+use crate::metrics::Metrics;
+
+#[derive(Debug, Clone)]
+pub struct RecorderSettings {
+    /// How long an update waits for others like it.
+    pub linger: Duration,
+    /// The least time between two calls (10 requests/s → 100 ms).
+    pub min_interval: Duration,
+    pub max_attempts: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RecorderSettings {
+    fn default() -> Self {
+        RecorderSettings {
+            linger: Duration::from_millis(250),
+            min_interval: Duration::from_millis(100),
+            max_attempts: 8,
+            first_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+struct Request {
+    finding: FindingId,
+    update: FindingUpdate,
+    done: oneshot::Sender<Result<(), RecordError>>,
+}
+
+/// Hands updates to the background batcher and waits for their outcome.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Recorder {
+    /// Starts the batcher. It stops, after flushing everything, once every
+    /// `Recorder` clone is dropped; await the handle to know it has.
+    pub fn start(
+        api: Arc<dyn FindingsApi>,
+        settings: RecorderSettings,
+        metrics: Arc<Metrics>,
+    ) -> (Recorder, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(1024);
+        let handle = tokio::spawn(batcher(api, settings, metrics, rx));
+        (Recorder { tx }, handle)
+    }
+
+    /// Records `update` on `finding`; returns once it is written (or has failed for good).
+    pub async fn record(
+        &self,
+        finding: FindingId,
+        update: FindingUpdate,
+    ) -> Result<(), RecordError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Request {
+                finding,
+                update,
+                done,
+            })
+            .await
+            .map_err(|_| RecordError::Stopped)?;
+        wait.await.map_err(|_| RecordError::Stopped)?
+    }
+}
+
+struct Group {
+    since: Instant,
+    waiters: HashMap<FindingId, Vec<oneshot::Sender<Result<(), RecordError>>>>,
+    order: Vec<FindingId>,
+}
+
+async fn batcher(
+    api: Arc<dyn FindingsApi>,
+    settings: RecorderSettings,
+    metrics: Arc<Metrics>,
+    mut rx: mpsc::Receiver<Request>,
+) {
+    let mut groups: HashMap<FindingUpdate, Group> = HashMap::new();
+    let mut pacer = Pacer {
+        last: None,
+        interval: settings.min_interval,
+    };
+    loop {
+        let next = groups.values().map(|g| g.since + settings.linger).min();
+        let received = match next {
+            Some(deadline) => tokio::select! {
+                r = rx.recv() => Some(r),
+                _ = tokio::time::sleep_until(deadline) => None,
+            },
+            None => Some(rx.recv().await),
+        };
+        match received {
+            Some(Some(req)) => {
+                let group = groups.entry(req.update.clone()).or_insert_with(|| Group {
+                    since: Instant::now(),
+                    waiters: HashMap::new(),
+                    order: Vec::new(),
+                });
+                if !group.waiters.contains_key(&req.finding) {
+                    group.order.push(req.finding.clone());
+                }
+                group.waiters.entry(req.finding).or_default().push(req.done);
+                if group.order.len() >= MAX_IDENTIFIERS {
+                    if let Some(g) = groups.remove(&req.update) {
+                        flush(&*api, &settings, &metrics, &mut pacer, req.update, g).await;
+                    }
+                }
+            }
+            Some(None) => {
+                // Every sender is gone: flush what is left and stop.
+                for (update, g) in groups.drain() {
+                    flush(&*api, &settings, &metrics, &mut pacer, update, g).await;
+                }
+                return;
+            }
+            None => {
+                let now = Instant::now();
+                let due: Vec<FindingUpdate> = groups
+                    .iter()
+                    .filter(|(_, g)| g.since + settings.linger <= now)
+                    .map(|(u, _)| u.clone())
+                    .collect();
+                for update in due {
+                    if let Some(g) = groups.remove(&update) {
+                        flush(&*api, &settings, &metrics, &mut pacer, update, g).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Keeps calls at least `interval` apart.
+struct Pacer {
+    last: Option<Instant>,
+    interval: Duration,
+}
+
+impl Pacer {
+    async fn wait(&mut self) {
+        if let Some(last) = self.last {
+            tokio::time::sleep_until(last + self.interval).await;
+        }
+        self.last = Some(Instant::now());
+    }
+}
+
+async fn flush(
+    api: &dyn FindingsApi,
+    settings: &RecorderSettings,
+    metrics: &Metrics,
+    pacer: &mut Pacer,
+    update: FindingUpdate,
+    mut group: Group,
+) {
+    let mut finish = |id: &FindingId, result: Result<(), RecordError>| {
+        for done in group.waiters.remove(id).unwrap_or_default() {
+            let _ = done.send(result.clone());
+        }
+    };
+    let mut remaining = group.order.clone();
+    let mut attempt = 0;
+    let mut last_error = String::new();
+    while !remaining.is_empty() {
+        attempt += 1;
+        pacer.wait().await;
+        match api.batch_update(&remaining, &update).await {
+            Ok(unprocessed) => {
+                let mut retry = Vec::new();
+                for u in &unprocessed {
+                    if is_retryable_code(&u.code) && attempt < settings.max_attempts {
+                        retry.push(u.finding.clone());
+                    } else {
+                        tracing::warn!(
+                            finding_id = %u.finding.id,
+                            error_code = %u.code,
+                            error = %u.message,
+                            "BatchUpdateFindings left a finding unprocessed"
+                        );
+                        finish(
+                            &u.finding,
+                            Err(RecordError::Unprocessed {
+                                code: u.code.clone(),
+                                message: u.message.clone(),
+                            }),
+                        );
+                    }
+                }
+                for id in &remaining {
+                    if !unprocessed.iter().any(|u| &u.finding == id) {
+                        finish(id, Ok(()));
+                    }
+                }
+                if !retry.is_empty() {
+                    tracing::info!(
+                        count = retry.len(),
+                        attempt,
+                        "retrying unprocessed findings"
+                    );
+                }
+                remaining = retry;
+                last_error = "ConcurrentUpdateError".into();
+            }
+            Err(e) => {
+                if e.throttled {
+                    Metrics::inc(&metrics.throttles);
+                }
+                tracing::warn!(error = %e, attempt, findings = remaining.len(), retryable = e.retryable, "BatchUpdateFindings failed");
+                last_error = e.to_string();
+                if !e.retryable || attempt >= settings.max_attempts {
+                    break;
+                }
+            }
+        }
+        if !remaining.is_empty() {
+            let backoff = settings
+                .first_backoff
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(settings.max_backoff);
+            tokio::time::sleep(backoff).await;
+        }
+    }
+    for id in remaining {
+        finish(&id, Err(RecordError::Call(last_error.clone())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::aws::Error;
+    use crate::finding::Finding;
+    use crate::record::{Unprocessed, Workflow};
+
+    fn id(n: usize) -> FindingId {
+        FindingId {
+            id: format!("f{n}"),
+            product_arn: "p".into(),
+        }
+    }
+
+    /// Records calls; fails the first `throttle` calls and leaves the first
+    /// `unprocessed` identifiers unprocessed with ConcurrentUpdateError.
+    #[derive(Default)]
+    struct FakeHub {
+        calls: Mutex<Vec<(Vec<FindingId>, FindingUpdate)>>,
+        throttle: Mutex<u32>,
+        unprocessed: Mutex<usize>,
+        fatal: Mutex<Option<String>>,
+    }
+
+    #[async_trait]
+    impl FindingsApi for FakeHub {
+        async fn batch_update(
+            &self,
+            ids: &[FindingId],
+            update: &FindingUpdate,
+        ) -> Result<Vec<Unprocessed>, Error> {
+            assert!(ids.len() <= MAX_IDENTIFIERS);
+            self.calls
+                .lock()
+                .unwrap()
+                .push((ids.to_vec(), update.clone()));
+            {
+                let mut t = self.throttle.lock().unwrap();
+                if *t > 0 {
+                    *t -= 1;
+                    return Err(Error {
+                        throttled: true,
+                        retryable: true,
+                        ..Error::other(
+                            "Security Hub",
+                            "BatchUpdateFindings",
+                            "",
+                            "TooManyRequestsException",
+                        )
+                    });
+                }
+            }
+            let mut out = Vec::new();
+            let mut left = self.unprocessed.lock().unwrap();
+            let fatal = self.fatal.lock().unwrap().clone();
+            for id in ids {
+                if *left > 0 {
+                    *left -= 1;
+                    out.push(Unprocessed {
+                        finding: id.clone(),
+                        code: "ConcurrentUpdateError".into(),
+                        message: "busy".into(),
+                    });
+                } else if let Some(code) = &fatal {
+                    out.push(Unprocessed {
+                        finding: id.clone(),
+                        code: code.clone(),
+                        message: "no".into(),
+                    });
+                }
+            }
+            Ok(out)
+        }
+        async fn get_finding(&self, _: &FindingId) -> Result<Option<Finding>, Error> {
+            Ok(None)
+        }
+    }
+
+    fn fast() -> RecorderSettings {
+        RecorderSettings {
+            linger: Duration::from_millis(50),
+            min_interval: Duration::from_millis(1),
+            max_attempts: 5,
+            first_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+        }
+    }
+
+    fn update(note: &str) -> FindingUpdate {
+        FindingUpdate {
+            workflow: Workflow::Notified,
+            note: note.into(),
+            fields: BTreeMap::new(),
+        }
+    }
+
+    async fn record_all(
+        hub: Arc<FakeHub>,
+        jobs: Vec<(FindingId, FindingUpdate)>,
+    ) -> Vec<Result<(), RecordError>> {
+        let (recorder, handle) = Recorder::start(hub, fast(), Arc::default());
+        let tasks: Vec<_> = jobs
+            .into_iter()
+            .map(|(id, u)| {
+                let r = recorder.clone();
+                tokio::spawn(async move { r.record(id, u).await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        drop(recorder);
+        handle.await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn alike_updates_share_calls_of_at_most_100() {
+        let hub = Arc::new(FakeHub::default());
+        let mut jobs: Vec<_> = (0..250).map(|n| (id(n), update("same"))).collect();
+        jobs.push((id(999), update("different")));
+        let results = record_all(hub.clone(), jobs).await;
+        assert!(results.iter().all(|r| r.is_ok()));
+        let calls = hub.calls.lock().unwrap();
+        assert_eq!(calls.len(), 4, "250 alike → 100+100+50, plus one other");
+        let total: usize = calls.iter().map(|(ids, _)| ids.len()).sum();
+        assert_eq!(total, 251);
+    }
+
+    #[tokio::test]
+    async fn throttling_and_concurrent_updates_are_retried() {
+        let hub = Arc::new(FakeHub::default());
+        *hub.throttle.lock().unwrap() = 2;
+        *hub.unprocessed.lock().unwrap() = 3;
+        let results =
+            record_all(hub.clone(), (0..10).map(|n| (id(n), update("u"))).collect()).await;
+        assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        let calls = hub.calls.lock().unwrap();
+        assert_eq!(
+            calls.len(),
+            4,
+            "2 throttled, 1 with 3 unprocessed, 1 retry of those 3"
+        );
+        assert_eq!(calls[3].0.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn non_retryable_codes_fail_with_their_code() {
+        let hub = Arc::new(FakeHub::default());
+        *hub.fatal.lock().unwrap() = Some("FindingNotFound".into());
+        let results = record_all(hub.clone(), vec![(id(1), update("u"))]).await;
+        assert_eq!(
+            results[0],
+            Err(RecordError::Unprocessed {
+                code: "FindingNotFound".into(),
+                message: "no".into()
+            })
+        );
+        assert_eq!(hub.calls.lock().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,84 @@
+//! Record step: write the outcome on the finding with `BatchUpdateFindings`.
+//!
+//! - [`update`]: what is written — the workflow status, the note and the fields
+//!   a decision implies (all note wording lives there), and how hubtriage
+//!   recognises its own update when Security Hub echoes it back.
+//! - [`batcher`]: the [`Recorder`] that batches alike updates (up to 100
+//!   findings a call), paces calls to Security Hub's quota and retries.
+//! - [`securityhub`]: the Security Hub adapter behind [`FindingsApi`].
+
+use async_trait::async_trait;
+
+use crate::aws::Error;
+use crate::finding::Finding;
+
+pub mod batcher;
+pub mod securityhub;
+pub mod update;
+
+pub use batcher::{Recorder, RecorderSettings};
+pub use update::{describe_plan, is_own_update, truncate, Acted, FindingUpdate, Workflow};
+
+/// `Note.UpdatedBy` on every note hubtriage writes.
+pub const UPDATED_BY: &str = "hubtriage";
+/// BatchUpdateFindings limits.
+pub const MAX_IDENTIFIERS: usize = 100;
+pub const MAX_NOTE_CHARS: usize = 512;
+/// UserDefinedFields hubtriage writes.
+pub const FIELD_ACTION: &str = "hubtriage:action";
+pub const FIELD_RULE: &str = "hubtriage:rule";
+pub const FIELD_EXPIRES: &str = "hubtriage:expires";
+pub const FIELD_TICKET: &str = "hubtriage:ticket";
+pub const FIELD_REMEDIATION: &str = "hubtriage:remediation";
+pub const FIELD_REMEDIATION_STARTED: &str = "hubtriage:remediation-started";
+
+/// Which finding, as BatchUpdateFindings identifies it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FindingId {
+    pub id: String,
+    pub product_arn: String,
+}
+
+impl FindingId {
+    pub fn of(f: &Finding) -> Self {
+        FindingId {
+            id: f.id.clone(),
+            product_arn: f.product_arn.clone(),
+        }
+    }
+}
+
+/// A finding BatchUpdateFindings did not update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unprocessed {
+    pub finding: FindingId,
+    pub code: String,
+    pub message: String,
+}
+
+/// The few Security Hub calls hubtriage makes.
+#[async_trait]
+pub trait FindingsApi: Send + Sync {
+    async fn batch_update(
+        &self,
+        ids: &[FindingId],
+        update: &FindingUpdate,
+    ) -> Result<Vec<Unprocessed>, Error>;
+    /// The finding as Security Hub holds it now (`None`: not found).
+    async fn get_finding(&self, id: &FindingId) -> Result<Option<Finding>, Error>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("BatchUpdateFindings left the finding unprocessed: {code}: {message}")]
+    Unprocessed { code: String, message: String },
+    #[error("{0}")]
+    Call(String),
+    #[error("the recorder has stopped")]
+    Stopped,
+}
+
+/// Unprocessed error codes worth retrying.
+pub fn is_retryable_code(code: &str) -> bool {
+    matches!(code, "ConcurrentUpdateError" | "InternalFailure")
+}

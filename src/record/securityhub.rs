@@ -1,0 +1,147 @@
+//! The Security Hub adapter: BatchUpdateFindings and GetFindings behind [`FindingsApi`].
+
+use async_trait::async_trait;
+use aws_sdk_securityhub::types::{
+    AwsSecurityFindingIdentifier, NoteUpdate, StringFilter, StringFilterComparison, WorkflowUpdate,
+};
+use aws_sdk_securityhub::Client;
+
+use super::{FindingId, FindingUpdate, FindingsApi, Unprocessed, UPDATED_BY};
+use crate::aws::Error;
+use crate::finding::{Finding, Note};
+
+pub struct SecurityHub {
+    client: Client,
+}
+
+impl SecurityHub {
+    pub fn new(client: Client) -> Self {
+        SecurityHub { client }
+    }
+}
+
+#[async_trait]
+impl FindingsApi for SecurityHub {
+    async fn batch_update(
+        &self,
+        ids: &[FindingId],
+        update: &FindingUpdate,
+    ) -> Result<Vec<Unprocessed>, Error> {
+        let identifiers: Vec<AwsSecurityFindingIdentifier> = ids
+            .iter()
+            .map(|f| {
+                AwsSecurityFindingIdentifier::builder()
+                    .id(&f.id)
+                    .product_arn(&f.product_arn)
+                    .build()
+            })
+            .collect();
+        let out = self
+            .client
+            .batch_update_findings()
+            .set_finding_identifiers(Some(identifiers))
+            .workflow(
+                WorkflowUpdate::builder()
+                    .status(update.workflow.as_str().into())
+                    .build(),
+            )
+            .note(
+                NoteUpdate::builder()
+                    .text(&update.note)
+                    .updated_by(UPDATED_BY)
+                    .build(),
+            )
+            .set_user_defined_fields(Some(update.fields.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("Security Hub", "BatchUpdateFindings", "", &e))?;
+        Ok(out
+            .unprocessed_findings()
+            .iter()
+            .map(|u| Unprocessed {
+                finding: FindingId {
+                    id: u
+                        .finding_identifier()
+                        .and_then(|f| f.id())
+                        .unwrap_or_default()
+                        .to_string(),
+                    product_arn: u
+                        .finding_identifier()
+                        .and_then(|f| f.product_arn())
+                        .unwrap_or_default()
+                        .to_string(),
+                },
+                code: u.error_code().unwrap_or("Unknown").to_string(),
+                message: u.error_message().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    async fn get_finding(&self, id: &FindingId) -> Result<Option<Finding>, Error> {
+        let filter = |v: &str| {
+            StringFilter::builder()
+                .value(v)
+                .comparison(StringFilterComparison::Equals)
+                .build()
+        };
+        let filters = aws_sdk_securityhub::types::AwsSecurityFindingFilters::builder()
+            .id(filter(&id.id))
+            .product_arn(filter(&id.product_arn))
+            .build();
+        let out = self
+            .client
+            .get_findings()
+            .filters(filters)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("Security Hub", "GetFindings", &id.id, &e))?;
+        let Some(f) = out.findings().first() else {
+            return Ok(None);
+        };
+        Ok(Some(Finding {
+            id: f.id().unwrap_or_default().to_string(),
+            product_arn: f.product_arn().unwrap_or_default().to_string(),
+            generator_id: f.generator_id().unwrap_or_default().to_string(),
+            account: f.aws_account_id().unwrap_or_default().to_string(),
+            region: f.region().unwrap_or_default().to_string(),
+            control: f
+                .compliance()
+                .and_then(|c| c.security_control_id())
+                .map(str::to_string),
+            cluster_arn: f
+                .resources()
+                .iter()
+                .find(|r| r.r#type() == Some("AwsRdsDbCluster"))
+                .and_then(|r| r.id())
+                .map(str::to_string),
+            compliance_status: f
+                .compliance()
+                .and_then(|c| c.status())
+                .map(|s| s.as_str().to_string()),
+            record_state: f
+                .record_state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "ACTIVE".into()),
+            workflow_status: f
+                .workflow()
+                .and_then(|w| w.status())
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "NEW".into()),
+            severity_label: f
+                .severity()
+                .and_then(|s| s.label())
+                .map(|l| l.as_str().to_string()),
+            user_defined_fields: f
+                .user_defined_fields()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            note: f.note().map(|n| Note {
+                text: n.text().unwrap_or_default().to_string(),
+                updated_by: n.updated_by().unwrap_or_default().to_string(),
+                updated_at: n.updated_at().map(str::to_string),
+            }),
+            updated_at: f.updated_at().map(str::to_string),
+        }))
+    }
+}
