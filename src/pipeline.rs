@@ -1,32 +1,27 @@
 //! One finding, start to end: drop own echoes and duplicates → screen → enrich
 //! (live Neptune state) → decide → act → record → publish the decision event.
-//! And the remediation driver: start a remediation, run its passes from
-//! re-check messages, and record how it ends.
+//! Remediations are carried out by the driver (`act::driver`); the pipeline
+//! records how each of their turns ends, and routes re-check messages to it.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Utc;
 
-use crate::act::recheck::{Limiter, Recheck, RecheckQueue};
-use crate::act::remediate::{pass, FixApi, PassResult, Progress};
+use crate::act::driver::{self, DriverError, Executor, Turn};
+use crate::act::recheck::Recheck;
 use crate::act::ticket::{TicketError, TicketSink};
 use crate::config::{Config, Mode};
 use crate::decide::{decide, out_of_reach, screen, untrusted, Action, Decision, Reach};
 use crate::enrich::neptune::ClusterReader;
 use crate::events::{Outcome, Publisher};
-use crate::finding::{Finding, NEPTUNE_2};
+use crate::finding::Finding;
 use crate::lock;
 use crate::metrics::Metrics;
 use crate::record::{
-    is_own_update, Acted, FindingId, FindingUpdate, FindingsApi, RecordError, Recorder, Workflow,
-    FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED,
+    is_own_update, Acted, FindingId, FindingUpdate, FindingsApi, RecordError, Recorder,
 };
 use crate::state::ClusterState;
-
-/// A remediation marked in progress is trusted to be carried on by its
-/// re-checks for this long (a week's maintenance window, and a day).
-const IN_PROGRESS_TRUSTED_FOR_DAYS: i64 = 8;
 
 /// Why a finding could not be handled; its message stays on the queue.
 #[derive(Debug, thiserror::Error)]
@@ -36,14 +31,13 @@ pub enum FindingError {
     Enrich(Box<crate::aws::Error>),
     #[error(transparent)]
     Ticket(#[from] TicketError),
-    #[error("remediation: {0}")]
-    Fix(Box<crate::aws::Error>),
+    /// A remediation's call or its re-check failed.
+    #[error(transparent)]
+    Remediation(#[from] DriverError),
     #[error("recording the decision: {0}")]
     Record(#[from] RecordError),
     #[error("reading the finding back: {0}")]
     Lookup(Box<crate::aws::Error>),
-    #[error("scheduling a re-check: {0}")]
-    Schedule(String),
 }
 
 /// What became of a finding.
@@ -97,13 +91,6 @@ impl Seen {
             }
         }
     }
-}
-
-/// What remediation in `apply` mode needs.
-pub struct Executor {
-    pub api: Arc<dyn FixApi>,
-    pub rechecks: Arc<dyn RecheckQueue>,
-    pub limiter: Limiter,
 }
 
 /// Everything the pipeline works with.
@@ -204,7 +191,7 @@ impl Pipeline {
             Some(d) => (d, None),
             None => {
                 let state = self.read_cluster(f.cluster_arn.as_deref()).await?;
-                if self.executor.is_some() && remediation_in_progress(f, now) {
+                if self.executor.is_some() && driver::in_progress(f, now) {
                     tracing::info!(
                         "a remediation of this finding is in progress; its re-checks carry it on"
                     );
@@ -226,7 +213,11 @@ impl Pipeline {
             }
             (Action::Ticket, _, _) => self.ticket(f, decision).await,
             (Action::Remediate, Some(executor), Some(state)) => {
-                self.start_remediation(executor, f, decision, &state).await
+                let policy = &self.config.remediation;
+                let turn = executor
+                    .start(policy, &self.metrics, f, decision, &state)
+                    .await?;
+                self.carry_out(f, turn).await
             }
             (Action::Remediate, _, _) => {
                 tracing::info!(plan = %crate::record::describe_plan(&decision.plan), "remediation planned (dry-run); no change made");
@@ -300,48 +291,20 @@ impl Pipeline {
         Ok(Handled::Recorded(decision, update))
     }
 
-    // ---- remediation -----------------------------------------------------------------
+    // ---- remediation (the driver in act::driver does the work) --------------------
 
-    async fn start_remediation(
-        &self,
-        executor: &Executor,
-        f: &Finding,
-        mut decision: Decision,
-        state: &ClusterState,
-    ) -> Result<Handled, FindingError> {
-        let now = Utc::now();
-        if let Err(why) = executor.limiter.try_start(&state.arn, &f.id, now) {
-            tracing::info!(why = %why, "remediation waits for a slot; checking again later");
-            self.schedule(
-                executor,
-                recheck_for(f, &state.arn, None),
-                self.recheck_delay(),
-                now,
-            )
-            .await?;
-            return Ok(Handled::Remediating);
+    /// Records how a remediation's turn ended.
+    async fn carry_out(&self, f: &Finding, turn: Turn) -> Result<Handled, FindingError> {
+        match turn {
+            Turn::Record(decision, update) => self.write(f, decision, update).await,
+            Turn::Ticket(decision) => self.ticket(f, decision).await,
+            Turn::Waiting(note) => {
+                if let Some((decision, update)) = note {
+                    self.write(f, decision, update).await?;
+                }
+                Ok(Handled::Remediating)
+            }
         }
-        if !executor
-            .api
-            .service_linked_role_exists()
-            .await
-            .map_err(|e| FindingError::Fix(Box::new(e)))?
-        {
-            executor.limiter.finish(&state.arn);
-            decision.action = Action::Ticket;
-            decision.plan.clear();
-            decision.reason = format!(
-                "{} Not remediated: the RDS service-linked role {} does not exist, so Neptune cannot publish logs.",
-                decision.reason,
-                crate::act::neptune_api::RDS_SERVICE_LINKED_ROLE
-            );
-            return self.ticket(f, decision).await;
-        }
-        Metrics::inc(&self.metrics.remediations_started);
-        tracing::info!(plan = %crate::record::describe_plan(&decision.plan), "remediation started");
-        let progress = Progress::start(state, &self.config.remediation, now);
-        self.continue_remediation(executor, f, decision, state, progress, true)
-            .await
     }
 
     /// Handles a re-check message: carries a remediation on (or starts one that waited).
@@ -351,46 +314,19 @@ impl Pipeline {
                 "remediation mode is dry-run; re-check dropped".into(),
             ));
         };
-        let now = Utc::now();
-        if r.not_before > now {
-            self.schedule(executor, r.clone(), Duration::zero(), now)
-                .await?;
+        if r.not_before > Utc::now() {
+            executor.not_yet(r).await?;
             return Ok(Handled::Remediating);
         }
-        let id = FindingId {
-            id: r.finding_id.clone(),
-            product_arn: r.product_arn.clone(),
-        };
         let stop = |why: String| {
             executor.limiter.finish(&r.cluster_arn);
             tracing::info!(why = %why, "remediation stopped");
             Ok(Handled::Stopped(why))
         };
-        let Some(current) = self
-            .findings
-            .get_finding(&id)
-            .await
-            .map_err(|e| FindingError::Lookup(Box::new(e)))?
-        else {
-            return stop("the finding no longer exists".into());
+        let current = match self.recheck_finding(r).await? {
+            Ok(current) => current,
+            Err(why) => return stop(why),
         };
-        if matches!(current.workflow_status.as_str(), "RESOLVED" | "SUPPRESSED") {
-            return stop(format!("the finding is now {}", current.workflow_status));
-        }
-        // The finding, as Security Hub has it now, must still be one hubtriage may
-        // work on, and name the very cluster the re-check is for.
-        if let Some(why) =
-            untrusted(&current).or_else(|| out_of_reach(&current, &self.config, &self.reach))
-        {
-            return stop(why);
-        }
-        if current.cluster_arn.as_deref() != Some(r.cluster_arn.as_str()) {
-            return stop(format!(
-                "the finding names {}, not the re-check's cluster {}",
-                current.cluster_arn.as_deref().unwrap_or("no cluster"),
-                r.cluster_arn
-            ));
-        }
         let Some(progress) = r.progress.clone() else {
             // It waited for a slot: decide again from live state (triage reads it).
             return self.triage(&current).await;
@@ -398,156 +334,64 @@ impl Pipeline {
         let Some(state) = self.read_cluster(Some(&r.cluster_arn)).await? else {
             return stop("the cluster no longer exists".into());
         };
-        executor.limiter.resume(&r.cluster_arn, &r.finding_id);
         // The decision that started it, seen from live state now (for its rule and plan).
-        let mut decision = decide(&current, Some(&state), &self.config, &self.reach, now);
-        decision.action = Action::Remediate;
-        decision.reason = "A remediation hubtriage started is under way.".into();
-        self.continue_remediation(executor, &current, decision, &state, progress, false)
-            .await
+        let decision = decide(
+            &current,
+            Some(&state),
+            &self.config,
+            &self.reach,
+            Utc::now(),
+        );
+        let turn = executor
+            .resume(
+                &self.config.remediation,
+                &self.metrics,
+                &current,
+                decision,
+                &state,
+                progress,
+            )
+            .await?;
+        self.carry_out(&current, turn).await
     }
 
-    async fn continue_remediation(
-        &self,
-        executor: &Executor,
-        f: &Finding,
-        decision: Decision,
-        state: &ClusterState,
-        mut progress: Progress,
-        first: bool,
-    ) -> Result<Handled, FindingError> {
-        let now = Utc::now();
-        let Some(cluster_arn) = f.cluster_arn.as_deref() else {
-            executor.limiter.finish(&state.arn);
-            return Ok(Handled::Stopped("the finding names no cluster".into()));
+    /// The re-check's finding as Security Hub has it now, or why its remediation
+    /// stops: it is gone or closed by a person, no longer one hubtriage may work
+    /// on, or it names another cluster than the re-check.
+    async fn recheck_finding(&self, r: &Recheck) -> Result<Result<Finding, String>, FindingError> {
+        let id = FindingId {
+            id: r.finding_id.clone(),
+            product_arn: r.product_arn.clone(),
         };
-        let result = pass(
-            executor.api.as_ref(),
-            cluster_arn,
-            state,
-            &self.config.remediation,
-            &mut progress,
-            now,
-        )
-        .await
-        .inspect_err(|e| self.count_throttle(e))
-        .map_err(|e| FindingError::Fix(Box::new(e)))?;
-        let rule = decision.rule.clone();
-        match result {
-            PassResult::Verified => {
-                executor.limiter.finish(&state.arn);
-                Metrics::inc(&self.metrics.remediations_verified);
-                let changes = progress.changes(state);
-                let note = format!(
-                    "hubtriage remediated this finding: {}. Verified: audit log export on, neptune_enable_audit_log=1, every instance in-sync, audit log stream present.",
-                    if changes.is_empty() { "no change was needed".to_string() } else { changes.join("; ") }
-                );
-                tracing::info!(changes = %changes.join("; "), "remediation verified");
-                let update = FindingUpdate::remediation(
-                    Workflow::Resolved,
-                    note,
-                    rule.as_deref(),
-                    "done",
-                    None,
-                );
-                self.write(f, remediated(decision, Action::Resolve), update)
-                    .await
-            }
-            PassResult::Waiting {
-                why,
-                recheck_in,
-                window,
-            } => {
-                if !window && now > progress.deadline {
-                    executor.limiter.finish(&state.arn);
-                    Metrics::inc(&self.metrics.remediations_failed);
-                    let mut d = remediated(decision, Action::Ticket);
-                    d.reason = format!(
-                        "Remediation did not verify by its deadline ({} minutes after the last change): {why}.",
-                        self.config.remediation.verify_deadline_minutes
-                    );
-                    d.problems = state.problems();
-                    tracing::warn!(why = %why, "remediation did not verify in time; opening a ticket");
-                    return self.ticket(f, d).await;
-                }
-                tracing::info!(why = %why, recheck_in_seconds = recheck_in.as_secs(), "remediation waiting");
-                let wait = Duration::from_std(recheck_in).unwrap_or_else(|_| self.recheck_delay());
-                self.schedule(
-                    executor,
-                    recheck_for(f, &state.arn, Some(progress.clone())),
-                    wait,
-                    now,
-                )
-                .await?;
-                if first {
-                    let note = format!(
-                        "hubtriage is remediating this finding. {} Plan: {}. Now: {why}.",
-                        decision.reason,
-                        crate::record::describe_plan(&decision.plan)
-                    );
-                    let update = FindingUpdate::remediation(
-                        Workflow::Notified,
-                        note,
-                        rule.as_deref(),
-                        "in-progress",
-                        Some(progress.started_at),
-                    );
-                    self.write(f, decision, update).await?;
-                }
-                Ok(Handled::Remediating)
-            }
-            PassResult::RebootPending { why } => {
-                executor.limiter.finish(&state.arn);
-                let changes = progress.changes(state);
-                let note = format!(
-                    "hubtriage fixed what it may ({}), but a reboot of every instance is still needed for the audit log to start: {why}.",
-                    if changes.is_empty() { "nothing else was needed".to_string() } else { changes.join("; ") }
-                );
-                let update = FindingUpdate::remediation(
-                    Workflow::Notified,
-                    note,
-                    rule.as_deref(),
-                    "reboot-pending",
-                    None,
-                );
-                self.write(f, decision, update).await
-            }
-            PassResult::Refused { why } => {
-                executor.limiter.finish(&state.arn);
-                let mut d = remediated(decision, Action::Ticket);
-                d.reason = format!("{} Not remediated: {why}", d.reason);
-                self.ticket(f, d).await
-            }
+        let found = self.findings.get_finding(&id).await;
+        let Some(current) = found.map_err(|e| FindingError::Lookup(Box::new(e)))? else {
+            return Ok(Err("the finding no longer exists".into()));
+        };
+        if matches!(current.workflow_status.as_str(), "RESOLVED" | "SUPPRESSED") {
+            return Ok(Err(format!(
+                "the finding is now {}",
+                current.workflow_status
+            )));
         }
+        if let Some(why) =
+            untrusted(&current).or_else(|| out_of_reach(&current, &self.config, &self.reach))
+        {
+            return Ok(Err(why));
+        }
+        if current.cluster_arn.as_deref() != Some(r.cluster_arn.as_str()) {
+            return Ok(Err(format!(
+                "the finding names {}, not the re-check's cluster {}",
+                current.cluster_arn.as_deref().unwrap_or("no cluster"),
+                r.cluster_arn
+            )));
+        }
+        Ok(Ok(current))
     }
 
     fn count_throttle(&self, e: &crate::aws::Error) {
         if e.throttled {
             Metrics::inc(&self.metrics.throttles);
         }
-    }
-
-    fn recheck_delay(&self) -> Duration {
-        Duration::seconds(i64::try_from(self.config.remediation.recheck_seconds).unwrap_or(60))
-    }
-
-    /// Queues `recheck` to be acted on after `wait` (chained past 15 minutes).
-    async fn schedule(
-        &self,
-        executor: &Executor,
-        mut recheck: Recheck,
-        wait: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<(), FindingError> {
-        if wait > Duration::zero() {
-            recheck.not_before = now + wait;
-        }
-        let delay = recheck.delay_seconds(now);
-        executor
-            .rechecks
-            .schedule(&recheck, delay)
-            .await
-            .map_err(FindingError::Schedule)
     }
 }
 
@@ -559,39 +403,4 @@ fn log_decision(d: &Decision) {
         plan = %crate::record::describe_plan(&d.plan),
         "decided"
     );
-}
-
-/// The decision as a remediation ends it.
-fn remediated(mut d: Decision, action: Action) -> Decision {
-    d.action = action;
-    d.control = Some(NEPTUNE_2.into());
-    d
-}
-
-fn recheck_for(f: &Finding, cluster_arn: &str, progress: Option<Progress>) -> Recheck {
-    Recheck {
-        hubtriage_recheck: 1,
-        finding_id: f.id.clone(),
-        product_arn: f.product_arn.clone(),
-        account: f.account.clone(),
-        region: f.region.clone(),
-        cluster_arn: cluster_arn.to_string(),
-        not_before: Utc::now(),
-        progress,
-    }
-}
-
-/// The finding says a remediation started recently and has not ended.
-fn remediation_in_progress(f: &Finding, now: DateTime<Utc>) -> bool {
-    if f.user_defined_fields
-        .get(FIELD_REMEDIATION)
-        .map(String::as_str)
-        != Some("in-progress")
-    {
-        return false;
-    }
-    f.user_defined_fields
-        .get(FIELD_REMEDIATION_STARTED)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .is_some_and(|t| now - t.with_timezone(&Utc) < Duration::days(IN_PROGRESS_TRUSTED_FOR_DAYS))
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::act::driver::Executor;
 use crate::act::neptune_api::AwsFixApi;
 use crate::act::recheck::Limiter;
 use crate::act::ticket::LogTickets;
@@ -15,7 +16,7 @@ use crate::decide::Reach;
 use crate::enrich::neptune::NeptuneReader;
 use crate::events::Publisher;
 use crate::metrics::Metrics;
-use crate::pipeline::{Executor, Parts, Pipeline};
+use crate::pipeline::{Parts, Pipeline};
 use crate::record::securityhub::SecurityHub;
 use crate::record::{Recorder, RecorderSettings};
 use crate::source::sqs::Queue;

@@ -2,6 +2,7 @@
 //! plans go to the remediation executor. Both sit behind small traits so that
 //! real ticket systems and the Neptune.2 executor are new modules, not rewrites.
 
+pub mod driver;
 pub mod neptune_api;
 pub mod recheck;
 pub mod remediate;

@@ -109,7 +109,7 @@ impl FindingUpdate {
 
     /// An update from the remediation executor. `progress` is `in-progress`,
     /// `done` or `reboot-pending`; `started` marks when an in-progress one began.
-    pub fn remediation(
+    fn remediation(
         workflow: Workflow,
         note: String,
         rule: Option<&str>,
@@ -131,6 +131,39 @@ impl FindingUpdate {
         }
     }
 
+    /// A verified remediation: RESOLVED, with each change made.
+    pub fn remediated(changes: &[String], rule: Option<&str>) -> FindingUpdate {
+        let note = format!(
+            "hubtriage remediated this finding: {}. Verified: audit log export on, neptune_enable_audit_log=1, every instance in-sync, audit log stream present.",
+            listed(changes, "no change was needed")
+        );
+        Self::remediation(Workflow::Resolved, note, rule, "done", None)
+    }
+
+    /// A remediation under way (its first pass waits): the plan and what it waits for.
+    pub fn remediating(
+        reason: &str,
+        plan: &[Step],
+        waiting_for: &str,
+        rule: Option<&str>,
+        started: DateTime<Utc>,
+    ) -> FindingUpdate {
+        let note = format!(
+            "hubtriage is remediating this finding. {reason} Plan: {}. Now: {waiting_for}.",
+            describe_plan(plan)
+        );
+        Self::remediation(Workflow::Notified, note, rule, "in-progress", Some(started))
+    }
+
+    /// All fixed but the reboot, which the reboot policy leaves to people.
+    pub fn reboot_pending(changes: &[String], why: &str, rule: Option<&str>) -> FindingUpdate {
+        let note = format!(
+            "hubtriage fixed what it may ({}), but a reboot of every instance is still needed for the audit log to start: {why}.",
+            listed(changes, "nothing else was needed")
+        );
+        Self::remediation(Workflow::Notified, note, rule, "reboot-pending", None)
+    }
+
     /// True when the finding already carries this update (nothing to write).
     pub fn already_on(&self, f: &Finding) -> bool {
         f.workflow_status == self.workflow.as_str()
@@ -141,6 +174,15 @@ impl FindingUpdate {
                 .fields
                 .iter()
                 .all(|(k, v)| f.user_defined_fields.get(k) == Some(v))
+    }
+}
+
+/// `changes` joined with "; ", or `none` when there are none.
+fn listed(changes: &[String], none: &str) -> String {
+    if changes.is_empty() {
+        none.to_string()
+    } else {
+        changes.join("; ")
     }
 }
 

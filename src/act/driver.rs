@@ -1,0 +1,253 @@
+//! The remediation driver: starts a remediation under the limiter, runs its
+//! passes (`remediate::pass`), schedules the re-checks that carry it on, and
+//! says how each turn ends as a [`Turn`] that the pipeline records. It changes
+//! clusters only through [`FixApi`] and writes nothing on findings itself.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::neptune_api::RDS_SERVICE_LINKED_ROLE;
+use super::recheck::{Limiter, Recheck, RecheckQueue};
+use super::remediate::{pass, FixApi, PassResult, Progress};
+use crate::config::Remediation;
+use crate::decide::{Action, Decision};
+use crate::finding::{Finding, NEPTUNE_2};
+use crate::metrics::Metrics;
+use crate::record::{describe_plan, FindingUpdate, FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED};
+use crate::state::ClusterState;
+
+/// A remediation marked in progress is trusted to be carried on by its
+/// re-checks for this long (a week's maintenance window, and a day).
+const IN_PROGRESS_TRUSTED_FOR_DAYS: i64 = 8;
+
+/// What remediation in `apply` mode needs.
+pub struct Executor {
+    pub api: Arc<dyn FixApi>,
+    pub rechecks: Arc<dyn RecheckQueue>,
+    pub limiter: Limiter,
+}
+
+/// Why a remediation's turn failed; the message stays on the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("remediation: {0}")]
+    Fix(Box<crate::aws::Error>),
+    #[error("scheduling a re-check: {0}")]
+    Schedule(String),
+}
+
+/// How a remediation's turn ended, for the pipeline to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Turn {
+    /// Write this update; the decision says how the remediation ended.
+    Record(Decision, FindingUpdate),
+    /// Not remediated: open a ticket for this decision and record it.
+    Ticket(Decision),
+    /// A re-check carries it on. `Some`: first write this (the in-progress note).
+    Waiting(Option<(Decision, FindingUpdate)>),
+}
+
+impl Executor {
+    /// Starts remediating `f`'s cluster, or queues a re-check when the limiter
+    /// says wait. The first pass runs at once.
+    pub async fn start(
+        &self,
+        policy: &Remediation,
+        metrics: &Metrics,
+        f: &Finding,
+        mut decision: Decision,
+        state: &ClusterState,
+    ) -> Result<Turn, DriverError> {
+        let now = Utc::now();
+        if let Err(why) = self.limiter.try_start(&state.arn, &f.id, now) {
+            tracing::info!(why = %why, "remediation waits for a slot; checking again later");
+            let recheck = recheck_for(f, &state.arn, None);
+            self.schedule(recheck, recheck_delay(policy), now).await?;
+            return Ok(Turn::Waiting(None));
+        }
+        let role = self.api.service_linked_role_exists().await;
+        if !role.map_err(|e| DriverError::Fix(Box::new(e)))? {
+            self.limiter.finish(&state.arn);
+            decision.action = Action::Ticket;
+            decision.plan.clear();
+            decision.reason = format!(
+                "{} Not remediated: the RDS service-linked role {RDS_SERVICE_LINKED_ROLE} does not exist, so Neptune cannot publish logs.",
+                decision.reason,
+            );
+            return Ok(Turn::Ticket(decision));
+        }
+        Metrics::inc(&metrics.remediations_started);
+        tracing::info!(plan = %describe_plan(&decision.plan), "remediation started");
+        let progress = Progress::start(state, policy, now);
+        self.turn(policy, metrics, f, decision, state, progress, true)
+            .await
+    }
+
+    /// Carries on a remediation from its re-check: `decision` is the one that
+    /// started it, seen from live state now.
+    pub async fn resume(
+        &self,
+        policy: &Remediation,
+        metrics: &Metrics,
+        f: &Finding,
+        mut decision: Decision,
+        state: &ClusterState,
+        progress: Progress,
+    ) -> Result<Turn, DriverError> {
+        self.limiter.resume(&state.arn, &f.id);
+        decision.action = Action::Remediate;
+        decision.reason = "A remediation hubtriage started is under way.".into();
+        self.turn(policy, metrics, f, decision, state, progress, false)
+            .await
+    }
+
+    /// Re-queues a re-check that is not due yet.
+    pub async fn not_yet(&self, r: &Recheck) -> Result<(), DriverError> {
+        self.schedule(r.clone(), Duration::zero(), Utc::now()).await
+    }
+
+    /// One pass, and what it means for the finding.
+    #[allow(clippy::too_many_arguments)] // the pieces of one remediation's turn
+    async fn turn(
+        &self,
+        policy: &Remediation,
+        metrics: &Metrics,
+        f: &Finding,
+        decision: Decision,
+        state: &ClusterState,
+        mut progress: Progress,
+        first: bool,
+    ) -> Result<Turn, DriverError> {
+        let now = Utc::now();
+        // The cluster the finding names; `pass` refuses state read for any other.
+        let cluster_arn = f.cluster_arn.as_deref().unwrap_or_default();
+        let result = pass(
+            self.api.as_ref(),
+            cluster_arn,
+            state,
+            policy,
+            &mut progress,
+            now,
+        )
+        .await
+        .inspect_err(|e| {
+            if e.throttled {
+                Metrics::inc(&metrics.throttles);
+            }
+        })
+        .map_err(|e| DriverError::Fix(Box::new(e)))?;
+        let rule = decision.rule.clone();
+        let rule = rule.as_deref();
+        match result {
+            PassResult::Verified => {
+                self.limiter.finish(&state.arn);
+                Metrics::inc(&metrics.remediations_verified);
+                let changes = progress.changes(state);
+                tracing::info!(changes = %changes.join("; "), "remediation verified");
+                let update = FindingUpdate::remediated(&changes, rule);
+                Ok(Turn::Record(remediated(decision, Action::Resolve), update))
+            }
+            PassResult::Waiting {
+                why,
+                recheck_in,
+                window,
+            } => {
+                if !window && now > progress.deadline {
+                    self.limiter.finish(&state.arn);
+                    Metrics::inc(&metrics.remediations_failed);
+                    let mut d = remediated(decision, Action::Ticket);
+                    d.reason = format!(
+                        "Remediation did not verify by its deadline ({} minutes after the last change): {why}.",
+                        policy.verify_deadline_minutes
+                    );
+                    d.problems = state.problems();
+                    tracing::warn!(why = %why, "remediation did not verify in time; opening a ticket");
+                    return Ok(Turn::Ticket(d));
+                }
+                tracing::info!(why = %why, recheck_in_seconds = recheck_in.as_secs(), "remediation waiting");
+                let wait = Duration::from_std(recheck_in).unwrap_or_else(|_| recheck_delay(policy));
+                let recheck = recheck_for(f, &state.arn, Some(progress.clone()));
+                self.schedule(recheck, wait, now).await?;
+                let note = first.then(|| {
+                    let update = FindingUpdate::remediating(
+                        &decision.reason,
+                        &decision.plan,
+                        &why,
+                        rule,
+                        progress.started_at,
+                    );
+                    (decision, update)
+                });
+                Ok(Turn::Waiting(note))
+            }
+            PassResult::RebootPending { why } => {
+                self.limiter.finish(&state.arn);
+                let update = FindingUpdate::reboot_pending(&progress.changes(state), &why, rule);
+                Ok(Turn::Record(decision, update))
+            }
+            PassResult::Refused { why } => {
+                self.limiter.finish(&state.arn);
+                let mut d = remediated(decision, Action::Ticket);
+                d.reason = format!("{} Not remediated: {why}", d.reason);
+                Ok(Turn::Ticket(d))
+            }
+        }
+    }
+
+    /// Queues `recheck` to be acted on after `wait` (chained past 15 minutes).
+    async fn schedule(
+        &self,
+        mut recheck: Recheck,
+        wait: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(), DriverError> {
+        if wait > Duration::zero() {
+            recheck.not_before = now + wait;
+        }
+        let delay = recheck.delay_seconds(now);
+        self.rechecks
+            .schedule(&recheck, delay)
+            .await
+            .map_err(DriverError::Schedule)
+    }
+}
+
+fn recheck_delay(policy: &Remediation) -> Duration {
+    Duration::seconds(i64::try_from(policy.recheck_seconds).unwrap_or(60))
+}
+
+/// The decision as a remediation ends it.
+fn remediated(mut d: Decision, action: Action) -> Decision {
+    d.action = action;
+    d.control = Some(NEPTUNE_2.into());
+    d
+}
+
+fn recheck_for(f: &Finding, cluster_arn: &str, progress: Option<Progress>) -> Recheck {
+    Recheck {
+        hubtriage_recheck: 1,
+        finding_id: f.id.clone(),
+        product_arn: f.product_arn.clone(),
+        account: f.account.clone(),
+        region: f.region.clone(),
+        cluster_arn: cluster_arn.to_string(),
+        not_before: Utc::now(),
+        progress,
+    }
+}
+
+/// The finding says a remediation started recently and has not ended.
+pub fn in_progress(f: &Finding, now: DateTime<Utc>) -> bool {
+    if f.user_defined_fields
+        .get(FIELD_REMEDIATION)
+        .map(String::as_str)
+        != Some("in-progress")
+    {
+        return false;
+    }
+    f.user_defined_fields
+        .get(FIELD_REMEDIATION_STARTED)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|t| now - t.with_timezone(&Utc) < Duration::days(IN_PROGRESS_TRUSTED_FOR_DAYS))
+}
