@@ -15,7 +15,7 @@ use crate::finding::{parse_event, ClusterArn};
 use crate::lock;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
-use crate::source::sqs::{Message, Queue};
+use crate::source::{Message, MessageQueue};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -51,173 +51,249 @@ pub enum Exit {
 /// In-flight messages: id → receipt handle.
 type InFlight = Arc<Mutex<HashMap<String, String>>>;
 
+/// Runs the receive loop until shutdown (or, with `until_empty`, until the
+/// queue is drained), then finishes or releases what is in flight.
 pub async fn run(
-    queue: Queue,
+    queue: Arc<dyn MessageQueue>,
     pipeline: Arc<Pipeline>,
     recorder_task: JoinHandle<()>,
     settings: Settings,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<Exit, DaemonError> {
-    let metrics = pipeline.metrics.clone();
-    let (deleter, deleter_task) = Deleter::start(queue.clone(), metrics.clone());
-    let permits = Arc::new(Semaphore::new(settings.concurrency));
-    let in_flight: InFlight = Arc::default();
-    let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut failures = 0u32;
-    let wait = if settings.until_empty {
-        settings.wait_seconds.min(2)
-    } else {
-        settings.wait_seconds
-    };
-    tracing::info!(
-        queue = queue.url(),
-        concurrency = settings.concurrency,
-        visibility = settings.visibility_seconds,
-        until_empty = settings.until_empty,
-        "receiving"
-    );
-
-    let emitted: Arc<Mutex<crate::metrics::Snapshot>> = Arc::default();
-    let emf = tokio::spawn(emit_metrics(
-        metrics.clone(),
-        emitted.clone(),
-        settings.metrics_namespace.clone(),
-        settings.metrics_interval,
-    ));
-
+    let mut daemon = Daemon::start(queue, pipeline, settings, shutdown);
     let exit = loop {
-        if *shutdown.borrow() {
-            break Exit::Shutdown;
+        if let Some(exit) = daemon.turn().await? {
+            break exit;
         }
-        heartbeat(settings.heartbeat_file.as_deref());
-        while tasks.try_join_next().is_some() {}
+    };
+    daemon.shutdown(recorder_task, exit).await;
+    Ok(exit)
+}
 
-        let free = permits.available_permits();
+/// The receive loop's state.
+struct Daemon {
+    queue: Arc<dyn MessageQueue>,
+    pipeline: Arc<Pipeline>,
+    settings: Settings,
+    shutdown: watch::Receiver<bool>,
+    deleter: Deleter,
+    deleter_task: JoinHandle<()>,
+    permits: Arc<Semaphore>,
+    in_flight: InFlight,
+    tasks: JoinSet<()>,
+    /// Receives that failed in a row.
+    failures: u32,
+    /// The long-poll wait (short with `until_empty`, to notice the end soon).
+    wait: i32,
+    emf: JoinHandle<()>,
+    /// The metrics last written as EMF, so the line at exit adds only the rest.
+    emitted: Arc<Mutex<crate::metrics::Snapshot>>,
+}
+
+impl Daemon {
+    fn start(
+        queue: Arc<dyn MessageQueue>,
+        pipeline: Arc<Pipeline>,
+        settings: Settings,
+        shutdown: watch::Receiver<bool>,
+    ) -> Daemon {
+        let metrics = pipeline.metrics.clone();
+        let (deleter, deleter_task) = Deleter::start(queue.clone(), metrics.clone());
+        let wait = if settings.until_empty {
+            settings.wait_seconds.min(2)
+        } else {
+            settings.wait_seconds
+        };
+        tracing::info!(
+            queue = queue.url(),
+            concurrency = settings.concurrency,
+            visibility = settings.visibility_seconds,
+            until_empty = settings.until_empty,
+            "receiving"
+        );
+        let emitted: Arc<Mutex<crate::metrics::Snapshot>> = Arc::default();
+        let emf = tokio::spawn(emit_metrics(
+            metrics,
+            emitted.clone(),
+            settings.metrics_namespace.clone(),
+            settings.metrics_interval,
+        ));
+        Daemon {
+            permits: Arc::new(Semaphore::new(settings.concurrency)),
+            queue,
+            pipeline,
+            settings,
+            shutdown,
+            deleter,
+            deleter_task,
+            in_flight: Arc::default(),
+            tasks: JoinSet::new(),
+            failures: 0,
+            wait,
+            emf,
+            emitted,
+        }
+    }
+
+    /// One turn of the loop: receive what there is room for and start work on
+    /// it. `Some` ends the loop.
+    async fn turn(&mut self) -> Result<Option<Exit>, DaemonError> {
+        if *self.shutdown.borrow() {
+            return Ok(Some(Exit::Shutdown));
+        }
+        heartbeat(self.settings.heartbeat_file.as_deref());
+        while self.tasks.try_join_next().is_some() {}
+
+        let free = self.permits.available_permits();
         if free == 0 {
             // Busy: wait for a slot, but keep the heartbeat going.
             tokio::select! {
-                _ = tasks.join_next() => {}
-                _ = shutdown.changed() => {}
+                _ = self.tasks.join_next() => {}
+                _ = self.shutdown.changed() => {}
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
-            continue;
+            return Ok(None);
         }
-
-        let received = tokio::select! {
-            r = queue.receive((free as i32).min(settings.max_messages), wait, Some(settings.visibility_seconds)) => r,
-            _ = shutdown.changed() => continue,
+        let max = i32::try_from(free)
+            .unwrap_or(i32::MAX)
+            .min(self.settings.max_messages);
+        let Some(messages) = self.receive(max).await? else {
+            return Ok(None);
         };
-        let messages = match received {
+        if messages.is_empty() {
+            let drained = self.settings.until_empty
+                && self.tasks.is_empty()
+                && drained(self.queue.as_ref(), &self.deleter).await?;
+            return Ok(drained.then_some(Exit::Drained));
+        }
+        for message in messages {
+            self.spawn(message).await;
+        }
+        Ok(None)
+    }
+
+    /// `None`: nothing received this turn (shutdown asked, or the receive
+    /// failed and was backed off).
+    async fn receive(&mut self, max: i32) -> Result<Option<Vec<Message>>, DaemonError> {
+        let visibility = Some(self.settings.visibility_seconds);
+        let received = tokio::select! {
+            r = self.queue.receive(max, self.wait, visibility) => r,
+            _ = self.shutdown.changed() => return Ok(None),
+        };
+        match received {
             Ok(m) => {
-                failures = 0;
-                m
+                self.failures = 0;
+                Ok(Some(m))
             }
             Err(e) => {
-                failures += 1;
+                self.failures += 1;
+                let failures = self.failures;
                 tracing::error!(error = %e, failures, "receive failed");
-                if settings.until_empty && failures >= 5 {
+                if self.settings.until_empty && failures >= 5 {
                     return Err(DaemonError::ReceiveFailing(failures));
                 }
                 let backoff = Duration::from_secs(u64::from(failures.min(5)) * 2);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.changed() => {}
+                    _ = self.shutdown.changed() => {}
                 }
-                continue;
+                Ok(None)
             }
+        }
+    }
+
+    /// Starts work on one message, kept invisible until it is done.
+    async fn spawn(&mut self, message: Message) {
+        Metrics::inc(&self.pipeline.metrics.messages_received);
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+            return;
         };
-
-        if messages.is_empty() {
-            if settings.until_empty && tasks.is_empty() && drained(&queue, &deleter).await? {
-                break Exit::Drained;
-            }
-            continue;
-        }
-
-        for message in messages {
-            Metrics::inc(&metrics.messages_received);
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                break;
-            };
-            lock(&in_flight).insert(message.id.clone(), message.receipt.clone());
-            let queue = queue.clone();
-            let pipeline = pipeline.clone();
-            let deleter = deleter.clone();
-            let in_flight = in_flight.clone();
-            let visibility = settings.visibility_seconds;
-            let span = tracing::info_span!("message", message_id = %message.id, receive_count = message.receive_count);
-            tasks.spawn(
-                async move {
-                    let id = message.id.clone();
-                    let started = std::time::Instant::now();
-                    tokio::select! {
-                        _ = process(&pipeline, &deleter, &message) => {}
-                        _ = keep_invisible(&queue, &message.receipt, visibility) => {}
-                    }
-                    let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    pipeline.metrics.latency(ms);
-                    lock(&in_flight).remove(&id);
-                    drop(permit);
+        lock(&self.in_flight).insert(message.id.clone(), message.receipt.clone());
+        let queue = self.queue.clone();
+        let pipeline = self.pipeline.clone();
+        let deleter = self.deleter.clone();
+        let in_flight = self.in_flight.clone();
+        let visibility = self.settings.visibility_seconds;
+        let span = tracing::info_span!("message", message_id = %message.id, receive_count = message.receive_count);
+        self.tasks.spawn(
+            async move {
+                let id = message.id.clone();
+                let started = std::time::Instant::now();
+                tokio::select! {
+                    _ = process(&pipeline, &deleter, &message) => {}
+                    _ = keep_invisible(queue.as_ref(), &message.receipt, visibility) => {}
                 }
-                .instrument(span),
-            );
-        }
-    };
-
-    // Shutdown (or drained): finish what is in flight within the grace period,
-    // release what is not finished, then flush updates and deletes.
-    if !tasks.is_empty() {
-        tracing::info!(
-            in_flight = tasks.len(),
-            grace_seconds = settings.grace.as_secs(),
-            "finishing in-flight messages"
+                let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                pipeline.metrics.latency(ms);
+                lock(&in_flight).remove(&id);
+                drop(permit);
+            }
+            .instrument(span),
         );
     }
-    let finished = tokio::time::timeout(settings.grace, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if finished.is_err() {
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
-        let receipts: Vec<String> = lock(&in_flight).drain().map(|(_, r)| r).collect();
+
+    /// Finishes what is in flight within the grace period, releases what is
+    /// not finished, then flushes updates, deletes, events and metrics.
+    async fn shutdown(mut self, recorder_task: JoinHandle<()>, exit: Exit) {
+        self.finish_or_release().await;
+        self.pipeline.close_recorder();
+        if tokio::time::timeout(Duration::from_secs(10), recorder_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "pending finding updates not flushed in time; their messages return to the queue"
+            );
+        }
+        drop(self.deleter);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.deleter_task).await;
+        if let Some(events) = self.pipeline.events() {
+            events.drain(Duration::from_secs(5)).await;
+        }
+        self.emf.abort();
+        let _ = self.emf.await;
+        let last = *lock(&self.emitted);
+        let metrics = &self.pipeline.metrics;
+        let snapshot = metrics.snapshot();
+        println!(
+            "{}",
+            snapshot.since(&last).emf_line(
+                &self.settings.metrics_namespace,
+                chrono::Utc::now().timestamp_millis()
+            )
+        );
+        tracing::info!(exit = ?exit, metrics = %serde_json::to_string(&snapshot).unwrap_or_default(), "stopped");
+    }
+
+    async fn finish_or_release(&mut self) {
+        if !self.tasks.is_empty() {
+            tracing::info!(
+                in_flight = self.tasks.len(),
+                grace_seconds = self.settings.grace.as_secs(),
+                "finishing in-flight messages"
+            );
+        }
+        let tasks = &mut self.tasks;
+        let finished = tokio::time::timeout(self.settings.grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_ok() {
+            return;
+        }
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        let receipts: Vec<String> = lock(&self.in_flight).drain().map(|(_, r)| r).collect();
         tracing::warn!(
             count = receipts.len(),
             "grace period over; releasing unfinished messages to the queue"
         );
         for chunk in receipts.chunks(10) {
-            if let Err(e) = queue.release_batch(chunk).await {
+            if let Err(e) = self.queue.release_batch(chunk).await {
                 tracing::warn!(error = %e, "could not release messages; they return after their visibility timeout");
             }
         }
     }
-    pipeline.close_recorder();
-    if tokio::time::timeout(Duration::from_secs(10), recorder_task)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "pending finding updates not flushed in time; their messages return to the queue"
-        );
-    }
-    drop(deleter);
-    let _ = tokio::time::timeout(Duration::from_secs(5), deleter_task).await;
-    if let Some(events) = pipeline.events() {
-        events.drain(Duration::from_secs(5)).await;
-    }
-    emf.abort();
-    let _ = emf.await;
-    let last = *lock(&emitted);
-    let snapshot = metrics.snapshot();
-    println!(
-        "{}",
-        snapshot.since(&last).emf_line(
-            &settings.metrics_namespace,
-            chrono::Utc::now().timestamp_millis()
-        )
-    );
-    tracing::info!(exit = ?exit, metrics = %serde_json::to_string(&snapshot).unwrap_or_default(), "stopped");
-    Ok(exit)
 }
 
 /// Writes the time into the heartbeat file (failures are logged, not fatal).
@@ -255,7 +331,7 @@ async fn emit_metrics(
 
 /// True when nothing is left: deletes flushed, and the queue has no visible,
 /// in-flight or delayed messages.
-async fn drained(queue: &Queue, deleter: &Deleter) -> Result<bool, DaemonError> {
+async fn drained(queue: &dyn MessageQueue, deleter: &Deleter) -> Result<bool, DaemonError> {
     deleter.flush().await;
     let depth = queue.depth().await?;
     tracing::debug!(?depth, "queue depth");
@@ -341,7 +417,7 @@ fn finding_id_hint(body: &str) -> Option<String> {
 }
 
 /// Extends the message's visibility while it is worked on. Never returns.
-async fn keep_invisible(queue: &Queue, receipt: &str, visibility: i32) {
+async fn keep_invisible(queue: &dyn MessageQueue, receipt: &str, visibility: i32) {
     let every =
         Duration::from_millis((u64::try_from(visibility).unwrap_or(30) * 1000 / 2).max(500));
     loop {
@@ -364,7 +440,7 @@ struct Deleter {
 }
 
 impl Deleter {
-    fn start(queue: Queue, metrics: Arc<Metrics>) -> (Deleter, JoinHandle<()>) {
+    fn start(queue: Arc<dyn MessageQueue>, metrics: Arc<Metrics>) -> (Deleter, JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<DeleteRequest>(256);
         let handle = tokio::spawn(async move {
             let mut pending: Vec<(String, String)> = Vec::new();
@@ -376,7 +452,7 @@ impl Deleter {
                     match tokio::time::timeout(linger, rx.recv()).await {
                         Ok(r) => r,
                         Err(_) => {
-                            delete_now(&queue, &metrics, &mut pending).await;
+                            delete_now(queue.as_ref(), &metrics, &mut pending).await;
                             continue;
                         }
                     }
@@ -385,15 +461,15 @@ impl Deleter {
                     Some(DeleteRequest::Delete(id, receipt)) => {
                         pending.push((id, receipt));
                         if pending.len() >= 10 {
-                            delete_now(&queue, &metrics, &mut pending).await;
+                            delete_now(queue.as_ref(), &metrics, &mut pending).await;
                         }
                     }
                     Some(DeleteRequest::Flush(done)) => {
-                        delete_now(&queue, &metrics, &mut pending).await;
+                        delete_now(queue.as_ref(), &metrics, &mut pending).await;
                         let _ = done.send(());
                     }
                     None => {
-                        delete_now(&queue, &metrics, &mut pending).await;
+                        delete_now(queue.as_ref(), &metrics, &mut pending).await;
                         return;
                     }
                 }
@@ -420,7 +496,11 @@ impl Deleter {
     }
 }
 
-async fn delete_now(queue: &Queue, metrics: &Metrics, pending: &mut Vec<(String, String)>) {
+async fn delete_now(
+    queue: &dyn MessageQueue,
+    metrics: &Metrics,
+    pending: &mut Vec<(String, String)>,
+) {
     if pending.is_empty() {
         return;
     }
@@ -439,3 +519,6 @@ async fn delete_now(queue: &Queue, metrics: &Metrics, pending: &mut Vec<(String,
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

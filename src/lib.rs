@@ -29,6 +29,8 @@ pub mod setup;
 pub mod source;
 pub mod state;
 pub mod telemetry;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod window;
 
 /// Locks a std mutex; a panic elsewhere while it was held does not stop the

@@ -404,3 +404,6 @@ fn log_decision(d: &Decision) {
         "decided"
     );
 }
+
+#[cfg(test)]
+mod tests;

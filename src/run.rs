@@ -135,7 +135,7 @@ pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
         metrics_namespace: config.metrics.namespace.clone(),
         metrics_interval: Duration::from_secs(config.metrics.interval_seconds),
     };
-    daemon::run(queue, pipeline, recorder_task, settings, shutdown).await?;
+    daemon::run(Arc::new(queue), pipeline, recorder_task, settings, shutdown).await?;
     Ok(())
 }
 

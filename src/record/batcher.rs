@@ -249,93 +249,15 @@ async fn flush(
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
-    use async_trait::async_trait;
 
     use super::*;
-    use crate::aws::Error;
-    use crate::finding::Finding;
-    use crate::record::{Unprocessed, Workflow};
+    use crate::record::Workflow;
+    use crate::testing::{fast_recorder, FakeHub};
 
     fn id(n: usize) -> FindingId {
         FindingId {
             id: format!("f{n}"),
             product_arn: "p".into(),
-        }
-    }
-
-    /// Records calls; fails the first `throttle` calls and leaves the first
-    /// `unprocessed` identifiers unprocessed with ConcurrentUpdateError.
-    #[derive(Default)]
-    struct FakeHub {
-        calls: Mutex<Vec<(Vec<FindingId>, FindingUpdate)>>,
-        throttle: Mutex<u32>,
-        unprocessed: Mutex<usize>,
-        fatal: Mutex<Option<String>>,
-    }
-
-    #[async_trait]
-    impl FindingsApi for FakeHub {
-        async fn batch_update(
-            &self,
-            ids: &[FindingId],
-            update: &FindingUpdate,
-        ) -> Result<Vec<Unprocessed>, Error> {
-            assert!(ids.len() <= MAX_IDENTIFIERS);
-            self.calls
-                .lock()
-                .unwrap()
-                .push((ids.to_vec(), update.clone()));
-            {
-                let mut t = self.throttle.lock().unwrap();
-                if *t > 0 {
-                    *t -= 1;
-                    return Err(Error {
-                        throttled: true,
-                        retryable: true,
-                        ..Error::other(
-                            "Security Hub",
-                            "BatchUpdateFindings",
-                            "",
-                            "TooManyRequestsException",
-                        )
-                    });
-                }
-            }
-            let mut out = Vec::new();
-            let mut left = self.unprocessed.lock().unwrap();
-            let fatal = self.fatal.lock().unwrap().clone();
-            for id in ids {
-                if *left > 0 {
-                    *left -= 1;
-                    out.push(Unprocessed {
-                        finding: id.clone(),
-                        code: "ConcurrentUpdateError".into(),
-                        message: "busy".into(),
-                    });
-                } else if let Some(code) = &fatal {
-                    out.push(Unprocessed {
-                        finding: id.clone(),
-                        code: code.clone(),
-                        message: "no".into(),
-                    });
-                }
-            }
-            Ok(out)
-        }
-        async fn get_finding(&self, _: &FindingId) -> Result<Option<Finding>, Error> {
-            Ok(None)
-        }
-    }
-
-    fn fast() -> RecorderSettings {
-        RecorderSettings {
-            linger: Duration::from_millis(50),
-            min_interval: Duration::from_millis(1),
-            max_attempts: 5,
-            first_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(5),
         }
     }
 
@@ -351,7 +273,7 @@ mod tests {
         hub: Arc<FakeHub>,
         jobs: Vec<(FindingId, FindingUpdate)>,
     ) -> Vec<Result<(), RecordError>> {
-        let (recorder, handle) = Recorder::start(hub, fast(), Arc::default());
+        let (recorder, handle) = Recorder::start(hub, fast_recorder(), Arc::default());
         let tasks: Vec<_> = jobs
             .into_iter()
             .map(|(id, u)| {

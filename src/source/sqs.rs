@@ -13,31 +13,10 @@ use aws_sdk_sqs::Client;
 
 use aws_sdk_sqs::error::SdkError;
 
+use async_trait::async_trait;
+
+use super::{Depth, Message, MessageQueue};
 use crate::aws::Error;
-
-/// One received message.
-#[derive(Debug, Clone)]
-pub struct Message {
-    pub id: String,
-    pub receipt: String,
-    pub body: String,
-    /// How many times SQS has handed this message out, this time included.
-    pub receive_count: u32,
-}
-
-/// What the queue holds, by SQS's approximate counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Depth {
-    pub visible: i64,
-    pub in_flight: i64,
-    pub delayed: i64,
-}
-
-impl Depth {
-    pub fn is_empty(&self) -> bool {
-        self.visible == 0 && self.in_flight == 0 && self.delayed == 0
-    }
-}
 
 #[derive(Clone)]
 pub struct Queue {
@@ -53,10 +32,6 @@ impl Queue {
         }
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     fn error<E>(&self, operation: &'static str, err: &SdkError<E>) -> Error
     where
         E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
@@ -64,7 +39,53 @@ impl Queue {
         Error::from_sdk("SQS", operation, &self.url, err)
     }
 
-    pub async fn receive(
+    /// Puts a message on the queue, visible after `delay_seconds` (0–900).
+    pub async fn send(&self, body: &str, delay_seconds: i32) -> Result<(), Error> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay_seconds)
+            .send()
+            .await
+            .map_err(|e| self.error("SendMessage", &e))?;
+        Ok(())
+    }
+
+    /// The queue's own visibility timeout, in seconds.
+    pub async fn visibility_timeout(&self) -> Result<i32, Error> {
+        let attrs = self
+            .attributes(&[QueueAttributeName::VisibilityTimeout])
+            .await?;
+        Ok(attrs
+            .get(&QueueAttributeName::VisibilityTimeout)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30))
+    }
+
+    async fn attributes(
+        &self,
+        names: &[QueueAttributeName],
+    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, Error> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .set_attribute_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|e| self.error("GetQueueAttributes", &e))?;
+        Ok(out.attributes.unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl MessageQueue for Queue {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn receive(
         &self,
         max: i32,
         wait_seconds: i32,
@@ -102,7 +123,7 @@ impl Queue {
     }
 
     /// Deletes up to 10 messages; returns the ids that failed, with why.
-    pub async fn delete_batch(
+    async fn delete_batch(
         &self,
         messages: &[(String, String)],
     ) -> Result<Vec<(String, String)>, Error> {
@@ -141,7 +162,7 @@ impl Queue {
             .collect())
     }
 
-    pub async fn set_visibility(&self, receipt: &str, seconds: i32) -> Result<(), Error> {
+    async fn set_visibility(&self, receipt: &str, seconds: i32) -> Result<(), Error> {
         self.client
             .change_message_visibility()
             .queue_url(&self.url)
@@ -154,7 +175,7 @@ impl Queue {
     }
 
     /// Makes up to 10 messages visible again at once (shutdown).
-    pub async fn release_batch(&self, receipts: &[String]) -> Result<(), Error> {
+    async fn release_batch(&self, receipts: &[String]) -> Result<(), Error> {
         let mut entries = Vec::new();
         for (i, receipt) in receipts.iter().enumerate() {
             let entry = ChangeMessageVisibilityBatchRequestEntry::builder()
@@ -182,31 +203,7 @@ impl Queue {
         Ok(())
     }
 
-    /// Puts a message on the queue, visible after `delay_seconds` (0–900).
-    pub async fn send(&self, body: &str, delay_seconds: i32) -> Result<(), Error> {
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .delay_seconds(delay_seconds)
-            .send()
-            .await
-            .map_err(|e| self.error("SendMessage", &e))?;
-        Ok(())
-    }
-
-    /// The queue's own visibility timeout, in seconds.
-    pub async fn visibility_timeout(&self) -> Result<i32, Error> {
-        let attrs = self
-            .attributes(&[QueueAttributeName::VisibilityTimeout])
-            .await?;
-        Ok(attrs
-            .get(&QueueAttributeName::VisibilityTimeout)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(30))
-    }
-
-    pub async fn depth(&self) -> Result<Depth, Error> {
+    async fn depth(&self) -> Result<Depth, Error> {
         let attrs = self
             .attributes(&[
                 QueueAttributeName::ApproximateNumberOfMessages,
@@ -225,20 +222,5 @@ impl Queue {
             in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
             delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
         })
-    }
-
-    async fn attributes(
-        &self,
-        names: &[QueueAttributeName],
-    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, Error> {
-        let out = self
-            .client
-            .get_queue_attributes()
-            .queue_url(&self.url)
-            .set_attribute_names(Some(names.to_vec()))
-            .send()
-            .await
-            .map_err(|e| self.error("GetQueueAttributes", &e))?;
-        Ok(out.attributes.unwrap_or_default())
     }
 }

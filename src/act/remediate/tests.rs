@@ -1,0 +1,218 @@
+//! Unit tests of the remediation passes, against `testing::FakeNeptune`.
+
+use super::*;
+use crate::state::tests::sample_state;
+use crate::testing::FakeNeptune;
+
+fn policy(reboot: RebootPolicy) -> Remediation {
+    Remediation {
+        mode: crate::config::Mode::Apply,
+        reboot,
+        log_retention_days: Some(365),
+        recheck_seconds: 5,
+        ..Remediation::default()
+    }
+}
+
+/// The cluster the finding names (`sample_state`'s).
+const ARN: &str = "arn:aws:rds:us-east-1:111122223333:cluster:orders-graph";
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// Runs passes until one does not wait (at most 20), as re-checks would.
+async fn run(
+    api: &FakeNeptune,
+    policy: &Remediation,
+    now: DateTime<Utc>,
+) -> (PassResult, Progress, usize) {
+    let mut progress = Progress::start(&api.state(), policy, now);
+    for n in 1..=20 {
+        let result = pass(api, ARN, &api.state(), policy, &mut progress, now)
+            .await
+            .unwrap();
+        match result {
+            PassResult::Waiting { window: true, .. } => return (result, progress, n),
+            PassResult::Waiting { .. } => continue,
+            other => return (other, progress, n),
+        }
+    }
+    panic!("no end after 20 passes");
+}
+
+#[tokio::test]
+async fn default_group_is_fixed_readers_first_and_verified() {
+    let api = FakeNeptune::new(sample_state());
+    let (result, progress, _) = run(
+        &api,
+        &policy(RebootPolicy::Immediate),
+        at("2026-11-25T12:00:00Z"),
+    )
+    .await;
+    assert_eq!(result, PassResult::Verified);
+    assert_eq!(
+        api.mutating(),
+        vec![
+            "create hubtriage-audit-orders-graph",
+            "set hubtriage-audit-orders-graph neptune_enable_audit_log=1",
+            "attach hubtriage-audit-orders-graph",
+            "export",
+            "reboot orders-graph-2",
+            "reboot orders-graph-1",
+            "retention 365",
+        ]
+    );
+    let changes = progress.changes(&api.state());
+    assert_eq!(changes.len(), 6, "{changes:?}");
+    assert!(changes[1].contains("in place of default.neptune1.3"));
+    assert_eq!(changes[4], "rebooted orders-graph-2, orders-graph-1");
+}
+
+#[tokio::test]
+async fn a_second_run_changes_nothing() {
+    let api = FakeNeptune::new(sample_state());
+    let p = policy(RebootPolicy::Immediate);
+    run(&api, &p, at("2026-11-25T12:00:00Z")).await;
+    let before = api.mutating().len();
+    let (result, _, passes) = run(&api, &p, at("2026-11-25T12:00:00Z")).await;
+    assert_eq!(result, PassResult::Verified);
+    assert_eq!(passes, 1);
+    assert_eq!(api.mutating().len(), before, "idempotent");
+}
+
+#[tokio::test]
+async fn policy_never_stops_before_the_reboot() {
+    let api = FakeNeptune::new(sample_state());
+    let (result, _, _) = run(
+        &api,
+        &policy(RebootPolicy::Never),
+        at("2026-11-25T12:00:00Z"),
+    )
+    .await;
+    assert!(
+        matches!(result, PassResult::RebootPending { .. }),
+        "{result:?}"
+    );
+    assert!(!api.mutating().iter().any(|c| c.starts_with("reboot")));
+}
+
+#[tokio::test]
+async fn maintenance_window_gates_reboots_by_the_clock() {
+    // Window sun:06:00-06:30; 2026-11-25 is a Wednesday, 2026-11-29 a Sunday.
+    let api = FakeNeptune::new(sample_state());
+    let p = policy(RebootPolicy::MaintenanceWindow);
+    let (result, _, _) = run(&api, &p, at("2026-11-25T12:00:00Z")).await;
+    match result {
+        PassResult::Waiting {
+            window: true,
+            recheck_in,
+            ..
+        } => {
+            assert_eq!(recheck_in.as_secs(), (3 * 24 + 18) * 3600);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !api.mutating().iter().any(|c| c.starts_with("reboot")),
+        "nothing rebooted outside"
+    );
+    let (result, _, _) = run(&api, &p, at("2026-11-29T06:05:00Z")).await;
+    assert_eq!(result, PassResult::Verified);
+    assert!(api
+        .mutating()
+        .contains(&"reboot orders-graph-1".to_string()));
+}
+
+#[tokio::test]
+async fn a_busy_cluster_waits_and_a_skipped_one_is_refused() {
+    let mut s = sample_state();
+    s.status = "modifying".into();
+    let api = FakeNeptune::new(s);
+    let p = policy(RebootPolicy::Immediate);
+    let mut progress = Progress::start(&api.state(), &p, at("2026-11-25T12:00:00Z"));
+    let r = pass(
+        &api,
+        ARN,
+        &api.state(),
+        &p,
+        &mut progress,
+        at("2026-11-25T12:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(r, PassResult::Waiting { .. }));
+    assert!(api.mutating().is_empty());
+
+    let mut s = sample_state();
+    s.tags.insert(crate::decide::SKIP_TAG.into(), "1".into());
+    let api = FakeNeptune::new(s);
+    let r = pass(
+        &api,
+        ARN,
+        &api.state(),
+        &p,
+        &mut progress,
+        at("2026-11-25T12:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(r, PassResult::Refused { .. }));
+    assert!(api.mutating().is_empty());
+}
+
+#[tokio::test]
+async fn verification_waits_for_the_audit_log_stream() {
+    let mut api = FakeNeptune::new(sample_state());
+    api.stream = false;
+    let p = policy(RebootPolicy::Immediate);
+    let mut progress = Progress::start(&api.state(), &p, at("2026-11-25T12:00:00Z"));
+    let mut last = None;
+    for _ in 0..10 {
+        last = Some(
+            pass(
+                &api,
+                ARN,
+                &api.state(),
+                &p,
+                &mut progress,
+                at("2026-11-25T12:00:00Z"),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    match last.unwrap() {
+        PassResult::Waiting { why, .. } => {
+            assert!(why.contains("no audit log stream"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn state_of_another_arn_is_never_changed() {
+    // A same-named cluster in another account or region: nothing is called.
+    for other in [
+        "arn:aws:rds:us-east-1:123456789012:cluster:orders-graph",
+        "arn:aws:rds:eu-west-1:111122223333:cluster:orders-graph",
+    ] {
+        let mut s = sample_state();
+        s.arn = other.into();
+        let api = FakeNeptune::new(s);
+        let p = policy(RebootPolicy::Immediate);
+        let mut progress = Progress::start(&api.state(), &p, at("2026-11-25T12:00:00Z"));
+        let r = pass(
+            &api,
+            ARN,
+            &api.state(),
+            &p,
+            &mut progress,
+            at("2026-11-25T12:00:00Z"),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(r, PassResult::Refused { .. }), "{r:?}");
+        assert!(api.mutating().is_empty(), "{other}: {:?}", api.mutating());
+    }
+}

@@ -1,0 +1,119 @@
+//! The receive loop driven in-process over `testing::FakeQueue`, with tokio's
+//! clock paused: delete batching, per-entry delete failures, and the grace
+//! period that releases unfinished messages at shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::*;
+use crate::lock;
+use crate::state::tests::sample_state;
+use crate::testing::{event, pipeline, FakeClusters, FakeHub, FakeQueue};
+
+fn settings(until_empty: bool) -> Settings {
+    Settings {
+        max_messages: 10,
+        wait_seconds: 1,
+        visibility_seconds: 30,
+        concurrency: 8,
+        grace: Duration::from_secs(5),
+        until_empty,
+        heartbeat_file: None,
+        metrics_namespace: "test".into(),
+        metrics_interval: Duration::from_secs(3600),
+    }
+}
+
+/// Runs the loop over `queue` until it drains; every finding is a ticket.
+async fn drain(queue: Arc<FakeQueue>) -> (Exit, Arc<Pipeline>) {
+    let (pipeline, recorder_task) =
+        pipeline("", FakeClusters::with(sample_state()), Arc::default());
+    let (_stop, shutdown) = watch::channel(false);
+    let exit = run(
+        queue,
+        pipeline.clone(),
+        recorder_task,
+        settings(true),
+        shutdown,
+    )
+    .await
+    .unwrap();
+    (exit, pipeline)
+}
+
+#[tokio::test(start_paused = true)]
+async fn deletes_are_batched_ten_at_a_time_once_recorded() {
+    let queue = FakeQueue::with_bodies((0..25).map(event));
+    let (exit, pipeline) = drain(queue.clone()).await;
+    assert_eq!(exit, Exit::Drained);
+    let calls = lock(&queue.delete_calls).clone();
+    assert!(calls.iter().all(|c| c.len() <= 10), "{calls:?}");
+    assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 25);
+    assert!(calls.len() <= 4, "25 deletes in {} calls", calls.len());
+    assert_eq!(lock(&queue.deleted).len(), 25);
+    assert_eq!(pipeline.metrics.snapshot().messages_deleted, 25);
+    assert_eq!(pipeline.metrics.snapshot().recorded, 25);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_delete_entry_is_not_counted_and_the_rest_go_on() {
+    let queue = FakeQueue::with_bodies((0..12).map(event));
+    lock(&queue.fail_delete).insert("m3".into());
+    let (pipeline, recorder_task) =
+        pipeline("", FakeClusters::with(sample_state()), Arc::default());
+    let (stop, shutdown) = watch::channel(false);
+    let run = tokio::spawn(run(
+        queue.clone(),
+        pipeline.clone(),
+        recorder_task,
+        settings(false),
+        shutdown,
+    ));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    stop.send(true).unwrap();
+    assert_eq!(run.await.unwrap().unwrap(), Exit::Shutdown);
+
+    let deleted = lock(&queue.deleted).clone();
+    assert_eq!(deleted.len(), 11, "{deleted:?}");
+    assert!(!deleted.contains(&"m3".to_string()));
+    // It stays with the queue, to come back and be recognised as done.
+    assert!(lock(&queue.in_flight).values().any(|id| id == "m3"));
+    assert_eq!(pipeline.metrics.snapshot().messages_deleted, 11);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_grace_period_releases_unfinished_messages() {
+    let queue = FakeQueue::with_bodies((0..3).map(event));
+    let clusters = Arc::new(FakeClusters {
+        stall: true,
+        ..Default::default()
+    });
+    let (pipeline, recorder_task) = pipeline("", clusters.clone(), Arc::<FakeHub>::default());
+    let (stop, shutdown) = watch::channel(false);
+    let run = tokio::spawn(run(
+        queue.clone(),
+        pipeline,
+        recorder_task,
+        settings(false),
+        shutdown,
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(clusters.reads(), 3, "all three are being worked on");
+    stop.send(true).unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(run.await.unwrap().unwrap(), Exit::Shutdown);
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "waited the grace period"
+    );
+
+    let mut released = lock(&queue.released).clone();
+    released.sort();
+    assert_eq!(released, vec!["r0", "r1", "r2"]);
+    assert!(
+        lock(&queue.deleted).is_empty(),
+        "nothing unfinished is deleted"
+    );
+}

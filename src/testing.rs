@@ -1,0 +1,438 @@
+//! Fakes of every edge the pipeline and the daemon talk to (Neptune, Security
+//! Hub, the queue, the ticket system) and small builders, shared by the unit
+//! tests of every module. In-memory only; compiled for tests alone.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::act::recheck::{Recheck, RecheckQueue};
+use crate::act::remediate::{FixApi, ParameterValue};
+use crate::act::ticket::{Ticket, TicketError, TicketSink};
+use crate::aws::Error;
+use crate::config::Config;
+use crate::decide::{Decision, Reach};
+use crate::enrich::neptune::ClusterReader;
+use crate::finding::{parse_event, Finding};
+use crate::lock;
+use crate::metrics::Metrics;
+use crate::pipeline::{Parts, Pipeline};
+use crate::record::{
+    FindingId, FindingUpdate, FindingsApi, Recorder, RecorderSettings, Unprocessed, MAX_IDENTIFIERS,
+};
+use crate::source::{Depth, Message, MessageQueue};
+use crate::state::{ClusterState, AUDIT_PARAMETER, IN_SYNC, PENDING_REBOOT};
+
+/// The fixture event's body: one FAILED Neptune.2 finding for orders-graph in
+/// account 111122223333, us-east-1.
+pub(crate) const EVENT: &str = include_str!("../tests/fixtures/neptune2-failed-event.json");
+
+/// The fixture's finding.
+pub(crate) fn finding() -> Finding {
+    parse_event(EVENT.as_bytes()).unwrap().remove(0)
+}
+
+/// The fixture event with the finding's id made unique by `n`.
+pub(crate) fn event(n: usize) -> String {
+    EVENT.replace("8e4c1d2a-33b0-4f5e", &format!("{n:08x}-33b0-4f5e"))
+}
+
+/// A config from TOML text.
+pub(crate) fn config(toml: &str) -> Config {
+    Config::from_toml_with_env("test.toml", toml, vec![]).unwrap()
+}
+
+/// Recorder settings that keep tests fast.
+pub(crate) fn fast_recorder() -> RecorderSettings {
+    RecorderSettings {
+        linger: std::time::Duration::from_millis(50),
+        min_interval: std::time::Duration::from_millis(1),
+        max_attempts: 5,
+        first_backoff: std::time::Duration::from_millis(1),
+        max_backoff: std::time::Duration::from_millis(5),
+    }
+}
+
+/// A dry-run pipeline over fakes, in the fixture's account.
+pub(crate) fn pipeline(
+    config_toml: &str,
+    clusters: Arc<FakeClusters>,
+    hub: Arc<FakeHub>,
+) -> (Arc<Pipeline>, tokio::task::JoinHandle<()>) {
+    let metrics = Arc::new(Metrics::default());
+    let (recorder, task) = Recorder::start(hub.clone(), fast_recorder(), metrics.clone());
+    let pipeline = Pipeline::new(Parts {
+        config: Arc::new(config(config_toml)),
+        reach: Reach::own("111122223333"),
+        clusters,
+        findings: hub,
+        tickets: Arc::new(FakeTickets::default()),
+        executor: None,
+        recorder,
+        events: None,
+        metrics,
+    });
+    (Arc::new(pipeline), task)
+}
+
+/// Live state by cluster ARN; counts reads. With `stall`, a read never ends.
+#[derive(Default)]
+pub(crate) struct FakeClusters {
+    pub(crate) states: Mutex<HashMap<String, ClusterState>>,
+    pub(crate) reads: AtomicUsize,
+    pub(crate) stall: bool,
+}
+
+impl FakeClusters {
+    pub(crate) fn with(state: ClusterState) -> Arc<FakeClusters> {
+        let clusters = FakeClusters::default();
+        lock(&clusters.states).insert(state.arn.clone(), state);
+        Arc::new(clusters)
+    }
+
+    pub(crate) fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl ClusterReader for FakeClusters {
+    async fn cluster_state(&self, arn: &str) -> Result<Option<ClusterState>, Error> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        if self.stall {
+            std::future::pending::<()>().await;
+        }
+        Ok(lock(&self.states).get(arn).cloned())
+    }
+}
+
+/// A ticket system that counts what it opens.
+#[derive(Default)]
+pub(crate) struct FakeTickets {
+    pub(crate) opened: Mutex<Vec<Decision>>,
+}
+
+#[async_trait]
+impl TicketSink for FakeTickets {
+    async fn open(&self, d: &Decision) -> Result<Ticket, TicketError> {
+        lock(&self.opened).push(d.clone());
+        Ok(Ticket { key: None })
+    }
+}
+
+/// An in-memory queue: messages wait, are received (in flight), then deleted
+/// or released. Deletes of the ids in `fail_delete` fail per entry.
+#[derive(Default)]
+pub(crate) struct FakeQueue {
+    pub(crate) waiting: Mutex<VecDeque<Message>>,
+    /// receipt → message id, for messages received and not yet deleted or released.
+    pub(crate) in_flight: Mutex<HashMap<String, String>>,
+    /// The ids of each DeleteMessageBatch call.
+    pub(crate) delete_calls: Mutex<Vec<Vec<String>>>,
+    pub(crate) deleted: Mutex<Vec<String>>,
+    pub(crate) fail_delete: Mutex<HashSet<String>>,
+    pub(crate) released: Mutex<Vec<String>>,
+    /// Re-checks scheduled on it, with their delay.
+    pub(crate) scheduled: Mutex<Vec<(Recheck, i32)>>,
+}
+
+#[async_trait]
+impl RecheckQueue for FakeQueue {
+    async fn schedule(&self, recheck: &Recheck, delay_seconds: i32) -> Result<(), String> {
+        lock(&self.scheduled).push((recheck.clone(), delay_seconds));
+        Ok(())
+    }
+}
+
+impl FakeQueue {
+    pub(crate) fn with_bodies(bodies: impl IntoIterator<Item = String>) -> Arc<FakeQueue> {
+        let queue = FakeQueue::default();
+        for (n, body) in bodies.into_iter().enumerate() {
+            lock(&queue.waiting).push_back(Message {
+                id: format!("m{n}"),
+                receipt: format!("r{n}"),
+                body,
+                receive_count: 1,
+            });
+        }
+        Arc::new(queue)
+    }
+}
+
+#[async_trait]
+impl MessageQueue for FakeQueue {
+    fn url(&self) -> &str {
+        "fake://queue"
+    }
+
+    async fn receive(&self, max: i32, wait: i32, _: Option<i32>) -> Result<Vec<Message>, Error> {
+        let mut out = Vec::new();
+        {
+            let mut waiting = lock(&self.waiting);
+            while out.len() < usize::try_from(max).unwrap_or(0) {
+                let Some(m) = waiting.pop_front() else { break };
+                lock(&self.in_flight).insert(m.receipt.clone(), m.id.clone());
+                out.push(m);
+            }
+        }
+        if out.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_secs(
+                u64::try_from(wait).unwrap_or(0),
+            ))
+            .await;
+        }
+        Ok(out)
+    }
+
+    async fn delete_batch(
+        &self,
+        messages: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, Error> {
+        assert!(messages.len() <= 10, "SQS takes at most 10 entries");
+        lock(&self.delete_calls).push(messages.iter().map(|(id, _)| id.clone()).collect());
+        let mut failed = Vec::new();
+        for (id, receipt) in messages {
+            if lock(&self.fail_delete).contains(id) {
+                failed.push((id.clone(), "InternalError: try again".to_string()));
+            } else {
+                lock(&self.in_flight).remove(receipt);
+                lock(&self.deleted).push(id.clone());
+            }
+        }
+        Ok(failed)
+    }
+
+    async fn set_visibility(&self, _: &str, _: i32) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn release_batch(&self, receipts: &[String]) -> Result<(), Error> {
+        for r in receipts {
+            lock(&self.in_flight).remove(r);
+            lock(&self.released).push(r.clone());
+        }
+        Ok(())
+    }
+
+    async fn depth(&self) -> Result<Depth, Error> {
+        Ok(Depth {
+            visible: i64::try_from(lock(&self.waiting).len()).unwrap_or(0),
+            in_flight: i64::try_from(lock(&self.in_flight).len()).unwrap_or(0),
+            delayed: 0,
+        })
+    }
+}
+
+/// Security Hub: records calls; fails the first `throttle` calls and leaves
+/// the first `unprocessed` identifiers unprocessed with ConcurrentUpdateError;
+/// `get_finding` answers from `findings` (by finding id).
+#[derive(Default)]
+pub(crate) struct FakeHub {
+    pub(crate) calls: Mutex<Vec<(Vec<FindingId>, FindingUpdate)>>,
+    pub(crate) throttle: Mutex<u32>,
+    pub(crate) unprocessed: Mutex<usize>,
+    pub(crate) fatal: Mutex<Option<String>>,
+    pub(crate) findings: Mutex<HashMap<String, Finding>>,
+}
+
+impl FakeHub {
+    /// Findings named in BatchUpdateFindings calls, in order.
+    pub(crate) fn updated(&self) -> Vec<String> {
+        lock(&self.calls)
+            .iter()
+            .flat_map(|(ids, _)| ids.iter().map(|i| i.id.clone()))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl FindingsApi for FakeHub {
+    async fn batch_update(
+        &self,
+        ids: &[FindingId],
+        update: &FindingUpdate,
+    ) -> Result<Vec<Unprocessed>, Error> {
+        assert!(ids.len() <= MAX_IDENTIFIERS);
+        lock(&self.calls).push((ids.to_vec(), update.clone()));
+        {
+            let mut t = self.throttle.lock().unwrap();
+            if *t > 0 {
+                *t -= 1;
+                return Err(Error {
+                    throttled: true,
+                    retryable: true,
+                    ..Error::other(
+                        "Security Hub",
+                        "BatchUpdateFindings",
+                        "",
+                        "TooManyRequestsException",
+                    )
+                });
+            }
+        }
+        let mut out = Vec::new();
+        let mut left = self.unprocessed.lock().unwrap();
+        let fatal = self.fatal.lock().unwrap().clone();
+        for id in ids {
+            if *left > 0 {
+                *left -= 1;
+                out.push(Unprocessed {
+                    finding: id.clone(),
+                    code: "ConcurrentUpdateError".into(),
+                    message: "busy".into(),
+                });
+            } else if let Some(code) = &fatal {
+                out.push(Unprocessed {
+                    finding: id.clone(),
+                    code: code.clone(),
+                    message: "no".into(),
+                });
+            }
+        }
+        Ok(out)
+    }
+    async fn get_finding(&self, id: &FindingId) -> Result<Option<Finding>, Error> {
+        Ok(lock(&self.findings).get(&id.id).cloned())
+    }
+}
+
+/// A fake Neptune that applies changes to a `ClusterState`, the way AWS would.
+pub(crate) struct FakeNeptune {
+    pub(crate) state: Mutex<ClusterState>,
+    pub(crate) groups: Mutex<HashMap<String, Vec<ParameterValue>>>,
+    pub(crate) calls: Mutex<Vec<String>>,
+    pub(crate) log_group: Mutex<Option<Option<i32>>>,
+    pub(crate) stream: bool,
+}
+
+impl FakeNeptune {
+    pub(crate) fn new(state: ClusterState) -> Self {
+        FakeNeptune {
+            state: Mutex::new(state),
+            groups: Mutex::new(HashMap::new()),
+            calls: Mutex::new(vec![]),
+            log_group: Mutex::new(None),
+            stream: true,
+        }
+    }
+    pub(crate) fn call(&self, c: String) {
+        lock(&self.calls).push(c);
+    }
+    pub(crate) fn state(&self) -> ClusterState {
+        self.state.lock().unwrap().clone()
+    }
+    pub(crate) fn mutating(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl FixApi for FakeNeptune {
+    async fn service_linked_role_exists(&self) -> Result<bool, Error> {
+        Ok(true)
+    }
+    async fn create_group(&self, _: &str, name: &str, _: &str) -> Result<bool, Error> {
+        self.call(format!("create {name}"));
+        Ok(self
+            .groups
+            .lock()
+            .unwrap()
+            .insert(name.into(), vec![])
+            .is_none())
+    }
+    async fn user_parameters(&self, _: &str, group: &str) -> Result<Vec<ParameterValue>, Error> {
+        Ok(self
+            .groups
+            .lock()
+            .unwrap()
+            .get(group)
+            .cloned()
+            .unwrap_or_default())
+    }
+    async fn set_parameters(
+        &self,
+        _: &str,
+        group: &str,
+        params: &[ParameterValue],
+    ) -> Result<(), Error> {
+        self.call(format!(
+            "set {group} {}",
+            params
+                .iter()
+                .map(|p| format!("{}={}", p.0, p.1))
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+        let mut s = self.state.lock().unwrap();
+        if s.parameter_group == group && params.iter().any(|p| p.0 == AUDIT_PARAMETER) {
+            s.audit_parameter.value = "1".into();
+            for m in &mut s.members {
+                m.parameter_group_status = PENDING_REBOOT.into();
+            }
+        }
+        self.groups
+            .lock()
+            .unwrap()
+            .entry(group.into())
+            .or_default()
+            .extend(params.iter().cloned());
+        Ok(())
+    }
+    async fn attach_group(&self, _: &str, _: &str, group: &str) -> Result<(), Error> {
+        self.call(format!("attach {group}"));
+        let mut s = self.state.lock().unwrap();
+        s.parameter_group = group.into();
+        let has = self
+            .groups
+            .lock()
+            .unwrap()
+            .get(group)
+            .is_some_and(|ps| ps.iter().any(|p| p.0 == AUDIT_PARAMETER && p.1 == "1"));
+        s.audit_parameter.value = if has { "1".into() } else { "0".into() };
+        for m in &mut s.members {
+            m.parameter_group_status = PENDING_REBOOT.into();
+        }
+        Ok(())
+    }
+    async fn enable_audit_export(&self, _: &str, _: &str) -> Result<(), Error> {
+        self.call("export".into());
+        self.state
+            .lock()
+            .unwrap()
+            .exported_logs
+            .push("audit".into());
+        Ok(())
+    }
+    async fn instance_status(&self, _: &str, _: &str) -> Result<Option<String>, Error> {
+        Ok(Some("available".into()))
+    }
+    async fn reboot(&self, _: &str, instance: &str) -> Result<(), Error> {
+        self.call(format!("reboot {instance}"));
+        let mut s = self.state.lock().unwrap();
+        for m in &mut s.members {
+            if m.instance == instance {
+                m.parameter_group_status = IN_SYNC.into();
+            }
+        }
+        if s.is_compliant() {
+            let mut group = self.log_group.lock().unwrap();
+            if group.is_none() {
+                *group = Some(Some(30));
+            }
+        }
+        Ok(())
+    }
+    async fn log_group_retention(&self, _: &str, _: &str) -> Result<Option<Option<i32>>, Error> {
+        Ok(*self.log_group.lock().unwrap())
+    }
+    async fn put_retention(&self, _: &str, _: &str, days: i32) -> Result<(), Error> {
+        self.call(format!("retention {days}"));
+        *self.log_group.lock().unwrap() = Some(Some(days));
+        Ok(())
+    }
+    async fn has_log_stream(&self, _: &str, _: &str) -> Result<bool, Error> {
+        Ok(self.stream && self.state.lock().unwrap().is_compliant())
+    }
+}
