@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, RuleAction, Subject};
+use crate::config::{Config, Remediation, RuleAction, Subject};
 use crate::finding::{ClusterArn, Finding};
 use crate::state::ClusterState;
 
@@ -250,27 +250,16 @@ pub fn decide(
     reach: &Reach,
     now: DateTime<Utc>,
 ) -> Decision {
+    // 1.–5. What the finding, the config and the reach decide alone.
     if let Some(decision) = screen(f, config, reach) {
         return decision;
     }
 
-    // 6. The cluster must exist and be Neptune. State read for another ARN is
-    // another cluster, never this one.
-    let live = live.filter(|s| Some(s.arn.as_str()) == f.cluster_arn.as_deref());
-    let Some(state) = live else {
-        return Decision::new(
-            f,
-            Action::Ignore,
-            "The cluster no longer exists in its account and region.",
-        );
+    // 6. The cluster must exist and be Neptune.
+    let state = match this_cluster(f, live) {
+        Ok(state) => state,
+        Err(why) => return Decision::new(f, Action::Ignore, why),
     };
-    if state.engine != "neptune" {
-        return Decision::new(
-            f,
-            Action::Ignore,
-            format!("The cluster runs engine {}, not neptune.", state.engine),
-        );
-    }
 
     // 7. Already fixed.
     let problems = state.problems();
@@ -281,9 +270,47 @@ pub fn decide(
             "Live state is compliant: the audit log is exported, neptune_enable_audit_log is 1 and every instance has applied it.",
         );
     }
-    let what = problems.join("; ");
 
     // 8. Suppressions, then 9. rules, then [default].
+    let mut decision = choose(f, state, &problems, config, now);
+    decision.problems = problems;
+    // A remediation the cluster's status or the plan forbids becomes a ticket.
+    constrain_remediation(&mut decision, state, &config.remediation);
+
+    // 10. A ticket was already raised.
+    already_notified(&mut decision, f);
+    decision
+}
+
+/// Step 6: the live state of the finding's cluster, or why there is none.
+/// State read for another ARN is another cluster, never this one.
+fn this_cluster<'a>(
+    f: &Finding,
+    live: Option<&'a ClusterState>,
+) -> Result<&'a ClusterState, String> {
+    let live = live.filter(|s| Some(s.arn.as_str()) == f.cluster_arn.as_deref());
+    let Some(state) = live else {
+        return Err("The cluster no longer exists in its account and region.".into());
+    };
+    if state.engine != "neptune" {
+        return Err(format!(
+            "The cluster runs engine {}, not neptune.",
+            state.engine
+        ));
+    }
+    Ok(state)
+}
+
+/// Steps 8 and 9: the first unexpired suppression that matches, else the first
+/// rule that matches, else `[default]`. `problems` are what the reason names.
+fn choose(
+    f: &Finding,
+    state: &ClusterState,
+    problems: &[String],
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Decision {
+    let what = problems.join("; ");
     let subject = Subject {
         account: &f.account,
         region: &f.region,
@@ -296,7 +323,7 @@ pub fn decide(
         .iter()
         .filter(|s| !s.expires.is_expired(now))
         .find(|s| s.matcher.matches(&subject));
-    let mut decision = if let Some(s) = suppression {
+    if let Some(s) = suppression {
         let mut d = Decision::new(
             f,
             Action::Suppress,
@@ -307,8 +334,9 @@ pub fn decide(
         );
         d.rule = Some(s.name.clone());
         d.expires = Some(s.expires.text.clone());
-        d
-    } else if let Some(rule) = config.rule.iter().find(|r| r.matcher.matches(&subject)) {
+        return d;
+    }
+    if let Some(rule) = config.rule.iter().find(|r| r.matcher.matches(&subject)) {
         let action = Action::from(rule.action);
         let mut d = Decision::new(
             f,
@@ -316,43 +344,50 @@ pub fn decide(
             format!("Rule {} chose {}: {what}.", rule.name, action.as_str()),
         );
         d.rule = Some(rule.name.clone());
-        d
-    } else {
-        let action = Action::from(config.default.action);
-        Decision::new(
-            f,
-            action,
-            format!(
-                "No rule matched; the default is {}: {what}.",
-                action.as_str()
-            ),
-        )
-    };
-    decision.problems = problems;
+        return d;
+    }
+    let action = Action::from(config.default.action);
+    Decision::new(
+        f,
+        action,
+        format!(
+            "No rule matched; the default is {}: {what}.",
+            action.as_str()
+        ),
+    )
+}
 
-    if decision.action == Action::Remediate && state.status != "available" {
+/// A `remediate` decision becomes a `ticket`, with the reason, when the
+/// cluster is not `available` or the plan refuses to change it; otherwise it
+/// carries the plan (and the plan's note, if any, joins the reason).
+fn constrain_remediation(decision: &mut Decision, state: &ClusterState, policy: &Remediation) {
+    if decision.action != Action::Remediate {
+        return;
+    }
+    if state.status != "available" {
         decision.action = Action::Ticket;
         decision.reason = format!(
             "{} Not remediated: the cluster's status is {}, not available.",
             decision.reason, state.status
         );
+        return;
     }
-    if decision.action == Action::Remediate {
-        match plan(state, &config.remediation) {
-            Ok((steps, note)) => {
-                decision.plan = steps;
-                if let Some(note) = note {
-                    decision.reason = format!("{} {note}", decision.reason);
-                }
-            }
-            Err(why) => {
-                decision.action = Action::Ticket;
-                decision.reason = format!("{} Not remediated: {why}", decision.reason);
+    match plan(state, policy) {
+        Ok((steps, note)) => {
+            decision.plan = steps;
+            if let Some(note) = note {
+                decision.reason = format!("{} {note}", decision.reason);
             }
         }
+        Err(why) => {
+            decision.action = Action::Ticket;
+            decision.reason = format!("{} Not remediated: {why}", decision.reason);
+        }
     }
+}
 
-    // 10. A ticket was already raised.
+/// Step 10: a ticket for a finding already `NOTIFIED` is not raised again.
+fn already_notified(decision: &mut Decision, f: &Finding) {
     if decision.action == Action::Ticket && f.workflow_status == "NOTIFIED" {
         decision.action = Action::Ignore;
         decision.reason = format!(
@@ -360,5 +395,4 @@ pub fn decide(
             decision.reason
         );
     }
-    decision
 }
