@@ -2,7 +2,7 @@
 //! the order they must run. Pure, like the rest of the decide step.
 
 use crate::config::{RebootPolicy, Remediation, SharedGroupPolicy};
-use crate::state::ClusterState;
+use crate::state::{ClusterState, IN_SYNC};
 
 use super::Step;
 
@@ -26,95 +26,122 @@ pub fn plan(
         return Err(format!("the cluster is tagged {SKIP_TAG}."));
     }
 
-    let mut steps = Vec::new();
-    let own_group = format!("{}{}", policy.parameter_group_prefix, state.identifier);
-    let family = state.parameter_group_family();
-    let shared = !state.group_shared_with.is_empty();
-
-    // Which group will hold neptune_enable_audit_log = 1, and is it new?
-    let new_group = if state.uses_default_group() {
-        Some(None)
-    } else if shared {
-        match policy.shared_parameter_group {
-            SharedGroupPolicy::Copy => Some(Some(state.parameter_group.clone())),
-            SharedGroupPolicy::Modify => None,
-            SharedGroupPolicy::Ticket => {
-                return Err(format!(
-                    "its parameter group {} is shared with {} and shared_parameter_group is \"ticket\".",
-                    state.parameter_group,
-                    state.group_shared_with.join(", ")
-                ));
-            }
-        }
-    } else {
-        None
-    };
-    let parameter_changes = match new_group {
-        Some(copy_from) => {
-            steps.push(Step::CreateParameterGroup {
-                name: own_group.clone(),
-                family,
-                copy_from,
-            });
-            steps.push(Step::SetAuditParameter {
-                group: own_group.clone(),
-            });
-            steps.push(Step::AttachParameterGroup { group: own_group });
-            true
-        }
-        None if !state.audit_parameter.is_enabled() => {
-            steps.push(Step::SetAuditParameter {
-                group: state.parameter_group.clone(),
-            });
-            true
-        }
-        None => false,
-    };
-
+    let mut steps = parameter_steps(state, policy, audit_group(state, policy)?);
+    // Any parameter step changes the parameter, which an instance applies only
+    // when it reboots.
+    let parameter_changes = !steps.is_empty();
     if !state.exports_audit() {
         steps.push(Step::EnableAuditExport);
     }
-
-    let mut note = None;
-    // A parameter change needs every instance rebooted; otherwise only those
-    // that have not applied the group yet.
-    let to_reboot: Vec<&crate::state::Member> = state
-        .reboot_order()
-        .into_iter()
-        .filter(|m| parameter_changes || m.parameter_group_status != crate::state::IN_SYNC)
-        .collect();
-    let needs_reboot = !to_reboot.is_empty();
-    if needs_reboot {
-        match policy.reboot {
-            RebootPolicy::Never => {
-                note = Some(
-                    "A reboot of every instance is still needed for the audit log to start; reboot policy is \"never\", so hubtriage will not reboot.".to_string(),
-                );
-            }
-            RebootPolicy::MaintenanceWindow | RebootPolicy::Immediate => {
-                if policy.reboot == RebootPolicy::MaintenanceWindow {
-                    let Some(window) = state.maintenance_window.clone() else {
-                        return Err("reboot policy is \"maintenance-window\" but the cluster has no PreferredMaintenanceWindow.".into());
-                    };
-                    steps.push(Step::WaitForMaintenanceWindow { window });
-                }
-                for member in to_reboot {
-                    steps.push(Step::RebootInstance {
-                        instance: member.instance.clone(),
-                    });
-                }
-            }
-        }
-    }
-
-    if let Some(days) = policy.log_retention_days {
-        if state.audit_log_retention_days != Some(days) {
-            steps.push(Step::SetLogRetention {
-                log_group: audit_log_group(&state.identifier),
-                days,
-            });
-        }
-    }
+    let (reboots, note) = reboot_steps(state, policy, parameter_changes)?;
+    steps.extend(reboots);
+    steps.extend(retention_step(state, policy));
     steps.push(Step::Verify);
     Ok((steps, note))
+}
+
+/// The group that will hold `neptune_enable_audit_log = 1`.
+enum AuditGroup {
+    /// The cluster's own custom group, changed in place.
+    Current,
+    /// A new `<prefix><cluster>` group; with `copy_from`, a copy of that
+    /// group's user-set parameters.
+    New { copy_from: Option<String> },
+}
+
+/// A new group for a `default.*` group, and for a shared group under
+/// `shared_parameter_group = "copy"`; `Err` for a shared group under `"ticket"`.
+fn audit_group(state: &ClusterState, policy: &Remediation) -> Result<AuditGroup, String> {
+    if state.uses_default_group() {
+        return Ok(AuditGroup::New { copy_from: None });
+    }
+    if state.group_shared_with.is_empty() {
+        return Ok(AuditGroup::Current);
+    }
+    match policy.shared_parameter_group {
+        SharedGroupPolicy::Copy => Ok(AuditGroup::New {
+            copy_from: Some(state.parameter_group.clone()),
+        }),
+        SharedGroupPolicy::Modify => Ok(AuditGroup::Current),
+        SharedGroupPolicy::Ticket => Err(format!(
+            "its parameter group {} is shared with {} and shared_parameter_group is \"ticket\".",
+            state.parameter_group,
+            state.group_shared_with.join(", ")
+        )),
+    }
+}
+
+/// Create, set and attach a new group; or set the parameter in the current
+/// group when it is not 1 there yet.
+fn parameter_steps(state: &ClusterState, policy: &Remediation, group: AuditGroup) -> Vec<Step> {
+    match group {
+        AuditGroup::New { copy_from } => {
+            let name = format!("{}{}", policy.parameter_group_prefix, state.identifier);
+            vec![
+                Step::CreateParameterGroup {
+                    name: name.clone(),
+                    family: state.parameter_group_family(),
+                    copy_from,
+                },
+                Step::SetAuditParameter {
+                    group: name.clone(),
+                },
+                Step::AttachParameterGroup { group: name },
+            ]
+        }
+        AuditGroup::Current if !state.audit_parameter.is_enabled() => {
+            vec![Step::SetAuditParameter {
+                group: state.parameter_group.clone(),
+            }]
+        }
+        AuditGroup::Current => Vec::new(),
+    }
+}
+
+/// The reboots, readers before the writer, under the reboot policy, and the
+/// sentence for the reason when the policy leaves them undone. A parameter
+/// change needs every instance rebooted; otherwise only those that have not
+/// applied the group yet. `Err` when the policy waits for a maintenance window
+/// the cluster does not have.
+fn reboot_steps(
+    state: &ClusterState,
+    policy: &Remediation,
+    parameter_changes: bool,
+) -> Result<(Vec<Step>, Option<String>), String> {
+    let reboots: Vec<Step> = state
+        .reboot_order()
+        .into_iter()
+        .filter(|m| parameter_changes || m.parameter_group_status != IN_SYNC)
+        .map(|m| Step::RebootInstance {
+            instance: m.instance.clone(),
+        })
+        .collect();
+    if reboots.is_empty() {
+        return Ok((reboots, None));
+    }
+    match policy.reboot {
+        RebootPolicy::Never => Ok((
+            Vec::new(),
+            Some("A reboot of every instance is still needed for the audit log to start; reboot policy is \"never\", so hubtriage will not reboot.".to_string()),
+        )),
+        RebootPolicy::Immediate => Ok((reboots, None)),
+        RebootPolicy::MaintenanceWindow => {
+            let Some(window) = state.maintenance_window.clone() else {
+                return Err("reboot policy is \"maintenance-window\" but the cluster has no PreferredMaintenanceWindow.".into());
+            };
+            let mut steps = vec![Step::WaitForMaintenanceWindow { window }];
+            steps.extend(reboots);
+            Ok((steps, None))
+        }
+    }
+}
+
+/// `set_log_retention` when `log_retention_days` is set and the audit log
+/// group does not have it yet.
+fn retention_step(state: &ClusterState, policy: &Remediation) -> Option<Step> {
+    let days = policy.log_retention_days?;
+    (state.audit_log_retention_days != Some(days)).then(|| Step::SetLogRetention {
+        log_group: audit_log_group(&state.identifier),
+        days,
+    })
 }
