@@ -1,0 +1,147 @@
+//! The remediation plan: what a non-compliant cluster still lacks, as steps in
+//! the order they must run. Pure, like the rest of the decide step.
+
+use crate::config::{RebootPolicy, Remediation, SharedGroupPolicy};
+use crate::state::{ClusterState, IN_SYNC};
+
+use super::Step;
+
+/// The tag that keeps hubtriage from changing a cluster (any value).
+pub const SKIP_TAG: &str = "hubtriage:skip";
+
+/// The log group Neptune writes audit logs to.
+pub fn audit_log_group(cluster: &str) -> String {
+    format!("/aws/neptune/{cluster}/audit")
+}
+
+/// The remediation plan for a non-compliant cluster: the steps still needed, in
+/// order, and a sentence to add to the reason. `Err` says why hubtriage must not
+/// change the cluster (the decision becomes a ticket). The remediation executor
+/// calls it again on every pass, so a plan is always what live state still lacks.
+pub fn plan(
+    state: &ClusterState,
+    policy: &Remediation,
+) -> Result<(Vec<Step>, Option<String>), String> {
+    if state.tags.contains_key(SKIP_TAG) {
+        return Err(format!("the cluster is tagged {SKIP_TAG}."));
+    }
+
+    let mut steps = parameter_steps(state, policy, audit_group(state, policy)?);
+    // Any parameter step changes the parameter, which an instance applies only
+    // when it reboots.
+    let parameter_changes = !steps.is_empty();
+    if !state.exports_audit() {
+        steps.push(Step::EnableAuditExport);
+    }
+    let (reboots, note) = reboot_steps(state, policy, parameter_changes)?;
+    steps.extend(reboots);
+    steps.extend(retention_step(state, policy));
+    steps.push(Step::Verify);
+    Ok((steps, note))
+}
+
+/// The group that will hold `neptune_enable_audit_log = 1`.
+enum AuditGroup {
+    /// The cluster's own custom group, changed in place.
+    Current,
+    /// A new `<prefix><cluster>` group; with `copy_from`, a copy of that
+    /// group's user-set parameters.
+    New { copy_from: Option<String> },
+}
+
+/// A new group for a `default.*` group, and for a shared group under
+/// `shared_parameter_group = "copy"`; `Err` for a shared group under `"ticket"`.
+fn audit_group(state: &ClusterState, policy: &Remediation) -> Result<AuditGroup, String> {
+    if state.uses_default_group() {
+        return Ok(AuditGroup::New { copy_from: None });
+    }
+    if state.group_shared_with.is_empty() {
+        return Ok(AuditGroup::Current);
+    }
+    match policy.shared_parameter_group {
+        SharedGroupPolicy::Copy => Ok(AuditGroup::New {
+            copy_from: Some(state.parameter_group.clone()),
+        }),
+        SharedGroupPolicy::Modify => Ok(AuditGroup::Current),
+        SharedGroupPolicy::Ticket => Err(format!(
+            "its parameter group {} is shared with {} and shared_parameter_group is \"ticket\".",
+            state.parameter_group,
+            state.group_shared_with.join(", ")
+        )),
+    }
+}
+
+/// Create, set and attach a new group; or set the parameter in the current
+/// group when it is not 1 there yet.
+fn parameter_steps(state: &ClusterState, policy: &Remediation, group: AuditGroup) -> Vec<Step> {
+    match group {
+        AuditGroup::New { copy_from } => {
+            let name = format!("{}{}", policy.parameter_group_prefix, state.identifier);
+            vec![
+                Step::CreateParameterGroup {
+                    name: name.clone(),
+                    family: state.parameter_group_family(),
+                    copy_from,
+                },
+                Step::SetAuditParameter {
+                    group: name.clone(),
+                },
+                Step::AttachParameterGroup { group: name },
+            ]
+        }
+        AuditGroup::Current if !state.audit_parameter.is_enabled() => {
+            vec![Step::SetAuditParameter {
+                group: state.parameter_group.clone(),
+            }]
+        }
+        AuditGroup::Current => Vec::new(),
+    }
+}
+
+/// The reboots, readers before the writer, under the reboot policy, and the
+/// sentence for the reason when the policy leaves them undone. A parameter
+/// change needs every instance rebooted; otherwise only those that have not
+/// applied the group yet. `Err` when the policy waits for a maintenance window
+/// the cluster does not have.
+fn reboot_steps(
+    state: &ClusterState,
+    policy: &Remediation,
+    parameter_changes: bool,
+) -> Result<(Vec<Step>, Option<String>), String> {
+    let reboots: Vec<Step> = state
+        .reboot_order()
+        .into_iter()
+        .filter(|m| parameter_changes || m.parameter_group_status != IN_SYNC)
+        .map(|m| Step::RebootInstance {
+            instance: m.instance.clone(),
+        })
+        .collect();
+    if reboots.is_empty() {
+        return Ok((reboots, None));
+    }
+    match policy.reboot {
+        RebootPolicy::Never => Ok((
+            Vec::new(),
+            Some("A reboot of every instance is still needed for the audit log to start; reboot policy is \"never\", so hubtriage will not reboot.".to_string()),
+        )),
+        RebootPolicy::Immediate => Ok((reboots, None)),
+        RebootPolicy::MaintenanceWindow => {
+            let Some(window) = state.maintenance_window.clone() else {
+                return Err("reboot policy is \"maintenance-window\" but the cluster has no PreferredMaintenanceWindow.".into());
+            };
+            let mut steps = vec![Step::WaitForMaintenanceWindow { window }];
+            steps.extend(reboots);
+            Ok((steps, None))
+        }
+    }
+}
+
+/// `set_log_retention` when `log_retention_days` is set and the audit log
+/// group does not have it yet.
+fn retention_step(state: &ClusterState, policy: &Remediation) -> Option<Step> {
+    let days = policy.log_retention_days?;
+    (state.audit_log_retention_days != Some(days)).then(|| Step::SetLogRetention {
+        log_group: audit_log_group(&state.identifier),
+        days,
+    })
+}
