@@ -206,6 +206,137 @@ impl Snapshot {
 mod tests {
     use super::*;
 
+    /// A snapshot in which every metric has its own value, so a test can see
+    /// which field each EMF name reads.
+    fn distinct() -> Snapshot {
+        Snapshot {
+            messages_received: 1,
+            messages_deleted: 2,
+            messages_unparseable: 3,
+            messages_failed: 4,
+            findings_received: 5,
+            own_updates_dropped: 6,
+            duplicates_dropped: 7,
+            decided_remediate: 8,
+            decided_ticket: 9,
+            decided_suppress: 10,
+            decided_resolve: 11,
+            decided_ignore: 12,
+            recorded: 13,
+            already_recorded: 14,
+            failed: 15,
+            remediations_started: 16,
+            remediations_verified: 17,
+            remediations_failed: 18,
+            tickets_opened: 19,
+            throttles: 20,
+            latency_count: 4,
+            latency_ms_sum: 100,
+            latency_ms_max: 70,
+        }
+    }
+
+    fn parse(line: &str) -> serde_json::Value {
+        serde_json::from_str(line).expect("an EMF line is JSON")
+    }
+
+    #[test]
+    fn emf_line_names_every_metric_in_order_with_its_unit_and_value() {
+        let v = parse(&distinct().emf_line("hubtriage", 1_700_000_000_000));
+        let listed: Vec<(String, String, u64)> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .expect("a list of metrics")
+            .iter()
+            .map(|m| {
+                let name = m["Name"].as_str().expect("a name").to_string();
+                let unit = m["Unit"].as_str().expect("a unit").to_string();
+                let value = v[&name].as_u64().expect("a value for each listed name");
+                (name, unit, value)
+            })
+            .collect();
+        let expected = [
+            ("MessagesReceived", "Count", 1),
+            ("MessagesDeleted", "Count", 2),
+            ("MessagesUnparseable", "Count", 3),
+            ("MessagesFailed", "Count", 4),
+            ("FindingsReceived", "Count", 5),
+            ("OwnUpdatesDropped", "Count", 6),
+            ("DuplicatesDropped", "Count", 7),
+            ("DecidedRemediate", "Count", 8),
+            ("DecidedTicket", "Count", 9),
+            ("DecidedSuppress", "Count", 10),
+            ("DecidedResolve", "Count", 11),
+            ("DecidedIgnore", "Count", 12),
+            ("Recorded", "Count", 13),
+            ("RecordsFailed", "Count", 15),
+            ("RemediationsStarted", "Count", 16),
+            ("RemediationsSucceeded", "Count", 17),
+            ("RemediationsFailed", "Count", 18),
+            ("TicketsOpened", "Count", 19),
+            ("Throttles", "Count", 20),
+            ("ProcessingLatency", "Milliseconds", 25),
+            ("ProcessingLatencyMax", "Milliseconds", 70),
+        ]
+        .map(|(name, unit, value)| (name.to_string(), unit.to_string(), value));
+        assert_eq!(listed, expected);
+        // Nothing else at the top level: the listed metrics and `_aws`.
+        let keys = v.as_object().expect("an object").len();
+        assert_eq!(keys, expected.len() + 1, "{v}");
+        assert_eq!(
+            v["_aws"],
+            serde_json::json!({
+                "Timestamp": 1_700_000_000_000i64,
+                "CloudWatchMetrics": [{
+                    "Namespace": "hubtriage",
+                    "Dimensions": [[]],
+                    "Metrics": v["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+                }],
+            })
+        );
+    }
+
+    #[test]
+    fn emf_line_without_findings_has_no_latency() {
+        let v = parse(&Snapshot::default().emf_line("ns", 0));
+        let names = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .expect("a list of metrics");
+        assert_eq!(names.len(), 19, "{v}");
+        assert!(v.get("ProcessingLatency").is_none(), "{v}");
+        assert!(v.get("ProcessingLatencyMax").is_none(), "{v}");
+        assert_eq!(v["Recorded"], 0);
+    }
+
+    #[test]
+    fn since_subtracts_every_counter_and_keeps_the_latency_max() {
+        let now = distinct();
+        let delta = serde_json::to_value(now.since(&now)).expect("a snapshot is JSON");
+        let fields = delta.as_object().expect("an object");
+        assert_eq!(fields.len(), 23, "{delta}");
+        for (field, value) in fields {
+            let expected = if field == "latency_ms_max" { 70 } else { 0 };
+            assert_eq!(value, expected, "{field}");
+        }
+        // A counter never goes below zero.
+        assert_eq!(Snapshot::default().since(&now), Snapshot::default());
+    }
+
+    #[test]
+    fn latency_counts_sums_and_keeps_the_largest() {
+        let m = Metrics::default();
+        m.latency(40);
+        m.latency(20);
+        let first = m.snapshot();
+        m.latency(10);
+        let delta = m.snapshot().since(&first);
+        assert_eq!(delta.latency_count, 1);
+        assert_eq!(delta.latency_ms_sum, 10);
+        assert_eq!(delta.latency_ms_max, 40);
+        let v = parse(&delta.emf_line("ns", 0));
+        assert_eq!(v["ProcessingLatency"], 10);
+        assert_eq!(v["ProcessingLatencyMax"], 40);
+    }
+
     #[test]
     fn emf_lines_carry_deltas_in_cloudwatchs_format() {
         let m = Metrics::default();
