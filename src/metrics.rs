@@ -2,6 +2,9 @@
 //! (EMF) lines on stdout: every `[metrics] interval_seconds` and once at exit.
 //! In ECS the awslogs driver ships them to CloudWatch Logs, which turns them
 //! into metrics; no agent and no PutMetricData permission are needed.
+//!
+//! Each metric is declared once, in the `metrics!` list below: its field, its
+//! kind, and its EMF name if the EMF line lists it.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -9,59 +12,96 @@ use serde::Serialize;
 
 use crate::decide::Action;
 
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub messages_received: AtomicU64,
-    pub messages_deleted: AtomicU64,
-    pub messages_unparseable: AtomicU64,
-    pub messages_failed: AtomicU64,
-    pub findings_received: AtomicU64,
-    pub own_updates_dropped: AtomicU64,
-    pub duplicates_dropped: AtomicU64,
-    pub decided_remediate: AtomicU64,
-    pub decided_ticket: AtomicU64,
-    pub decided_suppress: AtomicU64,
-    pub decided_resolve: AtomicU64,
-    pub decided_ignore: AtomicU64,
-    pub recorded: AtomicU64,
-    pub already_recorded: AtomicU64,
-    pub failed: AtomicU64,
-    pub remediations_failed: AtomicU64,
-    pub remediations_verified: AtomicU64,
-    pub remediations_started: AtomicU64,
-    pub throttles: AtomicU64,
-    pub latency_count: AtomicU64,
-    pub latency_ms_max: AtomicU64,
-    pub latency_ms_sum: AtomicU64,
-    pub tickets_opened: AtomicU64,
+/// How a metric's value between two snapshots is read.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// Only grows: the value between two snapshots is the difference.
+    Counter,
+    /// The largest value seen: not a counter, so the later value is kept.
+    Max,
 }
 
-/// A point-in-time copy, for logs and tests.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-pub struct Snapshot {
-    pub messages_received: u64,
-    pub messages_deleted: u64,
-    pub messages_unparseable: u64,
-    pub messages_failed: u64,
-    pub findings_received: u64,
-    pub own_updates_dropped: u64,
-    pub duplicates_dropped: u64,
-    pub decided_remediate: u64,
-    pub decided_ticket: u64,
-    pub decided_suppress: u64,
-    pub decided_resolve: u64,
-    pub decided_ignore: u64,
-    pub recorded: u64,
-    pub already_recorded: u64,
-    pub failed: u64,
-    pub remediations_failed: u64,
-    pub remediations_verified: u64,
-    pub remediations_started: u64,
-    pub throttles: u64,
-    pub latency_count: u64,
-    pub latency_ms_max: u64,
-    pub latency_ms_sum: u64,
-    pub tickets_opened: u64,
+impl Kind {
+    fn since(self, now: u64, earlier: u64) -> u64 {
+        match self {
+            Kind::Counter => now.saturating_sub(earlier),
+            Kind::Max => now,
+        }
+    }
+}
+
+/// How to read one metric from a delta.
+type Read = fn(&Snapshot) -> u64;
+
+/// Declares every metric once, as `field: Kind => "EmfName"` (without a name:
+/// in the snapshot, not listed in the EMF line), and generates from that one
+/// list the `Metrics` counters, the `Snapshot` copy, `snapshot()`,
+/// `Snapshot::since` and the `EMF_METRICS` table (in the list's order).
+macro_rules! metrics {
+    ($($(#[doc = $doc:literal])* $field:ident: $kind:ident $(=> $emf:literal)?,)*) => {
+        /// The live counters, shared by every task.
+        #[derive(Debug, Default)]
+        pub struct Metrics {
+            $($(#[doc = $doc])* pub $field: AtomicU64,)*
+        }
+
+        /// A point-in-time copy, for logs and tests.
+        #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+        pub struct Snapshot {
+            $($(#[doc = $doc])* pub $field: u64,)*
+        }
+
+        impl Metrics {
+            pub fn snapshot(&self) -> Snapshot {
+                Snapshot {
+                    $($field: self.$field.load(Relaxed),)*
+                }
+            }
+        }
+
+        impl Snapshot {
+            /// What happened between `earlier` and `self` (a `Max` is kept, not subtracted).
+            pub fn since(&self, earlier: &Snapshot) -> Snapshot {
+                Snapshot {
+                    $($field: Kind::$kind.since(self.$field, earlier.$field),)*
+                }
+            }
+        }
+
+        /// The metrics of one EMF line, all counts: (name, how to read it).
+        const EMF_METRICS: &[(&str, Read)] = &[
+            $($(($emf, |s| s.$field),)?)*
+        ];
+    };
+}
+
+metrics! {
+    messages_received: Counter => "MessagesReceived",
+    messages_deleted: Counter => "MessagesDeleted",
+    /// Messages that are not a finding event; they go to the DLQ.
+    messages_unparseable: Counter => "MessagesUnparseable",
+    messages_failed: Counter => "MessagesFailed",
+    findings_received: Counter => "FindingsReceived",
+    own_updates_dropped: Counter => "OwnUpdatesDropped",
+    duplicates_dropped: Counter => "DuplicatesDropped",
+    decided_remediate: Counter => "DecidedRemediate",
+    decided_ticket: Counter => "DecidedTicket",
+    decided_suppress: Counter => "DecidedSuppress",
+    decided_resolve: Counter => "DecidedResolve",
+    decided_ignore: Counter => "DecidedIgnore",
+    recorded: Counter => "Recorded",
+    already_recorded: Counter,
+    /// Findings that failed anywhere: enrich, ticket, remediation or record.
+    failed: Counter => "RecordsFailed",
+    remediations_started: Counter => "RemediationsStarted",
+    remediations_verified: Counter => "RemediationsSucceeded",
+    remediations_failed: Counter => "RemediationsFailed",
+    tickets_opened: Counter => "TicketsOpened",
+    throttles: Counter => "Throttles",
+    // Written as `ProcessingLatency` (sum / count) and `ProcessingLatencyMax`.
+    latency_count: Counter,
+    latency_ms_max: Max,
+    latency_ms_sum: Counter,
 }
 
 impl Metrics {
@@ -85,103 +125,17 @@ impl Metrics {
         self.latency_count.fetch_add(1, Relaxed);
         self.latency_ms_max.fetch_max(ms, Relaxed);
     }
-
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            messages_received: self.messages_received.load(Relaxed),
-            messages_deleted: self.messages_deleted.load(Relaxed),
-            messages_unparseable: self.messages_unparseable.load(Relaxed),
-            messages_failed: self.messages_failed.load(Relaxed),
-            findings_received: self.findings_received.load(Relaxed),
-            own_updates_dropped: self.own_updates_dropped.load(Relaxed),
-            duplicates_dropped: self.duplicates_dropped.load(Relaxed),
-            decided_remediate: self.decided_remediate.load(Relaxed),
-            decided_ticket: self.decided_ticket.load(Relaxed),
-            decided_suppress: self.decided_suppress.load(Relaxed),
-            decided_resolve: self.decided_resolve.load(Relaxed),
-            decided_ignore: self.decided_ignore.load(Relaxed),
-            recorded: self.recorded.load(Relaxed),
-            already_recorded: self.already_recorded.load(Relaxed),
-            failed: self.failed.load(Relaxed),
-            remediations_failed: self.remediations_failed.load(Relaxed),
-            remediations_verified: self.remediations_verified.load(Relaxed),
-            remediations_started: self.remediations_started.load(Relaxed),
-            throttles: self.throttles.load(Relaxed),
-            latency_count: self.latency_count.load(Relaxed),
-            latency_ms_max: self.latency_ms_max.load(Relaxed),
-            latency_ms_sum: self.latency_ms_sum.load(Relaxed),
-            tickets_opened: self.tickets_opened.load(Relaxed),
-        }
-    }
 }
 
-/// How to read one metric from a delta.
-type Read = fn(&Snapshot) -> u64;
-
-/// The metrics of one EMF line: (name, unit, how to read it).
-const EMF_METRICS: &[(&str, &str, Read)] = &[
-    ("MessagesReceived", "Count", |s| s.messages_received),
-    ("MessagesDeleted", "Count", |s| s.messages_deleted),
-    ("MessagesUnparseable", "Count", |s| s.messages_unparseable),
-    ("MessagesFailed", "Count", |s| s.messages_failed),
-    ("FindingsReceived", "Count", |s| s.findings_received),
-    ("OwnUpdatesDropped", "Count", |s| s.own_updates_dropped),
-    ("DuplicatesDropped", "Count", |s| s.duplicates_dropped),
-    ("DecidedRemediate", "Count", |s| s.decided_remediate),
-    ("DecidedTicket", "Count", |s| s.decided_ticket),
-    ("DecidedSuppress", "Count", |s| s.decided_suppress),
-    ("DecidedResolve", "Count", |s| s.decided_resolve),
-    ("DecidedIgnore", "Count", |s| s.decided_ignore),
-    ("Recorded", "Count", |s| s.recorded),
-    ("RecordsFailed", "Count", |s| s.failed),
-    ("RemediationsStarted", "Count", |s| s.remediations_started),
-    ("RemediationsSucceeded", "Count", |s| {
-        s.remediations_verified
-    }),
-    ("RemediationsFailed", "Count", |s| s.remediations_failed),
-    ("TicketsOpened", "Count", |s| s.tickets_opened),
-    ("Throttles", "Count", |s| s.throttles),
-];
-
 impl Snapshot {
-    /// What happened between `earlier` and `self` (the max is not a counter: kept).
-    pub fn since(&self, earlier: &Snapshot) -> Snapshot {
-        let d = |a: u64, b: u64| a.saturating_sub(b);
-        Snapshot {
-            messages_received: d(self.messages_received, earlier.messages_received),
-            messages_deleted: d(self.messages_deleted, earlier.messages_deleted),
-            messages_unparseable: d(self.messages_unparseable, earlier.messages_unparseable),
-            messages_failed: d(self.messages_failed, earlier.messages_failed),
-            findings_received: d(self.findings_received, earlier.findings_received),
-            own_updates_dropped: d(self.own_updates_dropped, earlier.own_updates_dropped),
-            duplicates_dropped: d(self.duplicates_dropped, earlier.duplicates_dropped),
-            decided_remediate: d(self.decided_remediate, earlier.decided_remediate),
-            decided_ticket: d(self.decided_ticket, earlier.decided_ticket),
-            decided_suppress: d(self.decided_suppress, earlier.decided_suppress),
-            decided_resolve: d(self.decided_resolve, earlier.decided_resolve),
-            decided_ignore: d(self.decided_ignore, earlier.decided_ignore),
-            recorded: d(self.recorded, earlier.recorded),
-            already_recorded: d(self.already_recorded, earlier.already_recorded),
-            failed: d(self.failed, earlier.failed),
-            remediations_started: d(self.remediations_started, earlier.remediations_started),
-            remediations_verified: d(self.remediations_verified, earlier.remediations_verified),
-            remediations_failed: d(self.remediations_failed, earlier.remediations_failed),
-            throttles: d(self.throttles, earlier.throttles),
-            tickets_opened: d(self.tickets_opened, earlier.tickets_opened),
-            latency_ms_sum: d(self.latency_ms_sum, earlier.latency_ms_sum),
-            latency_ms_max: self.latency_ms_max,
-            latency_count: d(self.latency_count, earlier.latency_count),
-        }
-    }
-
     /// One CloudWatch EMF line for this delta, at `timestamp_ms`.
     pub fn emf_line(&self, namespace: &str, timestamp_ms: i64) -> String {
         let mut metrics: Vec<serde_json::Value> = EMF_METRICS
             .iter()
-            .map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit}))
+            .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
             .collect();
         let mut root = serde_json::Map::new();
-        for (name, _, read) in EMF_METRICS {
+        for (name, read) in EMF_METRICS {
             root.insert((*name).to_string(), read(self).into());
         }
         if let Some(average) = self.latency_ms_sum.checked_div(self.latency_count) {
@@ -361,7 +315,7 @@ mod tests {
             .iter()
             .map(|m| m["Name"].as_str().unwrap())
             .collect();
-        for (name, _, _) in EMF_METRICS {
+        for (name, _) in EMF_METRICS {
             assert!(names.contains(name));
             assert!(v[name].is_u64(), "{name} has a value");
         }
