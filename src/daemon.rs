@@ -354,7 +354,7 @@ async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) {
                 match pipeline.handle_recheck(&r).instrument(span.clone()).await {
                     Ok(_) => deleter.delete(message).await,
                     Err(e) => {
-                        Metrics::inc(&pipeline.metrics.failed);
+                        Metrics::inc(&pipeline.metrics.findings_failed);
                         Metrics::inc(&pipeline.metrics.messages_failed);
                         span.in_scope(|| tracing::error!(error = %e, "re-check failed; the message stays on the queue"));
                     }
@@ -396,7 +396,7 @@ async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) {
             Ok(_) => {}
             Err(e) => {
                 all_done = false;
-                Metrics::inc(&pipeline.metrics.failed);
+                Metrics::inc(&pipeline.metrics.findings_failed);
                 span.in_scope(|| tracing::error!(error = %e, "finding not handled; the message stays on the queue"));
             }
         }
