@@ -174,9 +174,10 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(exit::USAGE, &e),
             };
-            if let Err(e) = config.require_queue(&name) {
-                return fail(exit::USAGE, &e);
-            }
+            let queue = match config.require_queue(&name) {
+                Ok(q) => q.clone(),
+                Err(e) => return fail(exit::USAGE, &e),
+            };
             hubtriage::telemetry::init();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -185,7 +186,7 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(exit::FAILURE, &e),
             };
-            match runtime.block_on(hubtriage::run::run(config, until_empty)) {
+            match runtime.block_on(hubtriage::run::run(config, queue, until_empty)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(hubtriage::run::RunError::Usage(m)) => fail(exit::USAGE, &m),
                 Err(e) => {
@@ -210,9 +211,10 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(exit::USAGE, &e),
             };
-            if let Err(e) = config.require_queue(&name) {
-                return fail(exit::USAGE, &e);
-            }
+            let queue = match config.require_queue(&name) {
+                Ok(q) => q.clone(),
+                Err(e) => return fail(exit::USAGE, &e),
+            };
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -223,7 +225,7 @@ fn main() -> ExitCode {
             let result = runtime.block_on(async {
                 let sdk = hubtriage::aws::load().await;
                 hubtriage::setup::Setup::new(&sdk, dry_run)
-                    .run(&config)
+                    .run(&config, &queue)
                     .await
             });
             match result {
