@@ -1,6 +1,11 @@
-//! The `hubtriage` command: parse the command line, load the config, run the
-//! subcommand, map errors to exit codes (64 usage/config, 65 bad input file).
+//! The `hubtriage` command: parse the command line, run the subcommand's
+//! function, and map its error to an exit code (64 usage/config, 65 bad input
+//! file, 1 runtime failure).
+//!
+//! Contract: each subcommand is one function returning `Result<(), CliError>`;
+//! only `main` prints an error (`hubtriage: {message}` on stderr) and exits.
 
+use std::fmt::Display;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,9 +13,10 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
-use hubtriage::config::Config;
+use hubtriage::config::{Config, Queue};
 use hubtriage::exit;
-use hubtriage::explain::{explain, Inputs};
+use hubtriage::explain::Inputs;
+use hubtriage::run::RunError;
 
 #[derive(Parser)]
 #[command(
@@ -35,30 +41,7 @@ struct ConfigSource {
 #[derive(Subcommand)]
 enum Command {
     /// Print what hubtriage would decide for the findings in an event, from saved AWS CLI outputs.
-    Explain {
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-        /// The EventBridge event (an SQS message body).
-        #[arg(long, value_name = "FILE")]
-        event: PathBuf,
-        /// `aws neptune describe-db-clusters` output.
-        #[arg(long, value_name = "FILE")]
-        clusters: PathBuf,
-        /// `aws neptune describe-db-cluster-parameters` output for the cluster's group
-        /// (absent: neptune_enable_audit_log is the engine default, 0).
-        #[arg(long, value_name = "FILE")]
-        parameters: Option<PathBuf>,
-        /// `aws neptune list-tags-for-resource` output (absent: no tags).
-        #[arg(long, value_name = "FILE")]
-        tags: Option<PathBuf>,
-        /// The time to decide at, RFC 3339 (default: now).
-        #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
-        now: Option<DateTime<Utc>>,
-        /// The account hubtriage runs in (default: $AWS_ACCOUNT_ID, else the
-        /// account of the clusters in the describe-db-clusters output).
-        #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
-        account: Option<String>,
-    },
+    Explain(ExplainArgs),
     /// Drain the findings queue: decide, act and record each finding. Runs until
     /// SIGTERM/SIGINT, or with --until-empty until the queue is empty.
     Run {
@@ -95,6 +78,34 @@ enum Command {
     },
 }
 
+// The flags of `hubtriage explain` (a plain comment: a doc comment here would
+// become clap's help text).
+#[derive(clap::Args)]
+struct ExplainArgs {
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// The EventBridge event (an SQS message body).
+    #[arg(long, value_name = "FILE")]
+    event: PathBuf,
+    /// `aws neptune describe-db-clusters` output.
+    #[arg(long, value_name = "FILE")]
+    clusters: PathBuf,
+    /// `aws neptune describe-db-cluster-parameters` output for the cluster's group
+    /// (absent: neptune_enable_audit_log is the engine default, 0).
+    #[arg(long, value_name = "FILE")]
+    parameters: Option<PathBuf>,
+    /// `aws neptune list-tags-for-resource` output (absent: no tags).
+    #[arg(long, value_name = "FILE")]
+    tags: Option<PathBuf>,
+    /// The time to decide at, RFC 3339 (default: now).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    now: Option<DateTime<Utc>>,
+    /// The account hubtriage runs in (default: $AWS_ACCOUNT_ID, else the
+    /// account of the clusters in the describe-db-clusters output).
+    #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
+    account: Option<String>,
+}
+
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
@@ -109,6 +120,37 @@ fn parse_account(s: &str) -> Result<String, String> {
     }
 }
 
+/// Why a subcommand failed: the exit code, and what to print after `hubtriage: `
+/// (nothing when the output itself cannot be written).
+struct CliError {
+    code: u8,
+    message: Option<String>,
+}
+
+impl CliError {
+    fn new(code: u8, error: impl Display) -> Self {
+        CliError {
+            code,
+            message: Some(error.to_string()),
+        }
+    }
+
+    /// Bad command line or config (64).
+    fn usage(error: impl Display) -> Self {
+        Self::new(exit::USAGE, error)
+    }
+
+    /// An input file that cannot be read or parsed (65).
+    fn data(error: impl Display) -> Self {
+        Self::new(exit::DATA, error)
+    }
+
+    /// A runtime failure (1).
+    fn failure(error: impl Display) -> Self {
+        Self::new(exit::FAILURE, error)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -118,161 +160,152 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match cli.command {
-        Command::Explain {
-            config,
-            event,
-            clusters,
-            parameters,
-            tags,
-            now,
-            account,
-        } => {
-            let account = match account.map(Ok).or_else(|| {
-                std::env::var("AWS_ACCOUNT_ID")
-                    .ok()
-                    .filter(|a| !a.is_empty())
-                    .map(|a| parse_account(&a).map_err(|e| format!("AWS_ACCOUNT_ID: {e}")))
-            }) {
-                Some(Ok(a)) => Some(a),
-                Some(Err(e)) => return fail(exit::USAGE, &e),
-                None => None,
-            };
-            let config = match Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => return fail(exit::USAGE, &e),
-            };
-            let inputs = Inputs {
-                event,
-                clusters,
-                parameters,
-                tags,
-                account,
-            };
-            match explain(&config, &inputs, now.unwrap_or_else(Utc::now)) {
-                Ok(decisions) => {
-                    let mut out = std::io::stdout().lock();
-                    for d in decisions {
-                        let line = match serde_json::to_string(&d) {
-                            Ok(l) => l,
-                            Err(e) => return fail(exit::FAILURE, &e),
-                        };
-                        if writeln!(out, "{line}").is_err() {
-                            return ExitCode::from(exit::FAILURE);
-                        }
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(exit::DATA, &e),
-            }
-        }
+    let result = match cli.command {
+        Command::Explain(args) => explain(args),
         Command::Run {
             source,
             until_empty,
-        } => {
-            let (config, name) = match Config::load_from(source.config.as_deref()) {
-                Ok(c) => c,
-                Err(e) => return fail(exit::USAGE, &e),
-            };
-            if let Err(e) = config.require_queue(&name) {
-                return fail(exit::USAGE, &e);
-            }
-            hubtriage::telemetry::init();
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => return fail(exit::FAILURE, &e),
-            };
-            match runtime.block_on(hubtriage::run::run(config, until_empty)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(hubtriage::run::RunError::Usage(m)) => fail(exit::USAGE, &m),
-                Err(e) => {
-                    tracing::error!(error = %e, "hubtriage run failed");
-                    fail(exit::FAILURE, &e)
-                }
-            }
-        }
-        Command::CheckConfig { source, now } => match Config::load_from(source.config.as_deref()) {
-            Ok((config, name)) => {
-                let now = now.unwrap_or_else(Utc::now);
-                print!("{}", hubtriage::config::report::render(&name, &config, now));
-                for warning in hubtriage::config::report::warnings(&config, now) {
-                    eprintln!("warning: {warning}");
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(exit::USAGE, &e),
-        },
-        Command::Setup { source, dry_run } => {
-            let (config, name) = match Config::load_from(source.config.as_deref()) {
-                Ok(c) => c,
-                Err(e) => return fail(exit::USAGE, &e),
-            };
-            if let Err(e) = config.require_queue(&name) {
-                return fail(exit::USAGE, &e);
-            }
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => return fail(exit::FAILURE, &e),
-            };
-            let result = runtime.block_on(async {
-                let sdk = hubtriage::aws::load().await;
-                hubtriage::setup::Setup::new(&sdk, dry_run)
-                    .run(&config)
-                    .await
-            });
-            match result {
-                Ok(changes) if changes.is_empty() => {
-                    println!("nothing to change: the queue, its DLQ, the queue policy and the rule are as configured");
-                    ExitCode::SUCCESS
-                }
-                Ok(changes) => {
-                    for c in changes {
-                        println!("{}", c.0);
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(exit::FAILURE, &e),
-            }
-        }
+        } => run(&source, until_empty),
+        Command::CheckConfig { source, now } => check_config(&source, now),
+        Command::Setup { source, dry_run } => setup(&source, dry_run),
         Command::Healthcheck {
             source,
             max_age_seconds,
-        } => {
-            // The check needs only the heartbeat file and the long-poll wait: with
-            // no config at all (an image run with its baked-in CMD) the defaults do.
-            let given = source.config.is_some()
-                || std::env::var_os(hubtriage::config::CONFIG_TOML_ENV).is_some();
-            let loaded = if given {
-                Config::load_from(source.config.as_deref()).map(|(c, _)| c)
-            } else {
-                Config::from_toml_with_env("(defaults)", "", vec![])
-            };
-            let config = match loaded {
-                Ok(c) => c,
-                Err(e) => return fail(exit::USAGE, &e),
-            };
-            let wait = config.queue.as_ref().map(|q| q.wait_seconds).unwrap_or(20);
-            let max_age =
-                max_age_seconds.unwrap_or_else(|| hubtriage::health::default_max_age(wait));
-            let file = PathBuf::from(&config.daemon.heartbeat_file);
-            match hubtriage::health::check(&file, max_age, Utc::now()) {
-                Ok(age) => {
-                    println!("healthy: the receive loop made progress {age} s ago");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(exit::FAILURE, &e),
+        } => healthcheck(&source, max_age_seconds),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(message) = e.message {
+                eprintln!("hubtriage: {message}");
             }
+            ExitCode::from(e.code)
         }
     }
 }
 
-fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("hubtriage: {error}");
-    ExitCode::from(code)
+/// `hubtriage explain`: one JSON decision a line on stdout.
+fn explain(args: ExplainArgs) -> Result<(), CliError> {
+    let account = explain_account(args.account)?;
+    let config = Config::load(&args.config).map_err(CliError::usage)?;
+    let inputs = Inputs {
+        event: args.event,
+        clusters: args.clusters,
+        parameters: args.parameters,
+        tags: args.tags,
+        account,
+    };
+    let now = args.now.unwrap_or_else(Utc::now);
+    let decisions = hubtriage::explain::explain(&config, &inputs, now).map_err(CliError::data)?;
+    let mut out = std::io::stdout().lock();
+    for d in decisions {
+        let line = serde_json::to_string(&d).map_err(CliError::failure)?;
+        writeln!(out, "{line}").map_err(|_| CliError {
+            code: exit::FAILURE,
+            message: None,
+        })?;
+    }
+    Ok(())
+}
+
+/// The account `explain` decides for: `--account`, else a non-empty
+/// `$AWS_ACCOUNT_ID`, else none (the clusters' account).
+fn explain_account(flag: Option<String>) -> Result<Option<String>, CliError> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    match std::env::var("AWS_ACCOUNT_ID") {
+        Ok(a) if !a.is_empty() => parse_account(&a)
+            .map(Some)
+            .map_err(|e| CliError::usage(format!("AWS_ACCOUNT_ID: {e}"))),
+        _ => Ok(None),
+    }
+}
+
+/// `hubtriage run`: the daemon, until a signal (or an empty queue).
+fn run(source: &ConfigSource, until_empty: bool) -> Result<(), CliError> {
+    let (config, queue) = load_with_queue(source)?;
+    hubtriage::telemetry::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::failure)?;
+    runtime
+        .block_on(hubtriage::run::run(config, queue, until_empty))
+        .map_err(|e| match e {
+            RunError::Usage(m) => CliError::usage(m),
+            e => {
+                tracing::error!(error = %e, "hubtriage run failed");
+                CliError::failure(e)
+            }
+        })
+}
+
+/// `hubtriage check-config`: the rules and suppressions on stdout, warnings on stderr.
+fn check_config(source: &ConfigSource, now: Option<DateTime<Utc>>) -> Result<(), CliError> {
+    let (config, name) = load(source)?;
+    let now = now.unwrap_or_else(Utc::now);
+    print!("{}", hubtriage::config::report::render(&name, &config, now));
+    for warning in hubtriage::config::report::warnings(&config, now) {
+        eprintln!("warning: {warning}");
+    }
+    Ok(())
+}
+
+/// `hubtriage setup`: what changed (or would) on stdout, a line each.
+fn setup(source: &ConfigSource, dry_run: bool) -> Result<(), CliError> {
+    let (config, queue) = load_with_queue(source)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::failure)?;
+    let changes = runtime
+        .block_on(async {
+            let sdk = hubtriage::aws::load().await;
+            hubtriage::setup::Setup::new(&sdk, dry_run)
+                .run(&config, &queue)
+                .await
+        })
+        .map_err(CliError::failure)?;
+    if changes.is_empty() {
+        println!("nothing to change: the queue, its DLQ, the queue policy and the rule are as configured");
+    }
+    for c in changes {
+        println!("{}", c.0);
+    }
+    Ok(())
+}
+
+/// `hubtriage healthcheck`: exit 0 while the heartbeat file is fresh.
+fn healthcheck(source: &ConfigSource, max_age_seconds: Option<i64>) -> Result<(), CliError> {
+    // The check needs only the heartbeat file and the long-poll wait: with
+    // no config at all (an image run with its baked-in CMD) the defaults do.
+    let given =
+        source.config.is_some() || std::env::var_os(hubtriage::config::CONFIG_TOML_ENV).is_some();
+    let config = if given {
+        load(source)?.0
+    } else {
+        Config::from_toml_with_env("(defaults)", "", vec![]).map_err(CliError::usage)?
+    };
+    let wait = config.queue.as_ref().map(|q| q.wait_seconds).unwrap_or(20);
+    let max_age = max_age_seconds.unwrap_or_else(|| hubtriage::health::default_max_age(wait));
+    let file = PathBuf::from(&config.daemon.heartbeat_file);
+    let age = hubtriage::health::check(&file, max_age, Utc::now()).map_err(CliError::failure)?;
+    println!("healthy: the receive loop made progress {age} s ago");
+    Ok(())
+}
+
+/// The config from `--config` or `$HUBTRIAGE_CONFIG_TOML`, and its name for messages.
+fn load(source: &ConfigSource) -> Result<(Config, String), CliError> {
+    Config::load_from(source.config.as_deref()).map_err(CliError::usage)
+}
+
+/// The config of a subcommand that needs `[queue]` (`run`, `setup`), and that queue.
+fn load_with_queue(source: &ConfigSource) -> Result<(Config, Queue), CliError> {
+    let (config, name) = load(source)?;
+    let queue = config
+        .require_queue(&name)
+        .map_err(CliError::usage)?
+        .clone();
+    Ok((config, queue))
 }

@@ -50,12 +50,13 @@ async fn own_account(sdk: &aws_config::SdkConfig) -> Result<String, RunError> {
     }
 }
 
-pub async fn run(config: Config, until_empty: bool) -> Result<(), RunError> {
-    let Some(queue_config) = config.queue.clone() else {
-        return Err(RunError::Usage(
-            "config: [queue] url is required by `hubtriage run`".into(),
-        ));
-    };
+/// `queue_config` is `config.queue`, which the caller has required with
+/// [`Config::require_queue`].
+pub async fn run(
+    config: Config,
+    queue_config: crate::config::Queue,
+    until_empty: bool,
+) -> Result<(), RunError> {
     let sdk = crate::aws::load().await;
     if sdk.region().is_none() {
         return Err(RunError::Usage(

@@ -9,7 +9,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
 
 use crate::aws::Error;
-use crate::config::Config;
+use crate::config::{Config, Queue};
 
 /// The EventBridge pattern for Security Hub's Neptune.2 findings: both finding
 /// flavours (consolidated `Compliance.SecurityControlId`, standard-specific
@@ -66,15 +66,11 @@ impl Setup {
         !self.dry_run
     }
 
-    /// Brings the queue, DLQ, policies and rule to what `config` asks for.
-    pub async fn run(mut self, config: &Config) -> Result<Vec<Change>, SetupError> {
-        let queue_url = config
-            .queue
-            .as_ref()
-            .map(|q| q.url.clone())
-            .ok_or_else(|| {
-                SetupError::Config("[queue] url is required by `hubtriage setup`".into())
-            })?;
+    /// Brings the queue, DLQ, policies and rule to what `config` asks for;
+    /// `queue` is `config.queue`, which the caller has required with
+    /// [`Config::require_queue`].
+    pub async fn run(mut self, config: &Config, queue: &Queue) -> Result<Vec<Change>, SetupError> {
+        let queue_url = queue.url.clone();
         let queue_name = queue_url
             .rsplit('/')
             .next()

@@ -1,0 +1,276 @@
+//! One struct per config table, in the order the tables appear in
+//! [`Config`](super::Config), with the defaults of absent keys.
+//!
+//! Contract: every table rejects unknown keys; a value that a type alone
+//! cannot check is checked in `validate.rs`.
+
+use serde::Deserialize;
+
+use super::matching::Match;
+use super::values::{
+    accounts, regions, Expiry, Mode, RebootPolicy, RuleAction, SharedGroupPolicy, TicketKind,
+};
+
+/// `[scope]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// Allowlist of account ids; empty or absent = all accounts.
+    #[serde(default, deserialize_with = "accounts")]
+    pub accounts: Vec<String>,
+    /// Allowlist of regions; empty or absent = all regions.
+    #[serde(default, deserialize_with = "regions")]
+    pub regions: Vec<String>,
+}
+
+impl Scope {
+    pub fn allows_account(&self, account: &str) -> bool {
+        self.accounts.is_empty() || self.accounts.iter().any(|a| a == account)
+    }
+
+    pub fn allows_region(&self, region: &str) -> bool {
+        self.regions.is_empty() || self.regions.iter().any(|r| r == region)
+    }
+}
+
+/// `[remediation]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remediation {
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub reboot: RebootPolicy,
+    #[serde(default)]
+    pub shared_parameter_group: SharedGroupPolicy,
+    #[serde(default = "default_prefix")]
+    pub parameter_group_prefix: String,
+    /// Absent = leave the audit log group's retention alone.
+    #[serde(default)]
+    pub log_retention_days: Option<i32>,
+    /// Clusters being changed at once by this process; more wait.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+    /// Remediations started per hour by this process; more wait.
+    #[serde(default = "default_max_per_hour")]
+    pub max_per_hour: usize,
+    /// How long after the last change verification may take before it becomes a ticket.
+    #[serde(default = "default_verify_deadline")]
+    pub verify_deadline_minutes: u64,
+    /// How often a remediation in progress is checked again.
+    #[serde(default = "default_recheck")]
+    pub recheck_seconds: u64,
+}
+
+fn default_max_concurrent() -> usize {
+    5
+}
+
+fn default_max_per_hour() -> usize {
+    20
+}
+
+fn default_verify_deadline() -> u64 {
+    60
+}
+
+fn default_recheck() -> u64 {
+    60
+}
+
+impl Default for Remediation {
+    fn default() -> Self {
+        Remediation {
+            mode: Mode::default(),
+            reboot: RebootPolicy::default(),
+            shared_parameter_group: SharedGroupPolicy::default(),
+            parameter_group_prefix: default_prefix(),
+            log_retention_days: None,
+            max_concurrent: default_max_concurrent(),
+            max_per_hour: default_max_per_hour(),
+            verify_deadline_minutes: default_verify_deadline(),
+            recheck_seconds: default_recheck(),
+        }
+    }
+}
+
+fn default_prefix() -> String {
+    "hubtriage-audit-".into()
+}
+
+/// One `[[suppress]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suppression {
+    pub name: String,
+    pub reason: String,
+    pub expires: Expiry,
+    #[serde(default, rename = "match")]
+    pub matcher: Match,
+}
+
+/// One `[[rule]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub name: String,
+    pub action: RuleAction,
+    #[serde(default, rename = "match")]
+    pub matcher: Match,
+}
+
+/// `[default]`: the action when no rule matches.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultAction {
+    pub action: RuleAction,
+}
+
+impl Default for DefaultAction {
+    fn default() -> Self {
+        DefaultAction {
+            action: RuleAction::Ticket,
+        }
+    }
+}
+
+/// `[queue]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub url: String,
+    #[serde(default = "default_wait_seconds")]
+    pub wait_seconds: i32,
+    #[serde(default = "default_max_messages")]
+    pub max_messages: i32,
+    /// Absent = the queue's own visibility timeout.
+    #[serde(default)]
+    pub visibility_timeout_seconds: Option<i32>,
+}
+
+fn default_wait_seconds() -> i32 {
+    20
+}
+
+fn default_max_messages() -> i32 {
+    10
+}
+
+/// `[daemon]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Daemon {
+    /// Findings worked on at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// How long in-flight work may take to finish after SIGTERM (below ECS's stop timeout).
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u64,
+    /// Touched by the receive loop; `hubtriage healthcheck` reads its age.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_file: String,
+}
+
+fn default_heartbeat() -> String {
+    "/tmp/hubtriage.heartbeat".into()
+}
+
+impl Default for Daemon {
+    fn default() -> Self {
+        Daemon {
+            concurrency: default_concurrency(),
+            shutdown_grace_seconds: default_grace(),
+            heartbeat_file: default_heartbeat(),
+        }
+    }
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+fn default_grace() -> u64 {
+    25
+}
+
+/// `[securityhub]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityHub {
+    /// Where BatchUpdateFindings goes; absent = the SDK's region.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// The ticket system. Absent = `log`: tickets are log lines.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ticket {
+    #[serde(default, rename = "type")]
+    pub kind: TicketKind,
+}
+
+/// `[events]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Events {
+    /// EventBridge bus name or ARN for decision events.
+    pub bus: String,
+}
+
+/// CloudWatch Embedded Metric Format lines on stdout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// How often a metrics line is written (and once more at exit).
+    #[serde(default = "default_metrics_interval")]
+    pub interval_seconds: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            namespace: default_namespace(),
+            interval_seconds: default_metrics_interval(),
+        }
+    }
+}
+
+fn default_namespace() -> String {
+    "hubtriage".into()
+}
+
+fn default_metrics_interval() -> u64 {
+    60
+}
+
+/// What `hubtriage setup` creates next to `[queue] url`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    /// The EventBridge rule (default bus) that routes Neptune.2 findings to the queue.
+    #[serde(default = "default_rule_name")]
+    pub rule_name: String,
+    /// Receives before a message moves to the dead-letter queue `<queue>-dlq`.
+    #[serde(default = "default_max_receive_count")]
+    pub max_receive_count: u32,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            rule_name: default_rule_name(),
+            max_receive_count: default_max_receive_count(),
+        }
+    }
+}
+
+fn default_rule_name() -> String {
+    "hubtriage-neptune2-findings".into()
+}
+
+fn default_max_receive_count() -> u32 {
+    5
+}

@@ -1,0 +1,231 @@
+//! Unit tests of the config: the example file, defaults, error messages that
+//! name the file, key and environment variable, and matching.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../config/hubtriage.toml");
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml_with_env("test.toml", text, vec![])
+}
+
+fn error(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let c = parse(EXAMPLE).unwrap();
+    assert!(!c.rule.is_empty());
+    assert!(!c.suppress.is_empty());
+}
+
+#[test]
+fn the_issue_example_parses_with_its_meanings() {
+    let c = parse(
+        r#"
+[scope]
+accounts = ["111122223333"]
+regions  = ["us-east-1"]
+
+[remediation]
+mode = "apply"
+reboot = "immediate"
+shared_parameter_group = "copy"
+parameter_group_prefix = "hubtriage-audit-"
+log_retention_days = 365
+
+[[suppress]]
+name = "sandbox-accounts"
+reason = "Sandbox accounts hold no customer data (RISK-142)"
+expires = "2027-03-31"
+match = { accounts = ["444455556666"] }
+
+[[rule]]
+name = "prod-needs-change-ticket"
+action = "ticket"
+match = { tags = { env = "prod" } }
+
+[[rule]]
+name = "non-prod-auto-fix"
+action = "remediate"
+match = { tags = { env = ["dev", "test", "staging"] }, clusters = ["scratch-*"] }
+
+[default]
+action = "ticket"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.remediation.mode, Mode::Apply);
+    assert_eq!(c.remediation.reboot, RebootPolicy::Immediate);
+    assert_eq!(c.remediation.log_retention_days, Some(365));
+    assert_eq!(
+        c.suppress[0].expires.at.to_rfc3339(),
+        "2027-04-01T00:00:00+00:00"
+    );
+    assert_eq!(c.rule[1].action, RuleAction::Remediate);
+    assert_eq!(
+        c.rule[1].matcher.tags.as_ref().unwrap()["env"],
+        TagMatch::OneOf(vec!["dev".into(), "test".into(), "staging".into()])
+    );
+    assert!(c.scope.allows_account("111122223333"));
+    assert!(!c.scope.allows_account("444455556666"));
+}
+
+#[test]
+fn defaults_are_safe() {
+    let c = parse("").unwrap();
+    assert_eq!(c.remediation.mode, Mode::DryRun);
+    assert_eq!(c.remediation.reboot, RebootPolicy::MaintenanceWindow);
+    assert_eq!(c.default.action, RuleAction::Ticket);
+    assert!(c.scope.allows_account("123456789012"));
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_table() {
+    let e = error("[remediation]\nmode = \"apply\"\nrebot = \"never\"\n");
+    assert!(e.starts_with("config test.toml: remediation"), "{e}");
+    assert!(e.contains("unknown key `rebot`"), "{e}");
+    let e = error(
+        "[[rule]]\nname = \"a\"\naction = \"ticket\"\nmatch = { tag = { env = \"prod\" } }\n",
+    );
+    assert!(e.contains("rule[0].match"), "{e}");
+    assert!(e.contains("unknown key `tag`"), "{e}");
+    let e = error("[sope]\naccounts = []\n");
+    assert!(e.contains("unknown key `sope`"), "{e}");
+}
+
+#[test]
+fn wrong_types_and_values_name_the_key() {
+    let e = error("[remediation]\nlog_retention_days = \"a year\"\n");
+    assert!(e.contains("remediation.log_retention_days"), "{e}");
+    let e = error("[remediation]\nlog_retention_days = 42\n");
+    assert!(
+        e.contains("remediation.log_retention_days: expected one of"),
+        "{e}"
+    );
+    let e = error("[remediation]\nmode = \"yolo\"\n");
+    assert!(e.contains("remediation.mode"), "{e}");
+    assert!(
+        e.contains("expected one of \"apply\", \"dry-run\", found \"yolo\""),
+        "{e}"
+    );
+    let e = error("[scope]\naccounts = [\"1234\"]\n");
+    assert!(
+        e.contains("scope.accounts: expected a 12-digit AWS account id"),
+        "{e}"
+    );
+    let e = error("[[rule]]\nname = \"r\"\naction = \"fix\"\n");
+    assert!(e.contains("rule[0].action"), "{e}");
+}
+
+#[test]
+fn suppressions_need_a_valid_expiry() {
+    let e = error("[[suppress]]\nname = \"s\"\nreason = \"r\"\n");
+    assert!(e.contains("suppress[0]"), "{e}");
+    assert!(e.contains("missing key `expires`"), "{e}");
+    let e = error("[[suppress]]\nname = \"s\"\nreason = \"r\"\nexpires = \"next week\"\n");
+    assert!(e.contains("suppress[0].expires: expected a date"), "{e}");
+    let c = parse(
+        "[[suppress]]\nname = \"s\"\nreason = \"r\"\nexpires = \"2027-01-02T03:04:05+01:00\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.suppress[0].expires.at.to_rfc3339(),
+        "2027-01-02T02:04:05+00:00"
+    );
+}
+
+#[test]
+fn empty_lists_in_match_are_rejected() {
+    let e = error("[[rule]]\nname = \"r\"\naction = \"ticket\"\nmatch = { accounts = [] }\n");
+    assert!(
+        e.contains("rule[0].match.accounts: expected at least one account"),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_names_are_rejected() {
+    let e = error("[[rule]]\nname = \"r\"\naction = \"ticket\"\n[[rule]]\nname = \"r\"\naction = \"ignore\"\n");
+    assert!(e.contains("rule[1].name: \"r\" is used twice"), "{e}");
+}
+
+#[test]
+fn environment_overrides_win_and_are_named_in_errors() {
+    let env = vec![(
+        "HUBTRIAGE__REMEDIATION__MODE".to_string(),
+        "apply".to_string(),
+    )];
+    let c =
+        Config::from_toml_with_env("t.toml", "[remediation]\nmode = \"dry-run\"\n", env).unwrap();
+    assert_eq!(c.remediation.mode, Mode::Apply);
+    let env = vec![(
+        "HUBTRIAGE__REMEDIATION__LOG_RETENTION_DAYS".to_string(),
+        "8".to_string(),
+    )];
+    let e = Config::from_toml_with_env("t.toml", "", env)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("remediation.log_retention_days"), "{e}");
+    assert!(
+        e.contains("HUBTRIAGE__REMEDIATION__LOG_RETENTION_DAYS"),
+        "{e}"
+    );
+}
+
+#[test]
+fn tag_keys_keep_their_case() {
+    let c = parse(
+        "[[rule]]\nname = \"r\"\naction = \"ticket\"\nmatch = { tags = { Env = \"Prod\" } }\n",
+    )
+    .unwrap();
+    assert!(c.rule[0].matcher.tags.as_ref().unwrap().contains_key("Env"));
+}
+
+#[test]
+fn matching() {
+    let c = parse(
+        "[[rule]]\nname = \"r\"\naction = \"ticket\"\nmatch = { accounts = \"111122223333\", clusters = [\"scratch-*\", \"dev-?\"], tags = { env = \"*\", team = [\"a\", \"b\"] }, severity = \"high\" }\n",
+    )
+    .unwrap();
+    let m = &c.rule[0].matcher;
+    let tags: BTreeMap<String, String> =
+        [("env".into(), "x".into()), ("team".into(), "b".into())].into();
+    let s = Subject {
+        account: "111122223333",
+        region: "us-east-1",
+        cluster: "scratch-1",
+        tags: &tags,
+        severity: Some("HIGH"),
+    };
+    assert!(m.matches(&s));
+    assert!(m.matches(&Subject {
+        cluster: "dev-7",
+        ..s
+    }));
+    assert!(!m.matches(&Subject {
+        cluster: "dev-77",
+        ..s
+    }));
+    assert!(!m.matches(&Subject {
+        account: "444455556666",
+        ..s
+    }));
+    assert!(!m.matches(&Subject {
+        severity: Some("LOW"),
+        ..s
+    }));
+    assert!(!m.matches(&Subject {
+        severity: None,
+        ..s
+    }));
+    let no_team: BTreeMap<String, String> = [("env".into(), "x".into())].into();
+    assert!(!m.matches(&Subject {
+        tags: &no_team,
+        ..s
+    }));
+    assert!(Match::default().matches(&s));
+}

@@ -1,0 +1,230 @@
+//! Checks of values that the types alone do not catch (ranges, names used
+//! twice, AWS naming rules), one function per config table.
+//!
+//! Contract: [`Config::validate`] runs the tables' checks in a fixed order and
+//! returns the first problem as (key, message); the caller puts the file in
+//! front and names an environment override that set the key. `[scope]`,
+//! `[default]` and `[ticket]` need no check beyond their types.
+
+use std::collections::HashSet;
+use std::fmt::Display;
+
+use super::tables::{
+    Daemon, Events, MetricsConfig, Queue, Remediation, Rule, SecurityHub, Setup, Suppression,
+};
+use super::values::check_region;
+use super::Config;
+
+/// CloudWatch Logs accepts only these retention periods.
+pub const RETENTION_DAYS: &[i32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// What is wrong, and where: (key, message).
+pub(super) type Problem = (String, String);
+
+impl Config {
+    /// Every table's checks, in this order: the first problem found is the one reported.
+    pub(super) fn validate(&self) -> Result<(), Problem> {
+        remediation(&self.remediation)?;
+        suppressions(&self.suppress)?;
+        rules(&self.rule)?;
+        if let Some(q) = &self.queue {
+            queue(q)?;
+        }
+        daemon(&self.daemon)?;
+        securityhub(&self.securityhub)?;
+        metrics(&self.metrics)?;
+        setup(&self.setup)?;
+        if let Some(e) = &self.events {
+            events(e)?;
+        }
+        Ok(())
+    }
+}
+
+fn remediation(r: &Remediation) -> Result<(), Problem> {
+    check_prefix(&r.parameter_group_prefix)
+        .map_err(|m| ("remediation.parameter_group_prefix".into(), m))?;
+    if let Some(days) = r.log_retention_days {
+        if !RETENTION_DAYS.contains(&days) {
+            return problem(
+                "remediation.log_retention_days",
+                format!("expected one of CloudWatch Logs' retention periods {RETENTION_DAYS:?}, found {days}"),
+            );
+        }
+    }
+    if r.max_concurrent == 0 {
+        return problem("remediation.max_concurrent", "expected at least 1");
+    }
+    if r.max_per_hour == 0 {
+        return problem("remediation.max_per_hour", "expected at least 1");
+    }
+    within(
+        "remediation.verify_deadline_minutes",
+        r.verify_deadline_minutes,
+        (1, 10_080),
+        " (a week)",
+    )?;
+    within(
+        "remediation.recheck_seconds",
+        r.recheck_seconds,
+        (1, 900),
+        " (SQS's longest delay)",
+    )
+}
+
+fn suppressions(list: &[Suppression]) -> Result<(), Problem> {
+    let mut seen = HashSet::new();
+    for (i, s) in list.iter().enumerate() {
+        let entry = format!("suppress[{i}]");
+        filled(&entry, "name", &s.name)?;
+        filled(&entry, "reason", &s.reason)?;
+        first_use(&mut seen, &entry, &s.name)?;
+    }
+    Ok(())
+}
+
+fn rules(list: &[Rule]) -> Result<(), Problem> {
+    let mut seen = HashSet::new();
+    for (i, rule) in list.iter().enumerate() {
+        let entry = format!("rule[{i}]");
+        filled(&entry, "name", &rule.name)?;
+        first_use(&mut seen, &entry, &rule.name)?;
+    }
+    Ok(())
+}
+
+fn queue(q: &Queue) -> Result<(), Problem> {
+    if q.url.trim().is_empty() {
+        return problem("queue.url", "expected the queue's URL");
+    }
+    within("queue.wait_seconds", q.wait_seconds, (0, 20), "")?;
+    within("queue.max_messages", q.max_messages, (1, 10), "")?;
+    if let Some(v) = q.visibility_timeout_seconds {
+        within("queue.visibility_timeout_seconds", v, (30, 43_200), "")?;
+    }
+    Ok(())
+}
+
+fn daemon(d: &Daemon) -> Result<(), Problem> {
+    within("daemon.concurrency", d.concurrency, (1, 256), "")?;
+    if d.shutdown_grace_seconds > 115 {
+        return problem(
+            "daemon.shutdown_grace_seconds",
+            format!(
+                "expected at most 115 (ECS's stop timeout is at most 120), found {}",
+                d.shutdown_grace_seconds
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn securityhub(s: &SecurityHub) -> Result<(), Problem> {
+    if let Some(region) = &s.region {
+        check_region(region).map_err(|m| ("securityhub.region".into(), m))?;
+    }
+    Ok(())
+}
+
+fn metrics(m: &MetricsConfig) -> Result<(), Problem> {
+    if m.namespace.trim().is_empty() || m.namespace.len() > 255 {
+        return problem("metrics.namespace", "expected 1 to 255 characters");
+    }
+    if m.interval_seconds == 0 {
+        return problem("metrics.interval_seconds", "expected at least 1");
+    }
+    Ok(())
+}
+
+fn setup(s: &Setup) -> Result<(), Problem> {
+    within(
+        "setup.max_receive_count",
+        s.max_receive_count,
+        (1, 1000),
+        "",
+    )?;
+    let name = &s.rule_name;
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !ok {
+        return problem(
+            "setup.rule_name",
+            format!("expected 1 to 64 letters, digits, '.', '-' or '_', found {name:?}"),
+        );
+    }
+    Ok(())
+}
+
+fn events(e: &Events) -> Result<(), Problem> {
+    if e.bus.trim().is_empty() {
+        return problem("events.bus", "expected an event bus name or ARN");
+    }
+    Ok(())
+}
+
+fn problem(key: impl Into<String>, message: impl Into<String>) -> Result<(), Problem> {
+    Err((key.into(), message.into()))
+}
+
+/// `value` is in `low..=high`; else "expected {low} to {high}{note}, found {value}".
+fn within<T: PartialOrd + Display>(
+    key: &str,
+    value: T,
+    (low, high): (T, T),
+    note: &str,
+) -> Result<(), Problem> {
+    if low <= value && value <= high {
+        Ok(())
+    } else {
+        problem(
+            key,
+            format!("expected {low} to {high}{note}, found {value}"),
+        )
+    }
+}
+
+/// `{entry}.{field}` holds more than white space.
+fn filled(entry: &str, field: &str, value: &str) -> Result<(), Problem> {
+    if value.trim().is_empty() {
+        problem(
+            format!("{entry}.{field}"),
+            format!("expected a non-empty {field}"),
+        )
+    } else {
+        Ok(())
+    }
+}
+
+/// `{entry}.name` is not the name of an earlier entry of the same table.
+fn first_use<'a>(seen: &mut HashSet<&'a str>, entry: &str, name: &'a str) -> Result<(), Problem> {
+    if seen.insert(name) {
+        Ok(())
+    } else {
+        problem(format!("{entry}.name"), format!("{name:?} is used twice"))
+    }
+}
+
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    let ok = prefix.len() <= 190
+        && prefix
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !prefix.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected a parameter group name prefix (a letter, then letters, digits and single hyphens, at most 190 characters), found {prefix:?}"
+        ))
+    }
+}
