@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
+use self::deleter::Deleter;
 use crate::act::recheck::Recheck;
 use crate::finding::{parse_event, ClusterArn};
 use crate::lock;
@@ -428,97 +429,7 @@ async fn keep_invisible(queue: &dyn MessageQueue, receipt: &str, visibility: i32
     }
 }
 
-enum DeleteRequest {
-    Delete(String, String),
-    Flush(oneshot::Sender<()>),
-}
-
-/// Batches deletes (up to 10 per DeleteMessageBatch) and checks each entry.
-#[derive(Clone)]
-struct Deleter {
-    tx: mpsc::Sender<DeleteRequest>,
-}
-
-impl Deleter {
-    fn start(queue: Arc<dyn MessageQueue>, metrics: Arc<Metrics>) -> (Deleter, JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::channel::<DeleteRequest>(256);
-        let handle = tokio::spawn(async move {
-            let mut pending: Vec<(String, String)> = Vec::new();
-            let linger = Duration::from_millis(100);
-            loop {
-                let next = if pending.is_empty() {
-                    rx.recv().await
-                } else {
-                    match tokio::time::timeout(linger, rx.recv()).await {
-                        Ok(r) => r,
-                        Err(_) => {
-                            delete_now(queue.as_ref(), &metrics, &mut pending).await;
-                            continue;
-                        }
-                    }
-                };
-                match next {
-                    Some(DeleteRequest::Delete(id, receipt)) => {
-                        pending.push((id, receipt));
-                        if pending.len() >= 10 {
-                            delete_now(queue.as_ref(), &metrics, &mut pending).await;
-                        }
-                    }
-                    Some(DeleteRequest::Flush(done)) => {
-                        delete_now(queue.as_ref(), &metrics, &mut pending).await;
-                        let _ = done.send(());
-                    }
-                    None => {
-                        delete_now(queue.as_ref(), &metrics, &mut pending).await;
-                        return;
-                    }
-                }
-            }
-        });
-        (Deleter { tx }, handle)
-    }
-
-    async fn delete(&self, message: &Message) {
-        let _ = self
-            .tx
-            .send(DeleteRequest::Delete(
-                message.id.clone(),
-                message.receipt.clone(),
-            ))
-            .await;
-    }
-
-    async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(DeleteRequest::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
-    }
-}
-
-async fn delete_now(
-    queue: &dyn MessageQueue,
-    metrics: &Metrics,
-    pending: &mut Vec<(String, String)>,
-) {
-    if pending.is_empty() {
-        return;
-    }
-    let batch: Vec<(String, String)> = std::mem::take(pending);
-    match queue.delete_batch(&batch).await {
-        Ok(failed) => {
-            for (id, why) in &failed {
-                tracing::warn!(message_id = %id, error = %why, "delete failed; the message will come back and be recognised as done");
-            }
-            for _ in 0..batch.len() - failed.len() {
-                Metrics::inc(&metrics.messages_deleted);
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, count = batch.len(), "delete failed; the messages will come back and be recognised as done")
-        }
-    }
-}
+mod deleter;
 
 #[cfg(test)]
 mod tests;

@@ -52,11 +52,63 @@ pub struct Finding {
     pub cluster_arn: Option<String>,
     pub compliance_status: Option<String>,
     pub record_state: String,
-    pub workflow_status: String,
+    pub workflow_status: Workflow,
     pub severity_label: Option<String>,
     pub user_defined_fields: BTreeMap<String, String>,
     pub note: Option<Note>,
     pub updated_at: Option<String>,
+}
+
+/// A finding's workflow status: ASFF `Workflow.Status`, or else the legacy
+/// `WorkflowState`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Workflow {
+    New,
+    Notified,
+    Suppressed,
+    Resolved,
+    /// A legacy `WorkflowState` without a `Workflow.Status` twin (`ASSIGNED`,
+    /// `IN_PROGRESS`, `DEFERRED`), kept as written.
+    Other(String),
+}
+
+impl Workflow {
+    pub fn parse(s: &str) -> Workflow {
+        match s {
+            "NEW" => Workflow::New,
+            "NOTIFIED" => Workflow::Notified,
+            "SUPPRESSED" => Workflow::Suppressed,
+            "RESOLVED" => Workflow::Resolved,
+            other => Workflow::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Workflow::New => "NEW",
+            Workflow::Notified => "NOTIFIED",
+            Workflow::Suppressed => "SUPPRESSED",
+            Workflow::Resolved => "RESOLVED",
+            Workflow::Other(s) => s,
+        }
+    }
+
+    /// Closed by a person (or by hubtriage): SUPPRESSED or RESOLVED.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Workflow::Suppressed | Workflow::Resolved)
+    }
+}
+
+impl From<&str> for Workflow {
+    fn from(s: &str) -> Workflow {
+        Workflow::parse(s)
+    }
+}
+
+impl std::fmt::Display for Workflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,39 +212,16 @@ fn parse_finding(node: &Node<'_>, event_region: Option<&str>) -> Result<Finding,
 
     let compliance = node.opt_field("Compliance");
     let compliance_status = opt_string(compliance.as_ref().and_then(|c| c.opt_field("Status")))?;
-    let security_control_id = opt_string(
-        compliance
-            .as_ref()
-            .and_then(|c| c.opt_field("SecurityControlId")),
-    )?;
-    let product_control_id = opt_string(
-        node.opt_field("ProductFields")
-            .and_then(|p| p.opt_field("ControlId")),
-    )?;
-    let generator_control = generator_id
-        .ends_with(&format!("/{NEPTUNE_2}"))
-        .then(|| NEPTUNE_2.to_string());
-    let control = security_control_id
-        .or(product_control_id)
-        .or(generator_control);
-
-    let resources = node.field("Resources")?.array()?;
-    let mut cluster_arn = None;
-    for resource in &resources {
-        resource.object()?;
-        let kind = resource.field("Type")?.string()?;
-        if kind == "AwsRdsDbCluster" {
-            cluster_arn = Some(resource.field("Id")?.string()?.to_string());
-            break;
-        }
-    }
+    let control = control(node, compliance.as_ref(), &generator_id)?;
+    let cluster_arn = cluster_arn(node)?;
 
     let workflow_status = match node
         .opt_field("Workflow")
         .and_then(|w| w.opt_field("Status"))
     {
-        Some(s) => s.string()?.to_string(),
-        None => opt_string(node.opt_field("WorkflowState"))?.unwrap_or_else(|| "NEW".into()),
+        Some(s) => Workflow::parse(s.string()?),
+        None => opt_string(node.opt_field("WorkflowState"))?
+            .map_or(Workflow::New, |s| Workflow::parse(&s)),
     };
     let record_state =
         opt_string(node.opt_field("RecordState"))?.unwrap_or_else(|| "ACTIVE".into());
@@ -234,6 +263,38 @@ fn parse_finding(node: &Node<'_>, event_region: Option<&str>) -> Result<Finding,
         note,
         updated_at,
     })
+}
+
+/// `Compliance.SecurityControlId`, else `ProductFields.ControlId`, else the
+/// last part of `GeneratorId` when it names Neptune.2.
+fn control(
+    node: &Node<'_>,
+    compliance: Option<&Node<'_>>,
+    generator_id: &str,
+) -> Result<Option<String>, ParseError> {
+    let security_control_id =
+        opt_string(compliance.and_then(|c| c.opt_field("SecurityControlId")))?;
+    let product_control_id = opt_string(
+        node.opt_field("ProductFields")
+            .and_then(|p| p.opt_field("ControlId")),
+    )?;
+    let generator_control = generator_id
+        .ends_with(&format!("/{NEPTUNE_2}"))
+        .then(|| NEPTUNE_2.to_string());
+    Ok(security_control_id
+        .or(product_control_id)
+        .or(generator_control))
+}
+
+/// The `Id` of the first `Resources[]` entry of type `AwsRdsDbCluster`.
+fn cluster_arn(node: &Node<'_>) -> Result<Option<String>, ParseError> {
+    for resource in &node.field("Resources")?.array()? {
+        resource.object()?;
+        if resource.field("Type")?.string()? == "AwsRdsDbCluster" {
+            return Ok(Some(resource.field("Id")?.string()?.to_string()));
+        }
+    }
+    Ok(None)
 }
 
 fn opt_string(node: Option<Node<'_>>) -> Result<Option<String>, ParseError> {
@@ -358,7 +419,7 @@ mod tests {
         assert_eq!(f.region, "us-east-1");
         assert_eq!(f.cluster_id(), Some("orders-graph"));
         assert_eq!(f.compliance_status.as_deref(), Some("FAILED"));
-        assert_eq!(f.workflow_status, "NEW");
+        assert_eq!(f.workflow_status, Workflow::New);
         assert_eq!(f.record_state, "ACTIVE");
         assert_eq!(f.severity_label.as_deref(), Some("MEDIUM"));
     }
@@ -465,7 +526,7 @@ mod tests {
         v["detail"]["findings"].as_array_mut().unwrap().push(second);
         let findings = parse_value(&v).unwrap();
         assert_eq!(findings.len(), 2);
-        assert_eq!(findings[1].workflow_status, "RESOLVED");
+        assert_eq!(findings[1].workflow_status, Workflow::Resolved);
     }
 
     #[test]

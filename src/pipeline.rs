@@ -367,7 +367,7 @@ impl Pipeline {
         let Some(current) = found.map_err(|e| FindingError::Lookup(Box::new(e)))? else {
             return Ok(Err("the finding no longer exists".into()));
         };
-        if matches!(current.workflow_status.as_str(), "RESOLVED" | "SUPPRESSED") {
+        if current.workflow_status.is_closed() {
             return Ok(Err(format!(
                 "the finding is now {}",
                 current.workflow_status

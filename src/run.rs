@@ -64,57 +64,18 @@ pub async fn run(
         ));
     }
 
+    let config = Arc::new(config);
     let reach = Reach::own(own_account(&sdk).await?);
     tracing::info!(account = %reach.own_account, "hubtriage runs in this account; findings of other accounts are ignored");
 
     let queue = Queue::new(aws_sdk_sqs::Client::new(&sdk), &queue_config.url);
-    let neptune = Arc::new(crate::aws::neptune_clients(&sdk));
     // Fail fast, before any work, when the queue cannot be read.
     let queue_visibility = queue.visibility_timeout().await?;
     let visibility = queue_config
         .visibility_timeout_seconds
         .unwrap_or(queue_visibility);
 
-    let mut hub_config = aws_sdk_securityhub::config::Builder::from(&sdk);
-    if let Some(region) = &config.securityhub.region {
-        hub_config = hub_config.region(aws_config::Region::new(region.clone()));
-    }
-    let hub = Arc::new(SecurityHub::new(aws_sdk_securityhub::Client::from_conf(
-        hub_config.build(),
-    )));
-    let metrics = Arc::new(Metrics::default());
-    let (recorder, recorder_task) =
-        Recorder::start(hub.clone(), RecorderSettings::default(), metrics.clone());
-
-    let events = config.events.as_ref().map(|e| {
-        Arc::new(Publisher::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            e.bus.clone(),
-        ))
-    });
-    let tickets = match config.ticket.kind {
-        TicketKind::Log => Arc::new(LogTickets),
-    };
-    let executor = (config.remediation.mode == Mode::Apply).then(|| Executor {
-        api: Arc::new(AwsFixApi::new(&sdk, neptune.clone())),
-        rechecks: Arc::new(queue.clone()),
-        limiter: Limiter::new(
-            config.remediation.max_concurrent,
-            config.remediation.max_per_hour,
-        ),
-    });
-    let config = Arc::new(config);
-    let pipeline = Arc::new(Pipeline::new(Parts {
-        config: config.clone(),
-        reach,
-        clusters: Arc::new(NeptuneReader::new(neptune)),
-        findings: hub,
-        tickets,
-        executor,
-        recorder,
-        events,
-        metrics,
-    }));
+    let (pipeline, recorder_task) = pipeline(&sdk, config.clone(), reach, &queue);
 
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
@@ -138,6 +99,56 @@ pub async fn run(
     };
     daemon::run(Arc::new(queue), pipeline, recorder_task, settings, shutdown).await?;
     Ok(())
+}
+
+/// The pipeline and its recorder, wired to the AWS clients the config asks for.
+fn pipeline(
+    sdk: &aws_config::SdkConfig,
+    config: Arc<Config>,
+    reach: Reach,
+    queue: &Queue,
+) -> (Arc<Pipeline>, tokio::task::JoinHandle<()>) {
+    let neptune = Arc::new(crate::aws::neptune_clients(sdk));
+    let mut hub_config = aws_sdk_securityhub::config::Builder::from(sdk);
+    if let Some(region) = &config.securityhub.region {
+        hub_config = hub_config.region(aws_config::Region::new(region.clone()));
+    }
+    let hub = Arc::new(SecurityHub::new(aws_sdk_securityhub::Client::from_conf(
+        hub_config.build(),
+    )));
+    let metrics = Arc::new(Metrics::default());
+    let (recorder, recorder_task) =
+        Recorder::start(hub.clone(), RecorderSettings::default(), metrics.clone());
+
+    let events = config.events.as_ref().map(|e| {
+        Arc::new(Publisher::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            e.bus.clone(),
+        ))
+    });
+    let tickets = match config.ticket.kind {
+        TicketKind::Log => Arc::new(LogTickets),
+    };
+    let executor = (config.remediation.mode == Mode::Apply).then(|| Executor {
+        api: Arc::new(AwsFixApi::new(sdk, neptune.clone())),
+        rechecks: Arc::new(queue.clone()),
+        limiter: Limiter::new(
+            config.remediation.max_concurrent,
+            config.remediation.max_per_hour,
+        ),
+    });
+    let pipeline = Arc::new(Pipeline::new(Parts {
+        config,
+        reach,
+        clusters: Arc::new(NeptuneReader::new(neptune)),
+        findings: hub,
+        tickets,
+        executor,
+        recorder,
+        events,
+        metrics,
+    }));
+    (pipeline, recorder_task)
 }
 
 async fn wait_for_signal() {

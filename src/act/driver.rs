@@ -37,6 +37,14 @@ pub enum DriverError {
     Schedule(String),
 }
 
+/// A pass's wait, as `PassResult::Waiting` says it, and whether it was the first pass.
+struct Waiting {
+    why: String,
+    recheck_in: std::time::Duration,
+    window: bool,
+    first: bool,
+}
+
 /// How a remediation's turn ended, for the pipeline to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Turn {
@@ -153,33 +161,14 @@ impl Executor {
                 recheck_in,
                 window,
             } => {
-                if !window && now > progress.deadline {
-                    self.limiter.finish(&state.arn);
-                    Metrics::inc(&metrics.remediations_failed);
-                    let mut d = remediated(decision, Action::Ticket);
-                    d.reason = format!(
-                        "Remediation did not verify by its deadline ({} minutes after the last change): {why}.",
-                        policy.verify_deadline_minutes
-                    );
-                    d.problems = state.problems();
-                    tracing::warn!(why = %why, "remediation did not verify in time; opening a ticket");
-                    return Ok(Turn::Ticket(d));
-                }
-                tracing::info!(why = %why, recheck_in_seconds = recheck_in.as_secs(), "remediation waiting");
-                let wait = Duration::from_std(recheck_in).unwrap_or_else(|_| recheck_delay(policy));
-                let recheck = recheck_for(f, &state.arn, Some(progress.clone()));
-                self.schedule(recheck, wait, now).await?;
-                let note = first.then(|| {
-                    let update = FindingUpdate::remediating(
-                        &decision.reason,
-                        &decision.plan,
-                        &why,
-                        rule,
-                        progress.started_at,
-                    );
-                    (decision, update)
-                });
-                Ok(Turn::Waiting(note))
+                let wait = Waiting {
+                    why,
+                    recheck_in,
+                    window,
+                    first,
+                };
+                self.waiting(policy, metrics, f, decision, state, progress, wait)
+                    .await
             }
             PassResult::RebootPending { why } => {
                 self.limiter.finish(&state.arn);
@@ -193,6 +182,56 @@ impl Executor {
                 Ok(Turn::Ticket(d))
             }
         }
+    }
+
+    /// A pass that waits: past the verify deadline it becomes a ticket; else a
+    /// re-check is queued (and the first pass writes the in-progress note).
+    #[allow(clippy::too_many_arguments)] // the pieces of one remediation's turn
+    async fn waiting(
+        &self,
+        policy: &Remediation,
+        metrics: &Metrics,
+        f: &Finding,
+        decision: Decision,
+        state: &ClusterState,
+        progress: Progress,
+        wait: Waiting,
+    ) -> Result<Turn, DriverError> {
+        let now = Utc::now();
+        let Waiting {
+            why,
+            recheck_in,
+            window,
+            first,
+        } = wait;
+        if !window && now > progress.deadline {
+            self.limiter.finish(&state.arn);
+            Metrics::inc(&metrics.remediations_failed);
+            let mut d = remediated(decision, Action::Ticket);
+            d.reason = format!(
+                "Remediation did not verify by its deadline ({} minutes after the last change): {why}.",
+                policy.verify_deadline_minutes
+            );
+            d.problems = state.problems();
+            tracing::warn!(why = %why, "remediation did not verify in time; opening a ticket");
+            return Ok(Turn::Ticket(d));
+        }
+        tracing::info!(why = %why, recheck_in_seconds = recheck_in.as_secs(), "remediation waiting");
+        let wait = Duration::from_std(recheck_in).unwrap_or_else(|_| recheck_delay(policy));
+        let recheck = recheck_for(f, &state.arn, Some(progress.clone()));
+        self.schedule(recheck, wait, now).await?;
+        let note = first.then(|| {
+            let rule = decision.rule.as_deref();
+            let update = FindingUpdate::remediating(
+                &decision.reason,
+                &decision.plan,
+                &why,
+                rule,
+                progress.started_at,
+            );
+            (decision, update)
+        });
+        Ok(Turn::Waiting(note))
     }
 
     /// Queues `recheck` to be acted on after `wait` (chained past 15 minutes).

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Remediation, RuleAction, Subject};
-use crate::finding::{ClusterArn, Finding};
+use crate::finding::{ClusterArn, Finding, Workflow};
 use crate::state::ClusterState;
 
 mod plan;
@@ -174,7 +174,7 @@ pub fn screen(f: &Finding, config: &Config, reach: &Reach) -> Option<Decision> {
     }
 
     // 3. A person decided.
-    if f.workflow_status == "SUPPRESSED" || f.workflow_status == "RESOLVED" {
+    if f.workflow_status.is_closed() {
         return ignore(format!(
             "The workflow status is {}: a person already decided.",
             f.workflow_status
@@ -388,7 +388,7 @@ fn constrain_remediation(decision: &mut Decision, state: &ClusterState, policy: 
 
 /// Step 10: a ticket for a finding already `NOTIFIED` is not raised again.
 fn already_notified(decision: &mut Decision, f: &Finding) {
-    if decision.action == Action::Ticket && f.workflow_status == "NOTIFIED" {
+    if decision.action == Action::Ticket && f.workflow_status == Workflow::Notified {
         decision.action = Action::Ignore;
         decision.reason = format!(
             "The workflow status is already NOTIFIED, so no new ticket. ({})",

@@ -16,8 +16,9 @@ pub mod batcher;
 pub mod securityhub;
 pub mod update;
 
+pub use crate::finding::Workflow;
 pub use batcher::{Recorder, RecorderSettings};
-pub use update::{describe_plan, is_own_update, truncate, Acted, FindingUpdate, Workflow};
+pub use update::{describe_plan, is_own_update, truncate, Acted, FindingUpdate};
 
 /// `Note.UpdatedBy` on every note hubtriage writes.
 pub const UPDATED_BY: &str = "hubtriage";

@@ -8,7 +8,7 @@ use aws_sdk_securityhub::Client;
 
 use super::{FindingId, FindingUpdate, FindingsApi, Unprocessed, UPDATED_BY};
 use crate::aws::Error;
-use crate::finding::{Finding, Note};
+use crate::finding::{Finding, Note, Workflow};
 
 pub struct SecurityHub {
     client: Client,
@@ -126,8 +126,7 @@ impl FindingsApi for SecurityHub {
             workflow_status: f
                 .workflow()
                 .and_then(|w| w.status())
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_else(|| "NEW".into()),
+                .map_or(Workflow::New, |s| Workflow::parse(s.as_str())),
             severity_label: f
                 .severity()
                 .and_then(|s| s.label())

@@ -12,24 +12,7 @@ use super::{
     FIELD_TICKET, MAX_NOTE_CHARS, UPDATED_BY,
 };
 use crate::decide::{Action, Decision, Step};
-use crate::finding::Finding;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Workflow {
-    Notified,
-    Resolved,
-    Suppressed,
-}
-
-impl Workflow {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Workflow::Notified => "NOTIFIED",
-            Workflow::Resolved => "RESOLVED",
-            Workflow::Suppressed => "SUPPRESSED",
-        }
-    }
-}
+use crate::finding::{Finding, Workflow};
 
 /// What one BatchUpdateFindings call sets on every finding it names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -166,7 +149,7 @@ impl FindingUpdate {
 
     /// True when the finding already carries this update (nothing to write).
     pub fn already_on(&self, f: &Finding) -> bool {
-        f.workflow_status == self.workflow.as_str()
+        f.workflow_status == self.workflow
             && f.note
                 .as_ref()
                 .is_some_and(|n| n.text == self.note && n.updated_by == UPDATED_BY)
