@@ -213,10 +213,7 @@ impl Pipeline {
             }
             (Action::Ticket, _, _) => self.ticket(f, decision).await,
             (Action::Remediate, Some(executor), Some(state)) => {
-                let policy = &self.config.remediation;
-                let turn = executor
-                    .start(policy, &self.metrics, f, decision, &state)
-                    .await?;
+                let turn = executor.start(f, decision, &state).await?;
                 self.carry_out(f, turn).await
             }
             (Action::Remediate, _, _) => {
@@ -343,14 +340,7 @@ impl Pipeline {
             Utc::now(),
         );
         let turn = executor
-            .resume(
-                &self.config.remediation,
-                &self.metrics,
-                &current,
-                decision,
-                &state,
-                progress,
-            )
+            .resume(&current, decision, &state, progress)
             .await?;
         self.carry_out(&current, turn).await
     }

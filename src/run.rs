@@ -136,6 +136,8 @@ fn pipeline(
             config.remediation.max_concurrent,
             config.remediation.max_per_hour,
         ),
+        policy: config.remediation.clone(),
+        metrics: metrics.clone(),
     });
     let pipeline = Arc::new(Pipeline::new(Parts {
         config,

@@ -26,6 +26,9 @@ pub struct Executor {
     pub api: Arc<dyn FixApi>,
     pub rechecks: Arc<dyn RecheckQueue>,
     pub limiter: Limiter,
+    /// `[remediation]`: reboots, deadlines, re-check intervals.
+    pub policy: Remediation,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Why a remediation's turn failed; the message stays on the queue.
@@ -61,8 +64,6 @@ impl Executor {
     /// says wait. The first pass runs at once.
     pub async fn start(
         &self,
-        policy: &Remediation,
-        metrics: &Metrics,
         f: &Finding,
         mut decision: Decision,
         state: &ClusterState,
@@ -70,8 +71,9 @@ impl Executor {
         let now = Utc::now();
         if let Err(why) = self.limiter.try_start(&state.arn, &f.id, now) {
             tracing::info!(why = %why, "remediation waits for a slot; checking again later");
-            let recheck = recheck_for(f, &state.arn, None);
-            self.schedule(recheck, recheck_delay(policy), now).await?;
+            let recheck = Recheck::new(f, &state.arn, None);
+            self.schedule(recheck, recheck_delay(&self.policy), now)
+                .await?;
             return Ok(Turn::Waiting(None));
         }
         let role = self.api.service_linked_role_exists().await;
@@ -85,19 +87,16 @@ impl Executor {
             );
             return Ok(Turn::Ticket(decision));
         }
-        Metrics::inc(&metrics.remediations_started);
+        Metrics::inc(&self.metrics.remediations_started);
         tracing::info!(plan = %describe_plan(&decision.plan), "remediation started");
-        let progress = Progress::start(state, policy, now);
-        self.turn(policy, metrics, f, decision, state, progress, true)
-            .await
+        let progress = Progress::start(state, &self.policy, now);
+        self.turn(f, decision, state, progress, true).await
     }
 
     /// Carries on a remediation from its re-check: `decision` is the one that
     /// started it, seen from live state now.
     pub async fn resume(
         &self,
-        policy: &Remediation,
-        metrics: &Metrics,
         f: &Finding,
         mut decision: Decision,
         state: &ClusterState,
@@ -106,8 +105,7 @@ impl Executor {
         self.limiter.resume(&state.arn, &f.id);
         decision.action = Action::Remediate;
         decision.reason = "A remediation hubtriage started is under way.".into();
-        self.turn(policy, metrics, f, decision, state, progress, false)
-            .await
+        self.turn(f, decision, state, progress, false).await
     }
 
     /// Re-queues a re-check that is not due yet.
@@ -116,11 +114,8 @@ impl Executor {
     }
 
     /// One pass, and what it means for the finding.
-    #[allow(clippy::too_many_arguments)] // the pieces of one remediation's turn
     async fn turn(
         &self,
-        policy: &Remediation,
-        metrics: &Metrics,
         f: &Finding,
         decision: Decision,
         state: &ClusterState,
@@ -134,14 +129,14 @@ impl Executor {
             self.api.as_ref(),
             cluster_arn,
             state,
-            policy,
+            &self.policy,
             &mut progress,
             now,
         )
         .await
         .inspect_err(|e| {
             if e.throttled {
-                Metrics::inc(&metrics.throttles);
+                Metrics::inc(&self.metrics.throttles);
             }
         })
         .map_err(|e| DriverError::Fix(Box::new(e)))?;
@@ -150,7 +145,7 @@ impl Executor {
         match result {
             PassResult::Verified => {
                 self.limiter.finish(&state.arn);
-                Metrics::inc(&metrics.remediations_verified);
+                Metrics::inc(&self.metrics.remediations_verified);
                 let changes = progress.changes(state);
                 tracing::info!(changes = %changes.join("; "), "remediation verified");
                 let update = FindingUpdate::remediated(&changes, rule);
@@ -167,8 +162,7 @@ impl Executor {
                     window,
                     first,
                 };
-                self.waiting(policy, metrics, f, decision, state, progress, wait)
-                    .await
+                self.waiting(f, decision, state, progress, wait).await
             }
             PassResult::RebootPending { why } => {
                 self.limiter.finish(&state.arn);
@@ -186,11 +180,8 @@ impl Executor {
 
     /// A pass that waits: past the verify deadline it becomes a ticket; else a
     /// re-check is queued (and the first pass writes the in-progress note).
-    #[allow(clippy::too_many_arguments)] // the pieces of one remediation's turn
     async fn waiting(
         &self,
-        policy: &Remediation,
-        metrics: &Metrics,
         f: &Finding,
         decision: Decision,
         state: &ClusterState,
@@ -206,19 +197,19 @@ impl Executor {
         } = wait;
         if !window && now > progress.deadline {
             self.limiter.finish(&state.arn);
-            Metrics::inc(&metrics.remediations_failed);
+            Metrics::inc(&self.metrics.remediations_failed);
             let mut d = remediated(decision, Action::Ticket);
             d.reason = format!(
                 "Remediation did not verify by its deadline ({} minutes after the last change): {why}.",
-                policy.verify_deadline_minutes
+                self.policy.verify_deadline_minutes
             );
             d.problems = state.problems();
             tracing::warn!(why = %why, "remediation did not verify in time; opening a ticket");
             return Ok(Turn::Ticket(d));
         }
         tracing::info!(why = %why, recheck_in_seconds = recheck_in.as_secs(), "remediation waiting");
-        let wait = Duration::from_std(recheck_in).unwrap_or_else(|_| recheck_delay(policy));
-        let recheck = recheck_for(f, &state.arn, Some(progress.clone()));
+        let wait = Duration::from_std(recheck_in).unwrap_or_else(|_| recheck_delay(&self.policy));
+        let recheck = Recheck::new(f, &state.arn, Some(progress.clone()));
         self.schedule(recheck, wait, now).await?;
         let note = first.then(|| {
             let rule = decision.rule.as_deref();
@@ -261,19 +252,6 @@ fn remediated(mut d: Decision, action: Action) -> Decision {
     d.action = action;
     d.control = Some(NEPTUNE_2.into());
     d
-}
-
-fn recheck_for(f: &Finding, cluster_arn: &str, progress: Option<Progress>) -> Recheck {
-    Recheck {
-        hubtriage_recheck: 1,
-        finding_id: f.id.clone(),
-        product_arn: f.product_arn.clone(),
-        account: f.account.clone(),
-        region: f.region.clone(),
-        cluster_arn: cluster_arn.to_string(),
-        not_before: Utc::now(),
-        progress,
-    }
 }
 
 /// The finding says a remediation started recently and has not ended.

@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::remediate::Progress;
+use crate::finding::Finding;
 use crate::lock;
 
 /// The key that marks a re-check message on the queue.
@@ -46,6 +47,21 @@ impl Recheck {
         let value: serde_json::Value = serde_json::from_str(body).ok()?;
         value.get(MARKER)?;
         Some(serde_json::from_value(value).map_err(|e| RecheckError(e.to_string())))
+    }
+
+    /// A re-check of `f`'s remediation of `cluster_arn`, due now; `progress`
+    /// is `None` while it waits for a slot.
+    pub fn new(f: &Finding, cluster_arn: &str, progress: Option<Progress>) -> Recheck {
+        Recheck {
+            hubtriage_recheck: 1,
+            finding_id: f.id.clone(),
+            product_arn: f.product_arn.clone(),
+            account: f.account.clone(),
+            region: f.region.clone(),
+            cluster_arn: cluster_arn.to_string(),
+            not_before: Utc::now(),
+            progress,
+        }
     }
 
     /// The delay to send this message with, from `now`: at most SQS's 15 minutes.

@@ -2,8 +2,8 @@
 //! helpers the plan tests share.
 
 use super::*;
-use crate::finding::parse_event;
 use crate::state::tests::sample_state;
+pub(super) use crate::testing::{config, finding};
 
 pub(super) fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
@@ -11,18 +11,8 @@ pub(super) fn now() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-pub(super) fn finding() -> Finding {
-    parse_event(include_str!("../../tests/fixtures/neptune2-failed-event.json").as_bytes())
-        .unwrap()
-        .remove(0)
-}
-
 pub(super) fn reach() -> Reach {
     Reach::own("111122223333")
-}
-
-pub(super) fn config(extra: &str) -> Config {
-    Config::from_toml_with_env("t.toml", extra, vec![]).unwrap()
 }
 
 pub(super) fn remediate_config(extra: &str) -> Config {

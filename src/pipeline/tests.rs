@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
-
 use super::*;
 use crate::act::driver::Executor;
 use crate::act::recheck::Limiter;
@@ -135,22 +133,25 @@ async fn a_redelivered_message_already_recorded_is_not_written_again() {
 
 /// A pipeline in apply mode whose fakes stand for Neptune and the queue.
 fn applying(hub: Arc<FakeHub>) -> (Arc<Pipeline>, Arc<FakeQueue>) {
+    let config = crate::testing::config(
+        "[remediation]\nmode = \"apply\"\nreboot = \"immediate\"\n[default]\naction = \"remediate\"\n",
+    );
+    let metrics = Arc::new(Metrics::default());
     let queue = Arc::new(FakeQueue::default());
     let executor = Executor {
         api: Arc::new(FakeNeptune::new(sample_state())),
         rechecks: queue.clone(),
         limiter: Limiter::new(1, 10),
+        policy: config.remediation.clone(),
+        metrics: metrics.clone(),
     };
-    let metrics = Arc::new(Metrics::default());
     let (recorder, _) = Recorder::start(
         hub.clone(),
         crate::testing::fast_recorder(),
         metrics.clone(),
     );
     let p = Pipeline::new(Parts {
-        config: Arc::new(crate::testing::config(
-            "[remediation]\nmode = \"apply\"\nreboot = \"immediate\"\n[default]\naction = \"remediate\"\n",
-        )),
+        config: Arc::new(config),
         reach: Reach::own("111122223333"),
         clusters: FakeClusters::with(sample_state()),
         findings: hub,
@@ -164,16 +165,7 @@ fn applying(hub: Arc<FakeHub>) -> (Arc<Pipeline>, Arc<FakeQueue>) {
 }
 
 fn recheck_of(f: &Finding) -> Recheck {
-    Recheck {
-        hubtriage_recheck: 1,
-        finding_id: f.id.clone(),
-        product_arn: f.product_arn.clone(),
-        account: f.account.clone(),
-        region: f.region.clone(),
-        cluster_arn: f.cluster_arn.clone().unwrap_or_default(),
-        not_before: Utc::now(),
-        progress: None,
-    }
+    Recheck::new(f, f.cluster_arn.as_deref().unwrap_or_default(), None)
 }
 
 #[tokio::test]
