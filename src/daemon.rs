@@ -24,7 +24,9 @@ pub struct Settings {
     pub wait_seconds: i32,
     /// The visibility each received message gets and keeps while worked on.
     pub visibility_seconds: i32,
-    pub concurrency: usize,
+    /// Messages held at once (`[daemon] max_in_flight`); the pipeline bounds
+    /// how many of them are being decided and acted on.
+    pub max_in_flight: usize,
     pub grace: Duration,
     /// Exit once the queue is empty and everything is recorded.
     pub until_empty: bool,
@@ -107,7 +109,7 @@ impl Daemon {
         };
         tracing::info!(
             queue = queue.url(),
-            concurrency = settings.concurrency,
+            max_in_flight = settings.max_in_flight,
             visibility = settings.visibility_seconds,
             until_empty = settings.until_empty,
             "receiving"
@@ -120,7 +122,7 @@ impl Daemon {
             settings.metrics_interval,
         ));
         Daemon {
-            permits: Arc::new(Semaphore::new(settings.concurrency)),
+            permits: Arc::new(Semaphore::new(settings.max_in_flight)),
             queue,
             pipeline,
             settings,

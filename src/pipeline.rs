@@ -57,6 +57,16 @@ pub enum Handled {
     Stopped(String),
 }
 
+/// A work slot: held while a finding is decided and acted on, given back
+/// before its update waits for its batch to be written.
+struct Slot<'a>(Option<tokio::sync::SemaphorePermit<'a>>);
+
+impl Slot<'_> {
+    fn release(&mut self) {
+        self.0 = None;
+    }
+}
+
 /// Recently recorded findings, by what identifies one delivery of them.
 struct Seen {
     keys: HashSet<String>,
@@ -118,11 +128,14 @@ pub struct Pipeline {
     recorder: Mutex<Option<Recorder>>,
     events: Option<Arc<Publisher>>,
     seen: Mutex<Seen>,
+    /// Work slots (`[daemon] concurrency`): held while deciding and acting.
+    work: tokio::sync::Semaphore,
     pub metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
     pub fn new(p: Parts) -> Self {
+        let concurrency = p.config.daemon.concurrency;
         Pipeline {
             config: p.config,
             reach: p.reach,
@@ -132,6 +145,7 @@ impl Pipeline {
             executor: p.executor,
             recorder: Mutex::new(Some(p.recorder)),
             events: p.events,
+            work: tokio::sync::Semaphore::new(concurrency),
             seen: Mutex::new(Seen {
                 keys: HashSet::new(),
                 order: VecDeque::new(),
@@ -154,6 +168,7 @@ impl Pipeline {
     /// Handles one finding from an event. `redelivered`: SQS has handed this
     /// message out before, so an earlier attempt may already have recorded it.
     pub async fn handle(&self, f: &Finding, redelivered: bool) -> Result<Handled, FindingError> {
+        let mut slot = self.slot().await;
         Metrics::inc(&self.metrics.findings_received);
         if is_own_update(f) {
             Metrics::inc(&self.metrics.own_updates_dropped);
@@ -181,11 +196,16 @@ impl Pipeline {
                 }
             }
         }
-        self.triage(f).await
+        self.triage(f, &mut slot).await
+    }
+
+    /// A work slot, held while a finding is decided and acted on.
+    async fn slot(&self) -> Slot<'_> {
+        Slot(self.work.acquire().await.ok())
     }
 
     /// Screen → enrich → decide → act → record.
-    async fn triage(&self, f: &Finding) -> Result<Handled, FindingError> {
+    async fn triage(&self, f: &Finding, slot: &mut Slot<'_>) -> Result<Handled, FindingError> {
         let now = Utc::now();
         let (decision, state) = match screen(f, &self.config, &self.reach) {
             Some(d) => (d, None),
@@ -209,19 +229,22 @@ impl Pipeline {
         match (decision.action, &self.executor, state) {
             (Action::Ignore, _, _) => Ok(Handled::Ignored(decision)),
             (Action::Resolve | Action::Suppress, _, _) => {
-                self.record(f, decision, &Acted::Nothing).await
+                self.record(f, decision, &Acted::Nothing, slot).await
             }
-            (Action::Ticket, _, _) => self.ticket(f, decision).await,
+            (Action::Ticket, _, _) => self.ticket(f, decision, slot).await,
             (Action::Remediate, Some(executor), Some(state)) => {
-                let turn = executor.start(f, decision, &state).await?;
-                self.carry_out(f, turn).await
+                let turn = executor.start(f, decision, &state).await;
+                // The first pass may have changed the cluster.
+                self.clusters.forget(&state.arn);
+                let turn = turn?;
+                self.carry_out(f, turn, slot).await
             }
             (Action::Remediate, _, _) => {
                 tracing::info!(plan = %crate::record::describe_plan(&decision.plan), "remediation planned (dry-run); no change made");
                 let acted = Acted::Planned {
                     dry_run: self.config.remediation.mode == Mode::DryRun,
                 };
-                self.record(f, decision, &acted).await
+                self.record(f, decision, &acted, slot).await
             }
         }
     }
@@ -235,10 +258,15 @@ impl Pipeline {
             .map_err(|e| FindingError::Enrich(Box::new(e)))
     }
 
-    async fn ticket(&self, f: &Finding, decision: Decision) -> Result<Handled, FindingError> {
+    async fn ticket(
+        &self,
+        f: &Finding,
+        decision: Decision,
+        slot: &mut Slot<'_>,
+    ) -> Result<Handled, FindingError> {
         let ticket = self.tickets.open(&decision).await?;
         Metrics::inc(&self.metrics.tickets_opened);
-        self.record(f, decision, &Acted::Ticketed { key: ticket.key })
+        self.record(f, decision, &Acted::Ticketed { key: ticket.key }, slot)
             .await
     }
 
@@ -248,11 +276,12 @@ impl Pipeline {
         f: &Finding,
         decision: Decision,
         acted: &Acted,
+        slot: &mut Slot<'_>,
     ) -> Result<Handled, FindingError> {
         let Some(update) = FindingUpdate::for_decision(&decision, acted) else {
             return Ok(Handled::Ignored(decision));
         };
-        self.write(f, decision, update).await
+        self.write(f, decision, update, slot).await
     }
 
     async fn write(
@@ -260,6 +289,7 @@ impl Pipeline {
         f: &Finding,
         decision: Decision,
         update: FindingUpdate,
+        slot: &mut Slot<'_>,
     ) -> Result<Handled, FindingError> {
         if update.already_on(f) {
             Metrics::inc(&self.metrics.already_recorded);
@@ -268,7 +298,10 @@ impl Pipeline {
             return Ok(Handled::AlreadyRecorded(decision));
         }
         let recorder = lock(&self.recorder).clone().ok_or(RecordError::Stopped)?;
-        recorder.record(FindingId::of(f), update.clone()).await?;
+        let pending = recorder.submit(FindingId::of(f), update.clone()).await?;
+        // Waiting for the batch to be written needs no work slot.
+        slot.release();
+        pending.written().await?;
         Metrics::inc(&self.metrics.recorded);
         lock(&self.seen).insert(f);
         tracing::info!(
@@ -291,13 +324,18 @@ impl Pipeline {
     // ---- remediation (the driver in act::driver does the work) --------------------
 
     /// Records how a remediation's turn ended.
-    async fn carry_out(&self, f: &Finding, turn: Turn) -> Result<Handled, FindingError> {
+    async fn carry_out(
+        &self,
+        f: &Finding,
+        turn: Turn,
+        slot: &mut Slot<'_>,
+    ) -> Result<Handled, FindingError> {
         match turn {
-            Turn::Record(decision, update) => self.write(f, decision, update).await,
-            Turn::Ticket(decision) => self.ticket(f, decision).await,
+            Turn::Record(decision, update) => self.write(f, decision, update, slot).await,
+            Turn::Ticket(decision) => self.ticket(f, decision, slot).await,
             Turn::Waiting(note) => {
                 if let Some((decision, update)) = note {
-                    self.write(f, decision, update).await?;
+                    self.write(f, decision, update, slot).await?;
                 }
                 Ok(Handled::Remediating)
             }
@@ -320,14 +358,17 @@ impl Pipeline {
             tracing::info!(why = %why, "remediation stopped");
             Ok(Handled::Stopped(why))
         };
+        let mut slot = self.slot().await;
         let current = match self.recheck_finding(r).await? {
             Ok(current) => current,
             Err(why) => return stop(why),
         };
         let Some(progress) = r.progress.clone() else {
             // It waited for a slot: decide again from live state (triage reads it).
-            return self.triage(&current).await;
+            return self.triage(&current, &mut slot).await;
         };
+        // A remediation decides from state read now, never from a cached read.
+        self.clusters.forget(&r.cluster_arn);
         let Some(state) = self.read_cluster(Some(&r.cluster_arn)).await? else {
             return stop("the cluster no longer exists".into());
         };
@@ -339,10 +380,11 @@ impl Pipeline {
             &self.reach,
             Utc::now(),
         );
-        let turn = executor
-            .resume(&current, decision, &state, progress)
-            .await?;
-        self.carry_out(&current, turn).await
+        let turn = executor.resume(&current, decision, &state, progress).await;
+        // The pass may have changed the cluster: what was read before is stale.
+        self.clusters.forget(&r.cluster_arn);
+        let turn = turn?;
+        self.carry_out(&current, turn, &mut slot).await
     }
 
     /// The re-check's finding as Security Hub has it now, or why its remediation

@@ -13,6 +13,7 @@ use crate::act::ticket::LogTickets;
 use crate::config::{Config, Mode, TicketKind};
 use crate::daemon::{self, Settings};
 use crate::decide::Reach;
+use crate::enrich::cache::CachedReader;
 use crate::enrich::neptune::NeptuneReader;
 use crate::events::Publisher;
 use crate::metrics::Metrics;
@@ -90,7 +91,7 @@ pub async fn run(
         max_messages: queue_config.max_messages,
         wait_seconds: queue_config.wait_seconds,
         visibility_seconds: visibility,
-        concurrency: config.daemon.concurrency,
+        max_in_flight: config.daemon.max_in_flight,
         grace: Duration::from_secs(config.daemon.shutdown_grace_seconds),
         until_empty,
         heartbeat_file: Some(config.daemon.heartbeat_file.clone().into()),
@@ -139,10 +140,14 @@ fn pipeline(
         policy: config.remediation.clone(),
         metrics: metrics.clone(),
     });
+    let cache_ttl = Duration::from_secs(config.enrich.cache_seconds);
     let pipeline = Arc::new(Pipeline::new(Parts {
         config,
         reach,
-        clusters: Arc::new(NeptuneReader::new(neptune)),
+        clusters: Arc::new(CachedReader::new(
+            Arc::new(NeptuneReader::new(neptune)),
+            cache_ttl,
+        )),
         findings: hub,
         tickets,
         executor,

@@ -28,8 +28,8 @@ mod tests;
 pub use env::{CONFIG_TOML_ENV, ENV_PREFIX, ENV_SEPARATOR};
 pub use matching::{Glob, Match, Subject, TagMatch};
 pub use tables::{
-    Daemon, DefaultAction, Events, MetricsConfig, Queue, Remediation, Rule, Scope, SecurityHub,
-    Setup, Suppression, Ticket,
+    Daemon, DefaultAction, Enrich, Events, MetricsConfig, Queue, Remediation, Rule, Scope,
+    SecurityHub, Setup, Suppression, Ticket,
 };
 pub use validate::RETENTION_DAYS;
 pub use values::{Expiry, Mode, RebootPolicy, RuleAction, SharedGroupPolicy, TicketKind};
@@ -65,6 +65,8 @@ pub struct Config {
     pub queue: Option<Queue>,
     #[serde(default)]
     pub daemon: Daemon,
+    #[serde(default)]
+    pub enrich: Enrich,
     #[serde(default)]
     pub securityhub: SecurityHub,
     #[serde(default)]

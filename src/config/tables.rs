@@ -160,9 +160,13 @@ fn default_max_messages() -> i32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Daemon {
-    /// Findings worked on at once.
+    /// Findings being decided and acted on at once (work slots).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Messages held at once, including those whose updates wait to be written
+    /// in a batch (a slot is not held for that wait).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
     /// How long in-flight work may take to finish after SIGTERM (below ECS's stop timeout).
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
@@ -179,6 +183,7 @@ impl Default for Daemon {
     fn default() -> Self {
         Daemon {
             concurrency: default_concurrency(),
+            max_in_flight: default_max_in_flight(),
             shutdown_grace_seconds: default_grace(),
             heartbeat_file: default_heartbeat(),
         }
@@ -187,6 +192,35 @@ impl Default for Daemon {
 
 fn default_concurrency() -> usize {
     8
+}
+
+/// Enough for a storm to fill 100-finding batches several times over while a
+/// batch lingers, and small next to the visibility the loop keeps extending.
+fn default_max_in_flight() -> usize {
+    300
+}
+
+/// `[enrich]`: how live state is read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enrich {
+    /// How long a cluster's live state is reused for other findings of the same
+    /// cluster (0: read it for every finding). Dropped as soon as hubtriage
+    /// changes the cluster.
+    #[serde(default = "default_cache_seconds")]
+    pub cache_seconds: u64,
+}
+
+fn default_cache_seconds() -> u64 {
+    30
+}
+
+impl Default for Enrich {
+    fn default() -> Self {
+        Enrich {
+            cache_seconds: default_cache_seconds(),
+        }
+    }
 }
 
 fn default_grace() -> u64 {

@@ -34,6 +34,12 @@ impl Config {
             queue(q)?;
         }
         daemon(&self.daemon)?;
+        within(
+            "enrich.cache_seconds",
+            self.enrich.cache_seconds,
+            (0, 3600),
+            "",
+        )?;
         securityhub(&self.securityhub)?;
         metrics(&self.metrics)?;
         setup(&self.setup)?;
@@ -110,6 +116,12 @@ fn queue(q: &Queue) -> Result<(), Problem> {
 
 fn daemon(d: &Daemon) -> Result<(), Problem> {
     within("daemon.concurrency", d.concurrency, (1, 256), "")?;
+    within(
+        "daemon.max_in_flight",
+        d.max_in_flight,
+        (d.concurrency, 10_000),
+        " (at least daemon.concurrency)",
+    )?;
     if d.shutdown_grace_seconds > 115 {
         return problem(
             "daemon.shutdown_grace_seconds",

@@ -17,7 +17,7 @@ fn settings(until_empty: bool) -> Settings {
         max_messages: 10,
         wait_seconds: 1,
         visibility_seconds: 30,
-        concurrency: 8,
+        max_in_flight: 8,
         grace: Duration::from_secs(5),
         until_empty,
         heartbeat_file: None,
@@ -116,4 +116,30 @@ async fn the_grace_period_releases_unfinished_messages() {
         lock(&queue.deleted).is_empty(),
         "nothing unfinished is deleted"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_for_a_batch_holds_no_work_slot() {
+    // One work slot, fifty messages in flight: alike decisions still share a
+    // batch, because a finding gives its slot back before its update waits.
+    let queue = FakeQueue::with_bodies((0..50).map(event));
+    let hub = Arc::new(FakeHub::default());
+    let (pipeline, recorder_task) = pipeline(
+        "[daemon]\nconcurrency = 1\nmax_in_flight = 50\n",
+        FakeClusters::with(sample_state()),
+        hub.clone(),
+    );
+    let (_stop, shutdown) = watch::channel(false);
+    let settings = Settings {
+        max_in_flight: 50,
+        ..settings(true)
+    };
+    let exit = run(queue.clone(), pipeline, recorder_task, settings, shutdown)
+        .await
+        .unwrap();
+    assert_eq!(exit, Exit::Drained);
+    assert_eq!(hub.updated().len(), 50);
+    let calls = lock(&hub.calls).len();
+    assert!(calls <= 5, "50 alike updates took {calls} BatchUpdateFindings calls");
+    assert_eq!(lock(&queue.deleted).len(), 50, "deleted once recorded");
 }

@@ -1,3 +1,4 @@
 //! Enrich step: the live state of the cluster a finding names.
 
+pub mod cache;
 pub mod neptune;

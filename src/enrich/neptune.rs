@@ -19,6 +19,9 @@ use crate::state::{AuditParameter, ClusterState, Member, AUDIT_PARAMETER, IN_SYN
 #[async_trait]
 pub trait ClusterReader: Send + Sync {
     async fn cluster_state(&self, cluster_arn: &str) -> Result<Option<ClusterState>, Error>;
+
+    /// hubtriage changed this cluster: state read before must not be used again.
+    fn forget(&self, _cluster_arn: &str) {}
 }
 
 pub struct NeptuneReader {

@@ -71,6 +71,15 @@ impl Recorder {
         finding: FindingId,
         update: FindingUpdate,
     ) -> Result<(), RecordError> {
+        self.submit(finding, update).await?.written().await
+    }
+
+    /// Hands `update` to the batcher; the returned [`Pending`] says when it is written.
+    pub async fn submit(
+        &self,
+        finding: FindingId,
+        update: FindingUpdate,
+    ) -> Result<Pending, RecordError> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Request {
@@ -80,7 +89,17 @@ impl Recorder {
             })
             .await
             .map_err(|_| RecordError::Stopped)?;
-        wait.await.map_err(|_| RecordError::Stopped)?
+        Ok(Pending(wait))
+    }
+}
+
+/// An update handed to the batcher and not yet known to be written.
+pub struct Pending(oneshot::Receiver<Result<(), RecordError>>);
+
+impl Pending {
+    /// Waits until the update is written (or has failed for good).
+    pub async fn written(self) -> Result<(), RecordError> {
+        self.0.await.map_err(|_| RecordError::Stopped)?
     }
 }
 
