@@ -140,6 +140,9 @@ async fn waiting_for_a_batch_holds_no_work_slot() {
     assert_eq!(exit, Exit::Drained);
     assert_eq!(hub.updated().len(), 50);
     let calls = lock(&hub.calls).len();
-    assert!(calls <= 5, "50 alike updates took {calls} BatchUpdateFindings calls");
+    assert!(
+        calls <= 5,
+        "50 alike updates took {calls} BatchUpdateFindings calls"
+    );
     assert_eq!(lock(&queue.deleted).len(), 50, "deleted once recorded");
 }

@@ -213,6 +213,50 @@ CALLS = CallLog()
 FAULTS = Faults()
 
 
+class Quotas:
+    """Security Hub's request quotas as token buckets, per operation, off until
+    set: {"BatchUpdateFindings": {"rate": 10, "burst": 30}}. A call over its
+    quota is answered 429 TooManyRequestsException, as Security Hub does."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.buckets = {}  # operation -> {"rate", "burst", "tokens", "at"}
+
+    def set(self, spec):
+        if not isinstance(spec, dict):
+            raise ValueError('body must be {"<Operation>": {"rate": N, "burst": M}} or {}')
+        buckets = {}
+        for op, q in spec.items():
+            rate, burst = float(q["rate"]), float(q["burst"])
+            if rate <= 0 or burst < 1:
+                raise ValueError(f"{op}: rate must be > 0 and burst >= 1")
+            buckets[op] = {"rate": rate, "burst": burst, "tokens": burst, "at": time.monotonic()}
+        with self.lock:
+            self.buckets = buckets
+        return self.list()
+
+    def list(self):
+        with self.lock:
+            return {op: {"rate": b["rate"], "burst": b["burst"]} for op, b in self.buckets.items()}
+
+    def take(self, operation):
+        """True when the call may go ahead."""
+        with self.lock:
+            b = self.buckets.get(operation)
+            if b is None:
+                return True
+            now = time.monotonic()
+            b["tokens"] = min(b["burst"], b["tokens"] + (now - b["at"]) * b["rate"])
+            b["at"] = now
+            if b["tokens"] >= 1:
+                b["tokens"] -= 1
+                return True
+            return False
+
+
+QUOTAS = Quotas()
+
+
 # --------------------------------------------------------------------------
 # moto side: WSGI middleware that records calls and injects faults
 # --------------------------------------------------------------------------
@@ -1206,6 +1250,8 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if body is None or not isinstance(body, dict):
                 raise ApiError("InvalidInputException", "Request body is not a JSON object")
+            if not QUOTAS.take(operation):
+                raise ApiError("TooManyRequestsException", "Rate exceeded", 429)
             delay_s, err = FAULTS.for_call("securityhub", operation)
             if delay_s:
                 time.sleep(delay_s)
@@ -1270,6 +1316,13 @@ class Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 FAULTS.clear()
                 return {"ok": True}
+        if path == "/_emu/quotas":
+            if method == "GET":
+                return QUOTAS.list()
+            if method == "POST":
+                return {"ok": True, "quotas": QUOTAS.set(body)}
+            if method == "DELETE":
+                return {"ok": True, "quotas": QUOTAS.set({})}
         if path == "/_emu/events":
             if method == "GET":
                 with hub.lock:
@@ -1295,6 +1348,7 @@ class Handler(BaseHTTPRequestHandler):
             reset_moto()
             hub.reset()
             NEPTUNE_SIM.reset()
+            QUOTAS.set({})
             CALLS.clear()
             FAULTS.clear()
             return {"ok": True}

@@ -261,6 +261,36 @@ def throttle_fault():
 
 
 @test
+def quota_answers_429_past_its_burst_and_refills():
+    f = make_finding("quota")
+    import_findings(f)
+    control("POST", "/_emu/quotas", {"BatchUpdateFindings": {"rate": 5, "burst": 3}})
+    try:
+        sh = client("securityhub")  # one attempt: no retries
+        for _ in range(3):
+            sh.batch_update_findings(FindingIdentifiers=[ident(f)], Workflow={"Status": "NOTIFIED"})
+        expect_client_error(lambda: sh.batch_update_findings(
+            FindingIdentifiers=[ident(f)], Workflow={"Status": "NOTIFIED"}), "TooManyRequestsException", 429)
+        time.sleep(0.5)  # 5/s refills two tokens
+        sh.batch_update_findings(FindingIdentifiers=[ident(f)], Workflow={"Status": "NOTIFIED"})
+        assert control("GET", "/_emu/quotas") == {"BatchUpdateFindings": {"rate": 5.0, "burst": 3.0}}
+    finally:
+        control("DELETE", "/_emu/quotas")
+    assert control("GET", "/_emu/quotas") == {}
+
+
+@test
+def assumed_role_credentials_act_in_the_roles_account():
+    creds = client("sts").assume_role(RoleArn="arn:aws:iam::222222222222:role/member",
+                                      RoleSessionName="self-test")["Credentials"]
+    member = dict(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                  aws_session_token=creds["SessionToken"])
+    sts = boto3.client("sts", region_name=REGION, endpoint_url=URLS["moto"], **member)
+    assert sts.get_caller_identity()["Account"] == "222222222222"
+    assert client("sts").get_caller_identity()["Account"] == ACCOUNT
+
+
+@test
 def unprocessed_fault():
     fs = [make_finding(f"unproc-{i}") for i in range(4)]
     import_findings(*fs)
