@@ -371,7 +371,8 @@ fn assert_all_recorded(w: &World, findings: &[Value]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_in_flight_work_within_the_grace_period() {
     let (w, findings) = slow_world(30, 1500).await;
-    let config = w.config("[daemon]\nconcurrency = 2\nshutdown_grace_seconds = 8\n");
+    let config =
+        w.config("[daemon]\nconcurrency = 2\nmax_in_flight = 2\nshutdown_grace_seconds = 8\n");
     let child = w.spawn(&config);
     wait_until_in_flight(&w);
     let asked = std::time::Instant::now();
@@ -617,4 +618,100 @@ async fn healthcheck_follows_the_receive_loop() {
     signal(&child, "-TERM");
     let out = support::wait_with_limit(child, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+/// A storm under Security Hub's quota (10 requests/s, burst 30; GetFindings 3/s,
+/// burst 6): 300 FAILED findings over 10 prod clusters, each decided `ticket`.
+/// Every finding ends NOTIFIED and every message deleted; alike updates share
+/// BatchUpdateFindings calls; each cluster's live state is read once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storm_is_drained_in_shared_batches_with_one_read_per_cluster() {
+    const CLUSTERS: usize = 10;
+    const PER_CLUSTER: usize = 30;
+    let w = World::new(WorldOptions {
+        visibility_seconds: 60,
+        max_receive_count: 5,
+    })
+    .await;
+    let mut arns = Vec::new();
+    for c in 0..CLUSTERS {
+        let id = format!("storm-{c}");
+        let spec = ClusterSpec {
+            id: &id,
+            tags: &[("env", "prod")],
+            members: 1,
+            ..Default::default()
+        };
+        arns.push(w.create_cluster(spec).await);
+    }
+    let findings: Vec<Value> = (0..CLUSTERS * PER_CLUSTER)
+        .map(|n| {
+            w.finding(&format!("storm-{}", n % CLUSTERS), |f| {
+                let id = format!("{}-{n}", f["Id"].as_str().unwrap());
+                f["Id"] = json!(id);
+            })
+        })
+        .collect();
+    let quotas = json!({
+        "BatchUpdateFindings": {"rate": 10, "burst": 30},
+        "GetFindings": {"rate": 3, "burst": 6}
+    });
+    let (status, v) = w.emu.http("POST", "/_emu/quotas", Some(&quotas));
+    assert_eq!(status, 200, "{v}");
+    for chunk in findings.chunks(100) {
+        w.import(chunk);
+    }
+    w.emu.http("DELETE", "/_emu/calls", None);
+
+    let out = w.drain(&w.config(""), Duration::from_secs(240));
+
+    // Alike decisions share update calls of up to 100 findings.
+    let n = findings.len();
+    let updates = w.emu.calls("securityhub", "BatchUpdateFindings");
+    let ok = updates.iter().filter(|c| c["status"] == 200).count();
+    let sqs = [
+        "ReceiveMessage",
+        "DeleteMessageBatch",
+        "ChangeMessageVisibility",
+    ]
+    .iter()
+    .map(|op| w.emu.calls("sqs", op).len())
+    .sum::<usize>();
+    eprintln!(
+        "storm: {n} findings, {ok} BatchUpdateFindings calls ({} throttled), {sqs} SQS calls",
+        updates.len() - ok
+    );
+    assert!(
+        ok * 20 <= n,
+        "{ok} update calls for {n} findings\n{}",
+        show(&out)
+    );
+    // Live state once per cluster (the cache's TTL is longer than the run).
+    let describes = w.emu.calls("rds", "DescribeDBClusters");
+    for arn in &arns {
+        let reads = describes
+            .iter()
+            .filter(|c| c["request"]["DBClusterIdentifier"] == json!(arn))
+            .count();
+        assert!(reads <= 1, "{arn} read {reads} times");
+    }
+    assert!(w.emu.calls("rds", "ListTagsForResource").len() <= CLUSTERS);
+    // Every finding recorded, none failed, every message deleted.
+    let emf: Vec<Value> = log_lines(&out)
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    let total = |name: &str| {
+        emf.iter()
+            .map(|l| l[name].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(total("Recorded"), n as u64, "{}", show(&out));
+    assert_eq!(total("FindingsFailed"), 0);
+    for f in findings.iter().step_by(7) {
+        let got = w.stored(f["Id"].as_str().unwrap());
+        assert_eq!(got["Workflow"]["Status"], "NOTIFIED", "{got}");
+    }
+    assert_eq!(w.depth(&w.queue_url).await, 0);
+    assert_eq!(w.depth(&w.dlq_url).await, 0);
 }
