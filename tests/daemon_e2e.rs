@@ -633,25 +633,9 @@ async fn a_storm_is_drained_in_shared_batches_with_one_read_per_cluster() {
         max_receive_count: 5,
     })
     .await;
-    let mut arns = Vec::new();
-    for c in 0..CLUSTERS {
-        let id = format!("storm-{c}");
-        let spec = ClusterSpec {
-            id: &id,
-            tags: &[("env", "prod")],
-            members: 1,
-            ..Default::default()
-        };
-        arns.push(w.create_cluster(spec).await);
-    }
-    let findings: Vec<Value> = (0..CLUSTERS * PER_CLUSTER)
-        .map(|n| {
-            w.finding(&format!("storm-{}", n % CLUSTERS), |f| {
-                let id = format!("{}-{n}", f["Id"].as_str().unwrap());
-                f["Id"] = json!(id);
-            })
-        })
-        .collect();
+    let (arns, findings) = w
+        .prod_storm("storm", CLUSTERS, CLUSTERS * PER_CLUSTER)
+        .await;
     let quotas = json!({
         "BatchUpdateFindings": {"rate": 10, "burst": 30},
         "GetFindings": {"rate": 3, "burst": 6}
@@ -701,15 +685,7 @@ async fn a_storm_is_drained_in_shared_batches_with_one_read_per_cluster() {
     }
     assert!(w.emu.calls("rds", "ListTagsForResource").len() <= CLUSTERS);
     // Every finding recorded, none failed, every message deleted.
-    let emf: Vec<Value> = log_lines(&out)
-        .into_iter()
-        .filter(|l| l.get("_aws").is_some())
-        .collect();
-    let total = |name: &str| {
-        emf.iter()
-            .map(|l| l[name].as_u64().unwrap_or(0))
-            .sum::<u64>()
-    };
+    let total = |name: &str| support::emf_total(&out, name);
     assert_eq!(total("Recorded"), n as u64, "{}", show(&out));
     assert_eq!(total("FindingsFailed"), 0);
     // Read back without the quota (it is the daemon's budget, not the test's).
@@ -732,24 +708,7 @@ async fn throttled_updates_are_retried_until_every_finding_is_recorded() {
         max_receive_count: 5,
     })
     .await;
-    for c in 0..5 {
-        let id = format!("busy-{c}");
-        let spec = ClusterSpec {
-            id: &id,
-            tags: &[("env", "prod")],
-            members: 1,
-            ..Default::default()
-        };
-        w.create_cluster(spec).await;
-    }
-    let findings: Vec<Value> = (0..60)
-        .map(|n| {
-            w.finding(&format!("busy-{}", n % 5), |f| {
-                let id = format!("{}-{n}", f["Id"].as_str().unwrap());
-                f["Id"] = json!(id);
-            })
-        })
-        .collect();
+    let (_, findings) = w.prod_storm("busy", 5, 60).await;
     w.import(&findings);
     let quota = json!({"BatchUpdateFindings": {"rate": 1, "burst": 1}});
     let (status, v) = w.emu.http("POST", "/_emu/quotas", Some(&quota));
@@ -770,15 +729,7 @@ async fn throttled_updates_are_retried_until_every_finding_is_recorded() {
         "{throttled} throttled calls\n{}",
         show(&out)
     );
-    let emf: Vec<Value> = log_lines(&out)
-        .into_iter()
-        .filter(|l| l.get("_aws").is_some())
-        .collect();
-    let total = |name: &str| {
-        emf.iter()
-            .map(|l| l[name].as_u64().unwrap_or(0))
-            .sum::<u64>()
-    };
+    let total = |name: &str| support::emf_total(&out, name);
     assert_eq!(total("FindingsFailed"), 0, "{}", show(&out));
     assert_eq!(total("Recorded"), 60);
     assert!(total("Throttles") >= 1);

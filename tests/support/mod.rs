@@ -514,6 +514,37 @@ impl World {
         f
     }
 
+    /// `clusters` one-instance prod clusters `<prefix>-<n>`, and `count`
+    /// findings spread over them round-robin (unique ids). Returns the
+    /// clusters' ARNs and the findings, not yet imported.
+    pub async fn prod_storm(
+        &self,
+        prefix: &str,
+        clusters: usize,
+        count: usize,
+    ) -> (Vec<String>, Vec<Value>) {
+        let mut arns = Vec::new();
+        for c in 0..clusters {
+            let id = format!("{prefix}-{c}");
+            let spec = ClusterSpec {
+                id: &id,
+                tags: &[("env", "prod")],
+                members: 1,
+                ..Default::default()
+            };
+            arns.push(self.create_cluster(spec).await);
+        }
+        let findings = (0..count)
+            .map(|n| {
+                self.finding(&format!("{prefix}-{}", n % clusters), |f| {
+                    let id = format!("{}-{n}", f["Id"].as_str().unwrap_or_default());
+                    f["Id"] = json!(id);
+                })
+            })
+            .collect();
+        (arns, findings)
+    }
+
     /// Imports findings; Security Hub (the emulator) emits their Imported events.
     pub fn import(&self, findings: &[Value]) {
         let (status, v) = self.emu.http(
@@ -782,6 +813,15 @@ fn drain_pipe<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHan
         }
         out
     })
+}
+
+/// The total of an EMF metric over a run's metric lines.
+pub fn emf_total(out: &Output, name: &str) -> u64 {
+    log_lines(out)
+        .iter()
+        .filter(|l| l.get("_aws").is_some())
+        .map(|l| l[name].as_u64().unwrap_or(0))
+        .sum()
 }
 
 /// The JSON log lines of a run.
