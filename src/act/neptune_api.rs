@@ -78,12 +78,10 @@ impl FixApi for AwsFixApi {
             {
                 Ok(false)
             }
-            Err(e) => Err(Error::from_sdk(
-                "Neptune",
-                "CreateDBClusterParameterGroup",
-                name,
-                &e,
-            )),
+            Err(e) => Err(
+                Error::from_sdk("Neptune", "CreateDBClusterParameterGroup", name, &e)
+                    .in_region(region),
+            ),
         }
     }
 
@@ -104,6 +102,7 @@ impl FixApi for AwsFixApi {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| {
                 Error::from_sdk("Neptune", "DescribeDBClusterParameters", group, &e)
+                    .in_region(region)
             })?;
             for p in page.parameters() {
                 if let (Some(name), Some(value)) = (p.parameter_name(), p.parameter_value()) {
@@ -145,6 +144,7 @@ impl FixApi for AwsFixApi {
                 .await
                 .map_err(|e| {
                     Error::from_sdk("Neptune", "ModifyDBClusterParameterGroup", group, &e)
+                        .in_region(region)
                 })?;
         }
         Ok(())
@@ -159,7 +159,9 @@ impl FixApi for AwsFixApi {
             .apply_immediately(true)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("Neptune", "ModifyDBCluster", cluster, &e))?;
+            .map_err(|e| {
+                Error::from_sdk("Neptune", "ModifyDBCluster", cluster, &e).in_region(region)
+            })?;
         Ok(())
     }
 
@@ -176,7 +178,9 @@ impl FixApi for AwsFixApi {
             .apply_immediately(true)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("Neptune", "ModifyDBCluster", cluster, &e))?;
+            .map_err(|e| {
+                Error::from_sdk("Neptune", "ModifyDBCluster", cluster, &e).in_region(region)
+            })?;
         Ok(())
     }
 
@@ -200,12 +204,9 @@ impl FixApi for AwsFixApi {
             {
                 Ok(None)
             }
-            Err(e) => Err(Error::from_sdk(
-                "Neptune",
-                "DescribeDBInstances",
-                instance,
-                &e,
-            )),
+            Err(e) => Err(
+                Error::from_sdk("Neptune", "DescribeDBInstances", instance, &e).in_region(region),
+            ),
         }
     }
 
@@ -216,7 +217,9 @@ impl FixApi for AwsFixApi {
             .db_instance_identifier(instance)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("Neptune", "RebootDBInstance", instance, &e))?;
+            .map_err(|e| {
+                Error::from_sdk("Neptune", "RebootDBInstance", instance, &e).in_region(region)
+            })?;
         Ok(())
     }
 
@@ -232,7 +235,10 @@ impl FixApi for AwsFixApi {
             .log_group_name_prefix(log_group)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("CloudWatch Logs", "DescribeLogGroups", log_group, &e))?;
+            .map_err(|e| {
+                Error::from_sdk("CloudWatch Logs", "DescribeLogGroups", log_group, &e)
+                    .in_region(region)
+            })?;
         Ok(out
             .log_groups()
             .iter()
@@ -248,7 +254,10 @@ impl FixApi for AwsFixApi {
             .retention_in_days(days)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("CloudWatch Logs", "PutRetentionPolicy", log_group, &e))?;
+            .map_err(|e| {
+                Error::from_sdk("CloudWatch Logs", "PutRetentionPolicy", log_group, &e)
+                    .in_region(region)
+            })?;
         Ok(())
     }
 
@@ -269,12 +278,10 @@ impl FixApi for AwsFixApi {
             {
                 Ok(false)
             }
-            Err(e) => Err(Error::from_sdk(
-                "CloudWatch Logs",
-                "DescribeLogStreams",
-                log_group,
-                &e,
-            )),
+            Err(e) => Err(
+                Error::from_sdk("CloudWatch Logs", "DescribeLogStreams", log_group, &e)
+                    .in_region(region),
+            ),
         }
     }
 }

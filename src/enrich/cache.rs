@@ -41,18 +41,24 @@ impl CachedReader {
     }
 
     /// The entry for `arn`, a fresh one when there is none or it is too old.
+    /// Expired entries of other clusters are dropped only when an entry is
+    /// made (once per cluster per TTL), not on every read.
     fn entry(&self, arn: &str) -> Arc<OnceCell<Read>> {
         let mut entries = lock(&self.entries);
         let now = Instant::now();
+        if let Some(e) = entries.get(arn) {
+            if now.duration_since(e.started) < self.ttl {
+                return e.read.clone();
+            }
+        }
         entries.retain(|_, e| now.duration_since(e.started) < self.ttl);
-        entries
-            .entry(arn.to_string())
-            .or_insert_with(|| Entry {
-                started: now,
-                read: Arc::new(OnceCell::new()),
-            })
-            .read
-            .clone()
+        let read = Arc::new(OnceCell::new());
+        let entry = Entry {
+            started: now,
+            read: read.clone(),
+        };
+        entries.insert(arn.to_string(), entry);
+        read
     }
 }
 

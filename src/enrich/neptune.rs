@@ -40,6 +40,18 @@ impl ClusterReader for NeptuneReader {
         let Some(arn) = ClusterArn::parse(cluster_arn) else {
             return Ok(None);
         };
+        self.read(cluster_arn, arn)
+            .await
+            .map_err(|e| e.in_region(arn.region))
+    }
+}
+
+impl NeptuneReader {
+    async fn read(
+        &self,
+        cluster_arn: &str,
+        arn: ClusterArn<'_>,
+    ) -> Result<Option<ClusterState>, Error> {
         let client = self.clients.get(&Place::own(arn.region));
         let id = arn.identifier;
 
