@@ -1,12 +1,13 @@
 //! AWS SDK configuration shared by every adapter: the default credential chain
 //! and region (ECS container credentials work unchanged), endpoints from
 //! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`, and timeouts longer than
-//! SQS's 20-second long poll. And what every adapter shares: one error type for
+//! SQS's 20-second long poll, and the adaptive retry mode. And what every adapter shares: one error type for
 //! a failed call of any service, classified in one place, and one client cache.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -28,6 +29,9 @@ pub async fn load() -> SdkConfig {
                 .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         )
+        // Adaptive: besides retrying throttled calls with backoff, the client
+        // slows its own sending once it has been throttled.
+        .retry_config(RetryConfig::adaptive())
         .load()
         .await
 }

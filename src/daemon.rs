@@ -21,6 +21,8 @@ use crate::source::{Message, MessageQueue};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub max_messages: i32,
+    /// Long-polls at once while the queue is deep.
+    pub parallel_receives: usize,
     pub wait_seconds: i32,
     /// The visibility each received message gets and keeps while worked on.
     pub visibility_seconds: i32,
@@ -86,6 +88,8 @@ struct Daemon {
     tasks: JoinSet<()>,
     /// Receives that failed in a row.
     failures: u32,
+    /// The last receive came back full: the queue is deep.
+    deep: bool,
     /// The long-poll wait (short with `until_empty`, to notice the end soon).
     wait: i32,
     emf: JoinHandle<()>,
@@ -132,6 +136,7 @@ impl Daemon {
             in_flight: Arc::default(),
             tasks: JoinSet::new(),
             failures: 0,
+            deep: false,
             wait,
             emf,
             emitted,
@@ -157,10 +162,7 @@ impl Daemon {
             }
             return Ok(None);
         }
-        let max = i32::try_from(free)
-            .unwrap_or(i32::MAX)
-            .min(self.settings.max_messages);
-        let Some(messages) = self.receive(max).await? else {
+        let Some(messages) = self.receive(free).await? else {
             return Ok(None);
         };
         if messages.is_empty() {
@@ -175,20 +177,54 @@ impl Daemon {
         Ok(None)
     }
 
-    /// `None`: nothing received this turn (shutdown asked, or the receive
-    /// failed and was backed off).
-    async fn receive(&mut self, max: i32) -> Result<Option<Vec<Message>>, DaemonError> {
-        let visibility = Some(self.settings.visibility_seconds);
-        let received = tokio::select! {
-            r = self.queue.receive(max, self.wait, visibility) => r,
-            _ = self.shutdown.changed() => return Ok(None),
+    /// Receives up to `free` messages: one long-poll, or several at once while
+    /// the queue is deep and there is room for them. `None`: nothing received
+    /// this turn (shutdown asked, or every receive failed and was backed off).
+    async fn receive(&mut self, free: usize) -> Result<Option<Vec<Message>>, DaemonError> {
+        let per_poll = usize::try_from(self.settings.max_messages)
+            .unwrap_or(1)
+            .max(1);
+        let polls = if self.deep {
+            (free / per_poll).clamp(1, self.settings.parallel_receives.max(1))
+        } else {
+            1
         };
-        match received {
-            Ok(m) => {
-                self.failures = 0;
-                Ok(Some(m))
+        let max = i32::try_from(free.min(per_poll)).unwrap_or(1);
+        let visibility = Some(self.settings.visibility_seconds);
+        let mut receives = JoinSet::new();
+        for _ in 0..polls {
+            let queue = self.queue.clone();
+            let wait = self.wait;
+            receives.spawn(async move { queue.receive(max, wait, visibility).await });
+        }
+        let mut messages = Vec::new();
+        let mut error = None;
+        loop {
+            let joined = tokio::select! {
+                j = receives.join_next() => j,
+                // Dropping the set aborts the polls still waiting.
+                _ = self.shutdown.changed() => return Ok(None),
+            };
+            match joined {
+                None => break,
+                Some(Ok(Ok(m))) => messages.extend(m),
+                Some(Ok(Err(e))) => error = Some(e),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "a receive task failed");
+                }
             }
-            Err(e) => {
+        }
+        self.deep = messages.len() >= polls * per_poll;
+        match error {
+            None => {
+                self.failures = 0;
+                Ok(Some(messages))
+            }
+            Some(e) if !messages.is_empty() => {
+                tracing::warn!(error = %e, "one of the parallel receives failed");
+                Ok(Some(messages))
+            }
+            Some(e) => {
                 self.failures += 1;
                 let failures = self.failures;
                 tracing::error!(error = %e, failures, "receive failed");

@@ -22,6 +22,7 @@ pub mod explain;
 pub mod finding;
 pub mod health;
 pub mod metrics;
+pub mod pace;
 pub mod pipeline;
 pub mod record;
 pub mod run;

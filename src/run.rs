@@ -17,6 +17,7 @@ use crate::enrich::cache::CachedReader;
 use crate::enrich::neptune::NeptuneReader;
 use crate::events::Publisher;
 use crate::metrics::Metrics;
+use crate::pace::Pacer;
 use crate::pipeline::{Parts, Pipeline};
 use crate::record::securityhub::SecurityHub;
 use crate::record::{Recorder, RecorderSettings};
@@ -89,6 +90,7 @@ pub async fn run(
 
     let settings = Settings {
         max_messages: queue_config.max_messages,
+        parallel_receives: queue_config.parallel_receives,
         wait_seconds: queue_config.wait_seconds,
         visibility_seconds: visibility,
         max_in_flight: config.daemon.max_in_flight,
@@ -110,13 +112,15 @@ fn pipeline(
     queue: &Queue,
 ) -> (Arc<Pipeline>, tokio::task::JoinHandle<()>) {
     let neptune = Arc::new(crate::aws::neptune_clients(sdk));
+    let pacer = Arc::new(Pacer::new(config.pacing));
     let mut hub_config = aws_sdk_securityhub::config::Builder::from(sdk);
     if let Some(region) = &config.securityhub.region {
         hub_config = hub_config.region(aws_config::Region::new(region.clone()));
     }
-    let hub = Arc::new(SecurityHub::new(aws_sdk_securityhub::Client::from_conf(
-        hub_config.build(),
-    )));
+    let hub = Arc::new(SecurityHub::new(
+        aws_sdk_securityhub::Client::from_conf(hub_config.build()),
+        pacer.clone(),
+    ));
     let metrics = Arc::new(Metrics::default());
     let (recorder, recorder_task) =
         Recorder::start(hub.clone(), RecorderSettings::default(), metrics.clone());
@@ -131,7 +135,7 @@ fn pipeline(
         TicketKind::Log => Arc::new(LogTickets),
     };
     let executor = (config.remediation.mode == Mode::Apply).then(|| Executor {
-        api: Arc::new(AwsFixApi::new(sdk, neptune.clone())),
+        api: Arc::new(AwsFixApi::new(sdk, neptune.clone(), pacer.clone())),
         rechecks: Arc::new(queue.clone()),
         limiter: Limiter::new(
             config.remediation.max_concurrent,
@@ -145,7 +149,7 @@ fn pipeline(
         config,
         reach,
         clusters: Arc::new(CachedReader::new(
-            Arc::new(NeptuneReader::new(neptune)),
+            Arc::new(NeptuneReader::new(neptune, pacer)),
             cache_ttl,
         )),
         findings: hub,

@@ -48,7 +48,6 @@ pub(crate) fn config(toml: &str) -> Config {
 pub(crate) fn fast_recorder() -> RecorderSettings {
     RecorderSettings {
         linger: std::time::Duration::from_millis(50),
-        min_interval: std::time::Duration::from_millis(1),
         max_attempts: 5,
         first_backoff: std::time::Duration::from_millis(1),
         max_backoff: std::time::Duration::from_millis(5),
@@ -136,6 +135,11 @@ pub(crate) struct FakeQueue {
     pub(crate) released: Mutex<Vec<String>>,
     /// Re-checks scheduled on it, with their delay.
     pub(crate) scheduled: Mutex<Vec<(Recheck, i32)>>,
+    /// How long each receive takes (a network round trip).
+    pub(crate) receive_latency: std::time::Duration,
+    /// Receives under way now, and the most there were at once.
+    pub(crate) receiving: std::sync::atomic::AtomicUsize,
+    pub(crate) most_receiving: std::sync::atomic::AtomicUsize,
 }
 
 #[async_trait]
@@ -168,6 +172,11 @@ impl MessageQueue for FakeQueue {
     }
 
     async fn receive(&self, max: i32, wait: i32, _: Option<i32>) -> Result<Vec<Message>, Error> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.receiving.fetch_add(1, SeqCst) + 1;
+        self.most_receiving.fetch_max(now, SeqCst);
+        tokio::time::sleep(self.receive_latency).await;
+        self.receiving.fetch_sub(1, SeqCst);
         let mut out = Vec::new();
         {
             let mut waiting = lock(&self.waiting);

@@ -665,12 +665,13 @@ async fn a_storm_is_drained_in_shared_batches_with_one_read_per_cluster() {
         "storm: {n} findings, {ok} BatchUpdateFindings calls ({} throttled), {sqs} SQS calls",
         updates.len() - ok
     );
-    // Batches fill with what arrives during their 250 ms linger, so how full
-    // they get depends on how fast the emulator delivers: the bound leaves room
-    // for a slow machine and still means one call per five findings or better
-    // (a naive consumer makes one per finding).
+    // Batches fill with what arrives during their one-second linger, so how
+    // full they get depends on how fast the emulator delivers (6 calls for 300
+    // findings measured here): the bound leaves room for a slow machine and
+    // still means one call per twenty findings or better (a naive consumer
+    // makes one per finding).
     assert!(
-        ok * 5 <= n,
+        ok * 20 <= n,
         "{ok} update calls for {n} findings\n{}",
         show(&out)
     );

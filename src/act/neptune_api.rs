@@ -8,6 +8,7 @@ use super::remediate::{FixApi, ParameterValue};
 use std::sync::Arc;
 
 use crate::aws::{Clients, Error, NeptuneClients, Place};
+use crate::pace::{Api, Pacer};
 
 /// The service-linked role RDS (and so Neptune) needs to publish logs.
 pub const RDS_SERVICE_LINKED_ROLE: &str = "AWSServiceRoleForRDS";
@@ -16,12 +17,15 @@ pub struct AwsFixApi {
     neptune: Arc<NeptuneClients>,
     logs: Clients<aws_sdk_cloudwatchlogs::Client>,
     iam: aws_sdk_iam::Client,
+    /// Paces the read calls a remediation repeats (instance status, parameters).
+    pacer: Arc<Pacer>,
 }
 
 impl AwsFixApi {
-    pub fn new(sdk: &SdkConfig, neptune: Arc<NeptuneClients>) -> Self {
+    pub fn new(sdk: &SdkConfig, neptune: Arc<NeptuneClients>, pacer: Arc<Pacer>) -> Self {
         AwsFixApi {
             neptune,
+            pacer,
             logs: Clients::new(sdk.clone(), |sdk, region| {
                 aws_sdk_cloudwatchlogs::Client::from_conf(
                     aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
@@ -91,6 +95,7 @@ impl FixApi for AwsFixApi {
         group: &str,
     ) -> Result<Vec<ParameterValue>, Error> {
         let mut out = Vec::new();
+        self.pacer.wait(Api::NeptuneRead, None, region).await;
         let mut pages = self
             .neptune
             .get(&Place::own(region))
@@ -185,6 +190,7 @@ impl FixApi for AwsFixApi {
     }
 
     async fn instance_status(&self, region: &str, instance: &str) -> Result<Option<String>, Error> {
+        self.pacer.wait(Api::NeptuneRead, None, region).await;
         let result = self
             .neptune
             .get(&Place::own(region))

@@ -69,6 +69,9 @@ pub struct Config {
     pub enrich: Enrich,
     #[serde(default)]
     pub securityhub: SecurityHub,
+    /// `[pacing]`: client-side rates per AWS API and (account, region).
+    #[serde(default)]
+    pub pacing: crate::pace::Rates,
     #[serde(default)]
     pub ticket: Ticket,
     #[serde(default)]

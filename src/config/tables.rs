@@ -143,6 +143,10 @@ pub struct Queue {
     pub wait_seconds: i32,
     #[serde(default = "default_max_messages")]
     pub max_messages: i32,
+    /// Long-polls at once while the queue is deep (each returns up to
+    /// `max_messages`); one while it is not.
+    #[serde(default = "default_parallel_receives")]
+    pub parallel_receives: usize,
     /// Absent = the queue's own visibility timeout.
     #[serde(default)]
     pub visibility_timeout_seconds: Option<i32>,
@@ -154,6 +158,10 @@ fn default_wait_seconds() -> i32 {
 
 fn default_max_messages() -> i32 {
     10
+}
+
+fn default_parallel_receives() -> usize {
+    4
 }
 
 /// `[daemon]`

@@ -41,6 +41,7 @@ impl Config {
             "",
         )?;
         securityhub(&self.securityhub)?;
+        pacing(&self.pacing)?;
         metrics(&self.metrics)?;
         setup(&self.setup)?;
         if let Some(e) = &self.events {
@@ -48,6 +49,26 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn pacing(p: &crate::pace::Rates) -> Result<(), Problem> {
+    for (name, rate) in [
+        ("batch_update_findings", p.batch_update_findings),
+        ("get_findings", p.get_findings),
+        ("neptune_read", p.neptune_read),
+    ] {
+        let key = format!("pacing.{name}");
+        within(
+            &format!("{key}.per_second"),
+            rate.per_second,
+            (0, 10_000),
+            " (0: not paced)",
+        )?;
+        if rate.per_second > 0 {
+            within(&format!("{key}.burst"), rate.burst, (1, 10_000), "")?;
+        }
+    }
+    Ok(())
 }
 
 fn remediation(r: &Remediation) -> Result<(), Problem> {
@@ -108,6 +129,7 @@ fn queue(q: &Queue) -> Result<(), Problem> {
     }
     within("queue.wait_seconds", q.wait_seconds, (0, 20), "")?;
     within("queue.max_messages", q.max_messages, (1, 10), "")?;
+    within("queue.parallel_receives", q.parallel_receives, (1, 10), "")?;
     if let Some(v) = q.visibility_timeout_seconds {
         within("queue.visibility_timeout_seconds", v, (30, 43_200), "")?;
     }

@@ -15,6 +15,7 @@ use crate::testing::{event, pipeline, FakeClusters, FakeHub, FakeQueue};
 fn settings(until_empty: bool) -> Settings {
     Settings {
         max_messages: 10,
+        parallel_receives: 4,
         wait_seconds: 1,
         visibility_seconds: 30,
         max_in_flight: 8,
@@ -145,4 +146,37 @@ async fn waiting_for_a_batch_holds_no_work_slot() {
         "50 alike updates took {calls} BatchUpdateFindings calls"
     );
     assert_eq!(lock(&queue.deleted).len(), 50, "deleted once recorded");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deep_queue_is_received_with_several_long_polls_at_once() {
+    let queue = FakeQueue {
+        receive_latency: Duration::from_millis(50),
+        ..Default::default()
+    };
+    for n in 0..200 {
+        lock(&queue.waiting).push_back(Message {
+            id: format!("m{n}"),
+            receipt: format!("r{n}"),
+            body: event(n),
+            receive_count: 1,
+        });
+    }
+    let queue = Arc::new(queue);
+    let (pipeline, recorder_task) =
+        pipeline("", FakeClusters::with(sample_state()), Arc::default());
+    let (_stop, shutdown) = watch::channel(false);
+    let settings = Settings {
+        max_in_flight: 100,
+        ..settings(true)
+    };
+    let exit = run(queue.clone(), pipeline, recorder_task, settings, shutdown)
+        .await
+        .unwrap();
+    assert_eq!(exit, Exit::Drained);
+    assert_eq!(lock(&queue.deleted).len(), 200);
+    let most = queue
+        .most_receiving
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(most, 4, "parallel_receives long-polls at once while deep");
 }

@@ -13,6 +13,7 @@ use aws_sdk_neptune::Client;
 
 use crate::aws::{Error, NeptuneClients, Place};
 use crate::finding::ClusterArn;
+use crate::pace::{Api, Pacer};
 use crate::state::{AuditParameter, ClusterState, Member, AUDIT_PARAMETER, IN_SYNC};
 
 /// Reads a cluster's live state. `Ok(None)`: the cluster does not exist.
@@ -26,11 +27,19 @@ pub trait ClusterReader: Send + Sync {
 
 pub struct NeptuneReader {
     clients: Arc<NeptuneClients>,
+    pacer: Arc<Pacer>,
 }
 
 impl NeptuneReader {
-    pub fn new(clients: Arc<NeptuneClients>) -> Self {
-        NeptuneReader { clients }
+    pub fn new(clients: Arc<NeptuneClients>, pacer: Arc<Pacer>) -> Self {
+        NeptuneReader { clients, pacer }
+    }
+
+    /// Waits for room in the Neptune read rate of the cluster's place.
+    async fn pace(&self, place: &Place) {
+        self.pacer
+            .wait(Api::NeptuneRead, place.account.as_deref(), &place.region)
+            .await;
     }
 }
 
@@ -52,11 +61,13 @@ impl NeptuneReader {
         cluster_arn: &str,
         arn: ClusterArn<'_>,
     ) -> Result<Option<ClusterState>, Error> {
-        let client = self.clients.get(&Place::own(arn.region));
+        let place = Place::own(arn.region);
+        let client = self.clients.get(&place);
         let id = arn.identifier;
 
         // Asked by the full ARN, and only an answer with exactly that ARN is this
         // cluster: a same-named cluster in another account, region or partition is not.
+        self.pace(&place).await;
         let described = client
             .describe_db_clusters()
             .db_cluster_identifier(cluster_arn)
@@ -89,8 +100,10 @@ impl NeptuneReader {
             .db_cluster_parameter_group()
             .unwrap_or_default()
             .to_string();
+        self.pace(&place).await;
         let audit = audit_parameter(&client, id, &group).await?;
 
+        self.pace(&place).await;
         let tags = client
             .list_tags_for_resource()
             .resource_name(cluster_arn)
@@ -107,6 +120,7 @@ impl NeptuneReader {
         let shared_with = if group.starts_with("default.") || group.is_empty() {
             Vec::new()
         } else {
+            self.pace(&place).await;
             clusters_on_group(&client, id, &group).await?
         };
         Ok(Some(to_state(&cluster, audit, tags, shared_with)))
@@ -317,7 +331,10 @@ mod tests {
             ))
             .load()
             .await;
-        NeptuneReader::new(Arc::new(crate::aws::neptune_clients(&sdk)))
+        NeptuneReader::new(
+            Arc::new(crate::aws::neptune_clients(&sdk)),
+            Arc::new(Pacer::new(crate::pace::Rates::unpaced())),
+        )
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! The recorder: batches alike updates (findings with an identical update
 //! share one BatchUpdateFindings of up to 100 identifiers, flushed when full or
-//! after a short linger), paces calls to Security Hub's 10 requests/second, and
-//! retries throttled or failed calls and retryable `UnprocessedFindings`
+//! after a short linger), one call at a time (the adapter paces them to Security
+//! Hub's quota, see [`crate::pace`]), and retries throttled or failed calls and retryable `UnprocessedFindings`
 //! (`ConcurrentUpdateError`, `InternalFailure`) with backoff.
 
 use std::collections::HashMap;
@@ -21,8 +21,6 @@ use crate::metrics::Metrics;
 pub struct RecorderSettings {
     /// How long an update waits for others like it.
     pub linger: Duration,
-    /// The least time between two calls (10 requests/s → 100 ms).
-    pub min_interval: Duration,
     pub max_attempts: u32,
     pub first_backoff: Duration,
     pub max_backoff: Duration,
@@ -31,8 +29,7 @@ pub struct RecorderSettings {
 impl Default for RecorderSettings {
     fn default() -> Self {
         RecorderSettings {
-            linger: Duration::from_millis(250),
-            min_interval: Duration::from_millis(100),
+            linger: Duration::from_millis(1000),
             max_attempts: 8,
             first_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
@@ -116,10 +113,6 @@ async fn batcher(
     mut rx: mpsc::Receiver<Request>,
 ) {
     let mut groups: HashMap<FindingUpdate, Group> = HashMap::new();
-    let mut pacer = Pacer {
-        last: None,
-        interval: settings.min_interval,
-    };
     loop {
         let next = groups.values().map(|g| g.since + settings.linger).min();
         let received = match next {
@@ -142,14 +135,14 @@ async fn batcher(
                 group.waiters.entry(req.finding).or_default().push(req.done);
                 if group.order.len() >= MAX_IDENTIFIERS {
                     if let Some(g) = groups.remove(&req.update) {
-                        flush(&*api, &settings, &metrics, &mut pacer, req.update, g).await;
+                        flush(&*api, &settings, &metrics, req.update, g).await;
                     }
                 }
             }
             Some(None) => {
                 // Every sender is gone: flush what is left and stop.
                 for (update, g) in groups.drain() {
-                    flush(&*api, &settings, &metrics, &mut pacer, update, g).await;
+                    flush(&*api, &settings, &metrics, update, g).await;
                 }
                 return;
             }
@@ -162,7 +155,7 @@ async fn batcher(
                     .collect();
                 for update in due {
                     if let Some(g) = groups.remove(&update) {
-                        flush(&*api, &settings, &metrics, &mut pacer, update, g).await;
+                        flush(&*api, &settings, &metrics, update, g).await;
                     }
                 }
             }
@@ -170,26 +163,10 @@ async fn batcher(
     }
 }
 
-/// Keeps calls at least `interval` apart.
-struct Pacer {
-    last: Option<Instant>,
-    interval: Duration,
-}
-
-impl Pacer {
-    async fn wait(&mut self) {
-        if let Some(last) = self.last {
-            tokio::time::sleep_until(last + self.interval).await;
-        }
-        self.last = Some(Instant::now());
-    }
-}
-
 async fn flush(
     api: &dyn FindingsApi,
     settings: &RecorderSettings,
     metrics: &Metrics,
-    pacer: &mut Pacer,
     update: FindingUpdate,
     mut group: Group,
 ) {
@@ -203,7 +180,6 @@ async fn flush(
     let mut last_error = String::new();
     while !remaining.is_empty() {
         attempt += 1;
-        pacer.wait().await;
         match api.batch_update(&remaining, &update).await {
             Ok(unprocessed) => {
                 let mut retry = Vec::new();

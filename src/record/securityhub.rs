@@ -1,5 +1,7 @@
 //! The Security Hub adapter: BatchUpdateFindings and GetFindings behind [`FindingsApi`].
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_securityhub::types::{
     AwsSecurityFindingIdentifier, NoteUpdate, StringFilter, StringFilterComparison, WorkflowUpdate,
@@ -9,14 +11,27 @@ use aws_sdk_securityhub::Client;
 use super::{FindingId, FindingUpdate, FindingsApi, Unprocessed, UPDATED_BY};
 use crate::aws::Error;
 use crate::finding::{Finding, Note, Workflow};
+use crate::pace::{Api, Pacer};
 
 pub struct SecurityHub {
     client: Client,
+    /// Calls are paced per this region (the administrator's Security Hub).
+    region: String,
+    pacer: Arc<Pacer>,
 }
 
 impl SecurityHub {
-    pub fn new(client: Client) -> Self {
-        SecurityHub { client }
+    pub fn new(client: Client, pacer: Arc<Pacer>) -> Self {
+        let region = client
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        SecurityHub {
+            client,
+            region,
+            pacer,
+        }
     }
 }
 
@@ -36,6 +51,9 @@ impl FindingsApi for SecurityHub {
                     .build()
             })
             .collect();
+        self.pacer
+            .wait(Api::BatchUpdateFindings, None, &self.region)
+            .await;
         let out = self
             .client
             .batch_update_findings()
@@ -88,6 +106,7 @@ impl FindingsApi for SecurityHub {
             .id(filter(&id.id))
             .product_arn(filter(&id.product_arn))
             .build();
+        self.pacer.wait(Api::GetFindings, None, &self.region).await;
         let out = self
             .client
             .get_findings()
