@@ -298,7 +298,8 @@ impl Daemon {
             "{}",
             snapshot.since(&last).emf_line(
                 &self.settings.metrics_namespace,
-                chrono::Utc::now().timestamp_millis()
+                chrono::Utc::now().timestamp_millis(),
+                &metrics.latencies.take(),
             )
         );
         tracing::info!(exit = ?exit, metrics = %serde_json::to_string(&snapshot).unwrap_or_default(), "stopped");
@@ -361,8 +362,11 @@ async fn emit_metrics(
         let mut last = lock(&emitted);
         println!(
             "{}",
-            now.since(&last)
-                .emf_line(&namespace, chrono::Utc::now().timestamp_millis())
+            now.since(&last).emf_line(
+                &namespace,
+                chrono::Utc::now().timestamp_millis(),
+                &metrics.latencies.take()
+            )
         );
         *last = now;
     }

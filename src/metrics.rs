@@ -43,6 +43,9 @@ macro_rules! metrics {
         #[derive(Debug, Default)]
         pub struct Metrics {
             $($(#[doc = $doc])* pub $field: AtomicU64,)*
+            /// Received → recorded times of the current interval, written as
+            /// `RecordLatency` values (CloudWatch computes p50/p99 from them).
+            pub latencies: Samples,
         }
 
         /// A point-in-time copy, for logs and tests.
@@ -119,17 +122,62 @@ impl Metrics {
         });
     }
 
-    /// One finding took `ms` from receipt to recorded outcome.
+    /// One message took `ms` from receipt to recorded outcome.
     pub fn latency(&self, ms: u64) {
         self.latency_ms_sum.fetch_add(ms, Relaxed);
         self.latency_count.fetch_add(1, Relaxed);
         self.latency_ms_max.fetch_max(ms, Relaxed);
+        self.latencies.add(ms);
+    }
+}
+
+/// EMF takes at most this many values for one metric in one line.
+pub const MAX_SAMPLES: usize = 100;
+
+/// A uniform sample (reservoir) of at most [`MAX_SAMPLES`] values seen since
+/// the last [`Samples::take`].
+#[derive(Debug, Default)]
+pub struct Samples(std::sync::Mutex<Reservoir>);
+
+#[derive(Debug, Default)]
+struct Reservoir {
+    values: Vec<u64>,
+    seen: u64,
+    random: u64,
+}
+
+impl Samples {
+    pub fn add(&self, value: u64) {
+        let mut r = crate::lock(&self.0);
+        r.seen += 1;
+        if r.values.len() < MAX_SAMPLES {
+            r.values.push(value);
+            return;
+        }
+        // xorshift64*: cheap, and good enough to pick which sample to replace.
+        let mut x = r.random ^ r.seen.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        r.random = x;
+        let slot = x.wrapping_mul(0x2545_F491_4F6C_DD1D) % r.seen;
+        if let Some(v) = usize::try_from(slot).ok().and_then(|i| r.values.get_mut(i)) {
+            *v = value;
+        }
+    }
+
+    /// The sample so far, leaving it empty.
+    pub fn take(&self) -> Vec<u64> {
+        let mut r = crate::lock(&self.0);
+        r.seen = 0;
+        std::mem::take(&mut r.values)
     }
 }
 
 impl Snapshot {
-    /// One CloudWatch EMF line for this delta, at `timestamp_ms`.
-    pub fn emf_line(&self, namespace: &str, timestamp_ms: i64) -> String {
+    /// One CloudWatch EMF line for this delta, at `timestamp_ms`, with the
+    /// interval's sampled received → recorded times (`RecordLatency`).
+    pub fn emf_line(&self, namespace: &str, timestamp_ms: i64, latencies: &[u64]) -> String {
         let mut metrics: Vec<serde_json::Value> = EMF_METRICS
             .iter()
             .map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"}))
@@ -144,6 +192,10 @@ impl Snapshot {
                 .push(serde_json::json!({"Name": "ProcessingLatencyMax", "Unit": "Milliseconds"}));
             root.insert("ProcessingLatency".into(), average.into());
             root.insert("ProcessingLatencyMax".into(), self.latency_ms_max.into());
+        }
+        if !latencies.is_empty() {
+            metrics.push(serde_json::json!({"Name": "RecordLatency", "Unit": "Milliseconds"}));
+            root.insert("RecordLatency".into(), latencies.into());
         }
         root.insert(
             "_aws".into(),
@@ -196,7 +248,7 @@ mod tests {
 
     #[test]
     fn emf_line_names_every_metric_in_order_with_its_unit_and_value() {
-        let v = parse(&distinct().emf_line("hubtriage", 1_700_000_000_000));
+        let v = parse(&distinct().emf_line("hubtriage", 1_700_000_000_000, &[]));
         let listed: Vec<(String, String, u64)> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .expect("a list of metrics")
@@ -251,7 +303,7 @@ mod tests {
 
     #[test]
     fn emf_line_without_findings_has_no_latency() {
-        let v = parse(&Snapshot::default().emf_line("ns", 0));
+        let v = parse(&Snapshot::default().emf_line("ns", 0, &[]));
         let names = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .expect("a list of metrics");
@@ -286,7 +338,7 @@ mod tests {
         assert_eq!(delta.latency_count, 1);
         assert_eq!(delta.latency_ms_sum, 10);
         assert_eq!(delta.latency_ms_max, 40);
-        let v = parse(&delta.emf_line("ns", 0));
+        let v = parse(&delta.emf_line("ns", 0, &[]));
         assert_eq!(v["ProcessingLatency"], 10);
         assert_eq!(v["ProcessingLatencyMax"], 40);
     }
@@ -303,7 +355,7 @@ mod tests {
         let line = m
             .snapshot()
             .since(&first)
-            .emf_line("hubtriage", 1_700_000_000_000);
+            .emf_line("hubtriage", 1_700_000_000_000, &[]);
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["FindingsReceived"], 1);
         assert_eq!(v["DecidedTicket"], 0);
@@ -319,9 +371,36 @@ mod tests {
             assert!(names.contains(name));
             assert!(v[name].is_u64(), "{name} has a value");
         }
-        let all = m.snapshot().since(&Snapshot::default()).emf_line("ns", 0);
+        let all = m
+            .snapshot()
+            .since(&Snapshot::default())
+            .emf_line("ns", 0, &[]);
         let v: serde_json::Value = serde_json::from_str(&all).unwrap();
         assert_eq!(v["ProcessingLatency"], 30);
         assert_eq!(v["ProcessingLatencyMax"], 40);
+    }
+
+    #[test]
+    fn latencies_are_sampled_at_most_a_hundred_per_line() {
+        let m = Metrics::default();
+        for ms in 0..1000 {
+            m.latency(ms);
+        }
+        let sample = m.latencies.take();
+        assert_eq!(sample.len(), MAX_SAMPLES);
+        // A uniform sample of 0..1000 has values from across the range.
+        assert!(sample.iter().any(|&v| v >= 500), "{sample:?}");
+        assert!(sample.iter().any(|&v| v < 500), "{sample:?}");
+        let v = parse(&m.snapshot().emf_line("ns", 0, &sample));
+        assert_eq!(
+            v["RecordLatency"].as_array().map(Vec::len),
+            Some(MAX_SAMPLES)
+        );
+        assert!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["Name"] == "RecordLatency" && m["Unit"] == "Milliseconds"));
+        assert!(m.latencies.take().is_empty(), "taken once");
     }
 }
