@@ -1,6 +1,8 @@
 //! `hubtriage explain`: the decision, fed from saved AWS CLI outputs instead of
 //! live API calls, so an operator can see what hubtriage would do.
 
+pub mod live;
+
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -104,7 +106,8 @@ pub fn explain(
         .map(|f| {
             // With no account given and no cluster listed, the outputs are taken
             // to come from the finding's own account.
-            let reach = Reach::own(own_account.as_deref().unwrap_or(&f.account));
+            let reach = Reach::own(own_account.as_deref().unwrap_or(&f.account))
+                .with_role(config.accounts.role_arn.is_some());
             if let Some(d) = screen(f, config, &reach) {
                 return d;
             }

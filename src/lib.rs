@@ -11,6 +11,7 @@
 //!   pipeline ([`pipeline`] for one finding, [`daemon`] for the queue loop, [`run`]
 //!   to wire it from the config).
 
+pub mod accounts;
 pub mod act;
 pub mod aws;
 pub mod config;

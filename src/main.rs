@@ -85,11 +85,28 @@ struct ExplainArgs {
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// The EventBridge event (an SQS message body).
-    #[arg(long, value_name = "FILE")]
-    event: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "live",
+        conflicts_with = "live"
+    )]
+    event: Option<PathBuf>,
     /// `aws neptune describe-db-clusters` output.
-    #[arg(long, value_name = "FILE")]
-    clusters: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "live",
+        conflicts_with = "live"
+    )]
+    clusters: Option<PathBuf>,
+    /// Read the finding (--finding-id) from Security Hub and its cluster's live
+    /// state through the same account reach as `run`; change nothing.
+    #[arg(long, requires = "finding_id", conflicts_with_all = ["parameters", "tags", "account"])]
+    live: bool,
+    /// With --live: the finding's Id (its ARN).
+    #[arg(long, value_name = "ARN", requires = "live")]
+    finding_id: Option<String>,
     /// `aws neptune describe-db-cluster-parameters` output for the cluster's group
     /// (absent: neptune_enable_audit_log is the engine default, 0).
     #[arg(long, value_name = "FILE")]
@@ -186,17 +203,26 @@ fn main() -> ExitCode {
 
 /// `hubtriage explain`: one JSON decision a line on stdout.
 fn explain(args: ExplainArgs) -> Result<(), CliError> {
-    let account = explain_account(args.account)?;
     let config = Config::load(&args.config).map_err(CliError::usage)?;
-    let inputs = Inputs {
-        event: args.event,
-        clusters: args.clusters,
-        parameters: args.parameters,
-        tags: args.tags,
-        account,
-    };
     let now = args.now.unwrap_or_else(Utc::now);
-    let decisions = hubtriage::explain::explain(&config, &inputs, now).map_err(CliError::data)?;
+    let decisions = match (args.live, args.event, args.clusters, args.finding_id) {
+        (true, _, _, Some(id)) => vec![explain_live(&config, &id, now)?],
+        (false, Some(event), Some(clusters), _) => {
+            let inputs = Inputs {
+                event,
+                clusters,
+                parameters: args.parameters,
+                tags: args.tags,
+                account: explain_account(args.account)?,
+            };
+            hubtriage::explain::explain(&config, &inputs, now).map_err(CliError::data)?
+        }
+        _ => {
+            return Err(CliError::usage(
+                "explain needs --event and --clusters, or --live and --finding-id",
+            ))
+        }
+    };
     let mut out = std::io::stdout().lock();
     for d in decisions {
         let line = serde_json::to_string(&d).map_err(CliError::failure)?;
@@ -206,6 +232,28 @@ fn explain(args: ExplainArgs) -> Result<(), CliError> {
         })?;
     }
     Ok(())
+}
+
+/// `explain --live`: one finding, from Security Hub and live state.
+fn explain_live(
+    config: &Config,
+    finding_id: &str,
+    now: DateTime<Utc>,
+) -> Result<hubtriage::decide::Decision, CliError> {
+    use hubtriage::explain::live::LiveError;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::failure)?;
+    runtime
+        .block_on(hubtriage::explain::live::explain_live(
+            config, finding_id, now,
+        ))
+        .map_err(|e| match e {
+            LiveError::Usage(_) => CliError::usage(e),
+            LiveError::NotFound(_) => CliError::data(e),
+            LiveError::Aws(_) => CliError::failure(e),
+        })
 }
 
 /// The account `explain` decides for: `--account`, else a non-empty

@@ -100,6 +100,10 @@ metrics! {
     remediations_verified: Counter => "RemediationsSucceeded",
     remediations_failed: Counter => "RemediationsFailed",
     tickets_opened: Counter => "TicketsOpened",
+    /// Findings not handled because their account's role could not be assumed.
+    account_unreachable: Counter => "AccountUnreachable",
+    /// BatchUpdateFindings calls made (retries included).
+    update_calls: Counter => "UpdateCalls",
     throttles: Counter => "Throttles",
     // Written as `ProcessingLatency` (sum / count) and `ProcessingLatencyMax`.
     latency_count: Counter,
@@ -129,6 +133,13 @@ impl Metrics {
         self.latency_ms_max.fetch_max(ms, Relaxed);
         self.latencies.add(ms);
     }
+}
+
+/// Every metric name an EMF line may carry (for dashboards and their tests).
+pub fn emf_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = EMF_METRICS.iter().map(|(name, _)| *name).collect();
+    names.extend(["ProcessingLatency", "ProcessingLatencyMax", "RecordLatency"]);
+    names
 }
 
 /// EMF takes at most this many values for one metric in one line.
@@ -235,6 +246,8 @@ mod tests {
             remediations_verified: 17,
             remediations_failed: 18,
             tickets_opened: 19,
+            update_calls: 21,
+            account_unreachable: 22,
             throttles: 20,
             latency_count: 4,
             latency_ms_sum: 100,
@@ -279,6 +292,8 @@ mod tests {
             ("RemediationsSucceeded", "Count", 17),
             ("RemediationsFailed", "Count", 18),
             ("TicketsOpened", "Count", 19),
+            ("AccountUnreachable", "Count", 22),
+            ("UpdateCalls", "Count", 21),
             ("Throttles", "Count", 20),
             ("ProcessingLatency", "Milliseconds", 25),
             ("ProcessingLatencyMax", "Milliseconds", 70),
@@ -307,7 +322,7 @@ mod tests {
         let names = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .expect("a list of metrics");
-        assert_eq!(names.len(), 19, "{v}");
+        assert_eq!(names.len(), 21, "{v}");
         assert!(v.get("ProcessingLatency").is_none(), "{v}");
         assert!(v.get("ProcessingLatencyMax").is_none(), "{v}");
         assert_eq!(v["Recorded"], 0);
@@ -318,7 +333,7 @@ mod tests {
         let now = distinct();
         let delta = serde_json::to_value(now.since(&now)).expect("a snapshot is JSON");
         let fields = delta.as_object().expect("an object");
-        assert_eq!(fields.len(), 23, "{delta}");
+        assert_eq!(fields.len(), 25, "{delta}");
         for (field, value) in fields {
             let expected = if field == "latency_ms_max" { 70 } else { 0 };
             assert_eq!(value, expected, "{field}");

@@ -4,9 +4,10 @@
 //! [`crate::aws::load`]) handles what still gets throttled.
 //!
 //! Defaults are the documented quotas: Security Hub's BatchUpdateFindings
-//! 10 requests/s with a burst of 30, GetFindings 3/s with a burst of 6. Neptune
-//! publishes no per-API rate for its Describe calls; the default is a modest
-//! share of the RDS API's and is configurable (`[pacing]`).
+//! 10 requests/s with a burst of 30, GetFindings 3/s with a burst of 6. Neptune's
+//! calls go through the RDS API, which allows each account a burst of 300 and a
+//! sustained 12 requests/s for all callers together; hubtriage's default takes
+//! 10/s with a burst of 200 of that, per account and region (`[pacing]`).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -96,8 +97,8 @@ fn default_get_findings() -> Rate {
 
 fn default_neptune_read() -> Rate {
     Rate {
-        per_second: 20,
-        burst: 40,
+        per_second: 10,
+        burst: 200,
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::accounts::{Accounts, RoleSettings};
 use crate::act::driver::Executor;
 use crate::act::neptune_api::AwsFixApi;
 use crate::act::recheck::Limiter;
@@ -37,19 +38,62 @@ pub enum RunError {
     Identity(String),
 }
 
-/// The account the daemon's own credentials act in, learnt once at start.
-async fn own_account(sdk: &aws_config::SdkConfig) -> Result<String, RunError> {
+/// The account the daemon's own credentials act in, and its partition, learnt
+/// once at start.
+pub(crate) async fn own_identity(
+    sdk: &aws_config::SdkConfig,
+) -> Result<(String, String), RunError> {
     let out = aws_sdk_sts::Client::new(sdk)
         .get_caller_identity()
         .send()
         .await
         .map_err(|e| RunError::Identity(crate::aws::describe(&e)))?;
-    match out.account() {
-        Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => Ok(a.to_string()),
-        other => Err(RunError::Identity(format!(
-            "expected a 12-digit account id, got {other:?}"
-        ))),
-    }
+    let account = match out.account() {
+        Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a.to_string(),
+        other => {
+            return Err(RunError::Identity(format!(
+                "expected a 12-digit account id, got {other:?}"
+            )))
+        }
+    };
+    // arn:<partition>:sts::<account>:assumed-role/...
+    let partition = out
+        .arn()
+        .and_then(|arn| arn.split(':').nth(1))
+        .filter(|p| p.starts_with("aws"))
+        .unwrap_or("aws")
+        .to_string();
+    Ok((account, partition))
+}
+
+/// `[accounts]` with the external id read from its environment variable; a
+/// variable named but not set is a usage error naming it.
+pub(crate) fn role_settings(config: &Config) -> Result<Option<RoleSettings>, String> {
+    let a = &config.accounts;
+    let Some(role_arn) = &a.role_arn else {
+        return Ok(None);
+    };
+    let external_id = match &a.external_id_env {
+        None => None,
+        Some(name) => match std::env::var(name) {
+            Ok(v) if (2..=1224).contains(&v.len()) => Some(v),
+            Ok(_) => {
+                return Err(format!(
+                    "{name} ([accounts] external_id_env) must hold 2 to 1224 characters (STS's limit)"
+                ))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "{name} is not set: [accounts] external_id_env names it as the external id for AssumeRole"
+                ))
+            }
+        },
+    };
+    Ok(Some(RoleSettings {
+        role_arn: role_arn.clone(),
+        external_id,
+        session_name: a.session_name.clone(),
+    }))
 }
 
 /// `queue_config` is `config.queue`, which the caller has required with
@@ -66,9 +110,26 @@ pub async fn run(
         ));
     }
 
+    let role = role_settings(&config).map_err(RunError::Usage)?;
     let config = Arc::new(config);
-    let reach = Reach::own(own_account(&sdk).await?);
-    tracing::info!(account = %reach.own_account, "hubtriage runs in this account; findings of other accounts are ignored");
+    let (account, partition) = own_identity(&sdk).await?;
+    let reach = Reach::own(&account)
+        .in_partition(partition)
+        .with_role(role.is_some());
+    match &role {
+        Some(r) => {
+            tracing::info!(account = %account, role = %r.role_arn, "hubtriage runs in this account; other accounts are reached through the role")
+        }
+        None => {
+            tracing::info!(account = %account, "hubtriage runs in this account; findings of other accounts are ignored (no [accounts] role_arn)")
+        }
+    }
+    let accounts = Arc::new(Accounts::new(
+        &sdk,
+        account,
+        config.accounts.own_account,
+        role,
+    ));
 
     let queue = Queue::new(aws_sdk_sqs::Client::new(&sdk), &queue_config.url);
     // Fail fast, before any work, when the queue cannot be read.
@@ -77,7 +138,7 @@ pub async fn run(
         .visibility_timeout_seconds
         .unwrap_or(queue_visibility);
 
-    let (pipeline, recorder_task) = pipeline(&sdk, config.clone(), reach, &queue);
+    let (pipeline, recorder_task) = pipeline(&sdk, config.clone(), reach, accounts, &queue);
 
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
@@ -109,18 +170,12 @@ fn pipeline(
     sdk: &aws_config::SdkConfig,
     config: Arc<Config>,
     reach: Reach,
+    accounts: Arc<Accounts>,
     queue: &Queue,
 ) -> (Arc<Pipeline>, tokio::task::JoinHandle<()>) {
-    let neptune = Arc::new(crate::aws::neptune_clients(sdk));
+    let neptune = Arc::new(crate::aws::neptune_clients(sdk, accounts.clone()));
     let pacer = Arc::new(Pacer::new(config.pacing));
-    let mut hub_config = aws_sdk_securityhub::config::Builder::from(sdk);
-    if let Some(region) = &config.securityhub.region {
-        hub_config = hub_config.region(aws_config::Region::new(region.clone()));
-    }
-    let hub = Arc::new(SecurityHub::new(
-        aws_sdk_securityhub::Client::from_conf(hub_config.build()),
-        pacer.clone(),
-    ));
+    let hub = Arc::new(security_hub(sdk, &config, pacer.clone()));
     let metrics = Arc::new(Metrics::default());
     let (recorder, recorder_task) =
         Recorder::start(hub.clone(), RecorderSettings::default(), metrics.clone());
@@ -135,7 +190,12 @@ fn pipeline(
         TicketKind::Log => Arc::new(LogTickets),
     };
     let executor = (config.remediation.mode == Mode::Apply).then(|| Executor {
-        api: Arc::new(AwsFixApi::new(sdk, neptune.clone(), pacer.clone())),
+        api: Arc::new(AwsFixApi::new(
+            sdk,
+            neptune.clone(),
+            accounts.clone(),
+            pacer.clone(),
+        )),
         rechecks: Arc::new(queue.clone()),
         limiter: Limiter::new(
             config.remediation.max_concurrent,
@@ -149,7 +209,7 @@ fn pipeline(
         config,
         reach,
         clusters: Arc::new(CachedReader::new(
-            Arc::new(NeptuneReader::new(neptune, pacer)),
+            Arc::new(NeptuneReader::new(neptune, accounts, pacer)),
             cache_ttl,
         )),
         findings: hub,
@@ -160,6 +220,22 @@ fn pipeline(
         metrics,
     }));
     (pipeline, recorder_task)
+}
+
+/// The administrator's Security Hub, in `[securityhub] region` (else the SDK's).
+pub(crate) fn security_hub(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    pacer: Arc<Pacer>,
+) -> SecurityHub {
+    let mut hub_config = aws_sdk_securityhub::config::Builder::from(sdk);
+    if let Some(region) = &config.securityhub.region {
+        hub_config = hub_config.region(aws_config::Region::new(region.clone()));
+    }
+    SecurityHub::new(
+        aws_sdk_securityhub::Client::from_conf(hub_config.build()),
+        pacer,
+    )
 }
 
 async fn wait_for_signal() {

@@ -337,6 +337,13 @@ impl FakeNeptune {
     }
 }
 
+/// One fake for every account.
+impl crate::act::remediate::FixApis for Arc<FakeNeptune> {
+    fn at(&self, _account: &str) -> Arc<dyn FixApi> {
+        self.clone()
+    }
+}
+
 #[async_trait]
 impl FixApi for FakeNeptune {
     async fn service_linked_role_exists(&self) -> Result<bool, Error> {

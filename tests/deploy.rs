@@ -128,15 +128,52 @@ fn the_pattern_leaves_other_controls_products_and_custom_actions_out() {
     assert!(!matches(&p, &not_available));
 }
 
+/// A policy's statements; a conditional one (`!If [cond, statement, NoValue]`)
+/// counts as its statement.
 fn statements(policy: &serde_yaml::Value) -> Vec<&serde_yaml::Value> {
-    match &policy["Statement"] {
+    let all: Vec<&serde_yaml::Value> = match &policy["Statement"] {
         serde_yaml::Value::Sequence(s) => s.iter().collect(),
         other => vec![other],
+    };
+    all.into_iter()
+        .map(|st| match st {
+            serde_yaml::Value::Tagged(t) if t.tag == "!If" => &t.value[1],
+            st => st,
+        })
+        .collect()
+}
+
+const MEMBER_TEMPLATE: &str = include_str!("../deploy/member-role.yaml");
+
+/// Every action of every inline policy of every role in `t`.
+fn role_actions(t: &serde_yaml::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for role in resources_of_type(t, "AWS::IAM::Role") {
+        for policy in role["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in statements(&policy["PolicyDocument"]) {
+                match &st["Action"] {
+                    serde_yaml::Value::String(a) => out.push(a.clone()),
+                    serde_yaml::Value::Sequence(a) => {
+                        out.extend(a.iter().filter_map(|x| x.as_str()).map(str::to_string))
+                    }
+                    other => panic!("unexpected Action {other:?}"),
+                }
+            }
+        }
     }
+    out
 }
 
 #[test]
 fn no_iam_statement_grants_a_wildcard_action() {
+    let member: serde_yaml::Value = serde_yaml::from_str(MEMBER_TEMPLATE).expect("YAML");
+    for a in role_actions(&member) {
+        assert!(!a.contains('*'), "wildcard action {a} in member-role.yaml");
+    }
     let t = template();
     let mut checked = 0;
     for role in resources_of_type(&t, "AWS::IAM::Role") {
@@ -195,4 +232,187 @@ fn the_task_role_grants_what_the_code_calls() {
     ] {
         assert!(text.contains(action), "the task role lacks {action}");
     }
+}
+
+/// The dashboard's body with CloudFormation's `!Sub` placeholders filled in.
+fn dashboard_body(t: &serde_yaml::Value) -> Value {
+    let dashboards = resources_of_type(t, "AWS::CloudWatch::Dashboard");
+    assert_eq!(dashboards.len(), 1, "one dashboard, made by the template");
+    let serde_yaml::Value::Tagged(sub) = &dashboards[0]["Properties"]["DashboardBody"] else {
+        panic!("DashboardBody is a !Sub");
+    };
+    assert_eq!(sub.tag, "!Sub");
+    let mut body = sub.value.as_str().expect("a !Sub string").to_string();
+    for (placeholder, value) in [
+        ("${AWS::Region}", "eu-west-1"),
+        ("${MetricsNamespace}", "hubtriage"),
+        ("${FindingsQueue.QueueName}", "findings"),
+        ("${DeadLetterQueue.QueueName}", "findings-dlq"),
+    ] {
+        body = body.replace(placeholder, value);
+    }
+    assert!(!body.contains("${"), "an unknown placeholder in {body}");
+    serde_json::from_str(&body).expect("the dashboard body is JSON")
+}
+
+#[test]
+fn the_dashboard_shows_a_storm_from_metrics_hubtriage_writes() {
+    let t = template();
+    let body = dashboard_body(&t);
+    let widgets = body["widgets"].as_array().expect("widgets");
+    let emitted = hubtriage::metrics::emf_names();
+    let mut shown = Vec::new();
+    for w in widgets {
+        for row in w["properties"]["metrics"].as_array().expect("metrics") {
+            let row = row.as_array().expect("a metric row");
+            let (Some(namespace), Some(name)) =
+                (row[0].as_str(), row.get(1).and_then(Value::as_str))
+            else {
+                continue; // an expression row
+            };
+            if namespace == "hubtriage" {
+                assert!(
+                    emitted.contains(&name),
+                    "{name} is not a metric hubtriage writes"
+                );
+            }
+            shown.push(format!("{namespace}/{name}"));
+        }
+    }
+    for needed in [
+        "hubtriage/DecidedRemediate",
+        "hubtriage/DecidedTicket",
+        "hubtriage/DecidedSuppress",
+        "hubtriage/DecidedResolve",
+        "hubtriage/Recorded",
+        "AWS/SQS/ApproximateNumberOfMessagesVisible",
+        "AWS/SQS/ApproximateAgeOfOldestMessage",
+        "hubtriage/UpdateCalls",
+        "hubtriage/Throttles",
+        "hubtriage/RecordLatency",
+        "hubtriage/RemediationsStarted",
+        "hubtriage/TicketsOpened",
+    ] {
+        assert!(
+            shown.iter().any(|s| s == needed),
+            "{needed} is not on the dashboard"
+        );
+    }
+    let text = body.to_string();
+    assert!(
+        text.contains("findings-dlq"),
+        "the DLQ's depth is on the dashboard"
+    );
+    assert!(text.contains("\"p50\"") && text.contains("\"p99\""));
+    // Nothing in the code makes dashboards: the template is their one source.
+    assert!(!include_str!("../src/setup.rs").contains("Dashboard"));
+}
+
+/// The AWS calls the code makes with a member account's credentials: every
+/// `Error::from_sdk("Neptune" | "CloudWatch Logs" | "IAM", "<Operation>", ..)`
+/// in src/, as IAM actions.
+fn member_calls_in_the_code() -> std::collections::BTreeSet<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).expect("src/ is readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(std::fs::read_to_string(&path).expect("a source file"));
+            }
+        }
+    }
+    let mut sources = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut sources,
+    );
+    let mut calls = std::collections::BTreeSet::new();
+    for text in sources {
+        for chunk in text.split("from_sdk(").skip(1) {
+            let quoted: Vec<&str> = chunk.split('"').collect();
+            // from_sdk(\n "Service", "Operation", ...
+            let (Some(service), Some(op)) = (quoted.get(1), quoted.get(3)) else {
+                continue;
+            };
+            let prefix = match *service {
+                "Neptune" => "rds",
+                "CloudWatch Logs" => "logs",
+                "IAM" => "iam",
+                _ => continue,
+            };
+            calls.insert(format!("{prefix}:{op}"));
+        }
+    }
+    calls
+}
+
+#[test]
+fn the_member_policy_grants_exactly_what_the_code_calls_in_a_member_account() {
+    let member: serde_yaml::Value = serde_yaml::from_str(MEMBER_TEMPLATE).expect("YAML");
+    let granted: std::collections::BTreeSet<String> = role_actions(&member).into_iter().collect();
+    let called = member_calls_in_the_code();
+    assert!(
+        called.len() >= 10,
+        "the code's calls were found: {called:?}"
+    );
+    assert_eq!(
+        granted, called,
+        "deploy/member-role.yaml and the code differ"
+    );
+}
+
+#[test]
+fn the_member_role_trusts_only_the_task_role_with_the_external_id() {
+    let member: serde_yaml::Value = serde_yaml::from_str(MEMBER_TEMPLATE).expect("YAML");
+    let roles = resources_of_type(&member, "AWS::IAM::Role");
+    assert_eq!(roles.len(), 1);
+    let trust = statements(&roles[0]["Properties"]["AssumeRolePolicyDocument"]);
+    assert_eq!(trust.len(), 1);
+    let st = trust[0];
+    assert_eq!(st["Effect"].as_str(), Some("Allow"));
+    assert_eq!(st["Action"].as_str(), Some("sts:AssumeRole"));
+    let principal = &st["Principal"]["AWS"];
+    let serde_yaml::Value::Tagged(r) = principal else {
+        panic!("the principal is !Ref HubtriageTaskRoleArn, found {principal:?}");
+    };
+    assert_eq!(
+        (r.tag.to_string().as_str(), r.value.as_str()),
+        ("!Ref", Some("HubtriageTaskRoleArn"))
+    );
+    let external = &st["Condition"]["StringEquals"]["sts:ExternalId"];
+    assert!(
+        matches!(external, serde_yaml::Value::Tagged(t) if t.value.as_str() == Some("ExternalId"))
+    );
+    assert_eq!(
+        member["Parameters"]["ExternalId"]["NoEcho"].as_bool(),
+        Some(true)
+    );
+}
+
+#[test]
+fn the_task_role_may_assume_only_the_member_role_by_name() {
+    let t = template();
+    let mut grants = Vec::new();
+    for role in resources_of_type(&t, "AWS::IAM::Role") {
+        for policy in role["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in statements(&policy["PolicyDocument"]) {
+                if st["Action"].as_str() == Some("sts:AssumeRole") {
+                    grants.push(st["Resource"].clone());
+                }
+            }
+        }
+    }
+    assert_eq!(grants.len(), 1, "one statement grants sts:AssumeRole");
+    let serde_yaml::Value::Tagged(sub) = &grants[0] else {
+        panic!("a !Sub resource");
+    };
+    assert_eq!(
+        sub.value.as_str(),
+        Some("arn:${AWS::Partition}:iam::*:role/${MemberRoleName}")
+    );
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::neptune_api::RDS_SERVICE_LINKED_ROLE;
 use super::recheck::{Limiter, Recheck, RecheckQueue};
-use super::remediate::{pass, FixApi, PassResult, Progress};
+use super::remediate::{pass, FixApis, PassResult, Progress};
 use crate::config::Remediation;
 use crate::decide::{Action, Decision};
 use crate::finding::{Finding, NEPTUNE_2};
@@ -23,7 +23,8 @@ const IN_PROGRESS_TRUSTED_FOR_DAYS: i64 = 8;
 
 /// What remediation in `apply` mode needs.
 pub struct Executor {
-    pub api: Arc<dyn FixApi>,
+    /// The remediation's calls, in the finding's account.
+    pub api: Arc<dyn FixApis>,
     pub rechecks: Arc<dyn RecheckQueue>,
     pub limiter: Limiter,
     /// `[remediation]`: reboots, deadlines, re-check intervals.
@@ -76,7 +77,7 @@ impl Executor {
                 .await?;
             return Ok(Turn::Waiting(None));
         }
-        let role = self.api.service_linked_role_exists().await;
+        let role = self.api.at(&f.account).service_linked_role_exists().await;
         if !role.map_err(|e| DriverError::Fix(Box::new(e)))? {
             self.limiter.finish(&state.arn);
             decision.action = Action::Ticket;
@@ -125,8 +126,9 @@ impl Executor {
         let now = Utc::now();
         // The cluster the finding names; `pass` refuses state read for any other.
         let cluster_arn = f.cluster_arn.as_deref().unwrap_or_default();
+        let api = self.api.at(&f.account);
         let result = pass(
-            self.api.as_ref(),
+            api.as_ref(),
             cluster_arn,
             state,
             &self.policy,

@@ -4,37 +4,75 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_neptune::types::{ApplyMethod, CloudwatchLogsExportConfiguration, Parameter};
 
-use super::remediate::{FixApi, ParameterValue};
+use super::remediate::{FixApi, FixApis, ParameterValue};
 use std::sync::Arc;
 
-use crate::aws::{Clients, Error, NeptuneClients, Place};
+use crate::accounts::Accounts;
+use crate::aws::{client_maker, Clients, Error, NeptuneClients, Place};
 use crate::pace::{Api, Pacer};
 
 /// The service-linked role RDS (and so Neptune) needs to publish logs.
 pub const RDS_SERVICE_LINKED_ROLE: &str = "AWSServiceRoleForRDS";
 
+/// The remediation's calls in one account: the daemon's own (`account: None`)
+/// or a member account through its role. [`FixApis::at`] gives the one for a
+/// finding's account; all share the client caches.
+#[derive(Clone)]
 pub struct AwsFixApi {
     neptune: Arc<NeptuneClients>,
-    logs: Clients<aws_sdk_cloudwatchlogs::Client>,
-    iam: aws_sdk_iam::Client,
+    logs: Arc<Clients<aws_sdk_cloudwatchlogs::Client>>,
+    iam: Arc<Clients<aws_sdk_iam::Client>>,
+    /// IAM is global; its calls are signed for the SDK's region.
+    iam_region: String,
+    accounts: Arc<Accounts>,
+    account: Option<String>,
     /// Paces the read calls a remediation repeats (instance status, parameters).
     pacer: Arc<Pacer>,
 }
 
 impl AwsFixApi {
-    pub fn new(sdk: &SdkConfig, neptune: Arc<NeptuneClients>, pacer: Arc<Pacer>) -> Self {
+    pub fn new(
+        sdk: &SdkConfig,
+        neptune: Arc<NeptuneClients>,
+        accounts: Arc<Accounts>,
+        pacer: Arc<Pacer>,
+    ) -> Self {
         AwsFixApi {
             neptune,
+            logs: Arc::new(Clients::new(
+                sdk.clone(),
+                accounts.clone(),
+                client_maker!(aws_sdk_cloudwatchlogs),
+            )),
+            iam: Arc::new(Clients::new(
+                sdk.clone(),
+                accounts.clone(),
+                client_maker!(aws_sdk_iam),
+            )),
+            iam_region: sdk
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".into()),
+            accounts,
+            account: None,
             pacer,
-            logs: Clients::new(sdk.clone(), |sdk, region| {
-                aws_sdk_cloudwatchlogs::Client::from_conf(
-                    aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
-                        .region(region)
-                        .build(),
-                )
-            }),
-            iam: aws_sdk_iam::Client::new(sdk),
         }
+    }
+
+    /// Where a call in `region` goes: this API's account, that region.
+    fn place(&self, region: &str) -> Place {
+        Place {
+            account: self.account.clone(),
+            region: region.to_string(),
+        }
+    }
+}
+
+impl FixApis for AwsFixApi {
+    fn at(&self, account: &str) -> Arc<dyn FixApi> {
+        let mut api = self.clone();
+        api.account = self.accounts.place(account, &self.iam_region).account;
+        Arc::new(api)
     }
 }
 
@@ -43,6 +81,7 @@ impl FixApi for AwsFixApi {
     async fn service_linked_role_exists(&self) -> Result<bool, Error> {
         match self
             .iam
+            .get(&self.place(&self.iam_region))
             .get_role()
             .role_name(RDS_SERVICE_LINKED_ROLE)
             .send()
@@ -67,7 +106,7 @@ impl FixApi for AwsFixApi {
     async fn create_group(&self, region: &str, name: &str, family: &str) -> Result<bool, Error> {
         let result = self
             .neptune
-            .get(&Place::own(region))
+            .get(&self.place(region))
             .create_db_cluster_parameter_group()
             .db_cluster_parameter_group_name(name)
             .db_parameter_group_family(family)
@@ -95,10 +134,12 @@ impl FixApi for AwsFixApi {
         group: &str,
     ) -> Result<Vec<ParameterValue>, Error> {
         let mut out = Vec::new();
-        self.pacer.wait(Api::NeptuneRead, None, region).await;
+        self.pacer
+            .wait(Api::NeptuneRead, self.account.as_deref(), region)
+            .await;
         let mut pages = self
             .neptune
-            .get(&Place::own(region))
+            .get(&self.place(region))
             .describe_db_cluster_parameters()
             .db_cluster_parameter_group_name(group)
             .source("user")
@@ -141,7 +182,7 @@ impl FixApi for AwsFixApi {
                 })
                 .collect();
             self.neptune
-                .get(&Place::own(region))
+                .get(&self.place(region))
                 .modify_db_cluster_parameter_group()
                 .db_cluster_parameter_group_name(group)
                 .set_parameters(Some(parameters))
@@ -157,7 +198,7 @@ impl FixApi for AwsFixApi {
 
     async fn attach_group(&self, region: &str, cluster: &str, group: &str) -> Result<(), Error> {
         self.neptune
-            .get(&Place::own(region))
+            .get(&self.place(region))
             .modify_db_cluster()
             .db_cluster_identifier(cluster)
             .db_cluster_parameter_group_name(group)
@@ -172,7 +213,7 @@ impl FixApi for AwsFixApi {
 
     async fn enable_audit_export(&self, region: &str, cluster: &str) -> Result<(), Error> {
         self.neptune
-            .get(&Place::own(region))
+            .get(&self.place(region))
             .modify_db_cluster()
             .db_cluster_identifier(cluster)
             .cloudwatch_logs_export_configuration(
@@ -190,10 +231,12 @@ impl FixApi for AwsFixApi {
     }
 
     async fn instance_status(&self, region: &str, instance: &str) -> Result<Option<String>, Error> {
-        self.pacer.wait(Api::NeptuneRead, None, region).await;
+        self.pacer
+            .wait(Api::NeptuneRead, self.account.as_deref(), region)
+            .await;
         let result = self
             .neptune
-            .get(&Place::own(region))
+            .get(&self.place(region))
             .describe_db_instances()
             .db_instance_identifier(instance)
             .send()
@@ -218,7 +261,7 @@ impl FixApi for AwsFixApi {
 
     async fn reboot(&self, region: &str, instance: &str) -> Result<(), Error> {
         self.neptune
-            .get(&Place::own(region))
+            .get(&self.place(region))
             .reboot_db_instance()
             .db_instance_identifier(instance)
             .send()
@@ -236,7 +279,7 @@ impl FixApi for AwsFixApi {
     ) -> Result<Option<Option<i32>>, Error> {
         let out = self
             .logs
-            .get(&Place::own(region))
+            .get(&self.place(region))
             .describe_log_groups()
             .log_group_name_prefix(log_group)
             .send()
@@ -254,7 +297,7 @@ impl FixApi for AwsFixApi {
 
     async fn put_retention(&self, region: &str, log_group: &str, days: i32) -> Result<(), Error> {
         self.logs
-            .get(&Place::own(region))
+            .get(&self.place(region))
             .put_retention_policy()
             .log_group_name(log_group)
             .retention_in_days(days)
@@ -270,7 +313,7 @@ impl FixApi for AwsFixApi {
     async fn has_log_stream(&self, region: &str, log_group: &str) -> Result<bool, Error> {
         let result = self
             .logs
-            .get(&Place::own(region))
+            .get(&self.place(region))
             .describe_log_streams()
             .log_group_name(log_group)
             .limit(1)

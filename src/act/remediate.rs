@@ -56,6 +56,12 @@ pub trait FixApi: Send + Sync {
     async fn has_log_stream(&self, region: &str, log_group: &str) -> Result<bool, Error>;
 }
 
+/// The [`FixApi`] for a finding's account (its role's credentials, or the
+/// daemon's own).
+pub trait FixApis: Send + Sync {
+    fn at(&self, account: &str) -> std::sync::Arc<dyn FixApi>;
+}
+
 /// The cluster as it was when the remediation started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Original {

@@ -27,12 +27,15 @@ mod tests;
 
 pub use env::{CONFIG_TOML_ENV, ENV_PREFIX, ENV_SEPARATOR};
 pub use matching::{Glob, Match, Subject, TagMatch};
+pub use tables::ACCOUNT_PLACEHOLDER;
 pub use tables::{
-    Daemon, DefaultAction, Enrich, Events, MetricsConfig, Queue, Remediation, Rule, Scope,
-    SecurityHub, Setup, Suppression, Ticket,
+    Accounts, Daemon, DefaultAction, Enrich, Events, MetricsConfig, Queue, Remediation, Rule,
+    Scope, SecurityHub, Setup, Suppression, Ticket,
 };
 pub use validate::RETENTION_DAYS;
-pub use values::{Expiry, Mode, RebootPolicy, RuleAction, SharedGroupPolicy, TicketKind};
+pub use values::{
+    Expiry, Mode, OwnAccount, RebootPolicy, RuleAction, SharedGroupPolicy, TicketKind,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -69,6 +72,9 @@ pub struct Config {
     pub enrich: Enrich,
     #[serde(default)]
     pub securityhub: SecurityHub,
+    /// `[accounts]`: member accounts through an assumed role.
+    #[serde(default)]
+    pub accounts: Accounts,
     /// `[pacing]`: client-side rates per AWS API and (account, region).
     #[serde(default)]
     pub pacing: crate::pace::Rates,

@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use super::matching::Match;
 use super::values::{
-    accounts, regions, Expiry, Mode, RebootPolicy, RuleAction, SharedGroupPolicy, TicketKind,
+    accounts, regions, Expiry, Mode, OwnAccount, RebootPolicy, RuleAction, SharedGroupPolicy,
+    TicketKind,
 };
 
 /// `[scope]`
@@ -233,6 +234,41 @@ impl Default for Enrich {
 
 fn default_grace() -> u64 {
     25
+}
+
+/// Stands for the finding's account in `[accounts] role_arn`.
+pub const ACCOUNT_PLACEHOLDER: &str = "{account}";
+
+/// `[accounts]`: how hubtriage reaches member accounts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accounts {
+    /// The role to assume in a finding's account, `{account}` standing for its
+    /// AwsAccountId. Absent: the daemon's own account only.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// The environment variable holding the external id sent with AssumeRole.
+    #[serde(default)]
+    pub external_id_env: Option<String>,
+    #[serde(default = "default_session_name")]
+    pub session_name: String,
+    #[serde(default)]
+    pub own_account: OwnAccount,
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Accounts {
+            role_arn: None,
+            external_id_env: None,
+            session_name: default_session_name(),
+            own_account: OwnAccount::default(),
+        }
+    }
+}
+
+fn default_session_name() -> String {
+    "hubtriage".into()
 }
 
 /// `[securityhub]`

@@ -122,6 +122,28 @@ fn wrong_types_and_values_name_the_key() {
 }
 
 #[test]
+fn pacing_and_parallel_receives_are_checked() {
+    let c = parse("[pacing]\nneptune_read = { per_second = 5, burst = 5 }\n").unwrap();
+    assert_eq!(c.pacing.neptune_read.per_second, 5);
+    assert_eq!(
+        c.pacing.batch_update_findings.per_second, 10,
+        "the quota by default"
+    );
+    let e = error("[pacing]\nget_findings = { per_second = 3, burst = 0 }\n");
+    assert!(
+        e.contains("pacing.get_findings.burst: expected 1 to 10000"),
+        "{e}"
+    );
+    let e = error("[pacing]\nget_findings = { per_second = 3 }\n");
+    assert!(e.contains("burst"), "{e}");
+    let e = error("[queue]\nurl = \"q\"\nparallel_receives = 0\n");
+    assert!(
+        e.contains("queue.parallel_receives: expected 1 to 10"),
+        "{e}"
+    );
+}
+
+#[test]
 fn suppressions_need_a_valid_expiry() {
     let e = error("[[suppress]]\nname = \"s\"\nreason = \"r\"\n");
     assert!(e.contains("suppress[0]"), "{e}");

@@ -13,7 +13,7 @@ use super::tables::{
     Daemon, Events, MetricsConfig, Queue, Remediation, Rule, SecurityHub, Setup, Suppression,
 };
 use super::values::check_region;
-use super::Config;
+use super::{Config, ACCOUNT_PLACEHOLDER};
 
 /// CloudWatch Logs accepts only these retention periods.
 pub const RETENTION_DAYS: &[i32] = &[
@@ -42,12 +42,71 @@ impl Config {
         )?;
         securityhub(&self.securityhub)?;
         pacing(&self.pacing)?;
+        accounts(&self.accounts)?;
         metrics(&self.metrics)?;
         setup(&self.setup)?;
         if let Some(e) = &self.events {
             events(e)?;
         }
         Ok(())
+    }
+}
+
+/// A role ARN with `{account}` in its account field; a session name and an
+/// environment variable name STS and a shell accept.
+fn accounts(a: &super::Accounts) -> Result<(), Problem> {
+    if let Some(arn) = &a.role_arn {
+        check_role_arn(arn).map_err(|m| ("accounts.role_arn".to_string(), m))?;
+    }
+    let session_ok = (2..=64).contains(&a.session_name.len())
+        && a.session_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    if !session_ok {
+        return problem(
+            "accounts.session_name",
+            format!(
+                "expected 2 to 64 letters, digits or _+=,.@- (STS's rule), found {:?}",
+                a.session_name
+            ),
+        );
+    }
+    if let Some(name) = &a.external_id_env {
+        let ok = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return problem(
+                "accounts.external_id_env",
+                format!("expected the name of an environment variable, found {name:?}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `arn:<partition>:iam::{account}:role/<path/name>`.
+fn check_role_arn(arn: &str) -> Result<(), String> {
+    let expected = || {
+        format!("expected a role ARN with {ACCOUNT_PLACEHOLDER} as its account, such as \"arn:aws:iam::{ACCOUNT_PLACEHOLDER}:role/hubtriage-member\", found {arn:?}")
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", partition, "iam", "", account, resource] = parts.as_slice() else {
+        return Err(expected());
+    };
+    if !partition.starts_with("aws") || *account != ACCOUNT_PLACEHOLDER {
+        return Err(expected());
+    }
+    let name = resource.strip_prefix("role/").unwrap_or_default();
+    let name_ok = !name.is_empty()
+        && name.len() <= 512
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-/".contains(c));
+    if name_ok {
+        Ok(())
+    } else {
+        Err(expected())
     }
 }
 

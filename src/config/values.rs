@@ -61,6 +61,16 @@ pub enum TicketKind {
     Log,
 }
 
+/// Findings in the daemon's own account, when a role is configured: read and
+/// changed with the task's own credentials (`direct`), or through the role too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OwnAccount {
+    #[default]
+    Direct,
+    Assume,
+}
+
 /// A suppression's expiry: a date (valid through that day, UTC) or an RFC 3339 time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expiry {
@@ -151,6 +161,7 @@ choice!(RuleAction:
     "ticket" => RuleAction::Ticket,
     "ignore" => RuleAction::Ignore);
 choice!(TicketKind: "log" => TicketKind::Log);
+choice!(OwnAccount: "direct" => OwnAccount::Direct, "assume" => OwnAccount::Assume);
 
 pub(super) fn check_region(region: &str) -> Result<(), String> {
     let ok = region.len() >= 9

@@ -127,24 +127,43 @@ impl Decision {
     }
 }
 
-/// The accounts whose clusters hubtriage can read and change: today only the
-/// account it runs in (learnt at start with STS GetCallerIdentity).
+/// The accounts whose clusters hubtriage can read and change: the account it
+/// runs in (learnt at start with STS GetCallerIdentity), and others when a
+/// role to assume in them is configured (`[accounts] role_arn`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reach {
     /// The 12-digit account the daemon's own credentials act in.
     pub own_account: String,
+    /// The partition the daemon runs in (`aws`, `aws-cn`, `aws-us-gov`).
+    pub partition: String,
+    /// `[accounts] role_arn` is set: other accounts are reached through it.
+    pub role: bool,
 }
 
 impl Reach {
+    /// The daemon's own account only, in the `aws` partition.
     pub fn own(account: impl Into<String>) -> Self {
         Reach {
             own_account: account.into(),
+            partition: "aws".into(),
+            role: false,
         }
+    }
+
+    /// Other accounts too, through the configured role.
+    pub fn with_role(mut self, role: bool) -> Self {
+        self.role = role;
+        self
+    }
+
+    pub fn in_partition(mut self, partition: impl Into<String>) -> Self {
+        self.partition = partition.into();
+        self
     }
 
     /// `None` when hubtriage can work in `account`; else why not, as a reason.
     pub fn refuses(&self, account: &str) -> Option<String> {
-        (account != self.own_account).then(|| {
+        (account != self.own_account && !self.role).then(|| {
             format!(
                 "hubtriage has no way into account {account}: it runs in account {} and no role to assume in other accounts is configured ([accounts] role_arn).",
                 self.own_account
@@ -219,6 +238,17 @@ pub fn untrusted(f: &Finding) -> Option<String> {
 /// cluster must not be looked up with our own credentials: a same-named
 /// cluster in our account is another cluster).
 pub fn out_of_reach(f: &Finding, config: &Config, reach: &Reach) -> Option<String> {
+    let partition = f
+        .cluster_arn
+        .as_deref()
+        .and_then(ClusterArn::parse)
+        .map(|a| a.partition);
+    if let Some(p) = partition.filter(|p| *p != reach.partition) {
+        return Some(format!(
+            "The finding is not trusted: its cluster is in partition {p}, and hubtriage runs in {}.",
+            reach.partition
+        ));
+    }
     if !config.scope.allows_account(&f.account) {
         return Some(format!(
             "Account {} is outside [scope] accounts.",

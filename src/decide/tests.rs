@@ -170,6 +170,46 @@ fn step5_another_account_without_a_role_is_ignored_and_never_read() {
 }
 
 #[test]
+fn step5_another_account_with_a_role_goes_on_to_live_state() {
+    let mut f = finding();
+    f.account = "222222222222".into();
+    f.id = f.id.replace("111122223333", "222222222222");
+    f.cluster_arn = Some("arn:aws:rds:us-east-1:222222222222:cluster:reports".into());
+    let admin = Reach::own("123456789012").with_role(true);
+    assert_eq!(
+        screen(&f, &config(""), &admin),
+        None,
+        "read through the role"
+    );
+    // Scope still comes first.
+    let d = screen(
+        &f,
+        &config("[scope]\naccounts = [\"123456789012\"]\n"),
+        &admin,
+    )
+    .expect("out of scope");
+    assert!(d.reason.contains("outside [scope]"), "{}", d.reason);
+}
+
+#[test]
+fn step5_a_cluster_in_another_partition_is_not_trusted() {
+    let mut f = finding();
+    f.region = "cn-north-1".into();
+    f.product_arn = "arn:aws-cn:securityhub:cn-north-1::product/aws/securityhub".into();
+    f.cluster_arn = Some("arn:aws-cn:rds:cn-north-1:111122223333:cluster:orders-graph".into());
+    let reach = Reach::own("111122223333").with_role(true);
+    let d = screen(&f, &config(""), &reach).expect("decided before any read");
+    assert_eq!(d.action, Action::Ignore);
+    assert!(
+        d.reason.contains("not trusted") && d.reason.contains("partition aws-cn"),
+        "{}",
+        d.reason
+    );
+    // The same finding, for a daemon in that partition, goes on.
+    assert_eq!(screen(&f, &config(""), &reach.in_partition("aws-cn")), None);
+}
+
+#[test]
 fn state_of_another_arn_is_never_decided_on() {
     // Same identifier, another account or another region: not this cluster.
     for other in [

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_neptune::types::{DbCluster, Filter};
 use aws_sdk_neptune::Client;
 
+use crate::accounts::Accounts;
 use crate::aws::{Error, NeptuneClients, Place};
 use crate::finding::ClusterArn;
 use crate::pace::{Api, Pacer};
@@ -27,12 +28,17 @@ pub trait ClusterReader: Send + Sync {
 
 pub struct NeptuneReader {
     clients: Arc<NeptuneClients>,
+    accounts: Arc<Accounts>,
     pacer: Arc<Pacer>,
 }
 
 impl NeptuneReader {
-    pub fn new(clients: Arc<NeptuneClients>, pacer: Arc<Pacer>) -> Self {
-        NeptuneReader { clients, pacer }
+    pub fn new(clients: Arc<NeptuneClients>, accounts: Arc<Accounts>, pacer: Arc<Pacer>) -> Self {
+        NeptuneReader {
+            clients,
+            accounts,
+            pacer,
+        }
     }
 
     /// Waits for room in the Neptune read rate of the cluster's place.
@@ -61,7 +67,10 @@ impl NeptuneReader {
         cluster_arn: &str,
         arn: ClusterArn<'_>,
     ) -> Result<Option<ClusterState>, Error> {
-        let place = Place::own(arn.region);
+        // In the cluster's own account: the daemon's, or a member account
+        // through its role (which must be assumable before anything is asked).
+        let place = self.accounts.place(arn.account, arn.region);
+        self.accounts.ready(&place).await?;
         let client = self.clients.get(&place);
         let id = arn.identifier;
 
@@ -331,8 +340,15 @@ mod tests {
             ))
             .load()
             .await;
+        let accounts = Arc::new(Accounts::new(
+            &sdk,
+            "123456789012",
+            crate::config::OwnAccount::Direct,
+            None,
+        ));
         NeptuneReader::new(
-            Arc::new(crate::aws::neptune_clients(&sdk)),
+            Arc::new(crate::aws::neptune_clients(&sdk, accounts.clone())),
+            accounts,
             Arc::new(Pacer::new(crate::pace::Rates::unpaced())),
         )
     }

@@ -139,7 +139,7 @@ fn applying(hub: Arc<FakeHub>) -> (Arc<Pipeline>, Arc<FakeQueue>) {
     let metrics = Arc::new(Metrics::default());
     let queue = Arc::new(FakeQueue::default());
     let executor = Executor {
-        api: Arc::new(FakeNeptune::new(sample_state())),
+        api: Arc::new(Arc::new(FakeNeptune::new(sample_state()))),
         rechecks: queue.clone(),
         limiter: Limiter::new(1, 10),
         policy: config.remediation.clone(),

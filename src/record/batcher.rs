@@ -180,6 +180,7 @@ async fn flush(
     let mut last_error = String::new();
     while !remaining.is_empty() {
         attempt += 1;
+        Metrics::inc(&metrics.update_calls);
         match api.batch_update(&remaining, &update).await {
             Ok(unprocessed) => {
                 let mut retry = Vec::new();

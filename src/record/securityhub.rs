@@ -96,70 +96,85 @@ impl FindingsApi for SecurityHub {
     }
 
     async fn get_finding(&self, id: &FindingId) -> Result<Option<Finding>, Error> {
+        self.find(&id.id, Some(&id.product_arn)).await
+    }
+}
+
+impl SecurityHub {
+    /// The finding with this `Id` (and `ProductArn`, when given) as Security
+    /// Hub holds it now; `None` when there is none.
+    pub async fn find(
+        &self,
+        id: &str,
+        product_arn: Option<&str>,
+    ) -> Result<Option<Finding>, Error> {
         let filter = |v: &str| {
             StringFilter::builder()
                 .value(v)
                 .comparison(StringFilterComparison::Equals)
                 .build()
         };
-        let filters = aws_sdk_securityhub::types::AwsSecurityFindingFilters::builder()
-            .id(filter(&id.id))
-            .product_arn(filter(&id.product_arn))
-            .build();
+        let mut filters =
+            aws_sdk_securityhub::types::AwsSecurityFindingFilters::builder().id(filter(id));
+        if let Some(p) = product_arn {
+            filters = filters.product_arn(filter(p));
+        }
         self.pacer.wait(Api::GetFindings, None, &self.region).await;
         let out = self
             .client
             .get_findings()
-            .filters(filters)
+            .filters(filters.build())
             .max_results(1)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("Security Hub", "GetFindings", &id.id, &e))?;
-        let Some(f) = out.findings().first() else {
-            return Ok(None);
-        };
-        Ok(Some(Finding {
-            id: f.id().unwrap_or_default().to_string(),
-            product_arn: f.product_arn().unwrap_or_default().to_string(),
-            generator_id: f.generator_id().unwrap_or_default().to_string(),
-            account: f.aws_account_id().unwrap_or_default().to_string(),
-            region: f.region().unwrap_or_default().to_string(),
-            control: f
-                .compliance()
-                .and_then(|c| c.security_control_id())
-                .map(str::to_string),
-            cluster_arn: f
-                .resources()
-                .iter()
-                .find(|r| r.r#type() == Some("AwsRdsDbCluster"))
-                .and_then(|r| r.id())
-                .map(str::to_string),
-            compliance_status: f
-                .compliance()
-                .and_then(|c| c.status())
-                .map(|s| s.as_str().to_string()),
-            record_state: f
-                .record_state()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_else(|| "ACTIVE".into()),
-            workflow_status: f
-                .workflow()
-                .and_then(|w| w.status())
-                .map_or(Workflow::New, |s| Workflow::parse(s.as_str())),
-            severity_label: f
-                .severity()
-                .and_then(|s| s.label())
-                .map(|l| l.as_str().to_string()),
-            user_defined_fields: f
-                .user_defined_fields()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-            note: f.note().map(|n| Note {
-                text: n.text().unwrap_or_default().to_string(),
-                updated_by: n.updated_by().unwrap_or_default().to_string(),
-                updated_at: n.updated_at().map(str::to_string),
-            }),
-            updated_at: f.updated_at().map(str::to_string),
-        }))
+            .map_err(|e| Error::from_sdk("Security Hub", "GetFindings", id, &e))?;
+        Ok(out.findings().first().map(to_finding))
+    }
+}
+
+/// A finding from GetFindings, in the shape the pipeline uses.
+fn to_finding(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> Finding {
+    Finding {
+        id: f.id().unwrap_or_default().to_string(),
+        product_arn: f.product_arn().unwrap_or_default().to_string(),
+        generator_id: f.generator_id().unwrap_or_default().to_string(),
+        account: f.aws_account_id().unwrap_or_default().to_string(),
+        region: f.region().unwrap_or_default().to_string(),
+        control: f
+            .compliance()
+            .and_then(|c| c.security_control_id())
+            .map(str::to_string),
+        cluster_arn: f
+            .resources()
+            .iter()
+            .find(|r| r.r#type() == Some("AwsRdsDbCluster"))
+            .and_then(|r| r.id())
+            .map(str::to_string),
+        compliance_status: f
+            .compliance()
+            .and_then(|c| c.status())
+            .map(|s| s.as_str().to_string()),
+        record_state: f
+            .record_state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "ACTIVE".into()),
+        workflow_status: f
+            .workflow()
+            .and_then(|w| w.status())
+            .map_or(Workflow::New, |s| Workflow::parse(s.as_str())),
+        severity_label: f
+            .severity()
+            .and_then(|s| s.label())
+            .map(|l| l.as_str().to_string()),
+        user_defined_fields: f
+            .user_defined_fields()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        note: f.note().map(|n| Note {
+            text: n.text().unwrap_or_default().to_string(),
+            updated_by: n.updated_by().unwrap_or_default().to_string(),
+            updated_at: n.updated_at().map(str::to_string),
+        }),
+        updated_at: f.updated_at().map(str::to_string),
     }
 }

@@ -12,7 +12,7 @@ One process, two HTTP servers on 127.0.0.1:
 Usage:
     python tests/emulator/hubemu.py --ready-file PATH [--moto-port N]
         [--securityhub-port N] [--region us-east-1] [--account ID]
-        [--events-account ID] [--exit-on-stdin-eof] [--verbose]
+        [--events-account ID] [--events-region R] [--exit-on-stdin-eof] [--verbose]
 
 See tests/emulator/README.md.
 """
@@ -125,7 +125,8 @@ class Faults:
     one of: "throttle": N | "unprocessed": N (+ "error_code", "error_message")
     | "delay_ms": MS (+ "count", default 1; + "after": true to carry the call
     out first and hold back only the reply) | "error_code" (+ "status",
-    "message", "count", default 1).
+    "message", "count", default 1). Optional "request_contains": the fault
+    applies only to calls whose request (as JSON text) contains that string.
     """
 
     def __init__(self):
@@ -161,31 +162,34 @@ class Faults:
             self.faults = []
 
     @staticmethod
-    def _matches(f, service, operation):
+    def _matches(f, service, operation, request):
         if f["operation"] not in ("*", operation):
+            return False
+        wanted = f.get("request_contains")
+        if wanted is not None and wanted not in json.dumps(request, default=str):
             return False
         return f.get("service") in (None, service)
 
-    def _take(self, kind, service, operation, after=None):
+    def _take(self, kind, service, operation, after=None, request=None):
         for f in self.faults:
             if after is not None and bool(f.get("after")) != after:
                 continue
-            if f["kind"] == kind and f["remaining"] > 0 and self._matches(f, service, operation):
+            if f["kind"] == kind and f["remaining"] > 0 and self._matches(f, service, operation, request):
                 f["remaining"] -= 1
                 if f["remaining"] <= 0:
                     self.faults.remove(f)
                 return f
         return None
 
-    def for_call(self, service, operation):
+    def for_call(self, service, operation, request=None):
         """-> (delay_seconds, error_or_None); error = (code, http_status, message).
 
         A delay fault with "after": true is not returned here: the call is
         carried out first and the reply is held back (see delay_after)."""
         with self.lock:
-            delay = self._take("delay", service, operation, after=False)
-            thr = self._take("throttle", service, operation)
-            err = None if thr else self._take("error", service, operation)
+            delay = self._take("delay", service, operation, after=False, request=request)
+            thr = self._take("throttle", service, operation, request=request)
+            err = None if thr else self._take("error", service, operation, request=request)
         delay_s = delay["delay_ms"] / 1000.0 if delay else 0.0
         if thr:
             return delay_s, ("throttle", None, "Rate exceeded")
@@ -276,7 +280,7 @@ class MotoRecorder:
         if environ.get("PATH_INFO", "").startswith("/moto-api"):
             return self.app(environ, start_response)
         entry = CALLS.start(service, operation, request)
-        delay_s, err = FAULTS.for_call(service, operation)
+        delay_s, err = FAULTS.for_call(service, operation, request)
         if delay_s:
             time.sleep(delay_s)
         if err:
@@ -739,6 +743,55 @@ def apply_moto_patches():
 
     iam_models.SERVICE_NAME_CONVERSION.setdefault("rds", "RDS")
 
+    # --- Patch H: SQS at storm scale. moto checks each received message's
+    # retention by computing every queue attribute (ApproximateNumberOfMessages
+    # walks the whole queue), so a receive costs O(depth) per message, and its
+    # clock goes through datetime arithmetic on every visibility check: at a
+    # depth of 1,000 one ReceiveMessage took about 0.5 s, and a storm benchmark
+    # measured moto instead of its client. Same answers, read directly.
+    from moto.sqs import models as sqs_models
+
+    orig_unix_time = sqs_models.unix_time
+    orig_unix_time_millis = sqs_models.unix_time_millis
+    sqs_models.unix_time = lambda dt=None: time.time() if dt is None else orig_unix_time(dt)
+    sqs_models.unix_time_millis = (
+        lambda dt=None: time.time() * 1000.0 if dt is None else orig_unix_time_millis(dt)
+    )
+
+    def is_message_valid_based_on_retention_period(self, queue_name, message):
+        queue = self.get_queue(queue_name)
+        retain_until = int(queue.message_retention_period) + message.sent_timestamp / 1000
+        return retain_until > time.time()
+
+    sqs_models.SQSBackend.is_message_valid_based_on_retention_period = (
+        is_message_valid_based_on_retention_period
+    )
+
+    # SendMessage reads one queue attribute (ContentBasedDeduplication) through
+    # the property that computes all of them, counts included: O(depth) per
+    # message sent. While a message is being sent the counts are not computed.
+    sending = threading.local()
+    Queue = sqs_models.Queue
+    for name in ("approximate_number_of_messages",
+                 "approximate_number_of_messages_not_visible",
+                 "approximate_number_of_messages_delayed"):
+        orig = getattr(Queue, name).fget
+
+        def count(self, orig=orig):
+            return 0 if getattr(sending, "active", False) else orig(self)
+
+        setattr(Queue, name, property(count))
+    orig_send_message = sqs_models.SQSBackend.send_message
+
+    def send_message(self, *args, **kwargs):
+        sending.active = True
+        try:
+            return orig_send_message(self, *args, **kwargs)
+        finally:
+            sending.active = False
+
+    sqs_models.SQSBackend.send_message = send_message
+
 
     # --- Patch D: EventBridge -> SQS delivery drops "account".
     # With no InputTransformer, moto renders targets through a string template
@@ -947,11 +1000,12 @@ def finding_matches(f, filters):
 
 
 class SecurityHub:
-    def __init__(self, default_region, events_account=None):
+    def __init__(self, default_region, events_account=None, events_region=None):
         self.lock = threading.Lock()
         self.findings = {}  # (Id, ProductArn) -> finding, in insertion order
         self.default_region = default_region
         self.events_account = events_account
+        self.events_region = events_region
         self.events_enabled = True
         self.emitted = []
 
@@ -1157,7 +1211,7 @@ class SecurityHub:
 
         for f in findings:
             account = self.events_account or f.get("AwsAccountId") or DEFAULT_ACCOUNT
-            region = self._region_of(f)
+            region = self.events_region or self._region_of(f)
             entry = {
                 "Source": "aws.securityhub",
                 "DetailType": "Security Hub Findings - Imported",
@@ -1428,6 +1482,9 @@ def parse_args(argv):
                         "role's account; default 123456789012")
     p.add_argument("--events-account", default=None,
                    help="account whose default bus receives Security Hub events (default: the finding's AwsAccountId)")
+    p.add_argument("--events-region", default=None,
+                   help="region whose bus receives Security Hub events, as cross-region aggregation "
+                        "delivers them (default: the finding's Region)")
     p.add_argument("--no-events", action="store_true", help="start with event emission off")
     p.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin reaches EOF")
     p.add_argument("--verbose", action="store_true", help="log one line per request to stderr")
@@ -1470,7 +1527,7 @@ def main(argv=None):
     moto_server = make_server("127.0.0.1", args.moto_port, moto_app, threaded=True,
                               request_handler=QuietMotoHandler)
 
-    Handler.hub = SecurityHub(args.region, args.events_account)
+    Handler.hub = SecurityHub(args.region, args.events_account, args.events_region)
     Handler.hub.events_enabled = not args.no_events
     Handler.opts = args
     class SecurityHubServer(ThreadingHTTPServer):

@@ -69,6 +69,8 @@ impl Emulator {
             // Security Hub's aggregation delivers them.
             .arg("--events-account")
             .arg(ACCOUNT)
+            .arg("--events-region")
+            .arg(REGION)
             .arg("--region")
             .arg(REGION)
             .stdin(Stdio::piped())
@@ -265,6 +267,11 @@ impl World {
     /// A Neptune client acting in `account` (moto: credentials from STS
     /// AssumeRole act in the role's account).
     pub async fn neptune_in(&self, account: &str) -> aws_sdk_neptune::Client {
+        self.neptune_at(account, REGION).await
+    }
+
+    /// A Neptune client acting in `account` (through moto's AssumeRole) in `region`.
+    pub async fn neptune_at(&self, account: &str, region: &str) -> aws_sdk_neptune::Client {
         let sdk = self.emu.sdk(&self.emu.moto).await;
         let creds = aws_sdk_sts::Client::new(&sdk)
             .assume_role()
@@ -283,6 +290,7 @@ impl World {
                 None,
                 "test-setup",
             ))
+            .region(Region::new(region.to_string()))
             .build();
         aws_sdk_neptune::Client::from_conf(config)
     }
@@ -651,8 +659,14 @@ bus = "default"
     /// Runs `hubtriage run --until-empty` to the end (at most `limit`) and
     /// checks that it exited 0.
     pub fn drain(&self, config: &Path, limit: Duration) -> Output {
+        self.drain_with_env(config, &[], limit)
+    }
+
+    /// As `drain`, with more environment variables for the daemon.
+    pub fn drain_with_env(&self, config: &Path, env: &[(&str, &str)], limit: Duration) -> Output {
         let child = self
             .daemon(config, &["--until-empty"])
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
