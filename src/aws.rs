@@ -34,7 +34,8 @@ pub async fn load() -> SdkConfig {
                 .build(),
         )
         // Adaptive: besides retrying throttled calls with backoff, the client
-        // slows its own sending once it has been throttled.
+        // slows its own sending once it has been throttled. (Security Hub's
+        // client uses standard retries: see `run::security_hub`.)
         .retry_config(RetryConfig::adaptive())
         .load()
         .await

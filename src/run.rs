@@ -228,7 +228,13 @@ pub(crate) fn security_hub(
     config: &Config,
     pacer: Arc<Pacer>,
 ) -> SecurityHub {
-    let mut hub_config = aws_sdk_securityhub::config::Builder::from(sdk);
+    // Standard, not adaptive, retries: the client is paced to Security Hub's
+    // quota already (GCRA, `[pacing]`) and the recorder retries with its own
+    // backoff. Measured with the emulator: in adaptive mode one throttled
+    // BatchUpdateFindings made the SDK's rate limiter hold the next attempts
+    // about 20 s each, as the batched call rate is too low for it to learn from.
+    let mut hub_config = aws_sdk_securityhub::config::Builder::from(sdk)
+        .retry_config(aws_config::retry::RetryConfig::standard());
     if let Some(region) = &config.securityhub.region {
         hub_config = hub_config.region(aws_config::Region::new(region.clone()));
     }
