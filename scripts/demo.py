@@ -20,7 +20,10 @@ import urllib.request
 
 import boto3
 
-ACCOUNT = "111122223333"
+ACCOUNT = "111122223333"      # the Security Hub administrator account, where hubtriage runs
+MEMBER = "222222222222"       # a member account with a dev cluster
+SANDBOX = "444455556666"      # a member account for sandboxes
+EXTERNAL_ID = "demo-external-id"
 REGION = "us-east-1"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,10 +35,10 @@ reboot = "maintenance-window"
 log_retention_days = 365
 
 [[suppress]]
-name = "sandbox-clusters"
-reason = "Sandbox clusters hold no customer data (RISK-142)"
+name = "sandbox-account"
+reason = "The sandbox account holds no customer data (RISK-142)"
 expires = "2027-03-31"
-match = {{ clusters = ["sandbox-*"] }}
+match = {{ accounts = ["{sandbox}"] }}
 
 [[rule]]
 name = "prod-needs-change-ticket"
@@ -56,6 +59,11 @@ wait_seconds = 2
 
 [events]
 bus = "default"
+
+# Member accounts are read and fixed through this role (deploy/member-role.yaml).
+[accounts]
+role_arn = "arn:aws:iam::{{account}}:role/hubtriage-member"
+external_id_env = "HUBTRIAGE_EXTERNAL_ID"
 """
 
 
@@ -63,7 +71,9 @@ def start_emulator(python, workdir):
     ready = os.path.join(workdir, "ready.json")
     proc = subprocess.Popen(
         [python, os.path.join(ROOT, "tests/emulator/hubemu.py"), "--ready-file", ready,
-         "--exit-on-stdin-eof", "--account", ACCOUNT, "--region", REGION],
+         "--exit-on-stdin-eof", "--account", ACCOUNT, "--region", REGION,
+         # Security Hub's aggregation delivers every account's findings here.
+         "--events-account", ACCOUNT, "--events-region", REGION],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -87,6 +97,18 @@ def clients(endpoints):
             boto3.client("events", endpoint_url=moto, **kw),
             boto3.client("neptune", endpoint_url=moto, **kw),
             boto3.client("securityhub", endpoint_url=endpoints["securityhub"], **kw))
+
+
+def neptune_in(endpoints, account):
+    """A Neptune client acting in `account` (moto's AssumeRole credentials act there)."""
+    kw = dict(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    sts = boto3.client("sts", endpoint_url=endpoints["moto"], **kw)
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/demo-setup",
+                            RoleSessionName="demo-setup")["Credentials"]
+    return boto3.client("neptune", endpoint_url=endpoints["moto"], region_name=REGION,
+                        aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"])
 
 
 def make_queues(sqs, events):
@@ -118,10 +140,11 @@ def make_cluster(neptune, ident, tags=(), group=None, members=2, audit_export=Fa
                                   CloudwatchLogsExportConfiguration={"EnableLogTypes": ["audit"]})
 
 
-def finding(template, cluster, n, control="Neptune.2"):
+def finding(template, cluster, n, control="Neptune.2", account=ACCOUNT):
     f = json.loads(json.dumps(template))
-    arn = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:{cluster}"
-    f["Id"] = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:security-control/{control}/finding/demo-{n:04d}"
+    arn = f"arn:aws:rds:{REGION}:{account}:cluster:{cluster}"
+    f["Id"] = f"arn:aws:securityhub:{REGION}:{account}:security-control/{control}/finding/demo-{n:04d}"
+    f["AwsAccountId"] = account
     f["GeneratorId"] = f"security-control/{control}"
     f["Compliance"]["SecurityControlId"] = control
     f["Resources"] = [{"Type": "AwsRdsDbCluster", "Id": arn, "Partition": "aws", "Region": REGION}]
@@ -161,10 +184,11 @@ def run_demo(binary, endpoints, workdir):
     print("== Neptune clusters")
     make_cluster(neptune, "orders-graph", tags=[("env", "prod")])
     print("   orders-graph   env=prod, default parameter group, no audit export")
-    make_cluster(neptune, "catalog-dev", tags=[("env", "dev")])
-    print("   catalog-dev    env=dev, default parameter group, no audit export")
-    make_cluster(neptune, "sandbox-graph", members=1)
-    print("   sandbox-graph  no tags (a sandbox)")
+    member = neptune_in(endpoints, MEMBER)
+    make_cluster(member, "catalog-dev", tags=[("env", "dev")])
+    print(f"   catalog-dev    env=dev, default parameter group, no audit export (member account {MEMBER})")
+    make_cluster(neptune_in(endpoints, SANDBOX), "sandbox-graph", members=1)
+    print(f"   sandbox-graph  no tags (sandbox account {SANDBOX})")
     neptune.create_db_cluster_parameter_group(DBClusterParameterGroupName="billing-audit",
                                               DBParameterGroupFamily="neptune1.3", Description="audit on")
     neptune.modify_db_cluster_parameter_group(DBClusterParameterGroupName="billing-audit", Parameters=[
@@ -174,7 +198,8 @@ def run_demo(binary, endpoints, workdir):
 
     with open(os.path.join(ROOT, "tests/fixtures/neptune2-failed-event.json")) as f:
         template = json.load(f)["detail"]["findings"][0]
-    findings = [finding(template, c, i) for i, c in
+    accounts = {"catalog-dev": MEMBER, "sandbox-graph": SANDBOX}
+    findings = [finding(template, c, i, account=accounts.get(c, ACCOUNT)) for i, c in
                 enumerate(["orders-graph", "catalog-dev", "sandbox-graph", "billing-graph"], 1)]
     findings.append(finding(template, "orders-graph", 5, control="Neptune.1"))
     hub.batch_import_findings(Findings=findings)
@@ -183,11 +208,12 @@ def run_demo(binary, endpoints, workdir):
 
     config = os.path.join(workdir, "hubtriage.toml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(queue_url=queue))
+        f.write(CONFIG.format(queue_url=queue, sandbox=SANDBOX))
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoints["moto"],
                AWS_ENDPOINT_URL_SECURITYHUB=endpoints["securityhub"],
                AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION=REGION,
-               AWS_EC2_METADATA_DISABLED="true", HUBTRIAGE_LOG_FORMAT="json")
+               AWS_EC2_METADATA_DISABLED="true", HUBTRIAGE_LOG_FORMAT="json",
+               HUBTRIAGE_EXTERNAL_ID=EXTERNAL_ID)
     env.pop("AWS_PROFILE", None)
     print("\n== hubtriage run --until-empty")
     started = time.time()
@@ -211,21 +237,23 @@ def run_demo(binary, endpoints, workdir):
     for f in findings:
         got = hub.get_findings(Filters={"Id": [{"Value": f["Id"], "Comparison": "EQUALS"}]})["Findings"][0]
         cluster = got["Resources"][0]["Id"].rsplit(":", 1)[-1]
-        rows.append((got["Id"].rsplit("/", 1)[-1], got["Compliance"]["SecurityControlId"], cluster,
+        rows.append((got["Id"].rsplit("/", 1)[-1], got["AwsAccountId"], cluster,
                      got.get("UserDefinedFields", {}).get("hubtriage:action", "ignore"),
                      got["Workflow"]["Status"], got.get("Note", {}).get("Text", "-")))
-    print(f"   {'finding':10} {'control':10} {'cluster':14} {'action':10} {'workflow':11} note")
+    print(f"   {'finding':10} {'account':13} {'cluster':14} {'action':10} {'workflow':11} note")
     for r in rows:
         wrapped = textwrap.wrap(r[5], 70) or ["-"]
-        print(f"   {r[0]:10} {r[1]:10} {r[2]:14} {r[3]:10} {r[4]:11} {wrapped[0]}")
+        print(f"   {r[0]:10} {r[1]:13} {r[2]:14} {r[3]:10} {r[4]:11} {wrapped[0]}")
         for more in wrapped[1:]:
-            print(" " * 63 + more)
+            print(" " * 66 + more)
 
-    # Phase two: let hubtriage really fix the dev cluster.
-    print("\n== The dev cluster again, now in apply mode "
-          "(HUBTRIAGE__REMEDIATION__MODE=apply, HUBTRIAGE__REMEDIATION__REBOOT=immediate)")
+    # Phase two: let hubtriage really fix the member account's dev cluster, through its role.
+    print(f"\n== The dev cluster in member account {MEMBER} again, now in apply mode "
+          "(HUBTRIAGE__REMEDIATION__MODE=apply, HUBTRIAGE__REMEDIATION__REBOOT=immediate), "
+          "through the role hubtriage-member")
     urllib.request.urlopen(urllib.request.Request(
-        endpoints["securityhub"] + "/_emu/iam/rds-service-linked-role", data=b"{}", method="POST"), timeout=10)
+        endpoints["securityhub"] + "/_emu/iam/rds-service-linked-role",
+        data=json.dumps({"account": MEMBER}).encode(), method="POST"), timeout=10)
     dev = findings[1]
     dev["UpdatedAt"] = dev["LastObservedAt"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     hub.batch_import_findings(Findings=[dev])  # Security Hub evaluates the control again
@@ -244,9 +272,9 @@ def run_demo(binary, endpoints, workdir):
         if entry.get("message") == "changing the cluster":
             print(f"   {entry.get('call'):32} {entry.get('params')}")
     print(f"   done in {time.time() - started:.1f} s (exit 0)")
-    cluster = neptune.describe_db_clusters(DBClusterIdentifier="catalog-dev")["DBClusters"][0]
+    cluster = member.describe_db_clusters(DBClusterIdentifier="catalog-dev")["DBClusters"][0]
     group = cluster["DBClusterParameterGroup"]
-    params = neptune.describe_db_cluster_parameters(DBClusterParameterGroupName=group)["Parameters"]
+    params = member.describe_db_cluster_parameters(DBClusterParameterGroupName=group)["Parameters"]
     audit = next(p["ParameterValue"] for p in params if p["ParameterName"] == "neptune_enable_audit_log")
     print(f"   live: group {group}, neptune_enable_audit_log={audit}, exports {cluster['EnabledCloudwatchLogsExports']}, "
           f"members {[m['DBClusterParameterGroupStatus'] for m in cluster['DBClusterMembers']]}")
@@ -259,6 +287,10 @@ def run_demo(binary, endpoints, workdir):
     print(f"\n   DLQ messages: {dead['Attributes']['ApproximateNumberOfMessages']}")
     calls = emulator_get(endpoints, "/_emu/calls?service=securityhub&operation=BatchUpdateFindings")
     print(f"   BatchUpdateFindings calls: {len(calls)} (alike updates share a call)")
+    roles = emulator_get(endpoints, "/_emu/calls?service=sts&operation=AssumeRole")
+    used = sorted({c["request"].get("RoleArn", "") for c in roles
+                   if c["request"].get("RoleSessionName") == "hubtriage"})
+    print(f"   roles hubtriage assumed: {', '.join(used)}")
 
 
 if __name__ == "__main__":
