@@ -209,7 +209,7 @@ fn pipeline(
         config,
         reach,
         clusters: Arc::new(CachedReader::new(
-            Arc::new(NeptuneReader::new(neptune, accounts, pacer)),
+            Arc::new(NeptuneReader::new(neptune, accounts, pacer, cache_ttl)),
             cache_ttl,
         )),
         findings: hub,

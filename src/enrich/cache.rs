@@ -88,6 +88,7 @@ impl ClusterReader for CachedReader {
 
     fn forget(&self, arn: &str) {
         lock(&self.entries).remove(arn);
+        self.inner.forget(arn);
     }
 }
 

@@ -3,13 +3,25 @@
 //!
 //! Clients come from the shared cache (`aws::Clients`, keyed by account and
 //! region), so one process serves findings from every region in scope.
+//!
+//! In a storm, reading each cluster on its own costs three Neptune calls, and
+//! the RDS API's account quota (12 calls/s) then bounds the drain. So, with a
+//! cache TTL, the reader also keeps a *listing* per account and region for half
+//! the TTL: one paginated DescribeDBClusters (engine neptune, 100 a page), and
+//! the audit parameter of each parameter group once. A cluster then costs one
+//! call (ListTagsForResource); one the listing does not hold (created since) is
+//! asked for by ARN, as without a listing. `forget` drops the listing of the
+//! cluster's account and region with the cluster's own entry.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_neptune::types::{DbCluster, Filter};
 use aws_sdk_neptune::Client;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 use crate::accounts::Accounts;
 use crate::aws::{Error, NeptuneClients, Place};
@@ -30,14 +42,86 @@ pub struct NeptuneReader {
     clients: Arc<NeptuneClients>,
     accounts: Arc<Accounts>,
     pacer: Arc<Pacer>,
+    /// How long a listing is used (zero: no listing; every cluster is asked for).
+    listing_ttl: Duration,
+    listings: Mutex<HashMap<Place, ListingEntry>>,
+}
+
+/// The Neptune clusters of one account and region, and the audit parameter of
+/// the parameter groups looked at since.
+struct Listing {
+    clusters: Vec<DbCluster>,
+    groups: Mutex<HashMap<String, AuditParameter>>,
+}
+
+struct ListingEntry {
+    started: Instant,
+    listing: Arc<OnceCell<Arc<Listing>>>,
 }
 
 impl NeptuneReader {
-    pub fn new(clients: Arc<NeptuneClients>, accounts: Arc<Accounts>, pacer: Arc<Pacer>) -> Self {
+    /// `cache_ttl`: `[enrich] cache_seconds`; listings live half of it.
+    pub fn new(
+        clients: Arc<NeptuneClients>,
+        accounts: Arc<Accounts>,
+        pacer: Arc<Pacer>,
+        cache_ttl: Duration,
+    ) -> Self {
         NeptuneReader {
             clients,
             accounts,
             pacer,
+            listing_ttl: cache_ttl / 2,
+            listings: Mutex::default(),
+        }
+    }
+
+    /// The place's listing, read once per half TTL (single-flight); `None`
+    /// without a TTL. A failed listing is not kept.
+    async fn listing(&self, place: &Place, client: &Client) -> Result<Option<Arc<Listing>>, Error> {
+        if self.listing_ttl.is_zero() {
+            return Ok(None);
+        }
+        let cell = {
+            let mut listings = crate::lock(&self.listings);
+            let now = Instant::now();
+            match listings.get(place) {
+                Some(e) if now.duration_since(e.started) < self.listing_ttl => e.listing.clone(),
+                _ => {
+                    let cell = Arc::new(OnceCell::new());
+                    listings.insert(
+                        place.clone(),
+                        ListingEntry {
+                            started: now,
+                            listing: cell.clone(),
+                        },
+                    );
+                    cell
+                }
+            }
+        };
+        let listing = cell
+            .get_or_try_init(|| async {
+                self.pace(place).await;
+                let clusters = neptune_clusters(client).await?;
+                Ok::<_, Error>(Arc::new(Listing {
+                    clusters,
+                    groups: Mutex::default(),
+                }))
+            })
+            .await;
+        match listing {
+            Ok(l) => Ok(Some(l.clone())),
+            Err(e) => {
+                let mut listings = crate::lock(&self.listings);
+                if listings
+                    .get(place)
+                    .is_some_and(|l| Arc::ptr_eq(&l.listing, &cell))
+                {
+                    listings.remove(place);
+                }
+                Err(e)
+            }
         }
     }
 
@@ -59,6 +143,13 @@ impl ClusterReader for NeptuneReader {
             .await
             .map_err(|e| e.in_region(arn.region))
     }
+
+    fn forget(&self, cluster_arn: &str) {
+        if let Some(arn) = ClusterArn::parse(cluster_arn) {
+            let place = self.accounts.place(arn.account, arn.region);
+            crate::lock(&self.listings).remove(&place);
+        }
+    }
 }
 
 impl NeptuneReader {
@@ -74,26 +165,21 @@ impl NeptuneReader {
         let client = self.clients.get(&place);
         let id = arn.identifier;
 
-        // Asked by the full ARN, and only an answer with exactly that ARN is this
-        // cluster: a same-named cluster in another account, region or partition is not.
-        self.pace(&place).await;
-        let described = client
-            .describe_db_clusters()
-            .db_cluster_identifier(cluster_arn)
-            .send()
-            .await;
-        let clusters = match described {
-            Ok(out) => out.db_clusters.unwrap_or_default(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_db_cluster_not_found_fault()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(Error::from_sdk("Neptune", "DescribeDBClusters", id, &e)),
-        };
-        let Some(cluster) = the_cluster(clusters, cluster_arn) else {
-            return Ok(None);
+        // Only the cluster with exactly the finding's ARN is this cluster: a
+        // same-named cluster in another account, region or partition is not.
+        let listing = self.listing(&place, &client).await?;
+        let listed = listing.as_ref().and_then(|l| {
+            l.clusters
+                .iter()
+                .find(|c| c.db_cluster_arn() == Some(cluster_arn))
+                .cloned()
+        });
+        let cluster = match listed {
+            Some(c) => c,
+            None => match self.describe(&place, &client, cluster_arn, id).await? {
+                Some(c) => c,
+                None => return Ok(None),
+            },
         };
         if cluster.engine() != Some("neptune") {
             // Not ours to read further; the decision ignores it.
@@ -109,8 +195,20 @@ impl NeptuneReader {
             .db_cluster_parameter_group()
             .unwrap_or_default()
             .to_string();
-        self.pace(&place).await;
-        let audit = audit_parameter(&client, id, &group).await?;
+        let known = listing
+            .as_ref()
+            .and_then(|l| crate::lock(&l.groups).get(&group).cloned());
+        let audit = match known {
+            Some(a) => a,
+            None => {
+                self.pace(&place).await;
+                let a = audit_parameter(&client, id, &group).await?;
+                if let Some(l) = &listing {
+                    crate::lock(&l.groups).insert(group.clone(), a.clone());
+                }
+                a
+            }
+        };
 
         self.pace(&place).await;
         let tags = client
@@ -128,11 +226,43 @@ impl NeptuneReader {
         // Who else uses the group matters only for custom groups.
         let shared_with = if group.starts_with("default.") || group.is_empty() {
             Vec::new()
+        } else if let Some(l) = &listing {
+            on_group(&l.clusters, id, &group)
         } else {
             self.pace(&place).await;
-            clusters_on_group(&client, id, &group).await?
+            on_group(&neptune_clusters(&client).await?, id, &group)
         };
         Ok(Some(to_state(&cluster, audit, tags, shared_with)))
+    }
+
+    /// The cluster asked for by its full ARN; `None` when it does not exist or
+    /// the answer holds no cluster with that ARN.
+    async fn describe(
+        &self,
+        place: &Place,
+        client: &Client,
+        cluster_arn: &str,
+        id: &str,
+    ) -> Result<Option<DbCluster>, Error> {
+        self.pace(place).await;
+        let described = client
+            .describe_db_clusters()
+            .db_cluster_identifier(cluster_arn)
+            .send()
+            .await;
+        match described {
+            Ok(out) => Ok(the_cluster(
+                out.db_clusters.unwrap_or_default(),
+                cluster_arn,
+            )),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_db_cluster_not_found_fault()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::from_sdk("Neptune", "DescribeDBClusters", id, &e)),
+        }
     }
 }
 
@@ -182,12 +312,9 @@ async fn audit_parameter(
     Ok(AuditParameter::engine_default())
 }
 
-async fn clusters_on_group(
-    client: &Client,
-    cluster: &str,
-    group: &str,
-) -> Result<Vec<String>, Error> {
-    let mut others = Vec::new();
+/// Every Neptune cluster of the client's account and region (all pages).
+async fn neptune_clusters(client: &Client) -> Result<Vec<DbCluster>, Error> {
+    let mut clusters = Vec::new();
     let engine = Filter::builder().name("engine").values("neptune").build();
     let mut pages = client
         .describe_db_clusters()
@@ -195,16 +322,21 @@ async fn clusters_on_group(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| Error::from_sdk("Neptune", "DescribeDBClusters", cluster, &e))?;
-        for c in page.db_clusters() {
-            let id = c.db_cluster_identifier().unwrap_or_default();
-            if id != cluster && c.db_cluster_parameter_group() == Some(group) {
-                others.push(id.to_string());
-            }
-        }
+        let page = page.map_err(|e| Error::from_sdk("Neptune", "DescribeDBClusters", "", &e))?;
+        clusters.extend(page.db_clusters.unwrap_or_default());
     }
-    Ok(others)
+    Ok(clusters)
+}
+
+/// The other clusters on `group`.
+fn on_group(clusters: &[DbCluster], cluster: &str, group: &str) -> Vec<String> {
+    clusters
+        .iter()
+        .filter(|c| c.db_cluster_parameter_group() == Some(group))
+        .filter_map(|c| c.db_cluster_identifier())
+        .filter(|id| *id != cluster)
+        .map(str::to_string)
+        .collect()
 }
 
 fn to_state(
@@ -332,6 +464,10 @@ mod tests {
     }
 
     async fn reader(url: &str) -> NeptuneReader {
+        reader_with(url, Duration::ZERO).await
+    }
+
+    async fn reader_with(url: &str, cache_ttl: Duration) -> NeptuneReader {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(url)
@@ -350,7 +486,47 @@ mod tests {
             Arc::new(crate::aws::neptune_clients(&sdk, accounts.clone())),
             accounts,
             Arc::new(Pacer::new(crate::pace::Rates::unpaced())),
+            cache_ttl,
         )
+    }
+
+    #[tokio::test]
+    async fn a_listing_serves_its_places_clusters_until_hubtriage_changes_one() {
+        let (url, actions) = fake_neptune(WANTED);
+        let r = reader_with(&url, Duration::from_secs(60)).await;
+        let first = r.cluster_state(WANTED).await.unwrap().expect("listed");
+        assert_eq!(first.arn, WANTED);
+        let again = r.cluster_state(WANTED).await.unwrap().expect("listed");
+        assert_eq!(again, first);
+        // One listing and one parameter read for both; tags each time.
+        assert_eq!(
+            *actions.lock().unwrap(),
+            vec![
+                "DescribeDBClusters",
+                "DescribeDBClusterParameters",
+                "ListTagsForResource",
+                "ListTagsForResource"
+            ]
+        );
+        // hubtriage changed the cluster: its place is listed again.
+        r.forget(WANTED);
+        actions.lock().unwrap().clear();
+        r.cluster_state(WANTED).await.unwrap().expect("listed");
+        assert_eq!(actions.lock().unwrap()[0], "DescribeDBClusters");
+        assert_eq!(actions.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_cluster_missing_from_the_listing_is_asked_for_by_arn() {
+        // The listing (like every answer of this fake) holds another ARN only.
+        let (url, actions) = fake_neptune("arn:aws:rds:us-east-1:111122223333:cluster:other");
+        let r = reader_with(&url, Duration::from_secs(60)).await;
+        assert_eq!(r.cluster_state(WANTED).await.unwrap(), None);
+        assert_eq!(
+            *actions.lock().unwrap(),
+            vec!["DescribeDBClusters", "DescribeDBClusters"],
+            "the listing, then the cluster by its ARN"
+        );
     }
 
     #[tokio::test]

@@ -69,6 +69,7 @@ pub async fn explain_live(
         Arc::new(crate::aws::neptune_clients(&sdk, accounts.clone())),
         accounts,
         pacer,
+        std::time::Duration::ZERO,
     );
     let state = match finding.cluster_arn.as_deref() {
         Some(arn) => reader
