@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import pathlib
-import resource
 import subprocess
 import sys
 import tempfile
@@ -212,13 +211,18 @@ interval_seconds = 1
     out_path = pathlib.Path(workdir) / "hubtriage.out"
     err_path = pathlib.Path(workdir) / "hubtriage.err"
     started = time.monotonic()
+    peak_kib = 0
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        rc = subprocess.call([binary, "run", "--until-empty", "--config", str(config)],
-                             env=env, stdout=out, stderr=err, cwd=workdir)
+        proc = subprocess.Popen([binary, "run", "--until-empty", "--config", str(config)],
+                                env=env, stdout=out, stderr=err, cwd=workdir)
+        # The daemon's own high-water mark (VmHWM), read until it exits.
+        while proc.poll() is None:
+            peak_kib = max(peak_kib, high_water_kib(proc.pid))
+            time.sleep(0.2)
+        rc = proc.returncode
     seconds = time.monotonic() - started
     if rc != 0:
         raise SystemExit(f"bench: hubtriage exited {rc}; see {err_path}")
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     latencies, totals = [], {}
     for line in out_path.read_text().splitlines():
         try:
@@ -232,6 +236,18 @@ interval_seconds = 1
             if isinstance(x, int):
                 totals[k] = totals.get(k, 0) + x
     return seconds, peak_kib / 1024, latencies, totals
+
+
+def high_water_kib(pid):
+    """VmHWM of a running process, in KiB (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def naive(emu, url, count):

@@ -48,6 +48,7 @@ pub(crate) fn config(toml: &str) -> Config {
 pub(crate) fn fast_recorder() -> RecorderSettings {
     RecorderSettings {
         linger: std::time::Duration::from_millis(50),
+        max_concurrent_calls: 4,
         max_attempts: 5,
         first_backoff: std::time::Duration::from_millis(1),
         max_backoff: std::time::Duration::from_millis(5),
@@ -240,6 +241,11 @@ impl MessageQueue for FakeQueue {
 #[derive(Default)]
 pub(crate) struct FakeHub {
     pub(crate) calls: Mutex<Vec<(Vec<FindingId>, FindingUpdate)>>,
+    /// How long each BatchUpdateFindings takes.
+    pub(crate) latency: std::time::Duration,
+    /// Calls under way now, and the most there were at once.
+    pub(crate) in_call: AtomicUsize,
+    pub(crate) most_in_call: AtomicUsize,
     pub(crate) throttle: Mutex<u32>,
     pub(crate) unprocessed: Mutex<usize>,
     pub(crate) fatal: Mutex<Option<String>>,
@@ -264,6 +270,10 @@ impl FindingsApi for FakeHub {
         update: &FindingUpdate,
     ) -> Result<Vec<Unprocessed>, Error> {
         assert!(ids.len() <= MAX_IDENTIFIERS);
+        let now = self.in_call.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_call.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(self.latency).await;
+        self.in_call.fetch_sub(1, Ordering::SeqCst);
         lock(&self.calls).push((ids.to_vec(), update.clone()));
         {
             let mut t = self.throttle.lock().unwrap();

@@ -1,15 +1,15 @@
 //! The recorder: batches alike updates (findings with an identical update
 //! share one BatchUpdateFindings of up to 100 identifiers, flushed when full or
-//! after a short linger), one call at a time (the adapter paces them to Security
-//! Hub's quota, see [`crate::pace`]), and retries throttled or failed calls and retryable `UnprocessedFindings`
+//! after a short linger), a few calls at once (the adapter paces them to
+//! Security Hub's quota, see [`crate::pace`]), and retries throttled or failed calls and retryable `UnprocessedFindings`
 //! (`ConcurrentUpdateError`, `InternalFailure`) with backoff.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::{
@@ -21,6 +21,10 @@ use crate::metrics::Metrics;
 pub struct RecorderSettings {
     /// How long an update waits for others like it.
     pub linger: Duration,
+    /// BatchUpdateFindings calls under way at once. One call takes a few
+    /// hundred milliseconds, so one at a time would cap a storm near 300
+    /// findings/s, under the quota's 1,000.
+    pub max_concurrent_calls: usize,
     pub max_attempts: u32,
     pub first_backoff: Duration,
     pub max_backoff: Duration,
@@ -30,6 +34,7 @@ impl Default for RecorderSettings {
     fn default() -> Self {
         RecorderSettings {
             linger: Duration::from_millis(1000),
+            max_concurrent_calls: 4,
             max_attempts: 8,
             first_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
@@ -113,7 +118,16 @@ async fn batcher(
     mut rx: mpsc::Receiver<Request>,
 ) {
     let mut groups: HashMap<FindingUpdate, Group> = HashMap::new();
+    let mut calls = Calls {
+        api,
+        settings: settings.clone(),
+        metrics,
+        slots: Arc::new(Semaphore::new(settings.max_concurrent_calls.max(1))),
+        running: JoinSet::new(),
+        busy: Arc::default(),
+    };
     loop {
+        while calls.running.try_join_next().is_some() {}
         let next = groups.values().map(|g| g.since + settings.linger).min();
         let received = match next {
             Some(deadline) => tokio::select! {
@@ -135,15 +149,16 @@ async fn batcher(
                 group.waiters.entry(req.finding).or_default().push(req.done);
                 if group.order.len() >= MAX_IDENTIFIERS {
                     if let Some(g) = groups.remove(&req.update) {
-                        flush(&*api, &settings, &metrics, req.update, g).await;
+                        calls.start(req.update, g).await;
                     }
                 }
             }
             Some(None) => {
-                // Every sender is gone: flush what is left and stop.
+                // Every sender is gone: flush what is left, wait for it, and stop.
                 for (update, g) in groups.drain() {
-                    flush(&*api, &settings, &metrics, update, g).await;
+                    calls.start(update, g).await;
                 }
+                while calls.running.join_next().await.is_some() {}
                 return;
             }
             None => {
@@ -155,11 +170,60 @@ async fn batcher(
                     .collect();
                 for update in due {
                     if let Some(g) = groups.remove(&update) {
-                        flush(&*api, &settings, &metrics, update, g).await;
+                        calls.start(update, g).await;
                     }
                 }
             }
         }
+    }
+}
+
+/// The BatchUpdateFindings calls under way, at most `slots` at once.
+struct Calls {
+    api: Arc<dyn FindingsApi>,
+    settings: RecorderSettings,
+    metrics: Arc<Metrics>,
+    slots: Arc<Semaphore>,
+    running: JoinSet<()>,
+    /// Findings named by a call under way.
+    busy: Arc<std::sync::Mutex<std::collections::HashSet<FindingId>>>,
+}
+
+impl Calls {
+    /// Starts writing `group` once a call slot is free (waiting for one holds
+    /// the batcher, so updates keep gathering in the channel meanwhile).
+    /// Two updates of one finding are written in the order they were made: a
+    /// group naming a finding that a call under way names waits for it.
+    async fn start(&mut self, update: FindingUpdate, group: Group) {
+        while self.overlaps(&group) {
+            if self.running.join_next().await.is_none() {
+                break;
+            }
+        }
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return;
+        };
+        crate::lock(&self.busy).extend(group.order.iter().cloned());
+        let (api, settings, metrics, busy) = (
+            self.api.clone(),
+            self.settings.clone(),
+            self.metrics.clone(),
+            self.busy.clone(),
+        );
+        self.running.spawn(async move {
+            let ids = group.order.clone();
+            flush(&*api, &settings, &metrics, update, group).await;
+            let mut busy = crate::lock(&busy);
+            for id in &ids {
+                busy.remove(id);
+            }
+            drop(slot);
+        });
+    }
+
+    fn overlaps(&self, group: &Group) -> bool {
+        let busy = crate::lock(&self.busy);
+        group.order.iter().any(|id| busy.contains(id))
     }
 }
 
@@ -329,5 +393,50 @@ mod tests {
             })
         );
         assert_eq!(hub.calls.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_run_a_few_at_once() {
+        let hub = Arc::new(FakeHub {
+            latency: Duration::from_millis(300),
+            ..Default::default()
+        });
+        // 800 alike updates: eight full calls, at most four under way at once.
+        let jobs = (0..800).map(|n| (id(n), update("same"))).collect();
+        let started = Instant::now();
+        let results = record_all(hub.clone(), jobs).await;
+        assert!(results.iter().all(|r| r.is_ok()));
+        assert_eq!(hub.calls.lock().unwrap().len(), 8);
+        let most = hub.most_in_call.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(most, 4, "max_concurrent_calls");
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "eight 300 ms calls, four at a time: {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_updates_of_one_finding_are_written_in_their_order() {
+        let hub = Arc::new(FakeHub {
+            latency: Duration::from_millis(300),
+            ..Default::default()
+        });
+        let (recorder, handle) = Recorder::start(hub.clone(), fast_recorder(), Arc::default());
+        let first = recorder.submit(id(1), update("in progress")).await.unwrap();
+        // The first is written (its linger is over) while the second lingers.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let second = recorder.submit(id(1), update("resolved")).await.unwrap();
+        assert!(first.written().await.is_ok());
+        assert!(second.written().await.is_ok());
+        drop(recorder);
+        handle.await.unwrap();
+        let calls = hub.calls.lock().unwrap();
+        let notes: Vec<&str> = calls.iter().map(|(_, u)| u.note.as_str()).collect();
+        assert_eq!(notes, vec!["in progress", "resolved"]);
+        assert_eq!(
+            hub.most_in_call.load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
     }
 }
