@@ -792,6 +792,24 @@ def apply_moto_patches():
 
     sqs_models.SQSBackend.send_message = send_message
 
+    # DeleteMessage scanned every message twice, building each one's list of
+    # receipt handles on the way: one pass now, stopping at the message.
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+    def delete_message(self, receipt_handle):
+        if receipt_handle in self.deleted_messages:
+            return  # already deleted: SQS accepts it again
+        for i, message in enumerate(self._messages):
+            if (message.receipt_handle == receipt_handle
+                    or receipt_handle in message._old_receipt_handles):
+                self.pending_messages.discard(message)
+                self.deleted_messages.update(message.all_receipt_handles)
+                del self._messages[i]
+                return
+        raise ReceiptHandleIsInvalid()
+
+    Queue.delete_message = delete_message
+
 
     # --- Patch D: EventBridge -> SQS delivery drops "account".
     # With no InputTransformer, moto renders targets through a string template
