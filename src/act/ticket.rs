@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 
+pub mod problem;
+
 use crate::decide::Decision;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +32,12 @@ pub struct LogTickets;
 #[async_trait]
 impl TicketSink for LogTickets {
     async fn open(&self, d: &Decision) -> Result<Ticket, TicketError> {
+        let key = problem::Problem::of(d).map(|p| p.key()).unwrap_or_default();
+        let link = problem::console_link(&d.region, &d.finding_id);
         tracing::warn!(
             ticket = "log",
+            problem_key = %key,
+            finding = %link,
             finding_id = %d.finding_id,
             account = %d.account,
             region = %d.region,

@@ -1,0 +1,249 @@
+//! What a ticket is about and what it says, independent of the ticket system.
+//!
+//! - [`Problem`]: one cluster failing one control, in one account and region.
+//!   Its [`Problem::key`] identifies the problem's one ticket in every system
+//!   (a Jira label, a ServiceNow `correlation_id`, a webhook's `problem_key`):
+//!   `hubtriage-` and 16 hex digits of a SHA-256 of the four parts, so it has
+//!   no space or colon for Jira's labels to trip on.
+//! - [`TicketText`]: the title and the paragraphs a person needs: where, why it
+//!   is a ticket, what fails, how to fix it, and the finding in the console.
+
+use sha2::{Digest, Sha256};
+
+use crate::decide::Decision;
+
+/// One cluster failing one control.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub account: String,
+    pub region: String,
+    /// The cluster identifier.
+    pub cluster: String,
+    pub control: String,
+}
+
+impl Problem {
+    /// The problem a decision is about; `None` when it names no cluster or control.
+    pub fn of(d: &Decision) -> Option<Problem> {
+        Some(Problem {
+            account: d.account.clone(),
+            region: d.region.clone(),
+            cluster: d.cluster.clone()?,
+            control: d.control.clone()?,
+        })
+    }
+
+    /// `hubtriage-<16 hex>`: the same for every finding of this problem, in
+    /// every process and release.
+    pub fn key(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [&self.account, &self.region, &self.cluster, &self.control] {
+            h.update(part.as_bytes());
+            h.update([0x1f]);
+        }
+        let digest = h.finalize();
+        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("hubtriage-{hex}")
+    }
+}
+
+/// What a ticket says, as plain paragraphs (each system renders them: ADF for
+/// Jira Cloud, text for Data Center and ServiceNow, JSON for a webhook).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketText {
+    pub title: String,
+    /// `label: value` lines: account, region, cluster, control, severity.
+    pub facts: Vec<(String, String)>,
+    /// Why hubtriage made this a ticket (the decision's reason, which names the rule).
+    pub why: String,
+    /// What fails in the cluster's live state.
+    pub fails: Vec<String>,
+    /// How to fix it.
+    pub fix: Vec<String>,
+    /// The finding in the Security Hub console.
+    pub link: String,
+}
+
+impl TicketText {
+    /// The text of a ticket decision; `severity` is the finding's label.
+    pub fn new(d: &Decision, severity: Option<&str>) -> TicketText {
+        let cluster = d.cluster.as_deref().unwrap_or("(unknown cluster)");
+        let control = d.control.as_deref().unwrap_or("(unknown control)");
+        let facts = [
+            ("Account", d.account.as_str()),
+            ("Region", d.region.as_str()),
+            ("Cluster", cluster),
+            ("Control", control),
+            ("Severity", severity.unwrap_or("(not given)")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        // The reason names the rule or suppression that chose the ticket.
+        let why = d.reason.clone();
+        TicketText {
+            title: format!(
+                "{control}: Neptune cluster {cluster} ({}, {}) does not publish audit logs to CloudWatch Logs",
+                d.account, d.region
+            ),
+            facts,
+            why,
+            fails: d.problems.clone(),
+            fix: neptune2_fix(cluster),
+            link: console_link(&d.region, &d.finding_id),
+        }
+    }
+}
+
+/// The steps that fix Neptune.2 by hand.
+fn neptune2_fix(cluster: &str) -> Vec<String> {
+    vec![
+        "Give the cluster a custom DB cluster parameter group of its family (default.* groups cannot be changed), copying any parameters its current group sets.".into(),
+        "Set neptune_enable_audit_log = 1 in that group (a static parameter: it applies after a reboot).".into(),
+        "Enable the audit log export: modify the cluster with CloudwatchLogsExportConfiguration EnableLogTypes = [\"audit\"].".into(),
+        "Reboot the instances one at a time, in the maintenance window, until every member's parameter group status is in-sync.".into(),
+        format!("Check that the log group /aws/neptune/{cluster}/audit receives audit records."),
+    ]
+}
+
+/// The finding in the Security Hub console of its region and partition.
+pub fn console_link(region: &str, finding_id: &str) -> String {
+    let host = if region.starts_with("cn-") {
+        format!("{region}.console.amazonaws.cn")
+    } else if region.starts_with("us-gov-") {
+        format!("{region}.console.amazonaws-us-gov.com")
+    } else {
+        format!("{region}.console.aws.amazon.com")
+    };
+    // The console's search takes `Id=\operator\:EQUALS\:<id>`, encoded twice.
+    let search = encode(&encode(&format!("Id=\\operator\\:EQUALS\\:{finding_id}")));
+    format!("https://{host}/securityhub/home?region={region}#/findings?search={search}")
+}
+
+/// Percent-encoding of everything but RFC 3986's unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::Action;
+
+    fn decision() -> Decision {
+        Decision {
+            finding_id:
+                "arn:aws:securityhub:us-east-1:111122223333:security-control/Neptune.2/finding/8e4c"
+                    .into(),
+            product_arn: "arn:aws:securityhub:us-east-1::product/aws/securityhub".into(),
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            cluster: Some("orders-graph".into()),
+            control: Some("Neptune.2".into()),
+            action: Action::Ticket,
+            rule: Some("prod-needs-change-ticket".into()),
+            reason: "Rule prod-needs-change-ticket chose ticket: the audit log export is off."
+                .into(),
+            problems: vec!["the audit log export to CloudWatch Logs is off".into()],
+            plan: vec![],
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn one_problem_one_key_whatever_the_finding() {
+        let p = Problem::of(&decision()).unwrap();
+        let key = p.key();
+        assert!(key.starts_with("hubtriage-"), "{key}");
+        assert_eq!(key.len(), "hubtriage-".len() + 16);
+        assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        // The standard-specific finding of the same cluster: same problem.
+        let mut other = decision();
+        other.finding_id = "arn:aws:securityhub:us-east-1:111122223333:subscription/aws-foundational/v/1.0.0/Neptune.2/finding/9".into();
+        assert_eq!(Problem::of(&other).unwrap().key(), key);
+        // Another cluster, account, region or control: another problem.
+        for change in [
+            |d: &mut Decision| d.cluster = Some("orders-graph-2".into()),
+            |d: &mut Decision| d.account = "222222222222".into(),
+            |d: &mut Decision| d.region = "eu-west-1".into(),
+            |d: &mut Decision| d.control = Some("Neptune.1".into()),
+        ] {
+            let mut d = decision();
+            change(&mut d);
+            assert_ne!(Problem::of(&d).unwrap().key(), key);
+        }
+        // Parts cannot run into each other ("a"+"bc" is not "ab"+"c").
+        let a = Problem {
+            account: "1".into(),
+            region: "12".into(),
+            cluster: "c".into(),
+            control: "x".into(),
+        };
+        let b = Problem {
+            account: "11".into(),
+            region: "2".into(),
+            cluster: "c".into(),
+            control: "x".into(),
+        };
+        assert_ne!(a.key(), b.key());
+    }
+
+    #[test]
+    fn the_key_is_stable_across_releases() {
+        // Tickets in Jira and ServiceNow carry it: it must never change.
+        let p = Problem::of(&decision()).unwrap();
+        assert_eq!(p.key(), p.key());
+        let sha = Sha256::digest(b"111122223333\x1fus-east-1\x1forders-graph\x1fNeptune.2\x1f");
+        let hex: String = sha.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        assert_eq!(p.key(), format!("hubtriage-{hex}"));
+    }
+
+    #[test]
+    fn the_text_says_where_why_what_and_how() {
+        let t = TicketText::new(&decision(), Some("MEDIUM"));
+        assert!(
+            t.title.contains("orders-graph") && t.title.contains("Neptune.2"),
+            "{}",
+            t.title
+        );
+        assert!(t.facts.contains(&("Severity".into(), "MEDIUM".into())));
+        assert!(t.facts.contains(&("Account".into(), "111122223333".into())));
+        assert!(
+            t.why.starts_with("Rule prod-needs-change-ticket"),
+            "{}",
+            t.why
+        );
+        assert_eq!(
+            t.fails,
+            vec!["the audit log export to CloudWatch Logs is off"]
+        );
+        assert!(t
+            .fix
+            .iter()
+            .any(|s| s.contains("neptune_enable_audit_log = 1")));
+        assert!(t
+            .fix
+            .iter()
+            .any(|s| s.contains("/aws/neptune/orders-graph/audit")));
+        assert!(t.link.starts_with(
+            "https://us-east-1.console.aws.amazon.com/securityhub/home?region=us-east-1#/findings?search=Id%253D%255Coperator%255C%253AEQUALS%255C%253Aarn%253Aaws%253Asecurityhub"
+        ), "{}", t.link);
+    }
+
+    #[test]
+    fn console_links_follow_the_partition() {
+        assert!(
+            console_link("cn-north-1", "x").starts_with("https://cn-north-1.console.amazonaws.cn/")
+        );
+        assert!(console_link("us-gov-west-1", "x")
+            .starts_with("https://us-gov-west-1.console.amazonaws-us-gov.com/"));
+    }
+}
