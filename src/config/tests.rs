@@ -122,6 +122,35 @@ fn wrong_types_and_values_name_the_key() {
 }
 
 #[test]
+fn accounts_are_read_and_checked() {
+    let c = parse(
+        "[accounts]\nrole_arn = \"arn:aws:iam::{account}:role/hubtriage-member\"\nexternal_id_env = \"HUBTRIAGE_EXTERNAL_ID\"\nown_account = \"assume\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.accounts.role_arn.as_deref(),
+        Some("arn:aws:iam::{account}:role/hubtriage-member")
+    );
+    assert_eq!(c.accounts.session_name, "hubtriage");
+    assert_eq!(c.accounts.own_account, crate::config::OwnAccount::Assume);
+    assert!(parse("").unwrap().accounts.role_arn.is_none());
+
+    let e = error("[accounts]\nrole_arn = \"arn:aws:iam::222222222222:role/x\"\n");
+    assert!(
+        e.contains("accounts.role_arn: expected a role ARN with {account}"),
+        "{e}"
+    );
+    let e = error("[accounts]\nrole_arn = \"hubtriage-member\"\n");
+    assert!(e.contains("accounts.role_arn"), "{e}");
+    let e = error("[accounts]\nsession_name = \"has space\"\n");
+    assert!(e.contains("accounts.session_name"), "{e}");
+    let e = error("[accounts]\nexternal_id_env = \"1BAD\"\n");
+    assert!(e.contains("accounts.external_id_env"), "{e}");
+    let e = error("[accounts]\nown_account = \"sometimes\"\n");
+    assert!(e.contains("expected one of \"direct\", \"assume\""), "{e}");
+}
+
+#[test]
 fn pacing_and_parallel_receives_are_checked() {
     let c = parse("[pacing]\nneptune_read = { per_second = 5, burst = 5 }\n").unwrap();
     assert_eq!(c.pacing.neptune_read.per_second, 5);
