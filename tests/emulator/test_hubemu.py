@@ -329,6 +329,43 @@ def delay_and_error_faults():
 
 
 @test
+def a_fault_can_be_limited_to_requests_containing_a_text():
+    sts = client("sts")
+    control("POST", "/_emu/faults", {"operation": "AssumeRole", "request_contains": "444444444444",
+                                     "error_code": "AccessDenied", "status": 403, "count": 5})
+    ok = sts.assume_role(RoleArn="arn:aws:iam::222222222222:role/r", RoleSessionName="selftest")
+    assert ok["Credentials"]["AccessKeyId"], ok
+    expect_client_error(lambda: sts.assume_role(RoleArn="arn:aws:iam::444444444444:role/r",
+                                                RoleSessionName="selftest"), "AccessDenied", 403)
+    control("DELETE", "/_emu/faults")
+
+
+@test
+def sqs_counts_and_deletes_stay_right_at_depth():
+    # Patch H changes how moto finds messages, not what it answers.
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName="depth-q", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    for i in range(0, 300, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(j), "MessageBody": f"m{i + j}"} for j in range(10)])
+    attrs = lambda: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs()["ApproximateNumberOfMessages"] == "300", attrs()
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(got) == 10
+    a = attrs()
+    assert (a["ApproximateNumberOfMessages"], a["ApproximateNumberOfMessagesNotVisible"]) == ("290", "10"), a
+    out = sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+    assert len(out.get("Successful", [])) == 10 and not out.get("Failed"), out
+    # Deleting again is accepted; an unknown handle is not.
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+    expect_client_error(lambda: sqs.delete_message(QueueUrl=url, ReceiptHandle="nope"),
+                        "ReceiptHandleIsInvalid", 400)
+    a = attrs()
+    assert (a["ApproximateNumberOfMessages"], a["ApproximateNumberOfMessagesNotVisible"]) == ("290", "0"), a
+
+
+@test
 def update_event_reaches_sqs_via_eventbridge_rule():
     url = make_queue_with_rule("sh-events")
     f = make_finding("event-1")
