@@ -278,7 +278,10 @@ impl Pipeline {
         decision: Decision,
         slot: &mut Slot<'_>,
     ) -> Result<Handled, FindingError> {
-        let ticket = self.tickets.open(&decision).await?;
+        let ticket = self
+            .tickets
+            .open(&decision, f.severity_label.as_deref())
+            .await?;
         Metrics::inc(&self.metrics.tickets_opened);
         self.record(f, decision, &Acted::Ticketed { key: ticket.key }, slot)
             .await

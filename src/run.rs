@@ -10,7 +10,8 @@ use crate::accounts::{Accounts, RoleSettings};
 use crate::act::driver::Executor;
 use crate::act::neptune_api::AwsFixApi;
 use crate::act::recheck::Limiter;
-use crate::act::ticket::LogTickets;
+use crate::act::ticket::webhook::WebhookTickets;
+use crate::act::ticket::{LogTickets, TicketSink};
 use crate::config::{Config, Mode, TicketKind};
 use crate::daemon::{self, Settings};
 use crate::decide::Reach;
@@ -138,7 +139,9 @@ pub async fn run(
         .visibility_timeout_seconds
         .unwrap_or(queue_visibility);
 
-    let (pipeline, recorder_task) = pipeline(&sdk, config.clone(), reach, accounts, &queue);
+    let tickets = ticket_sink(&config).map_err(RunError::Usage)?;
+    let (pipeline, recorder_task) =
+        pipeline(&sdk, config.clone(), reach, accounts, tickets, &queue);
 
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
@@ -171,6 +174,7 @@ fn pipeline(
     config: Arc<Config>,
     reach: Reach,
     accounts: Arc<Accounts>,
+    tickets: Arc<dyn TicketSink>,
     queue: &Queue,
 ) -> (Arc<Pipeline>, tokio::task::JoinHandle<()>) {
     let neptune = Arc::new(crate::aws::neptune_clients(sdk, accounts.clone()));
@@ -186,9 +190,6 @@ fn pipeline(
             e.bus.clone(),
         ))
     });
-    let tickets = match config.ticket.kind {
-        TicketKind::Log => Arc::new(LogTickets),
-    };
     let executor = (config.remediation.mode == Mode::Apply).then(|| Executor {
         api: Arc::new(AwsFixApi::new(
             sdk,
@@ -220,6 +221,30 @@ fn pipeline(
         metrics,
     }));
     (pipeline, recorder_task)
+}
+
+/// The ticket system `[ticket]` names, with its secret read from the
+/// environment variable the config names (not set: a usage error naming it).
+fn ticket_sink(config: &Config) -> Result<Arc<dyn TicketSink>, String> {
+    let t = &config.ticket;
+    match t.kind {
+        TicketKind::Log => Ok(Arc::new(LogTickets)),
+        TicketKind::Webhook => {
+            let (Some(url), Some(name)) = (&t.url, &t.secret_env) else {
+                return Err("[ticket] type = \"webhook\" needs url and secret_env".into());
+            };
+            let secret = match std::env::var(name) {
+                Ok(v) if !v.is_empty() => v,
+                _ => {
+                    return Err(format!(
+                        "{name} is not set: [ticket] secret_env names it as the webhook's signing secret"
+                    ))
+                }
+            };
+            let sink = WebhookTickets::new(url.clone(), secret).map_err(|e| e.to_string())?;
+            Ok(Arc::new(sink))
+        }
+    }
 }
 
 /// The administrator's Security Hub, in `[securityhub] region` (else the SDK's).

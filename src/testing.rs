@@ -116,7 +116,7 @@ pub(crate) struct FakeTickets {
 
 #[async_trait]
 impl TicketSink for FakeTickets {
-    async fn open(&self, d: &Decision) -> Result<Ticket, TicketError> {
+    async fn open(&self, d: &Decision, _: Option<&str>) -> Result<Ticket, TicketError> {
         lock(&self.opened).push(d.clone());
         Ok(Ticket { key: None })
     }

@@ -1,9 +1,12 @@
-//! Ticket systems behind one trait. Today: `log`, which writes the ticket as a
-//! structured log line. Jira, ServiceNow and webhooks implement the same trait.
+//! Ticket systems behind one trait: `log` (the ticket as a structured log
+//! line) and `webhook` (a signed JSON POST, [`webhook`]). Jira and ServiceNow
+//! will implement the same trait. What a ticket is about and says, whatever
+//! the system, is in [`problem`].
 
 use async_trait::async_trait;
 
 pub mod problem;
+pub mod webhook;
 
 use crate::decide::Decision;
 
@@ -23,7 +26,13 @@ pub struct Ticket {
 
 #[async_trait]
 pub trait TicketSink: Send + Sync {
-    async fn open(&self, decision: &Decision) -> Result<Ticket, TicketError>;
+    /// Opens the ticket of the decision's problem (or finds the one open);
+    /// `severity` is the finding's label.
+    async fn open(
+        &self,
+        decision: &Decision,
+        severity: Option<&str>,
+    ) -> Result<Ticket, TicketError>;
 }
 
 /// Tickets as log lines, for when no ticket system is configured.
@@ -31,7 +40,7 @@ pub struct LogTickets;
 
 #[async_trait]
 impl TicketSink for LogTickets {
-    async fn open(&self, d: &Decision) -> Result<Ticket, TicketError> {
+    async fn open(&self, d: &Decision, _severity: Option<&str>) -> Result<Ticket, TicketError> {
         let key = problem::Problem::of(d).map(|p| p.key()).unwrap_or_default();
         let link = problem::console_link(&d.region, &d.finding_id);
         tracing::warn!(

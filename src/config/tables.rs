@@ -281,11 +281,27 @@ pub struct SecurityHub {
 }
 
 /// The ticket system. Absent = `log`: tickets are log lines.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ticket {
     #[serde(default, rename = "type")]
     pub kind: TicketKind,
+    /// Where tickets go: `https://`, or a loopback `http://` (tests, local fakes).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// webhook: the environment variable holding the HMAC-SHA256 secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+}
+
+impl Default for Ticket {
+    fn default() -> Self {
+        Ticket {
+            kind: TicketKind::Log,
+            url: None,
+            secret_env: None,
+        }
+    }
 }
 
 /// `[events]`

@@ -122,6 +122,42 @@ fn wrong_types_and_values_name_the_key() {
 }
 
 #[test]
+fn a_webhook_needs_a_safe_url_and_its_secret_variable() {
+    let c = parse(
+        "[ticket]\ntype = \"webhook\"\nurl = \"https://hooks.example.com/hubtriage\"\nsecret_env = \"HUBTRIAGE_WEBHOOK_SECRET\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.ticket.kind, crate::config::TicketKind::Webhook);
+    for ok in [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost:9/x",
+        "http://[::1]:80/",
+    ] {
+        let text = format!("[ticket]\ntype = \"webhook\"\nurl = \"{ok}\"\nsecret_env = \"S\"\n");
+        assert!(parse(&text).is_ok(), "{ok}");
+    }
+    for bad in [
+        "http://hooks.example.com/x",
+        "ftp://127.0.0.1/",
+        "https://",
+        "hooks.example.com",
+    ] {
+        let text = format!("[ticket]\ntype = \"webhook\"\nurl = \"{bad}\"\nsecret_env = \"S\"\n");
+        let e = error(&text);
+        assert!(
+            e.contains("ticket.url: expected an https:// URL"),
+            "{bad}: {e}"
+        );
+    }
+    let e = error("[ticket]\ntype = \"webhook\"\nurl = \"https://h.example\"\n");
+    assert!(e.contains("ticket.secret_env"), "{e}");
+    let e = error("[ticket]\ntype = \"webhook\"\nsecret_env = \"S\"\n");
+    assert!(e.contains("ticket.url"), "{e}");
+    let e = error("[ticket]\ntype = \"carrier-pigeon\"\n");
+    assert!(e.contains("expected one of \"log\", \"webhook\""), "{e}");
+}
+
+#[test]
 fn accounts_are_read_and_checked() {
     let c = parse(
         "[accounts]\nrole_arn = \"arn:aws:iam::{account}:role/hubtriage-member\"\nexternal_id_env = \"HUBTRIAGE_EXTERNAL_ID\"\nown_account = \"assume\"\n",

@@ -43,6 +43,7 @@ impl Config {
         securityhub(&self.securityhub)?;
         pacing(&self.pacing)?;
         accounts(&self.accounts)?;
+        ticket(&self.ticket)?;
         metrics(&self.metrics)?;
         setup(&self.setup)?;
         if let Some(e) = &self.events {
@@ -50,6 +51,62 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A webhook needs its URL (https, or loopback http) and the variable holding
+/// its secret.
+fn ticket(t: &super::Ticket) -> Result<(), Problem> {
+    if t.kind == super::TicketKind::Log {
+        return Ok(());
+    }
+    let Some(url) = &t.url else {
+        return problem("ticket.url", "expected the ticket system's URL");
+    };
+    check_ticket_url(url).map_err(|m| ("ticket.url".to_string(), m))?;
+    match &t.secret_env {
+        Some(name) if is_env_name(name) => Ok(()),
+        Some(name) => problem(
+            "ticket.secret_env",
+            format!("expected the name of an environment variable, found {name:?}"),
+        ),
+        None => problem(
+            "ticket.secret_env",
+            "expected the environment variable holding the webhook's secret",
+        ),
+    }
+}
+
+/// `https://host...`, or `http://` to a loopback address only.
+pub(crate) fn check_ticket_url(url: &str) -> Result<(), String> {
+    let expected = || {
+        format!(
+            "expected an https:// URL (or http:// to 127.0.0.1, [::1] or localhost), found {url:?}"
+        )
+    };
+    if let Some(rest) = url.strip_prefix("https://") {
+        return if rest.is_empty() || rest.starts_with('/') {
+            Err(expected())
+        } else {
+            Ok(())
+        };
+    }
+    let rest = url.strip_prefix("http://").ok_or_else(expected)?;
+    let host = rest.split('/').next().unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    if matches!(host, "127.0.0.1" | "[::1]" | "localhost") {
+        Ok(())
+    } else {
+        Err(expected())
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A role ARN with `{account}` in its account field; a session name and an

@@ -59,6 +59,8 @@ pub enum RuleAction {
 pub enum TicketKind {
     #[default]
     Log,
+    /// A signed JSON POST per ticket event to `[ticket] url`.
+    Webhook,
 }
 
 /// Findings in the daemon's own account, when a role is configured: read and
@@ -160,7 +162,7 @@ choice!(RuleAction:
     "remediate" => RuleAction::Remediate,
     "ticket" => RuleAction::Ticket,
     "ignore" => RuleAction::Ignore);
-choice!(TicketKind: "log" => TicketKind::Log);
+choice!(TicketKind: "log" => TicketKind::Log, "webhook" => TicketKind::Webhook);
 choice!(OwnAccount: "direct" => OwnAccount::Direct, "assume" => OwnAccount::Assume);
 
 pub(super) fn check_region(region: &str) -> Result<(), String> {

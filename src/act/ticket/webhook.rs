@@ -1,0 +1,226 @@
+//! `[ticket] type = "webhook"`: each ticket is a JSON POST to `[ticket] url`,
+//! signed with HMAC-SHA256 of the body under the secret from `secret_env`
+//! (header `X-Hubtriage-Signature: sha256=<hex>`), so the receiver can tell it
+//! comes from hubtriage. The body carries the problem key, which the receiver
+//! keys its ticket on; its JSON reply may name the ticket:
+//! `{"ticket": "...", "url": "..."}`.
+//!
+//! One ticket per problem within a process: findings of one problem (the
+//! consolidated and the standard-specific finding of a cluster, a duplicate
+//! delivery) wait for the first one's POST and share its ticket.
+//!
+//! Throttling (429) and unavailability (503) are retried, honouring
+//! `Retry-After`; other failures are errors naming the config key to check,
+//! and the finding's message stays on the queue.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::problem::{Problem, TicketText};
+use super::{Ticket, TicketError, TicketSink};
+use crate::decide::Decision;
+
+/// The header that carries the body's signature.
+pub const SIGNATURE_HEADER: &str = "X-Hubtriage-Signature";
+/// POSTs per ticket event before giving up for this delivery of the finding.
+const ATTEMPTS: u32 = 4;
+/// The longest wait a `Retry-After` may ask for within one delivery.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+pub struct WebhookTickets {
+    url: String,
+    secret: Vec<u8>,
+    client: reqwest::Client,
+    /// Problem key → its ticket, once opened by this process.
+    opened: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Ticket>>>>>,
+    first_backoff: Duration,
+}
+
+/// What the receiver gets for a ticket event.
+#[derive(Debug, Serialize)]
+struct Document<'a> {
+    event: &'a str,
+    problem_key: &'a str,
+    title: &'a str,
+    account: &'a str,
+    region: &'a str,
+    cluster: Option<&'a str>,
+    control: Option<&'a str>,
+    severity: Option<&'a str>,
+    rule: Option<&'a str>,
+    why: &'a str,
+    fails: &'a [String],
+    fix: &'a [String],
+    finding_id: &'a str,
+    finding_url: &'a str,
+}
+
+/// The receiver's reply, when it names the ticket.
+#[derive(Debug, Default, Deserialize)]
+struct Reply {
+    #[serde(default)]
+    ticket: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+impl WebhookTickets {
+    pub fn new(url: impl Into<String>, secret: impl Into<Vec<u8>>) -> Result<Self, TicketError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|e| error(format!("cannot build the HTTP client: {e}")))?;
+        Ok(WebhookTickets {
+            url: url.into(),
+            secret: secret.into(),
+            client,
+            opened: Mutex::default(),
+            first_backoff: Duration::from_millis(500),
+        })
+    }
+
+    /// Backoff without `Retry-After` starts here (tests make it short).
+    pub fn with_first_backoff(mut self, backoff: Duration) -> Self {
+        self.first_backoff = backoff;
+        self
+    }
+
+    /// `sha256=<hex of HMAC-SHA256(secret, body)>`.
+    pub fn signature(secret: &[u8], body: &[u8]) -> String {
+        // HMAC takes a key of any length.
+        let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+            Ok(m) => m,
+            Err(_) => return String::new(),
+        };
+        mac.update(body);
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256={hex}")
+    }
+
+    async fn post(&self, body: Vec<u8>) -> Result<Reply, TicketError> {
+        let signature = Self::signature(&self.secret, &body);
+        let mut backoff = self.first_backoff;
+        for attempt in 1..=ATTEMPTS {
+            let sent = self
+                .client
+                .post(&self.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(SIGNATURE_HEADER, &signature)
+                .body(body.clone())
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) if attempt < ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "webhook POST failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = backoff.saturating_mul(2);
+                    continue;
+                }
+                Err(e) => return Err(error(format!("POST [ticket] url failed: {e}"))),
+            };
+            let status = response.status();
+            if status.is_success() {
+                let text = response.text().await.unwrap_or_default();
+                // A reply that names no ticket (or is not JSON) is fine.
+                return Ok(serde_json::from_str(&text).unwrap_or_default());
+            }
+            let retryable = status.as_u16() == 429 || status.as_u16() == 503;
+            if retryable && attempt < ATTEMPTS {
+                let wait = retry_after(response.headers())
+                    .unwrap_or(backoff)
+                    .min(MAX_WAIT);
+                tracing::warn!(
+                    status = status.as_u16(),
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "webhook busy; retrying"
+                );
+                tokio::time::sleep(wait).await;
+                backoff = backoff.saturating_mul(2);
+                continue;
+            }
+            let hint = match status.as_u16() {
+                401 | 403 => {
+                    " (check the secret in [ticket] secret_env and the receiver's access rules)"
+                }
+                404 => " (check [ticket] url)",
+                _ => "",
+            };
+            return Err(error(format!("the receiver answered HTTP {status}{hint}")));
+        }
+        Err(error("the receiver stayed busy".into()))
+    }
+}
+
+fn error(message: String) -> TicketError {
+    TicketError {
+        system: "webhook",
+        message,
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by these receivers).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[async_trait]
+impl TicketSink for WebhookTickets {
+    async fn open(&self, d: &Decision, severity: Option<&str>) -> Result<Ticket, TicketError> {
+        let problem = Problem::of(d)
+            .ok_or_else(|| error("the decision names no cluster or control".into()))?;
+        let key = problem.key();
+        let slot = crate::lock(&self.opened)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        // One POST per problem: the others wait for it and share its ticket.
+        let mut slot = slot.lock().await;
+        if let Some(ticket) = slot.as_ref() {
+            tracing::info!(problem_key = %key, "the problem's ticket is already open");
+            return Ok(ticket.clone());
+        }
+        let text = TicketText::new(d, severity);
+        let document = Document {
+            event: "open",
+            problem_key: &key,
+            title: &text.title,
+            account: &d.account,
+            region: &d.region,
+            cluster: d.cluster.as_deref(),
+            control: d.control.as_deref(),
+            severity,
+            rule: d.rule.as_deref(),
+            why: &text.why,
+            fails: &text.fails,
+            fix: &text.fix,
+            finding_id: &d.finding_id,
+            finding_url: &text.link,
+        };
+        let body = serde_json::to_vec(&document)
+            .map_err(|e| error(format!("cannot encode the ticket: {e}")))?;
+        let reply = self.post(body).await?;
+        let ticket = Ticket {
+            key: reply.ticket.or_else(|| Some(key.clone())),
+        };
+        tracing::info!(problem_key = %key, ticket = ticket.key.as_deref().unwrap_or(""), url = reply.url.as_deref().unwrap_or(""), "webhook ticket opened");
+        *slot = Some(ticket.clone());
+        Ok(ticket)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,201 @@
+//! The webhook sink against a loopback receiver that records each request and
+//! answers from a script.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::*;
+use crate::decide::Action;
+
+const SECRET: &str = "s3cr3t-webhook-value";
+
+/// (headers lowercased, body) of each request received.
+type Seen = Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>;
+
+/// A receiver answering each request with the next (status, extra headers,
+/// body) of `script`, and the last one after that.
+async fn receiver(script: Vec<(u16, &'static str, &'static str)>) -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head, body_start, length) = loop {
+                let read = socket.read(&mut chunk).await.unwrap_or(0);
+                if read == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..read]);
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    break (head, end + 4, length);
+                }
+            };
+            while buf.len() < body_start + length {
+                let read = socket.read(&mut chunk).await.unwrap_or(0);
+                if read == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..read]);
+            }
+            let headers = head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .collect();
+            log.lock()
+                .unwrap()
+                .push((headers, buf[body_start..body_start + length].to_vec()));
+            let (status, extra, body) = script[n.min(script.len() - 1)];
+            n += 1;
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    (url, seen)
+}
+
+fn decision(finding: &str) -> Decision {
+    Decision {
+        finding_id: format!("arn:aws:securityhub:us-east-1:111122223333:security-control/Neptune.2/finding/{finding}"),
+        product_arn: "arn:aws:securityhub:us-east-1::product/aws/securityhub".into(),
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        cluster: Some("orders-graph".into()),
+        control: Some("Neptune.2".into()),
+        action: Action::Ticket,
+        rule: Some("prod-needs-change-ticket".into()),
+        reason: "Rule prod-needs-change-ticket chose ticket: the audit log export is off.".into(),
+        problems: vec!["the audit log export to CloudWatch Logs is off".into()],
+        plan: vec![],
+        expires: None,
+    }
+}
+
+fn sink(url: &str) -> WebhookTickets {
+    WebhookTickets::new(url, SECRET)
+        .unwrap()
+        .with_first_backoff(Duration::from_millis(10))
+}
+
+#[tokio::test]
+async fn a_ticket_is_one_signed_post_naming_its_problem() {
+    let (url, seen) = receiver(vec![(
+        201,
+        "",
+        r#"{"ticket":"WH-7","url":"https://tickets.example/WH-7"}"#,
+    )])
+    .await;
+    let t = sink(&url)
+        .open(&decision("a"), Some("MEDIUM"))
+        .await
+        .unwrap();
+    assert_eq!(t.key.as_deref(), Some("WH-7"));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    let (headers, body) = &seen[0];
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("content-type"), "application/json");
+    // The receiver can check the body came from hubtriage.
+    assert_eq!(
+        header("x-hubtriage-signature"),
+        WebhookTickets::signature(SECRET.as_bytes(), body)
+    );
+    assert!(header("x-hubtriage-signature").starts_with("sha256="));
+    let doc: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(doc["event"], "open");
+    assert_eq!(
+        doc["problem_key"],
+        Problem::of(&decision("a")).unwrap().key()
+    );
+    assert_eq!(doc["severity"], "MEDIUM");
+    assert!(doc["finding_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://us-east-1.console.aws.amazon.com/"));
+    assert!(doc["fix"].as_array().is_some_and(|f| !f.is_empty()));
+    // The secret is never sent.
+    assert!(!String::from_utf8_lossy(body).contains(SECRET));
+}
+
+#[tokio::test]
+async fn findings_of_one_problem_share_one_ticket() {
+    let (url, seen) = receiver(vec![(200, "", r#"{"ticket":"WH-1"}"#)]).await;
+    let s = Arc::new(sink(&url));
+    // The consolidated and the standard-specific finding of one cluster, at once.
+    let (first, second) = (decision("consolidated"), decision("standard-specific"));
+    let (a, b) = tokio::join!(s.open(&first, None), s.open(&second, None));
+    assert_eq!(a.unwrap().key.as_deref(), Some("WH-1"));
+    assert_eq!(b.unwrap().key.as_deref(), Some("WH-1"));
+    // And a duplicate delivery later.
+    s.open(&decision("consolidated"), None).await.unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1, "one POST for one problem");
+    // Another cluster is another problem.
+    let mut other = decision("x");
+    other.cluster = Some("billing-graph".into());
+    s.open(&other, None).await.unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_busy_receiver_is_retried_after_its_retry_after() {
+    let (url, seen) = receiver(vec![
+        (429, "retry-after: 0\r\n", "{}"),
+        (503, "", "{}"),
+        (200, "", "not json: no ticket named"),
+    ])
+    .await;
+    let t = sink(&url).open(&decision("a"), None).await.unwrap();
+    // No ticket named: the problem key stands for it.
+    assert_eq!(t.key, Some(Problem::of(&decision("a")).unwrap().key()));
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_refusal_is_an_error_naming_what_to_check_and_nothing_secret() {
+    let (url, seen) = receiver(vec![(401, "", "{}")]).await;
+    let s = sink(&url);
+    let e = s.open(&decision("a"), None).await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("401") && text.contains("[ticket] secret_env"),
+        "{text}"
+    );
+    assert!(!text.contains(SECRET));
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "a refusal is not retried here"
+    );
+    // Not remembered as opened: the next delivery tries again.
+    s.open(&decision("a"), None).await.unwrap_err();
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
