@@ -112,6 +112,8 @@ pub async fn run(
     }
 
     let role = role_settings(&config).map_err(RunError::Usage)?;
+    // Secrets named by the config are read before any AWS call.
+    let tickets = ticket_sink(&config).map_err(RunError::Usage)?;
     let config = Arc::new(config);
     let (account, partition) = own_identity(&sdk).await?;
     let reach = Reach::own(&account)
@@ -139,7 +141,6 @@ pub async fn run(
         .visibility_timeout_seconds
         .unwrap_or(queue_visibility);
 
-    let tickets = ticket_sink(&config).map_err(RunError::Usage)?;
     let (pipeline, recorder_task) =
         pipeline(&sdk, config.clone(), reach, accounts, tickets, &queue);
 
