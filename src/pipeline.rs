@@ -229,7 +229,10 @@ impl Pipeline {
         log_decision(&decision);
 
         match (decision.action, &self.executor, state) {
-            (Action::Ignore, _, _) => Ok(Handled::Ignored(decision)),
+            (Action::Ignore, _, _) => {
+                self.resolve_ticket(f, &decision).await?;
+                Ok(Handled::Ignored(decision))
+            }
             (Action::Resolve | Action::Suppress, _, _) => {
                 self.record(f, decision, &Acted::Nothing, slot).await
             }
@@ -249,6 +252,27 @@ impl Pipeline {
                 self.record(f, decision, &acted, slot).await
             }
         }
+    }
+
+    /// A finding whose ticket hubtriage opened now passes (or a person resolved
+    /// it): the ticket hears of it, per `[ticket] on_resolve`. Only for a
+    /// trusted finding in reach; a failure keeps the message on the queue.
+    async fn resolve_ticket(&self, f: &Finding, decision: &Decision) -> Result<(), FindingError> {
+        let Some(ticket) = f.user_defined_fields.get(crate::record::FIELD_TICKET) else {
+            return Ok(());
+        };
+        let passed = f.compliance_status.as_deref() == Some("PASSED");
+        let resolved = f.workflow_status == crate::finding::Workflow::Resolved;
+        if !(passed || resolved)
+            || crate::decide::untrusted(f).is_some()
+            || crate::decide::out_of_reach(f, &self.config, &self.reach).is_some()
+        {
+            return Ok(());
+        }
+        self.tickets
+            .resolve(decision, ticket, self.config.ticket.on_resolve)
+            .await?;
+        Ok(())
     }
 
     async fn read_cluster(&self, arn: Option<&str>) -> Result<Option<ClusterState>, FindingError> {

@@ -112,6 +112,8 @@ impl ClusterReader for FakeClusters {
 #[derive(Default)]
 pub(crate) struct FakeTickets {
     pub(crate) opened: Mutex<Vec<Decision>>,
+    /// (decision, ticket) of each resolve.
+    pub(crate) resolved: Mutex<Vec<(Decision, String)>>,
 }
 
 #[async_trait]
@@ -119,6 +121,16 @@ impl TicketSink for FakeTickets {
     async fn open(&self, d: &Decision, _: Option<&str>) -> Result<Ticket, TicketError> {
         lock(&self.opened).push(d.clone());
         Ok(Ticket { key: None })
+    }
+
+    async fn resolve(
+        &self,
+        d: &Decision,
+        ticket: &str,
+        _: crate::config::OnResolve,
+    ) -> Result<(), TicketError> {
+        lock(&self.resolved).push((d.clone(), ticket.to_string()));
+        Ok(())
     }
 }
 

@@ -138,7 +138,8 @@ async fn one_signed_ticket_per_problem_and_the_findings_name_it() {
     );
 
     // One POST per problem, each signed with the secret.
-    let seen = seen.lock().unwrap().clone();
+    let seen_handle = seen.clone();
+    let seen = seen_now(&seen);
     assert_eq!(seen.len(), 2, "{}", show(&out));
     let mut keys = Vec::new();
     for (sig, body) in &seen {
@@ -177,10 +178,43 @@ async fn one_signed_ticket_per_problem_and_the_findings_name_it() {
         "one ticket for the two findings of orders"
     );
     assert_ne!(tickets[0], tickets[2]);
+    // The problem key of orders: the one of the POST whose ticket the orders findings name.
+    let n: usize = tickets[0].trim_start_matches("WH-").parse().unwrap();
+    let keys_of_orders = keys[n - 1].clone();
 
     // The secret is never logged.
     assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(SECRET));
+
+    // Security Hub evaluates orders again and it passes: its ticket is resolved.
+    let mut passing = findings[0].clone();
+    passing["Compliance"]["Status"] = json!("PASSED");
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    passing["UpdatedAt"] = json!(now);
+    passing["LastObservedAt"] = json!(now);
+    w.import(&[passing]);
+    let out = w.drain_with_env(
+        &w.config(&webhook_table(&url)),
+        &[(SECRET_ENV, SECRET)],
+        Duration::from_secs(120),
+    );
+    let all = seen_now(&seen_handle);
+    let resolves: Vec<Value> = all
+        .iter()
+        .map(|(_, body)| serde_json::from_slice::<Value>(body).unwrap())
+        .filter(|d| d["event"] == "resolve")
+        .collect();
+    assert_eq!(resolves.len(), 1, "{}", show(&out));
+    assert_eq!(resolves[0]["ticket"], json!(tickets[0]));
+    assert_eq!(resolves[0]["on_resolve"], "close");
+    assert_eq!(resolves[0]["problem_key"], json!(keys_of_orders));
+    assert!(all.iter().all(|(sig, body)| sig == &signature(body)));
+}
+
+fn seen_now(seen: &Seen) -> Vec<(String, Vec<u8>)> {
+    seen.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 pub mod problem;
 pub mod webhook;
 
+use crate::config::OnResolve;
 use crate::decide::Decision;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,15 @@ pub trait TicketSink: Send + Sync {
         decision: &Decision,
         severity: Option<&str>,
     ) -> Result<Ticket, TicketError>;
+
+    /// The problem's finding passed (or a person resolved it): the ticket
+    /// `ticket` gets a comment, and is closed under `on_resolve = "close"`.
+    async fn resolve(
+        &self,
+        decision: &Decision,
+        ticket: &str,
+        on_resolve: OnResolve,
+    ) -> Result<(), TicketError>;
 }
 
 /// Tickets as log lines, for when no ticket system is configured.
@@ -57,5 +67,22 @@ impl TicketSink for LogTickets {
             "ticket: Neptune cluster does not write audit logs to CloudWatch Logs"
         );
         Ok(Ticket { key: None })
+    }
+
+    async fn resolve(
+        &self,
+        d: &Decision,
+        ticket: &str,
+        on_resolve: OnResolve,
+    ) -> Result<(), TicketError> {
+        tracing::info!(
+            ticket = "log",
+            key = ticket,
+            on_resolve = ?on_resolve,
+            finding_id = %d.finding_id,
+            reason = %d.reason,
+            "ticket: the problem is resolved"
+        );
+        Ok(())
     }
 }

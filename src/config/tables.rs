@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::matching::Match;
 use super::values::{
-    accounts, regions, Expiry, Mode, OwnAccount, RebootPolicy, RuleAction, SharedGroupPolicy,
-    TicketKind,
+    accounts, regions, Expiry, Mode, OnResolve, OwnAccount, RebootPolicy, RuleAction,
+    SharedGroupPolicy, TicketKind,
 };
 
 /// `[scope]`
@@ -292,6 +292,9 @@ pub struct Ticket {
     /// webhook: the environment variable holding the HMAC-SHA256 secret.
     #[serde(default)]
     pub secret_env: Option<String>,
+    /// What the ticket gets when its finding passes or is resolved.
+    #[serde(default)]
+    pub on_resolve: OnResolve,
 }
 
 impl Default for Ticket {
@@ -300,6 +303,7 @@ impl Default for Ticket {
             kind: TicketKind::Log,
             url: None,
             secret_env: None,
+            on_resolve: OnResolve::default(),
         }
     }
 }

@@ -63,6 +63,18 @@ pub enum TicketKind {
     Webhook,
 }
 
+/// What a ticket gets when its finding passes (or a person resolves it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnResolve {
+    /// A comment with the live state, then closed.
+    #[default]
+    Close,
+    /// A comment only.
+    Comment,
+    Nothing,
+}
+
 /// Findings in the daemon's own account, when a role is configured: read and
 /// changed with the task's own credentials (`direct`), or through the role too.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -163,6 +175,10 @@ choice!(RuleAction:
     "ticket" => RuleAction::Ticket,
     "ignore" => RuleAction::Ignore);
 choice!(TicketKind: "log" => TicketKind::Log, "webhook" => TicketKind::Webhook);
+choice!(OnResolve:
+    "close" => OnResolve::Close,
+    "comment" => OnResolve::Comment,
+    "nothing" => OnResolve::Nothing);
 choice!(OwnAccount: "direct" => OwnAccount::Direct, "assume" => OwnAccount::Assume);
 
 pub(super) fn check_region(region: &str) -> Result<(), String> {

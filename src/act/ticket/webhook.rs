@@ -24,6 +24,7 @@ use sha2::Sha256;
 
 use super::problem::{Problem, TicketText};
 use super::{Ticket, TicketError, TicketSink};
+use crate::config::OnResolve;
 use crate::decide::Decision;
 
 /// The header that carries the body's signature.
@@ -39,10 +40,28 @@ pub struct WebhookTickets {
     client: reqwest::Client,
     /// Problem key → its ticket, once opened by this process.
     opened: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Ticket>>>>>,
+    /// Problem keys whose resolve was sent (a passing finding's events repeat).
+    resolved: Mutex<std::collections::HashSet<String>>,
     first_backoff: Duration,
 }
 
 /// What the receiver gets for a ticket event.
+#[derive(Debug, Serialize)]
+struct Resolved<'a> {
+    event: &'a str,
+    problem_key: &'a str,
+    ticket: &'a str,
+    /// `close` or `comment`.
+    on_resolve: &'a str,
+    account: &'a str,
+    region: &'a str,
+    cluster: Option<&'a str>,
+    control: Option<&'a str>,
+    why: &'a str,
+    finding_id: &'a str,
+    finding_url: &'a str,
+}
+
 #[derive(Debug, Serialize)]
 struct Document<'a> {
     event: &'a str,
@@ -81,6 +100,7 @@ impl WebhookTickets {
             secret: secret.into(),
             client,
             opened: Mutex::default(),
+            resolved: Mutex::default(),
             first_backoff: Duration::from_millis(500),
         })
     }
@@ -218,7 +238,49 @@ impl TicketSink for WebhookTickets {
         };
         tracing::info!(problem_key = %key, ticket = ticket.key.as_deref().unwrap_or(""), url = reply.url.as_deref().unwrap_or(""), "webhook ticket opened");
         *slot = Some(ticket.clone());
+        crate::lock(&self.resolved).remove(&key);
         Ok(ticket)
+    }
+
+    async fn resolve(
+        &self,
+        d: &Decision,
+        ticket: &str,
+        on_resolve: OnResolve,
+    ) -> Result<(), TicketError> {
+        let on_resolve = match on_resolve {
+            OnResolve::Nothing => return Ok(()),
+            OnResolve::Close => "close",
+            OnResolve::Comment => "comment",
+        };
+        let problem = Problem::of(d)
+            .ok_or_else(|| error("the decision names no cluster or control".into()))?;
+        let key = problem.key();
+        if crate::lock(&self.resolved).contains(&key) {
+            return Ok(());
+        }
+        let link = super::problem::console_link(&d.region, &d.finding_id);
+        let document = Resolved {
+            event: "resolve",
+            problem_key: &key,
+            ticket,
+            on_resolve,
+            account: &d.account,
+            region: &d.region,
+            cluster: d.cluster.as_deref(),
+            control: d.control.as_deref(),
+            why: &d.reason,
+            finding_id: &d.finding_id,
+            finding_url: &link,
+        };
+        let body = serde_json::to_vec(&document)
+            .map_err(|e| error(format!("cannot encode the resolve: {e}")))?;
+        self.post(body).await?;
+        tracing::info!(problem_key = %key, ticket, on_resolve, "webhook ticket resolved");
+        crate::lock(&self.resolved).insert(key.clone());
+        // A later failure of the problem is a regression: it opens (or reopens) again.
+        crate::lock(&self.opened).remove(&key);
+        Ok(())
     }
 }
 

@@ -199,3 +199,33 @@ async fn a_refusal_is_an_error_naming_what_to_check_and_nothing_secret() {
     s.open(&decision("a"), None).await.unwrap_err();
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_passing_problem_is_resolved_once_and_a_regression_opens_again() {
+    let (url, seen) = receiver(vec![(200, "", r#"{"ticket":"WH-1"}"#)]).await;
+    let s = sink(&url);
+    s.open(&decision("a"), None).await.unwrap();
+    let mut passed = decision("a");
+    passed.action = Action::Ignore;
+    passed.reason = "The compliance status is PASSED, not FAILED.".into();
+    s.resolve(&passed, "WH-1", OnResolve::Close).await.unwrap();
+    // Its events repeat (the consolidated and the standard-specific finding).
+    s.resolve(&passed, "WH-1", OnResolve::Close).await.unwrap();
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "open, then one resolve");
+        let doc: serde_json::Value = serde_json::from_slice(&seen[1].1).unwrap();
+        assert_eq!(doc["event"], "resolve");
+        assert_eq!(doc["ticket"], "WH-1");
+        assert_eq!(doc["on_resolve"], "close");
+        assert_eq!(doc["problem_key"], Problem::of(&passed).unwrap().key());
+    }
+    // Failing again: the problem's ticket is opened (or reopened) again.
+    s.open(&decision("a"), None).await.unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    // on_resolve = "nothing": the ticket is left alone.
+    s.resolve(&passed, "WH-1", OnResolve::Nothing)
+        .await
+        .unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}
