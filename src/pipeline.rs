@@ -233,9 +233,12 @@ impl Pipeline {
                 self.resolve_ticket(f, &decision).await?;
                 Ok(Handled::Ignored(decision))
             }
-            (Action::Resolve | Action::Suppress, _, _) => {
+            (Action::Resolve, _, _) => {
+                // Live state is compliant: the problem's ticket is done too.
+                self.resolve_ticket(f, &decision).await?;
                 self.record(f, decision, &Acted::Nothing, slot).await
             }
+            (Action::Suppress, _, _) => self.record(f, decision, &Acted::Nothing, slot).await,
             (Action::Ticket, _, _) => self.ticket(f, decision, slot).await,
             (Action::Remediate, Some(executor), Some(state)) => {
                 let turn = executor.start(f, decision, &state).await;
@@ -254,15 +257,17 @@ impl Pipeline {
         }
     }
 
-    /// A finding whose ticket hubtriage opened now passes (or a person resolved
-    /// it): the ticket hears of it, per `[ticket] on_resolve`. Only for a
+    /// A finding whose ticket hubtriage opened now passes, a person resolved
+    /// it, or live state shows it fixed: the ticket hears of it, per `[ticket]
+    /// on_resolve`. Only for a
     /// trusted finding in reach; a failure keeps the message on the queue.
     async fn resolve_ticket(&self, f: &Finding, decision: &Decision) -> Result<(), FindingError> {
         let Some(ticket) = f.user_defined_fields.get(crate::record::FIELD_TICKET) else {
             return Ok(());
         };
         let passed = f.compliance_status.as_deref() == Some("PASSED");
-        let resolved = f.workflow_status == crate::finding::Workflow::Resolved;
+        let resolved = f.workflow_status == crate::finding::Workflow::Resolved
+            || decision.action == Action::Resolve;
         if !(passed || resolved)
             || crate::decide::untrusted(f).is_some()
             || crate::decide::out_of_reach(f, &self.config, &self.reach).is_some()

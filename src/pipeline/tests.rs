@@ -218,3 +218,66 @@ async fn a_recheck_that_waited_for_a_slot_starts_the_remediation() {
         .note
         .starts_with("hubtriage is remediating this finding."));
 }
+
+/// A pipeline whose tickets can be looked at.
+fn with_tickets(
+    state: crate::state::ClusterState,
+) -> (Arc<Pipeline>, Arc<crate::testing::FakeTickets>) {
+    let tickets = Arc::new(crate::testing::FakeTickets::default());
+    let metrics = Arc::new(Metrics::default());
+    let hub = Arc::new(FakeHub::default());
+    let (recorder, _) = Recorder::start(
+        hub.clone(),
+        crate::testing::fast_recorder(),
+        metrics.clone(),
+    );
+    let p = Pipeline::new(Parts {
+        config: Arc::new(crate::testing::config("")),
+        reach: Reach::own("111122223333"),
+        clusters: FakeClusters::with(state),
+        findings: hub,
+        tickets: tickets.clone(),
+        executor: None,
+        recorder,
+        events: None,
+        metrics,
+    });
+    (Arc::new(p), tickets)
+}
+
+fn ticketed(mut f: Finding) -> Finding {
+    f.user_defined_fields
+        .insert(crate::record::FIELD_TICKET.into(), "SEC-9".into());
+    f
+}
+
+#[tokio::test]
+async fn a_ticketed_finding_that_passes_or_is_fixed_resolves_its_ticket() {
+    // It passes.
+    let (p, tickets) = with_tickets(sample_state());
+    let mut f = ticketed(finding());
+    f.compliance_status = Some("PASSED".into());
+    p.handle(&f, false).await.unwrap();
+    let resolved = lock(&tickets.resolved).clone();
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].1, "SEC-9");
+
+    // Live state shows it fixed (hubtriage resolves the finding).
+    let (p, tickets) = with_tickets(compliant());
+    p.handle(&ticketed(finding()), false).await.unwrap();
+    assert_eq!(lock(&tickets.resolved).len(), 1);
+
+    // No ticket named, or not a finding to trust: nothing.
+    let (p, tickets) = with_tickets(sample_state());
+    let mut f = finding();
+    f.compliance_status = Some("PASSED".into());
+    p.handle(&f, false).await.unwrap();
+    let mut forged = ticketed(finding());
+    forged.compliance_status = Some("PASSED".into());
+    forged.product_arn =
+        "arn:aws:securityhub:us-east-1:999999999999:product/999999999999/default".into();
+    p.handle(&forged, false).await.unwrap();
+    // Still failing: the ticket stays open.
+    p.handle(&ticketed(finding()), false).await.unwrap();
+    assert!(lock(&tickets.resolved).is_empty());
+}
