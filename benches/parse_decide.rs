@@ -1,7 +1,7 @@
 //! Micro-benchmark: parse a finding event and decide it, the CPU work hubtriage
 //! does per finding (`cargo bench --bench parse_decide`). Inputs are the sample
-//! event and the saved AWS CLI outputs in tests/fixtures; the config is the
-//! README's example rules. Results: docs/benchmarks.md.
+//! event and the saved AWS CLI outputs in tests/fixtures; the config is
+//! config/hubtriage.toml. Results: docs/benchmarks.md.
 
 use chrono::{TimeZone, Utc};
 use divan::{black_box, Bencher};
@@ -18,33 +18,16 @@ const EVENT: &str = include_str!("../tests/fixtures/neptune2-failed-event.json")
 const CLUSTERS: &str = include_str!("../tests/fixtures/describe-db-clusters.json");
 const PARAMETERS: &str = include_str!("../tests/fixtures/describe-db-cluster-parameters.json");
 const TAGS: &str = include_str!("../tests/fixtures/list-tags-for-resource.json");
-const CONFIG: &str = r#"
-[[suppress]]
-name = "sandbox-clusters"
-reason = "Sandbox clusters hold no customer data (RISK-142)"
-expires = "2099-12-31"
-match = { clusters = ["sandbox-*"] }
-
-[[rule]]
-name = "prod-needs-change-ticket"
-action = "ticket"
-match = { tags = { env = "prod" } }
-
-[[rule]]
-name = "non-prod-auto-fix"
-action = "remediate"
-match = { tags = { env = ["dev", "test"] } }
-
-[default]
-action = "ticket"
-"#;
+/// The example config a new user starts from (its rules and suppressions).
+const CONFIG: &str = include_str!("../config/hubtriage.toml");
 
 fn main() {
     divan::main();
 }
 
 fn inputs() -> (Config, ClusterState) {
-    let config = Config::from_toml_with_env("bench.toml", CONFIG, vec![]).expect("config");
+    let config =
+        Config::from_toml_with_env("config/hubtriage.toml", CONFIG, vec![]).expect("config");
     let listing: DescribeDbClusters = serde_json::from_str(CLUSTERS).expect("clusters");
     let parameters: DescribeDbClusterParameters =
         serde_json::from_str(PARAMETERS).expect("parameters");

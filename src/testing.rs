@@ -474,3 +474,24 @@ impl FixApi for FakeNeptune {
         Ok(self.stream && self.state.lock().unwrap().is_compliant())
     }
 }
+
+/// A `ticket` decision for the prod cluster orders-graph, from the finding
+/// `.../Neptune.2/finding/<finding>` (tickets' tests).
+pub(crate) fn ticket_decision(finding: &str) -> Decision {
+    Decision {
+        finding_id: format!(
+            "arn:aws:securityhub:us-east-1:111122223333:security-control/Neptune.2/finding/{finding}"
+        ),
+        product_arn: "arn:aws:securityhub:us-east-1::product/aws/securityhub".into(),
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        cluster: Some("orders-graph".into()),
+        control: Some("Neptune.2".into()),
+        action: crate::decide::Action::Ticket,
+        rule: Some("prod-needs-change-ticket".into()),
+        reason: "Rule prod-needs-change-ticket chose ticket: the audit log export is off.".into(),
+        problems: vec!["the audit log export to CloudWatch Logs is off".into()],
+        plan: vec![],
+        expires: None,
+    }
+}

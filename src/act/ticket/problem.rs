@@ -136,26 +136,9 @@ fn encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::Action;
 
     fn decision() -> Decision {
-        Decision {
-            finding_id:
-                "arn:aws:securityhub:us-east-1:111122223333:security-control/Neptune.2/finding/8e4c"
-                    .into(),
-            product_arn: "arn:aws:securityhub:us-east-1::product/aws/securityhub".into(),
-            account: "111122223333".into(),
-            region: "us-east-1".into(),
-            cluster: Some("orders-graph".into()),
-            control: Some("Neptune.2".into()),
-            action: Action::Ticket,
-            rule: Some("prod-needs-change-ticket".into()),
-            reason: "Rule prod-needs-change-ticket chose ticket: the audit log export is off."
-                .into(),
-            problems: vec!["the audit log export to CloudWatch Logs is off".into()],
-            plan: vec![],
-            expires: None,
-        }
+        crate::testing::ticket_decision("8e4c")
     }
 
     #[test]

@@ -78,20 +78,7 @@ async fn receiver(script: Vec<(u16, &'static str, &'static str)>) -> (String, Se
 }
 
 fn decision(finding: &str) -> Decision {
-    Decision {
-        finding_id: format!("arn:aws:securityhub:us-east-1:111122223333:security-control/Neptune.2/finding/{finding}"),
-        product_arn: "arn:aws:securityhub:us-east-1::product/aws/securityhub".into(),
-        account: "111122223333".into(),
-        region: "us-east-1".into(),
-        cluster: Some("orders-graph".into()),
-        control: Some("Neptune.2".into()),
-        action: Action::Ticket,
-        rule: Some("prod-needs-change-ticket".into()),
-        reason: "Rule prod-needs-change-ticket chose ticket: the audit log export is off.".into(),
-        problems: vec!["the audit log export to CloudWatch Logs is off".into()],
-        plan: vec![],
-        expires: None,
-    }
+    crate::testing::ticket_decision(finding)
 }
 
 fn sink(url: &str) -> WebhookTickets {
