@@ -495,3 +495,38 @@ pub(crate) fn ticket_decision(finding: &str) -> Decision {
         expires: None,
     }
 }
+
+/// One HTTP/1.1 request from a loopback fake's connection: its head (request
+/// line and headers) and its body (by Content-Length).
+pub(crate) fn read_http_request(stream: &mut impl std::io::Read) -> (String, Vec<u8>) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            return (String::from_utf8_lossy(&data).to_string(), Vec::new());
+        }
+        data.extend_from_slice(&buf[..n]);
+        let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&data[..end]).to_string();
+        let length = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        while data.len() < end + 4 + length {
+            let n = stream.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            data.extend_from_slice(&buf[..n]);
+        }
+        let body = data[end + 4..(end + 4 + length).min(data.len())].to_vec();
+        return (head, body);
+    }
+}

@@ -28,35 +28,13 @@ fn accounts_table() -> String {
 /// A one-instance dev cluster `id` in `account` and `region`, created with that
 /// account's credentials; returns its ARN.
 async fn member_cluster(w: &World, account: &str, region: &str, id: &str) -> String {
-    let neptune = w.neptune_at(account, region).await;
-    let arn = neptune
-        .create_db_cluster()
-        .db_cluster_identifier(id)
-        .engine("neptune")
-        .engine_version("1.3.2.1")
-        .tags(
-            aws_sdk_neptune::types::Tag::builder()
-                .key("env")
-                .value("dev")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .db_cluster
-        .unwrap()
-        .db_cluster_arn
-        .unwrap();
-    neptune
-        .create_db_instance()
-        .db_instance_identifier(format!("{id}-1"))
-        .db_instance_class("db.r5.large")
-        .engine("neptune")
-        .db_cluster_identifier(id)
-        .send()
-        .await
-        .unwrap();
-    arn
+    let spec = support::ClusterSpec {
+        id,
+        tags: &[("env", "dev")],
+        members: 1,
+        ..Default::default()
+    };
+    w.create_cluster_in(account, region, spec).await
 }
 
 /// The Neptune.2 finding Security Hub raises in `account` and `region` for `arn`.

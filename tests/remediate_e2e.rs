@@ -669,19 +669,17 @@ async fn a_member_accounts_finding_never_touches_the_administrators_same_named_c
         })
         .await;
     // The member has a `reports` cluster of its own.
-    let member = w.neptune_in(MEMBER).await;
-    let member_arn = member
-        .create_db_cluster()
-        .db_cluster_identifier("reports")
-        .engine("neptune")
-        .engine_version("1.3.2.1")
-        .send()
-        .await
-        .unwrap()
-        .db_cluster
-        .unwrap()
-        .db_cluster_arn
-        .unwrap();
+    let member_arn = w
+        .create_cluster_in(
+            MEMBER,
+            support::REGION,
+            ClusterSpec {
+                id: "reports",
+                members: 0,
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(
         member_arn,
         format!("arn:aws:rds:us-east-1:{MEMBER}:cluster:reports")

@@ -378,7 +378,7 @@ fn to_state(
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::net::TcpListener;
     use std::sync::Mutex;
 
@@ -415,30 +415,8 @@ mod tests {
     }
 
     fn read_request(stream: &mut std::net::TcpStream) -> String {
-        let mut data = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = stream.read(&mut buf).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            data.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&data);
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    return body.to_string();
-                }
-            }
-        }
-        String::new()
+        let (_, body) = crate::testing::read_http_request(stream);
+        String::from_utf8_lossy(&body).to_string()
     }
 
     fn answer(action: &str, arn: &str) -> String {

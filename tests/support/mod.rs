@@ -264,12 +264,6 @@ impl World {
             .collect()
     }
 
-    /// A Neptune client acting in `account` (moto: credentials from STS
-    /// AssumeRole act in the role's account).
-    pub async fn neptune_in(&self, account: &str) -> aws_sdk_neptune::Client {
-        self.neptune_at(account, REGION).await
-    }
-
     /// A Neptune client acting in `account` (through moto's AssumeRole) in `region`.
     pub async fn neptune_at(&self, account: &str, region: &str) -> aws_sdk_neptune::Client {
         let sdk = self.emu.sdk(&self.emu.moto).await;
@@ -459,46 +453,18 @@ impl World {
 
     /// Creates the cluster and its instances (the first is the writer).
     pub async fn create_cluster(&self, spec: ClusterSpec<'_>) -> String {
-        let mut create = self
-            .neptune
-            .create_db_cluster()
-            .db_cluster_identifier(spec.id)
-            .engine("neptune")
-            .engine_version(spec.engine_version)
-            .preferred_maintenance_window(spec.window);
-        if let Some(group) = spec.group {
-            create = create.db_cluster_parameter_group_name(group);
-        }
-        for (k, v) in spec.tags {
-            create = create.tags(Tag::builder().key(*k).value(*v).build());
-        }
-        let cluster = create.send().await.unwrap().db_cluster.unwrap();
-        for i in 1..=spec.members {
-            self.neptune
-                .create_db_instance()
-                .db_instance_identifier(format!("{}-{i}", spec.id))
-                .db_instance_class("db.r5.large")
-                .engine("neptune")
-                .db_cluster_identifier(spec.id)
-                .send()
-                .await
-                .unwrap();
-        }
-        if spec.audit_export {
-            self.neptune
-                .modify_db_cluster()
-                .db_cluster_identifier(spec.id)
-                .cloudwatch_logs_export_configuration(
-                    CloudwatchLogsExportConfiguration::builder()
-                        .enable_log_types("audit")
-                        .build(),
-                )
-                .apply_immediately(true)
-                .send()
-                .await
-                .unwrap();
-        }
-        cluster.db_cluster_arn.unwrap()
+        create_cluster_with(&self.neptune, spec).await
+    }
+
+    /// As `create_cluster`, in another account (through moto's AssumeRole)
+    /// and region.
+    pub async fn create_cluster_in(
+        &self,
+        account: &str,
+        region: &str,
+        spec: ClusterSpec<'_>,
+    ) -> String {
+        create_cluster_with(&self.neptune_at(account, region).await, spec).await
     }
 
     /// A Neptune.2 finding for `cluster` as Security Hub would import it (no
@@ -853,4 +819,47 @@ pub fn show(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Creates `spec`'s cluster (and its instances) with `neptune`; returns its ARN.
+async fn create_cluster_with(neptune: &aws_sdk_neptune::Client, spec: ClusterSpec<'_>) -> String {
+    let mut create = neptune
+        .create_db_cluster()
+        .db_cluster_identifier(spec.id)
+        .engine("neptune")
+        .engine_version(spec.engine_version)
+        .preferred_maintenance_window(spec.window);
+    if let Some(group) = spec.group {
+        create = create.db_cluster_parameter_group_name(group);
+    }
+    for (k, v) in spec.tags {
+        create = create.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    let cluster = create.send().await.unwrap().db_cluster.unwrap();
+    for i in 1..=spec.members {
+        neptune
+            .create_db_instance()
+            .db_instance_identifier(format!("{}-{i}", spec.id))
+            .db_instance_class("db.r5.large")
+            .engine("neptune")
+            .db_cluster_identifier(spec.id)
+            .send()
+            .await
+            .unwrap();
+    }
+    if spec.audit_export {
+        neptune
+            .modify_db_cluster()
+            .db_cluster_identifier(spec.id)
+            .cloudwatch_logs_export_configuration(
+                CloudwatchLogsExportConfiguration::builder()
+                    .enable_log_types("audit")
+                    .build(),
+            )
+            .apply_immediately(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    cluster.db_cluster_arn.unwrap()
 }

@@ -4,8 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use std::io::Write;
 
 use super::*;
 use crate::decide::Action;
@@ -18,60 +17,27 @@ type Seen = Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>;
 /// A receiver answering each request with the next (status, extra headers,
 /// body) of `script`, and the last one after that.
 async fn receiver(script: Vec<(u16, &'static str, &'static str)>) -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let seen: Seen = Arc::default();
     let log = seen.clone();
-    tokio::spawn(async move {
-        let mut n = 0;
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (head, body_start, length) = loop {
-                let read = socket.read(&mut chunk).await.unwrap_or(0);
-                if read == 0 {
-                    return;
-                }
-                buf.extend_from_slice(&chunk[..read]);
-                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                    let length = head
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    break (head, end + 4, length);
-                }
-            };
-            while buf.len() < body_start + length {
-                let read = socket.read(&mut chunk).await.unwrap_or(0);
-                if read == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..read]);
-            }
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut socket) = stream else { return };
+            let (head, body) = crate::testing::read_http_request(&mut socket);
             let headers = head
                 .lines()
                 .skip(1)
                 .filter_map(|l| l.split_once(':'))
                 .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
                 .collect();
-            log.lock()
-                .unwrap()
-                .push((headers, buf[body_start..body_start + length].to_vec()));
+            log.lock().unwrap().push((headers, body));
             let (status, extra, body) = script[n.min(script.len() - 1)];
-            n += 1;
             let reply = format!(
                 "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{body}",
                 body.len()
             );
-            let _ = socket.write_all(reply.as_bytes()).await;
+            let _ = socket.write_all(reply.as_bytes());
         }
     });
     (url, seen)
