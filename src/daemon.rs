@@ -294,13 +294,10 @@ impl Daemon {
         let last = *lock(&self.emitted);
         let metrics = &self.pipeline.metrics;
         let snapshot = metrics.snapshot();
-        println!(
-            "{}",
-            snapshot.since(&last).emf_line(
-                &self.settings.metrics_namespace,
-                chrono::Utc::now().timestamp_millis(),
-                &metrics.latencies.take(),
-            )
+        write_emf(
+            metrics,
+            &snapshot.since(&last),
+            &self.settings.metrics_namespace,
         );
         tracing::info!(exit = ?exit, metrics = %serde_json::to_string(&snapshot).unwrap_or_default(), "stopped");
     }
@@ -360,15 +357,20 @@ async fn emit_metrics(
         ticker.tick().await;
         let now = metrics.snapshot();
         let mut last = lock(&emitted);
-        println!(
-            "{}",
-            now.since(&last).emf_line(
-                &namespace,
-                chrono::Utc::now().timestamp_millis(),
-                &metrics.latencies.take()
-            )
-        );
+        write_emf(&metrics, &now.since(&last), &namespace);
         *last = now;
+    }
+}
+
+/// The interval's EMF lines on stdout: the counters, then ticket failures by status.
+fn write_emf(metrics: &Metrics, delta: &crate::metrics::Snapshot, namespace: &str) {
+    let now = chrono::Utc::now().timestamp_millis();
+    println!(
+        "{}",
+        delta.emf_line(namespace, now, &metrics.latencies.take())
+    );
+    for line in metrics.ticket_error_lines(namespace, now) {
+        println!("{line}");
     }
 }
 

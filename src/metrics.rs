@@ -46,6 +46,10 @@ macro_rules! metrics {
             /// Received → recorded times of the current interval, written as
             /// `RecordLatency` values (CloudWatch computes p50/p99 from them).
             pub latencies: Samples,
+            /// Ticket system failures of the current interval by HTTP status
+            /// ("none" when it did not answer), written as `TicketErrors` with
+            /// the dimension `Status`.
+            pub ticket_errors_by_status: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
         }
 
         /// A point-in-time copy, for logs and tests.
@@ -100,6 +104,8 @@ metrics! {
     remediations_verified: Counter => "RemediationsSucceeded",
     remediations_failed: Counter => "RemediationsFailed",
     tickets_opened: Counter => "TicketsOpened",
+    /// Ticket system failures (the message stays on the queue).
+    ticket_errors: Counter => "TicketErrors",
     /// Findings not handled because their account's role could not be assumed.
     account_unreachable: Counter => "AccountUnreachable",
     /// BatchUpdateFindings calls made (retries included).
@@ -124,6 +130,39 @@ impl Metrics {
             Action::Resolve => &self.decided_resolve,
             Action::Ignore => &self.decided_ignore,
         });
+    }
+
+    /// A ticket system failed with `status` (`None`: it did not answer).
+    pub fn ticket_error(&self, status: Option<u16>) {
+        Self::inc(&self.ticket_errors);
+        let status = status.map_or_else(|| "none".to_string(), |s| s.to_string());
+        *crate::lock(&self.ticket_errors_by_status)
+            .entry(status)
+            .or_default() += 1;
+    }
+
+    /// One EMF line per status of the interval's ticket failures (metric
+    /// `TicketErrors`, dimension `Status`), leaving the counts empty.
+    pub fn ticket_error_lines(&self, namespace: &str, timestamp_ms: i64) -> Vec<String> {
+        let counts = std::mem::take(&mut *crate::lock(&self.ticket_errors_by_status));
+        counts
+            .into_iter()
+            .map(|(status, n)| {
+                serde_json::json!({
+                    "Status": status,
+                    "TicketErrors": n,
+                    "_aws": {
+                        "Timestamp": timestamp_ms,
+                        "CloudWatchMetrics": [{
+                            "Namespace": namespace,
+                            "Dimensions": [["Status"]],
+                            "Metrics": [{"Name": "TicketErrors", "Unit": "Count"}]
+                        }]
+                    }
+                })
+                .to_string()
+            })
+            .collect()
     }
 
     /// One message took `ms` from receipt to recorded outcome.
@@ -246,6 +285,7 @@ mod tests {
             remediations_verified: 17,
             remediations_failed: 18,
             tickets_opened: 19,
+            ticket_errors: 23,
             update_calls: 21,
             account_unreachable: 22,
             throttles: 20,
@@ -292,6 +332,7 @@ mod tests {
             ("RemediationsSucceeded", "Count", 17),
             ("RemediationsFailed", "Count", 18),
             ("TicketsOpened", "Count", 19),
+            ("TicketErrors", "Count", 23),
             ("AccountUnreachable", "Count", 22),
             ("UpdateCalls", "Count", 21),
             ("Throttles", "Count", 20),
@@ -322,7 +363,7 @@ mod tests {
         let names = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .expect("a list of metrics");
-        assert_eq!(names.len(), 21, "{v}");
+        assert_eq!(names.len(), 22, "{v}");
         assert!(v.get("ProcessingLatency").is_none(), "{v}");
         assert!(v.get("ProcessingLatencyMax").is_none(), "{v}");
         assert_eq!(v["Recorded"], 0);
@@ -333,7 +374,7 @@ mod tests {
         let now = distinct();
         let delta = serde_json::to_value(now.since(&now)).expect("a snapshot is JSON");
         let fields = delta.as_object().expect("an object");
-        assert_eq!(fields.len(), 25, "{delta}");
+        assert_eq!(fields.len(), 26, "{delta}");
         for (field, value) in fields {
             let expected = if field == "latency_ms_max" { 70 } else { 0 };
             assert_eq!(value, expected, "{field}");
@@ -417,5 +458,28 @@ mod tests {
             .iter()
             .any(|m| m["Name"] == "RecordLatency" && m["Unit"] == "Milliseconds"));
         assert!(m.latencies.take().is_empty(), "taken once");
+    }
+
+    #[test]
+    fn ticket_errors_are_counted_by_status_once_per_interval() {
+        let m = Metrics::default();
+        m.ticket_error(Some(503));
+        m.ticket_error(Some(503));
+        m.ticket_error(None);
+        assert_eq!(m.snapshot().ticket_errors, 3);
+        let lines: Vec<serde_json::Value> = m
+            .ticket_error_lines("ns", 0)
+            .iter()
+            .map(|l| parse(l))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["Status"], "503");
+        assert_eq!(lines[0]["TicketErrors"], 2);
+        assert_eq!(lines[1]["Status"], "none");
+        assert_eq!(
+            lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Status"]])
+        );
+        assert!(m.ticket_error_lines("ns", 0).is_empty());
     }
 }

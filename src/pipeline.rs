@@ -276,8 +276,21 @@ impl Pipeline {
         }
         self.tickets
             .resolve(decision, ticket, self.config.ticket.on_resolve)
-            .await?;
+            .await
+            .inspect_err(|e| self.ticket_failed(e))?;
         Ok(())
+    }
+
+    /// Counts a ticket system's failure by status and says which config key
+    /// to look at; the finding's message stays on the queue.
+    fn ticket_failed(&self, e: &TicketError) {
+        self.metrics.ticket_error(e.status);
+        tracing::error!(
+            system = e.system,
+            status = e.status.unwrap_or(0),
+            error = %e,
+            "the ticket system failed; the message goes back to the queue"
+        );
     }
 
     async fn read_cluster(&self, arn: Option<&str>) -> Result<Option<ClusterState>, FindingError> {
@@ -307,13 +320,21 @@ impl Pipeline {
         decision: Decision,
         slot: &mut Slot<'_>,
     ) -> Result<Handled, FindingError> {
+        let named = f
+            .user_defined_fields
+            .get(crate::record::FIELD_TICKET)
+            .map(String::as_str);
         let ticket = self
             .tickets
-            .open(&decision, f.severity_label.as_deref())
-            .await?;
-        Metrics::inc(&self.metrics.tickets_opened);
-        self.record(f, decision, &Acted::Ticketed { key: ticket.key }, slot)
+            .open(&decision, f.severity_label.as_deref(), named)
             .await
+            .inspect_err(|e| self.ticket_failed(e))?;
+        Metrics::inc(&self.metrics.tickets_opened);
+        let acted = Acted::Ticketed {
+            key: ticket.key,
+            url: ticket.url,
+        };
+        self.record(f, decision, &acted, slot).await
     }
 
     /// Writes the update a decision implies, unless the finding already carries it.

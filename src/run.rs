@@ -10,8 +10,9 @@ use crate::accounts::{Accounts, RoleSettings};
 use crate::act::driver::Executor;
 use crate::act::neptune_api::AwsFixApi;
 use crate::act::recheck::Limiter;
+use crate::act::ticket::tracker::TrackerTickets;
 use crate::act::ticket::webhook::WebhookTickets;
-use crate::act::ticket::{LogTickets, TicketSink};
+use crate::act::ticket::{jira, servicenow, LogTickets, TicketSink};
 use crate::config::{Config, Mode, TicketKind};
 use crate::daemon::{self, Settings};
 use crate::decide::Reach;
@@ -224,27 +225,89 @@ fn pipeline(
     (pipeline, recorder_task)
 }
 
-/// The ticket system `[ticket]` names, with its secret read from the
-/// environment variable the config names (not set: a usage error naming it).
+/// The ticket system `[ticket]` names, with its secrets read from the
+/// environment variables the config names (not set: a usage error naming it).
 fn ticket_sink(config: &Config) -> Result<Arc<dyn TicketSink>, String> {
     let t = &config.ticket;
+    let url = || {
+        t.url
+            .clone()
+            .ok_or_else(|| "[ticket] url is not set".to_string())
+    };
     match t.kind {
         TicketKind::Log => Ok(Arc::new(LogTickets)),
         TicketKind::Webhook => {
-            let (Some(url), Some(name)) = (&t.url, &t.secret_env) else {
-                return Err("[ticket] type = \"webhook\" needs url and secret_env".into());
-            };
-            let secret = match std::env::var(name) {
-                Ok(v) if !v.is_empty() => v,
-                _ => {
-                    return Err(format!(
-                        "{name} is not set: [ticket] secret_env names it as the webhook's signing secret"
-                    ))
-                }
-            };
-            let sink = WebhookTickets::new(url.clone(), secret).map_err(|e| e.to_string())?;
+            let secret = secret(&t.secret_env, "secret_env", "the webhook's signing secret")?;
+            let sink = WebhookTickets::new(url()?, secret).map_err(|e| e.to_string())?;
             Ok(Arc::new(sink))
         }
+        TicketKind::Jira | TicketKind::JiraDc => {
+            let (flavor, auth) = if t.kind == TicketKind::Jira {
+                let email = secret(&t.email_env, "email_env", "the Jira account's email")?;
+                let token = secret(&t.token_env, "token_env", "the Jira API token")?;
+                (jira::Flavor::Cloud, jira::Auth::Basic { email, token })
+            } else {
+                let token = secret(&t.token_env, "token_env", "the Jira personal access token")?;
+                (jira::Flavor::DataCenter, jira::Auth::Bearer { token })
+            };
+            let settings = jira::JiraSettings {
+                url: url()?,
+                project: t.project.clone().unwrap_or_default(),
+                issue_type: t.issue_type.clone(),
+                labels: t.labels.clone(),
+                priority: t.priority.clone(),
+                done_transition: t.done_transition.clone(),
+                reopen_transition: t.reopen_transition.clone(),
+            };
+            let jira = jira::Jira::new(flavor, settings, auth).map_err(|e| e.to_string())?;
+            Ok(Arc::new(TrackerTickets::new(
+                jira,
+                t.regression,
+                t.reopen_within_days,
+            )))
+        }
+        TicketKind::Servicenow => {
+            let auth = match &t.token_env {
+                Some(_) => servicenow::Auth::Bearer {
+                    token: secret(&t.token_env, "token_env", "the ServiceNow OAuth token")?,
+                },
+                None => servicenow::Auth::Basic {
+                    user: secret(&t.user_env, "user_env", "the ServiceNow user")?,
+                    password: secret(&t.password_env, "password_env", "the ServiceNow password")?,
+                },
+            };
+            let settings = servicenow::ServiceNowSettings {
+                url: url()?,
+                table: t.table.clone(),
+                assignment_group: t.assignment_group.clone(),
+                category: t.category.clone(),
+                urgency: t.urgency.clone(),
+                impact: t.impact.clone(),
+                close_code: t.close_code.clone(),
+            };
+            let sn = servicenow::ServiceNow::new(settings, auth).map_err(|e| e.to_string())?;
+            Ok(Arc::new(TrackerTickets::new(
+                sn,
+                t.regression,
+                t.reopen_within_days,
+            )))
+        }
+    }
+}
+
+/// The value of the environment variable `[ticket] <key>` names; not set (or
+/// empty) is an error naming the variable, never its value.
+fn secret(name: &Option<String>, key: &str, what: &str) -> Result<String, String> {
+    let Some(name) = name else {
+        return Err(format!(
+            "[ticket] {key} is not set: it names the variable holding {what}"
+        ));
+    };
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Ok(v),
+        _ => Err(format!(
+            "{name} is not set: [ticket] {key} names it as {what}"
+        )),
     }
 }
 

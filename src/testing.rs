@@ -118,9 +118,14 @@ pub(crate) struct FakeTickets {
 
 #[async_trait]
 impl TicketSink for FakeTickets {
-    async fn open(&self, d: &Decision, _: Option<&str>) -> Result<Ticket, TicketError> {
+    async fn open(
+        &self,
+        d: &Decision,
+        _: Option<&str>,
+        _: Option<&str>,
+    ) -> Result<Ticket, TicketError> {
         lock(&self.opened).push(d.clone());
-        Ok(Ticket { key: None })
+        Ok(Ticket::default())
     }
 
     async fn resolve(

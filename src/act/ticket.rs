@@ -1,11 +1,17 @@
-//! Ticket systems behind one trait: `log` (the ticket as a structured log
-//! line) and `webhook` (a signed JSON POST, [`webhook`]). Jira and ServiceNow
-//! will implement the same trait. What a ticket is about and says, whatever
-//! the system, is in [`problem`].
+//! Ticket systems behind one trait, [`TicketSink`]: `log` (the ticket as a
+//! structured log line), `webhook` (a signed JSON POST, [`webhook`]), and the
+//! trackers — Jira Cloud, Jira Data Center ([`jira`]) and ServiceNow
+//! ([`servicenow`]) — whose one-ticket-per-problem logic is shared
+//! ([`tracker`]). What a ticket is about and says, whatever the system, is in
+//! [`problem`]; HTTP with retries in [`http`].
 
 use async_trait::async_trait;
 
+pub mod http;
+pub mod jira;
 pub mod problem;
+pub mod servicenow;
+pub mod tracker;
 pub mod webhook;
 
 use crate::config::OnResolve;
@@ -16,23 +22,43 @@ use crate::decide::Decision;
 pub struct TicketError {
     pub system: &'static str,
     pub message: String,
+    /// The HTTP status that failed, if the system answered.
+    pub status: Option<u16>,
+    /// A create that may have been written although it failed (a timeout, a
+    /// 5xx): look again before creating a second.
+    pub ambiguous: bool,
 }
 
-/// A ticket that was opened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl TicketError {
+    pub fn new(system: &'static str, message: impl Into<String>) -> TicketError {
+        TicketError {
+            system,
+            message: message.into(),
+            status: None,
+            ambiguous: false,
+        }
+    }
+}
+
+/// A ticket that was opened (or found open).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ticket {
-    /// The ticket system's key (`SEC-123`), when it gives one.
+    /// The ticket system's key (`SEC-123`, `INC0010001`), when it gives one.
     pub key: Option<String>,
+    /// Where a person opens it, when the system gives one.
+    pub url: Option<String>,
 }
 
 #[async_trait]
 pub trait TicketSink: Send + Sync {
     /// Opens the ticket of the decision's problem (or finds the one open);
-    /// `severity` is the finding's label.
+    /// `severity` is the finding's label; `named` the ticket the finding
+    /// already names (`hubtriage:ticket`), looked at first.
     async fn open(
         &self,
         decision: &Decision,
         severity: Option<&str>,
+        named: Option<&str>,
     ) -> Result<Ticket, TicketError>;
 
     /// The problem's finding passed (or a person resolved it): the ticket
@@ -50,7 +76,12 @@ pub struct LogTickets;
 
 #[async_trait]
 impl TicketSink for LogTickets {
-    async fn open(&self, d: &Decision, _severity: Option<&str>) -> Result<Ticket, TicketError> {
+    async fn open(
+        &self,
+        d: &Decision,
+        _severity: Option<&str>,
+        _named: Option<&str>,
+    ) -> Result<Ticket, TicketError> {
         let key = problem::Problem::of(d).map(|p| p.key()).unwrap_or_default();
         let link = problem::console_link(&d.region, &d.finding_id);
         tracing::warn!(
@@ -66,7 +97,7 @@ impl TicketSink for LogTickets {
             reason = %d.reason,
             "ticket: Neptune cluster does not write audit logs to CloudWatch Logs"
         );
-        Ok(Ticket { key: None })
+        Ok(Ticket::default())
     }
 
     async fn resolve(

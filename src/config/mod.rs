@@ -34,7 +34,8 @@ pub use tables::{
 };
 pub use validate::RETENTION_DAYS;
 pub use values::{
-    Expiry, Mode, OnResolve, OwnAccount, RebootPolicy, RuleAction, SharedGroupPolicy, TicketKind,
+    Expiry, Mode, OnResolve, OwnAccount, RebootPolicy, Regression, RuleAction, SharedGroupPolicy,
+    TicketKind,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -4,11 +4,13 @@
 //! Contract: every table rejects unknown keys; a value that a type alone
 //! cannot check is checked in `validate.rs`.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::matching::Match;
 use super::values::{
-    accounts, regions, Expiry, Mode, OnResolve, OwnAccount, RebootPolicy, RuleAction,
+    accounts, regions, Expiry, Mode, OnResolve, OwnAccount, RebootPolicy, Regression, RuleAction,
     SharedGroupPolicy, TicketKind,
 };
 
@@ -280,7 +282,8 @@ pub struct SecurityHub {
     pub region: Option<String>,
 }
 
-/// The ticket system. Absent = `log`: tickets are log lines.
+/// The ticket system. Absent = `log`: tickets are log lines. Secrets come
+/// only from the environment variables named here (README: Tickets).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ticket {
@@ -289,12 +292,65 @@ pub struct Ticket {
     /// Where tickets go: `https://`, or a loopback `http://` (tests, local fakes).
     #[serde(default)]
     pub url: Option<String>,
-    /// webhook: the environment variable holding the HMAC-SHA256 secret.
-    #[serde(default)]
-    pub secret_env: Option<String>,
     /// What the ticket gets when its finding passes or is resolved.
     #[serde(default)]
     pub on_resolve: OnResolve,
+    /// A resolved problem that fails again: its ticket reopened, or a new one.
+    #[serde(default)]
+    pub regression: Regression,
+    /// Tickets closed longer ago than this are not reopened; a new one names the old.
+    #[serde(default = "default_reopen_within_days")]
+    pub reopen_within_days: u32,
+
+    // ---- jira / jira-dc
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default = "default_issue_type")]
+    pub issue_type: String,
+    /// Labels every ticket gets, besides the problem key.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Severity label → Jira priority name; a severity not listed sets none.
+    #[serde(default)]
+    pub priority: BTreeMap<String, String>,
+    /// Jira Cloud: the account's email (Basic email:api_token).
+    #[serde(default)]
+    pub email_env: Option<String>,
+    /// Jira Cloud API token, the Data Center personal access token, or a
+    /// ServiceNow OAuth token (Bearer).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// The transition `on_resolve = "close"` takes.
+    #[serde(default = "default_done_transition")]
+    pub done_transition: String,
+    /// The transition a regression takes.
+    #[serde(default = "default_reopen_transition")]
+    pub reopen_transition: String,
+
+    // ---- servicenow
+    #[serde(default = "default_table")]
+    pub table: String,
+    #[serde(default)]
+    pub user_env: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub assignment_group: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Severity label → urgency ("1" high … "3" low).
+    #[serde(default = "default_urgency")]
+    pub urgency: BTreeMap<String, String>,
+    /// Severity label → impact ("1" high … "3" low).
+    #[serde(default = "default_impact")]
+    pub impact: BTreeMap<String, String>,
+    #[serde(default = "default_close_code")]
+    pub close_code: String,
+
+    // ---- webhook
+    /// The environment variable holding the HMAC-SHA256 secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
 }
 
 impl Default for Ticket {
@@ -302,10 +358,60 @@ impl Default for Ticket {
         Ticket {
             kind: TicketKind::Log,
             url: None,
-            secret_env: None,
             on_resolve: OnResolve::default(),
+            regression: Regression::default(),
+            reopen_within_days: default_reopen_within_days(),
+            project: None,
+            issue_type: default_issue_type(),
+            labels: Vec::new(),
+            priority: BTreeMap::new(),
+            email_env: None,
+            token_env: None,
+            done_transition: default_done_transition(),
+            reopen_transition: default_reopen_transition(),
+            table: default_table(),
+            user_env: None,
+            password_env: None,
+            assignment_group: None,
+            category: None,
+            urgency: default_urgency(),
+            impact: default_impact(),
+            close_code: default_close_code(),
+            secret_env: None,
         }
     }
+}
+
+fn default_reopen_within_days() -> u32 {
+    30
+}
+fn default_issue_type() -> String {
+    "Task".into()
+}
+fn default_done_transition() -> String {
+    "Done".into()
+}
+fn default_reopen_transition() -> String {
+    "To Do".into()
+}
+fn default_table() -> String {
+    "incident".into()
+}
+fn default_close_code() -> String {
+    "Solution provided".into()
+}
+fn severity_map(values: [&str; 5]) -> BTreeMap<String, String> {
+    ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"]
+        .into_iter()
+        .zip(values)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+fn default_urgency() -> BTreeMap<String, String> {
+    severity_map(["1", "1", "2", "3", "3"])
+}
+fn default_impact() -> BTreeMap<String, String> {
+    severity_map(["1", "2", "2", "3", "3"])
 }
 
 /// `[events]`

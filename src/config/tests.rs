@@ -158,6 +158,60 @@ fn a_webhook_needs_a_safe_url_and_its_secret_variable() {
 }
 
 #[test]
+fn jira_and_servicenow_need_their_keys_and_credential_variables() {
+    let jira = "[ticket]\ntype = \"jira\"\nurl = \"https://example.atlassian.net\"\nproject = \"SEC\"\nlabels = [\"security-hub\"]\npriority = { CRITICAL = \"Highest\", LOW = \"Low\" }\nemail_env = \"JIRA_EMAIL\"\ntoken_env = \"JIRA_API_TOKEN\"\n";
+    let c = parse(jira).unwrap();
+    assert_eq!(c.ticket.kind, crate::config::TicketKind::Jira);
+    assert_eq!(c.ticket.done_transition, "Done");
+    assert_eq!(c.ticket.reopen_within_days, 30);
+    assert_eq!(c.ticket.regression, crate::config::Regression::Reopen);
+    for (change, key) in [
+        ("project = \"SEC\"", "ticket.project"),
+        ("email_env = \"JIRA_EMAIL\"", "ticket.email_env"),
+        ("token_env = \"JIRA_API_TOKEN\"", "ticket.token_env"),
+    ] {
+        let e = error(&jira.replace(change, ""));
+        assert!(e.contains(key), "{change}: {e}");
+    }
+    let e = error(&jira.replace("[\"security-hub\"]", "[\"security hub\"]"));
+    assert!(
+        e.contains("ticket.labels") && e.contains("without spaces"),
+        "{e}"
+    );
+    let e = error(&jira.replace("LOW = ", "SEVERE = "));
+    assert!(e.contains("ticket.priority.SEVERE"), "{e}");
+    let e = error(&jira.replace("\"SEC\"", "\"sec ops\""));
+    assert!(e.contains("ticket.project"), "{e}");
+    // Data Center: a personal access token, no email.
+    let dc = jira
+        .replace("\"jira\"", "\"jira-dc\"")
+        .replace("email_env = \"JIRA_EMAIL\"\n", "");
+    assert_eq!(
+        parse(&dc).unwrap().ticket.kind,
+        crate::config::TicketKind::JiraDc
+    );
+
+    let sn = "[ticket]\ntype = \"servicenow\"\nurl = \"https://example.service-now.com\"\nuser_env = \"SN_USER\"\npassword_env = \"SN_PASSWORD\"\nassignment_group = \"Cloud Security\"\nurgency = { CRITICAL = \"1\", HIGH = \"1\", MEDIUM = \"2\", LOW = \"3\", INFORMATIONAL = \"3\" }\n";
+    let c = parse(sn).unwrap();
+    assert_eq!(c.ticket.table, "incident");
+    assert_eq!(c.ticket.close_code, "Solution provided");
+    assert_eq!(c.ticket.impact["HIGH"], "2");
+    let e = error(&sn.replace("LOW = \"3\"", "LOW = \"4\""));
+    assert!(e.contains("ticket.urgency.LOW"), "{e}");
+    let e = error(&sn.replace("password_env = \"SN_PASSWORD\"\n", ""));
+    assert!(e.contains("ticket.user_env"), "{e}");
+    let bearer = sn.replace(
+        "user_env = \"SN_USER\"\npassword_env = \"SN_PASSWORD\"",
+        "token_env = \"SN_TOKEN\"",
+    );
+    assert!(parse(&bearer).is_ok());
+    let e = error(&sn.replace("SN_USER", "SN USER"));
+    assert!(e.contains("ticket.user_env"), "{e}");
+    let e = error(&format!("{sn}table = \"incident; drop\"\n"));
+    assert!(e.contains("ticket.table"), "{e}");
+}
+
+#[test]
 fn accounts_are_read_and_checked() {
     let c = parse(
         "[accounts]\nrole_arn = \"arn:aws:iam::{account}:role/hubtriage-member\"\nexternal_id_env = \"HUBTRIAGE_EXTERNAL_ID\"\nown_account = \"assume\"\n",

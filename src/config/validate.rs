@@ -53,27 +53,159 @@ impl Config {
     }
 }
 
-/// A webhook needs its URL (https, or loopback http) and the variable holding
-/// its secret.
+/// A ticket system needs its URL (https, or loopback http) and the variables
+/// holding its credentials; each system its own keys.
 fn ticket(t: &super::Ticket) -> Result<(), Problem> {
-    if t.kind == super::TicketKind::Log {
+    use super::TicketKind as K;
+    if t.kind == K::Log {
         return Ok(());
     }
     let Some(url) = &t.url else {
         return problem("ticket.url", "expected the ticket system's URL");
     };
     check_ticket_url(url).map_err(|m| ("ticket.url".to_string(), m))?;
-    match &t.secret_env {
-        Some(name) if is_env_name(name) => Ok(()),
-        Some(name) => problem(
-            "ticket.secret_env",
-            format!("expected the name of an environment variable, found {name:?}"),
-        ),
-        None => problem(
-            "ticket.secret_env",
-            "expected the environment variable holding the webhook's secret",
-        ),
+    within(
+        "ticket.reopen_within_days",
+        t.reopen_within_days,
+        (0, 3650),
+        "",
+    )?;
+    for (key, name) in [
+        ("ticket.secret_env", &t.secret_env),
+        ("ticket.email_env", &t.email_env),
+        ("ticket.token_env", &t.token_env),
+        ("ticket.user_env", &t.user_env),
+        ("ticket.password_env", &t.password_env),
+    ] {
+        if let Some(name) = name {
+            if !is_env_name(name) {
+                return problem(
+                    key,
+                    format!("expected the name of an environment variable, found {name:?}"),
+                );
+            }
+        }
     }
+    let required = |key: &str, value: &Option<String>, what: &str| match value {
+        Some(_) => Ok(()),
+        None => problem(key, format!("expected {what}")),
+    };
+    match t.kind {
+        K::Log => Ok(()),
+        K::Webhook => required(
+            "ticket.secret_env",
+            &t.secret_env,
+            "the environment variable holding the webhook's secret",
+        ),
+        K::Jira | K::JiraDc => {
+            match &t.project {
+                Some(p) if is_jira_project_key(p) => {}
+                Some(p) => {
+                    return problem(
+                        "ticket.project",
+                        format!("expected a Jira project key such as \"SEC\", found {p:?}"),
+                    )
+                }
+                None => return problem("ticket.project", "expected the Jira project key"),
+            }
+            if t.issue_type.trim().is_empty() {
+                return problem("ticket.issue_type", "expected an issue type name");
+            }
+            for label in &t.labels {
+                if label.is_empty()
+                    || label.chars().count() > 255
+                    || label.contains(char::is_whitespace)
+                {
+                    return problem(
+                        "ticket.labels",
+                        format!("expected labels of 1 to 255 characters without spaces, found {label:?}"),
+                    );
+                }
+            }
+            severity_keys("ticket.priority", &t.priority)?;
+            if t.kind == K::Jira {
+                required(
+                    "ticket.email_env",
+                    &t.email_env,
+                    "the environment variable holding the Jira account's email",
+                )?;
+            }
+            required(
+                "ticket.token_env",
+                &t.token_env,
+                if t.kind == K::Jira {
+                    "the environment variable holding the Jira API token"
+                } else {
+                    "the environment variable holding the Jira personal access token"
+                },
+            )
+        }
+        K::Servicenow => {
+            if t.table.is_empty()
+                || !t
+                    .table
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                return problem(
+                    "ticket.table",
+                    format!(
+                        "expected a table name such as \"incident\", found {:?}",
+                        t.table
+                    ),
+                );
+            }
+            for (key, map) in [("ticket.urgency", &t.urgency), ("ticket.impact", &t.impact)] {
+                severity_keys(key, map)?;
+                if let Some((k, v)) = map
+                    .iter()
+                    .find(|(_, v)| !matches!(v.as_str(), "1" | "2" | "3"))
+                {
+                    return problem(
+                        format!("{key}.{k}"),
+                        format!("expected \"1\", \"2\" or \"3\", found {v:?}"),
+                    );
+                }
+            }
+            if t.close_code.trim().is_empty() {
+                return problem(
+                    "ticket.close_code",
+                    "expected the close code of a resolved incident",
+                );
+            }
+            match (&t.user_env, &t.password_env, &t.token_env) {
+                (Some(_), Some(_), None) | (None, None, Some(_)) => Ok(()),
+                _ => problem(
+                    "ticket.user_env",
+                    "expected user_env and password_env (Basic), or token_env (OAuth Bearer) alone",
+                ),
+            }
+        }
+    }
+}
+
+/// The keys of a per-severity table are Security Hub's severity labels.
+fn severity_keys(
+    key: &str,
+    map: &std::collections::BTreeMap<String, String>,
+) -> Result<(), Problem> {
+    const LABELS: [&str; 5] = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"];
+    match map.keys().find(|k| !LABELS.contains(&k.as_str())) {
+        Some(k) => problem(
+            format!("{key}.{k}"),
+            "expected a severity label: CRITICAL, HIGH, MEDIUM, LOW or INFORMATIONAL",
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Jira project keys: an uppercase letter, then uppercase letters, digits or `_`.
+fn is_jira_project_key(key: &str) -> bool {
+    key.starts_with(|c: char| c.is_ascii_uppercase())
+        && key.len() <= 255
+        && key
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// `https://host...`, or `http://` to a loopback address only.

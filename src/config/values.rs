@@ -61,6 +61,23 @@ pub enum TicketKind {
     Log,
     /// A signed JSON POST per ticket event to `[ticket] url`.
     Webhook,
+    /// Jira Cloud, REST v3.
+    Jira,
+    /// Jira Data Center, REST v2.
+    JiraDc,
+    /// ServiceNow's Table API.
+    Servicenow,
+}
+
+/// A resolved problem that fails again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Regression {
+    /// Its ticket is reopened (closed less than `reopen_within_days` ago).
+    #[default]
+    Reopen,
+    /// A new ticket that names the old one.
+    New,
 }
 
 /// What a ticket gets when its finding passes (or a person resolves it).
@@ -174,7 +191,13 @@ choice!(RuleAction:
     "remediate" => RuleAction::Remediate,
     "ticket" => RuleAction::Ticket,
     "ignore" => RuleAction::Ignore);
-choice!(TicketKind: "log" => TicketKind::Log, "webhook" => TicketKind::Webhook);
+choice!(TicketKind:
+    "log" => TicketKind::Log,
+    "webhook" => TicketKind::Webhook,
+    "jira" => TicketKind::Jira,
+    "jira-dc" => TicketKind::JiraDc,
+    "servicenow" => TicketKind::Servicenow);
+choice!(Regression: "reopen" => Regression::Reopen, "new" => Regression::New);
 choice!(OnResolve:
     "close" => OnResolve::Close,
     "comment" => OnResolve::Comment,

@@ -26,9 +26,10 @@ pub struct FindingUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Acted {
     Nothing,
-    /// A ticket was opened; `key` when the ticket system returns one.
+    /// A ticket was opened; `key` and `url` when the ticket system gives them.
     Ticketed {
         key: Option<String>,
+        url: Option<String>,
     },
     /// A remediation plan was recorded but not carried out.
     Planned {
@@ -57,9 +58,15 @@ impl FindingUpdate {
             }
             Action::Ticket => {
                 let opened = match acted {
-                    Acted::Ticketed { key: Some(key) } => {
+                    Acted::Ticketed {
+                        key: Some(key),
+                        url,
+                    } => {
                         fields.insert(FIELD_TICKET.to_string(), key.clone());
-                        format!("hubtriage opened ticket {key}.")
+                        match url {
+                            Some(url) => format!("hubtriage opened ticket {key} ({url})."),
+                            None => format!("hubtriage opened ticket {key}."),
+                        }
                     }
                     _ => "hubtriage opened a ticket.".to_string(),
                 };
@@ -251,9 +258,14 @@ mod tests {
 
     #[test]
     fn updates_map_actions_to_workflow_statuses() {
-        let t =
-            FindingUpdate::for_decision(&decision(Action::Ticket), &Acted::Ticketed { key: None })
-                .unwrap();
+        let t = FindingUpdate::for_decision(
+            &decision(Action::Ticket),
+            &Acted::Ticketed {
+                key: None,
+                url: None,
+            },
+        )
+        .unwrap();
         assert_eq!(t.workflow, Workflow::Notified);
         assert!(t
             .note
@@ -286,8 +298,20 @@ mod tests {
         b.finding_id = "f2".into();
         b.cluster = Some("other".into());
         assert_eq!(
-            FindingUpdate::for_decision(&a, &Acted::Ticketed { key: None }),
-            FindingUpdate::for_decision(&b, &Acted::Ticketed { key: None })
+            FindingUpdate::for_decision(
+                &a,
+                &Acted::Ticketed {
+                    key: None,
+                    url: None
+                }
+            ),
+            FindingUpdate::for_decision(
+                &b,
+                &Acted::Ticketed {
+                    key: None,
+                    url: None
+                }
+            )
         );
     }
 

@@ -95,6 +95,21 @@ impl TicketText {
     }
 }
 
+/// `text` on one line (control characters become spaces), cut to `max`
+/// characters with an ellipsis: for a system's title field.
+pub fn one_line(text: &str, max: usize) -> String {
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if line.chars().count() <= max {
+        return line;
+    }
+    let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// The steps that fix Neptune.2 by hand.
 fn neptune2_fix(cluster: &str) -> Vec<String> {
     vec![

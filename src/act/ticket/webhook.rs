@@ -22,6 +22,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use super::http::{Call, Http};
 use super::problem::{Problem, TicketText};
 use super::{Ticket, TicketError, TicketSink};
 use crate::config::OnResolve;
@@ -29,20 +30,14 @@ use crate::decide::Decision;
 
 /// The header that carries the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Hubtriage-Signature";
-/// POSTs per ticket event before giving up for this delivery of the finding.
-const ATTEMPTS: u32 = 4;
-/// The longest wait a `Retry-After` may ask for within one delivery.
-const MAX_WAIT: Duration = Duration::from_secs(30);
-
 pub struct WebhookTickets {
     url: String,
     secret: Vec<u8>,
-    client: reqwest::Client,
+    http: Http,
     /// Problem key → its ticket, once opened by this process.
     opened: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Ticket>>>>>,
     /// Problem keys whose resolve was sent (a passing finding's events repeat).
     resolved: Mutex<std::collections::HashSet<String>>,
-    first_backoff: Duration,
 }
 
 /// What the receiver gets for a ticket event.
@@ -91,23 +86,18 @@ struct Reply {
 
 impl WebhookTickets {
     pub fn new(url: impl Into<String>, secret: impl Into<Vec<u8>>) -> Result<Self, TicketError> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .map_err(|e| error(format!("cannot build the HTTP client: {e}")))?;
         Ok(WebhookTickets {
             url: url.into(),
             secret: secret.into(),
-            client,
+            http: Http::new("webhook", "secret_env")?,
             opened: Mutex::default(),
             resolved: Mutex::default(),
-            first_backoff: Duration::from_millis(500),
         })
     }
 
     /// Backoff without `Retry-After` starts here (tests make it short).
     pub fn with_first_backoff(mut self, backoff: Duration) -> Self {
-        self.first_backoff = backoff;
+        self.http = self.http.with_first_backoff(backoff);
         self
     }
 
@@ -128,78 +118,37 @@ impl WebhookTickets {
         format!("sha256={hex}")
     }
 
+    /// POSTs a ticket event; the receiver keys on `problem_key`, so a repeat
+    /// after a failure is safe.
     async fn post(&self, body: Vec<u8>) -> Result<Reply, TicketError> {
         let signature = Self::signature(&self.secret, &body);
-        let mut backoff = self.first_backoff;
-        for attempt in 1..=ATTEMPTS {
-            let sent = self
-                .client
-                .post(&self.url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(SIGNATURE_HEADER, &signature)
-                .body(body.clone())
-                .send()
-                .await;
-            let response = match sent {
-                Ok(r) => r,
-                Err(e) if attempt < ATTEMPTS => {
-                    tracing::warn!(error = %e, attempt, "webhook POST failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = backoff.saturating_mul(2);
-                    continue;
-                }
-                Err(e) => return Err(error(format!("POST [ticket] url failed: {e}"))),
-            };
-            let status = response.status();
-            if status.is_success() {
-                let text = response.text().await.unwrap_or_default();
-                // A reply that names no ticket (or is not JSON) is fine.
-                return Ok(serde_json::from_str(&text).unwrap_or_default());
-            }
-            let retryable = status.as_u16() == 429 || status.as_u16() == 503;
-            if retryable && attempt < ATTEMPTS {
-                let wait = retry_after(response.headers())
-                    .unwrap_or(backoff)
-                    .min(MAX_WAIT);
-                tracing::warn!(
-                    status = status.as_u16(),
-                    attempt,
-                    wait_ms = wait.as_millis() as u64,
-                    "webhook busy; retrying"
-                );
-                tokio::time::sleep(wait).await;
-                backoff = backoff.saturating_mul(2);
-                continue;
-            }
-            let hint = match status.as_u16() {
-                401 | 403 => {
-                    " (check the secret in [ticket] secret_env and the receiver's access rules)"
-                }
-                404 => " (check [ticket] url)",
-                _ => "",
-            };
-            return Err(error(format!("the receiver answered HTTP {status}{hint}")));
-        }
-        Err(error("the receiver stayed busy".into()))
+        let reply = self
+            .http
+            .send("POST [ticket] url", Call::Repeatable, &[], |client| {
+                client
+                    .post(&self.url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(SIGNATURE_HEADER, &signature)
+                    .body(body.clone())
+            })
+            .await?;
+        // A reply that names no ticket (or is not JSON) is fine.
+        Ok(serde_json::from_str(&reply.body).unwrap_or_default())
     }
 }
 
 fn error(message: String) -> TicketError {
-    TicketError {
-        system: "webhook",
-        message,
-    }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by these receivers).
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    TicketError::new("webhook", message)
 }
 
 #[async_trait]
 impl TicketSink for WebhookTickets {
-    async fn open(&self, d: &Decision, severity: Option<&str>) -> Result<Ticket, TicketError> {
+    async fn open(
+        &self,
+        d: &Decision,
+        severity: Option<&str>,
+        _named: Option<&str>,
+    ) -> Result<Ticket, TicketError> {
         let problem = Problem::of(d)
             .ok_or_else(|| error("the decision names no cluster or control".into()))?;
         let key = problem.key();
@@ -235,8 +184,9 @@ impl TicketSink for WebhookTickets {
         let reply = self.post(body).await?;
         let ticket = Ticket {
             key: reply.ticket.or_else(|| Some(key.clone())),
+            url: reply.url,
         };
-        tracing::info!(problem_key = %key, ticket = ticket.key.as_deref().unwrap_or(""), url = reply.url.as_deref().unwrap_or(""), "webhook ticket opened");
+        tracing::info!(problem_key = %key, ticket = ticket.key.as_deref().unwrap_or(""), url = ticket.url.as_deref().unwrap_or(""), "webhook ticket opened");
         *slot = Some(ticket.clone());
         crate::lock(&self.resolved).remove(&key);
         Ok(ticket)

@@ -62,7 +62,7 @@ async fn a_ticket_is_one_signed_post_naming_its_problem() {
     )])
     .await;
     let t = sink(&url)
-        .open(&decision("a"), Some("MEDIUM"))
+        .open(&decision("a"), Some("MEDIUM"), None)
         .await
         .unwrap();
     assert_eq!(t.key.as_deref(), Some("WH-7"));
@@ -105,16 +105,16 @@ async fn findings_of_one_problem_share_one_ticket() {
     let s = Arc::new(sink(&url));
     // The consolidated and the standard-specific finding of one cluster, at once.
     let (first, second) = (decision("consolidated"), decision("standard-specific"));
-    let (a, b) = tokio::join!(s.open(&first, None), s.open(&second, None));
+    let (a, b) = tokio::join!(s.open(&first, None, None), s.open(&second, None, None));
     assert_eq!(a.unwrap().key.as_deref(), Some("WH-1"));
     assert_eq!(b.unwrap().key.as_deref(), Some("WH-1"));
     // And a duplicate delivery later.
-    s.open(&decision("consolidated"), None).await.unwrap();
+    s.open(&decision("consolidated"), None, None).await.unwrap();
     assert_eq!(seen.lock().unwrap().len(), 1, "one POST for one problem");
     // Another cluster is another problem.
     let mut other = decision("x");
     other.cluster = Some("billing-graph".into());
-    s.open(&other, None).await.unwrap();
+    s.open(&other, None, None).await.unwrap();
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
 
@@ -126,7 +126,7 @@ async fn a_busy_receiver_is_retried_after_its_retry_after() {
         (200, "", "not json: no ticket named"),
     ])
     .await;
-    let t = sink(&url).open(&decision("a"), None).await.unwrap();
+    let t = sink(&url).open(&decision("a"), None, None).await.unwrap();
     // No ticket named: the problem key stands for it.
     assert_eq!(t.key, Some(Problem::of(&decision("a")).unwrap().key()));
     assert_eq!(seen.lock().unwrap().len(), 3);
@@ -136,7 +136,7 @@ async fn a_busy_receiver_is_retried_after_its_retry_after() {
 async fn a_refusal_is_an_error_naming_what_to_check_and_nothing_secret() {
     let (url, seen) = receiver(vec![(401, "", "{}")]).await;
     let s = sink(&url);
-    let e = s.open(&decision("a"), None).await.unwrap_err();
+    let e = s.open(&decision("a"), None, None).await.unwrap_err();
     let text = e.to_string();
     assert!(
         text.contains("401") && text.contains("[ticket] secret_env"),
@@ -149,7 +149,7 @@ async fn a_refusal_is_an_error_naming_what_to_check_and_nothing_secret() {
         "a refusal is not retried here"
     );
     // Not remembered as opened: the next delivery tries again.
-    s.open(&decision("a"), None).await.unwrap_err();
+    s.open(&decision("a"), None, None).await.unwrap_err();
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
 
@@ -157,7 +157,7 @@ async fn a_refusal_is_an_error_naming_what_to_check_and_nothing_secret() {
 async fn a_passing_problem_is_resolved_once_and_a_regression_opens_again() {
     let (url, seen) = receiver(vec![(200, "", r#"{"ticket":"WH-1"}"#)]).await;
     let s = sink(&url);
-    s.open(&decision("a"), None).await.unwrap();
+    s.open(&decision("a"), None, None).await.unwrap();
     let mut passed = decision("a");
     passed.action = Action::Ignore;
     passed.reason = "The compliance status is PASSED, not FAILED.".into();
@@ -174,7 +174,7 @@ async fn a_passing_problem_is_resolved_once_and_a_regression_opens_again() {
         assert_eq!(doc["problem_key"], Problem::of(&passed).unwrap().key());
     }
     // Failing again: the problem's ticket is opened (or reopened) again.
-    s.open(&decision("a"), None).await.unwrap();
+    s.open(&decision("a"), None, None).await.unwrap();
     assert_eq!(seen.lock().unwrap().len(), 3);
     // on_resolve = "nothing": the ticket is left alone.
     s.resolve(&passed, "WH-1", OnResolve::Nothing)
