@@ -18,6 +18,8 @@ scripts/lint-deploy.sh
 echo "== emulator venv (moto, pinned) and the emulator's self-test"
 python="$(scripts/emulator-venv.sh | tail -n1)"
 "$python" tests/emulator/test_hubemu.py
+echo "== ticket system fakes' self-test (Jira Cloud, Jira Data Center, ServiceNow)"
+"$python" tests/emulator/test_ticketfakes.py
 
 echo "== cargo test (unit, CLI, property and end-to-end tests)"
 cargo test --all-targets

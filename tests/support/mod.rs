@@ -134,28 +134,7 @@ impl Emulator {
 
     /// An HTTP request to the emulator's Security Hub port (control API, imports).
     pub fn http(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let addr = self.securityhub.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(addr).expect("emulator reachable");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).unwrap();
-        let text = String::from_utf8_lossy(&response);
-        let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let value = serde_json::from_str(payload).unwrap_or(Value::Null);
-        (status, value)
+        http_to(&self.securityhub, method, path, body)
     }
 
     /// The emulator's call log, filtered by service and operation.
@@ -171,6 +150,120 @@ impl Emulator {
     pub fn fault(&self, fault: Value) {
         let (status, v) = self.http("POST", "/_emu/faults", Some(&fault));
         assert!(status < 300, "fault not accepted: {v}");
+    }
+}
+
+/// An HTTP/1.1 request to a loopback server at `base` (`http://127.0.0.1:P`):
+/// (status, JSON body or null).
+pub fn http_to(base: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("loopback server reachable");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let value = serde_json::from_str(payload).unwrap_or(Value::Null);
+    (status, value)
+}
+
+/// The loopback fakes of Jira Cloud, Jira Data Center and ServiceNow
+/// (`tests/emulator/ticketfakes.py`), stopped when dropped.
+pub struct TicketFakes {
+    child: Child,
+    _stdin: ChildStdin,
+    /// System (`jira`, `jira-dc`, `servicenow`) → base URL.
+    pub urls: Value,
+    _dir: tempfile::TempDir,
+}
+
+/// The fakes' credentials (tests/emulator/ticketfakes.py).
+pub const JIRA_EMAIL: &str = "hubtriage-bot@example.com";
+pub const JIRA_API_TOKEN: &str = "jira-cloud-token-5f2a9c";
+pub const JIRA_DC_PAT: &str = "jira-dc-pat-77c1e0";
+pub const SN_USER: &str = "hubtriage.bot";
+pub const SN_PASSWORD: &str = "sn-pass-31d8b4";
+
+impl TicketFakes {
+    pub fn start() -> TicketFakes {
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready.json");
+        let mut child = Command::new(python())
+            .arg(root().join("tests/emulator/ticketfakes.py"))
+            .arg("--ready-file")
+            .arg(&ready)
+            .arg("--exit-on-stdin-eof")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the ticket fakes start");
+        let stdin = child.stdin.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let urls: Value = loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                if let Ok(v) = serde_json::from_str(&text) {
+                    break v;
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the ticket fakes exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "the ticket fakes did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        TicketFakes {
+            child,
+            _stdin: stdin,
+            urls,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, system: &str) -> String {
+        self.urls[system].as_str().unwrap().to_string()
+    }
+
+    /// Sets fault switches of one system (`rate_limit`, `fail_after_write`, ...).
+    pub fn faults(&self, system: &str, faults: Value) {
+        let (status, v) = http_to(&self.url(system), "POST", "/_fake/faults", Some(&faults));
+        assert!(status < 300, "faults not accepted: {v}");
+    }
+
+    /// Everything one system holds: `issues` or `incidents`, and `requests`.
+    pub fn state(&self, system: &str) -> Value {
+        http_to(&self.url(system), "GET", "/_fake/state", None).1
+    }
+
+    /// A control call (`age`, `close`).
+    pub fn control(&self, system: &str, what: &str, body: Value) {
+        let (status, v) = http_to(
+            &self.url(system),
+            "POST",
+            &format!("/_fake/{what}"),
+            Some(&body),
+        );
+        assert!(status < 300, "{what} not accepted: {v}");
+    }
+}
+
+impl Drop for TicketFakes {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
