@@ -17,8 +17,9 @@
 //! consolidated and the standard-specific finding of one cluster, or a
 //! duplicate delivery, wait for the first and share its ticket. A create that
 //! may have been written although it failed (timeout, 5xx) is looked for
-//! again; if it is not found the error stands and the message returns later,
-//! when the next attempt looks again.
+//! again; if it is not found the error stands, the message returns later, and
+//! for two minutes this process creates no other ticket for the problem
+//! (search may lag): each attempt looks again.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,10 @@ use crate::lock;
 /// How many of this process's creates are passed to a search to reconcile
 /// (Jira Cloud accepts at most 50).
 const RECENT_CREATES: usize = 50;
+/// After a create that may have been written but is not found, how long this
+/// process waits for search to show it before creating again (Atlassian: new
+/// issues can take "from a few seconds to minutes" to appear in search).
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// One ticket as the system shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +125,10 @@ pub struct TrackerTickets<T> {
     problems: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Known>>>>>,
     /// Ids this process created, newest last.
     recent: Mutex<VecDeque<String>>,
+    /// Problem key → when a create of its ticket failed in a way that may
+    /// have written it, and search did not show it.
+    unsettled: Mutex<HashMap<String, std::time::Instant>>,
+    settle: std::time::Duration,
 }
 
 impl<T: Tracker> TrackerTickets<T> {
@@ -130,7 +139,15 @@ impl<T: Tracker> TrackerTickets<T> {
             reopen_within: chrono::Duration::days(i64::from(reopen_within_days)),
             problems: Mutex::default(),
             recent: Mutex::default(),
+            unsettled: Mutex::default(),
+            settle: SETTLE,
         }
+    }
+
+    /// How long an unconfirmed create holds back another (tests make it short).
+    pub fn with_settle(mut self, settle: std::time::Duration) -> Self {
+        self.settle = settle;
+        self
     }
 
     fn error(&self, message: impl Into<String>) -> TicketError {
@@ -178,22 +195,39 @@ impl<T: Tracker> TrackerTickets<T> {
     }
 
     async fn create(&self, new: &NewTicket<'_>) -> Result<Record, TicketError> {
+        let key = new.problem_key;
+        if let Some(at) = lock(&self.unsettled).get(key).copied() {
+            if at.elapsed() < self.settle {
+                return Err(self.error(format!(
+                    "a create of this problem's ticket {} s ago may have been written; waiting up to {} s for search to show it before creating another",
+                    at.elapsed().as_secs(),
+                    self.settle.as_secs()
+                )));
+            }
+        }
         match self.tracker.create(new).await {
             Ok(r) => {
+                lock(&self.unsettled).remove(key);
                 let mut recent = lock(&self.recent);
                 recent.push_back(r.id.clone());
                 while recent.len() > RECENT_CREATES {
                     recent.pop_front();
                 }
-                tracing::info!(problem_key = new.problem_key, ticket = %r.key, url = %r.url, "ticket created");
+                tracing::info!(problem_key = key, ticket = %r.key, url = %r.url, "ticket created");
                 Ok(r)
             }
             Err(e) if e.ambiguous => {
-                tracing::warn!(problem_key = new.problem_key, error = %e, "the create may have been written; looking for it before another");
-                let found = self.tracker.find(new.problem_key, &self.recent()).await?;
+                tracing::warn!(problem_key = key, error = %e, "the create may have been written; looking for it before another");
+                let found = self.tracker.find(key, &self.recent()).await?;
                 match found.into_iter().find(|r| r.is_open()) {
-                    Some(r) => Ok(r),
-                    None => Err(e),
+                    Some(r) => {
+                        lock(&self.unsettled).remove(key);
+                        Ok(r)
+                    }
+                    None => {
+                        lock(&self.unsettled).insert(key.to_string(), std::time::Instant::now());
+                        Err(e)
+                    }
                 }
             }
             Err(e) => Err(e),

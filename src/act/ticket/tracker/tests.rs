@@ -153,10 +153,29 @@ async fn a_create_that_fails_after_writing_is_found_not_repeated() {
     let s = sink(memory);
     let e = s.open(&ticket_decision("a"), None, None).await.unwrap_err();
     assert!(e.ambiguous, "{e}");
+    // Another finding of the problem meanwhile: no second create while the
+    // first may still appear.
+    let e = s.open(&ticket_decision("b"), None, None).await.unwrap_err();
+    assert!(e.to_string().contains("may have been written"), "{e}");
+    assert_eq!(s.tracker.count(), 1);
     s.tracker.search_blind_to_last.store(0, Ordering::SeqCst);
     let t = s.open(&ticket_decision("a"), None, None).await.unwrap();
     assert_eq!(t.key.as_deref(), Some("SEC-1"));
     assert_eq!(s.tracker.count(), 1);
+}
+
+#[tokio::test]
+async fn a_create_that_failed_before_writing_is_made_again_after_the_settle_time() {
+    let memory = Memory::default();
+    memory.fail_after_write.store(1, Ordering::SeqCst);
+    memory.search_blind_to_last.store(1, Ordering::SeqCst);
+    let s = sink(memory).with_settle(std::time::Duration::ZERO);
+    s.open(&ticket_decision("a"), None, None).await.unwrap_err();
+    // Say the first was never written: past the settle time a create goes ahead.
+    lock(&s.tracker.records).clear();
+    s.tracker.search_blind_to_last.store(0, Ordering::SeqCst);
+    let t = s.open(&ticket_decision("a"), None, None).await.unwrap();
+    assert_eq!(t.key.as_deref(), Some("SEC-1"));
 }
 
 #[tokio::test]
