@@ -5,6 +5,7 @@
 //! - [`finding`]: parse an EventBridge event (SQS message body) into `Finding`s.
 //! - [`state`]: the live cluster state the decision reads (`ClusterState`).
 //! - [`config`]: the typed, validated configuration.
+//! - [`coordination`]: what the tasks of one deployment share (DynamoDB leases).
 //! - [`decide`]: the pure decision: (finding, state, config, now) → `Decision`.
 //! - [`explain`]: the decision fed from saved AWS CLI outputs (`hubtriage explain`).
 //! - [`source`] → [`enrich`] → [`decide`] → [`act`] → [`record`]: the daemon's
@@ -15,6 +16,7 @@ pub mod accounts;
 pub mod act;
 pub mod aws;
 pub mod config;
+pub mod coordination;
 pub mod daemon;
 pub mod decide;
 pub mod enrich;

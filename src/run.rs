@@ -10,10 +10,11 @@ use crate::accounts::{Accounts, RoleSettings};
 use crate::act::driver::Executor;
 use crate::act::neptune_api::AwsFixApi;
 use crate::act::recheck::Limiter;
-use crate::act::ticket::tracker::TrackerTickets;
+use crate::act::ticket::tracker::{Tracker, TrackerTickets};
 use crate::act::ticket::webhook::WebhookTickets;
 use crate::act::ticket::{jira, servicenow, LogTickets, TicketSink};
 use crate::config::{Config, Mode, TicketKind};
+use crate::coordination::DynamoCoordinator;
 use crate::daemon::{self, Settings};
 use crate::decide::Reach;
 use crate::enrich::cache::CachedReader;
@@ -114,7 +115,7 @@ pub async fn run(
 
     let role = role_settings(&config).map_err(RunError::Usage)?;
     // Secrets named by the config are read before any AWS call.
-    let tickets = ticket_sink(&config).map_err(RunError::Usage)?;
+    let tickets = ticket_sink(&config, &sdk).map_err(RunError::Usage)?;
     let config = Arc::new(config);
     let (account, partition) = own_identity(&sdk).await?;
     let reach = Reach::own(&account)
@@ -227,8 +228,12 @@ fn pipeline(
 
 /// The ticket system `[ticket]` names, with its secrets read from the
 /// environment variables the config names (not set: a usage error naming it).
-fn ticket_sink(config: &Config) -> Result<Arc<dyn TicketSink>, String> {
+fn ticket_sink(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Arc<dyn TicketSink>, String> {
     let t = &config.ticket;
+
     let url = || {
         t.url
             .clone()
@@ -260,11 +265,8 @@ fn ticket_sink(config: &Config) -> Result<Arc<dyn TicketSink>, String> {
                 reopen_transition: t.reopen_transition.clone(),
             };
             let jira = jira::Jira::new(flavor, settings, auth).map_err(|e| e.to_string())?;
-            Ok(Arc::new(TrackerTickets::new(
-                jira,
-                t.regression,
-                t.reopen_within_days,
-            )))
+            let tickets = TrackerTickets::new(jira, t.regression, t.reopen_within_days);
+            Ok(coordinated(tickets, config, sdk))
         }
         TicketKind::Servicenow => {
             let auth = match &t.token_env {
@@ -286,12 +288,26 @@ fn ticket_sink(config: &Config) -> Result<Arc<dyn TicketSink>, String> {
                 close_code: t.close_code.clone(),
             };
             let sn = servicenow::ServiceNow::new(settings, auth).map_err(|e| e.to_string())?;
-            Ok(Arc::new(TrackerTickets::new(
-                sn,
-                t.regression,
-                t.reopen_within_days,
-            )))
+            let tickets = TrackerTickets::new(sn, t.regression, t.reopen_within_days);
+            Ok(coordinated(tickets, config, sdk))
         }
+    }
+}
+
+/// With `[coordination] table`, a tracker shares leases and tickets with the
+/// deployment's other tasks.
+fn coordinated<T: Tracker + 'static>(
+    tickets: TrackerTickets<T>,
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+) -> Arc<dyn TicketSink> {
+    match &config.coordination {
+        Some(c) => Arc::new(tickets.with_coordination(Arc::new(DynamoCoordinator::new(
+            sdk,
+            &c.table,
+            std::time::Duration::from_secs(c.lease_seconds),
+        )))),
+        None => Arc::new(tickets),
     }
 }
 

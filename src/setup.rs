@@ -1,7 +1,8 @@
 //! `hubtriage setup`: for users without CloudFormation (and for tests), create or
 //! update what feeds the queue: the dead-letter queue and redrive policy, the
-//! queue policy, and the EventBridge rule with its SQS target. Idempotent: a
-//! second run changes nothing. The rule's event pattern is defined here once;
+//! queue policy, and the EventBridge rule with its SQS target; and, with
+//! `[coordination] table`, that DynamoDB table. Idempotent: a second run
+//! changes nothing. The rule's event pattern is defined here once;
 //! `deploy/hubtriage.yaml` is checked against it by a test.
 
 use aws_sdk_eventbridge::types::{RuleState, Target};
@@ -46,6 +47,7 @@ pub struct Change(pub String);
 pub struct Setup {
     sqs: aws_sdk_sqs::Client,
     events: aws_sdk_eventbridge::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
     dry_run: bool,
     changes: Vec<Change>,
 }
@@ -55,6 +57,7 @@ impl Setup {
         Setup {
             sqs: aws_sdk_sqs::Client::new(sdk),
             events: aws_sdk_eventbridge::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             dry_run,
             changes: Vec::new(),
         }
@@ -139,7 +142,124 @@ impl Setup {
                 "set the redrive policy and queue policy of {queue_name}"
             ));
         }
+        if let Some(c) = &config.coordination {
+            self.ensure_table(&c.table).await?;
+        }
         Ok(self.changes)
+    }
+
+    /// The coordination table: pay per request, one string partition key
+    /// `pk`, TTL on `ttl`.
+    async fn ensure_table(&mut self, table: &str) -> Result<(), SetupError> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+            TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+        };
+        let described = self
+            .dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await;
+        let exists = match described {
+            Ok(d) => {
+                let keys = d.table.as_ref().map(|t| t.key_schema()).unwrap_or_default();
+                let right = keys.len() == 1
+                    && keys[0].attribute_name() == "pk"
+                    && keys[0].key_type() == &KeyType::Hash;
+                if !right {
+                    return Err(SetupError::Config(format!(
+                        "[coordination] table {table} exists with another key schema: expected one string partition key named pk"
+                    )));
+                }
+                true
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                false
+            }
+            Err(e) => return Err(Error::from_sdk("DynamoDB", "DescribeTable", table, &e).into()),
+        };
+        if !exists
+            && self.change(format!(
+                "create DynamoDB table {table} (pay per request, partition key pk)"
+            ))
+        {
+            let attribute = AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| SetupError::Config(e.to_string()))?;
+            let key = KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(|e| SetupError::Config(e.to_string()))?;
+            self.dynamodb
+                .create_table()
+                .table_name(table)
+                .attribute_definitions(attribute)
+                .key_schema(key)
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk("DynamoDB", "CreateTable", table, &e))?;
+            // TTL can be set once the table is active.
+            for _ in 0..60 {
+                let status = self
+                    .dynamodb
+                    .describe_table()
+                    .table_name(table)
+                    .send()
+                    .await
+                    .map_err(|e| Error::from_sdk("DynamoDB", "DescribeTable", table, &e))?
+                    .table
+                    .and_then(|t| t.table_status);
+                if status == Some(TableStatus::Active) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
+        let ttl_on = if exists {
+            self.dynamodb
+                .describe_time_to_live()
+                .table_name(table)
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk("DynamoDB", "DescribeTimeToLive", table, &e))?
+                .time_to_live_description
+                .is_some_and(|d| {
+                    d.attribute_name() == Some("ttl")
+                        && matches!(
+                            d.time_to_live_status(),
+                            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+                        )
+                })
+        } else {
+            false
+        };
+        if !ttl_on
+            && self.change(format!(
+                "turn on TTL (attribute ttl) of DynamoDB table {table}"
+            ))
+        {
+            let spec = TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build()
+                .map_err(|e| SetupError::Config(e.to_string()))?;
+            self.dynamodb
+                .update_time_to_live()
+                .table_name(table)
+                .time_to_live_specification(spec)
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk("DynamoDB", "UpdateTimeToLive", table, &e))?;
+        }
+        Ok(())
     }
 
     /// The queue's URL, creating the queue when missing (`None` only in a dry run).

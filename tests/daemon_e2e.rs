@@ -504,7 +504,7 @@ async fn setup_creates_the_dlq_policy_and_rule_once() {
     let config = w.dir.path().join("setup.toml");
     std::fs::write(
         &config,
-        format!("[queue]\nurl = \"{url}\"\n[setup]\nrule_name = \"neptune2-to-triage\"\nmax_receive_count = 4\n"),
+        format!("[queue]\nurl = \"{url}\"\n[setup]\nrule_name = \"neptune2-to-triage\"\nmax_receive_count = 4\n[coordination]\ntable = \"hubtriage-state\"\n"),
     )
     .unwrap();
     let setup = |args: &[&str]| {
@@ -520,7 +520,7 @@ async fn setup_creates_the_dlq_policy_and_rule_once() {
     let dry = setup(&["--dry-run"]);
     assert!(dry.status.success(), "{}", show(&dry));
     assert!(String::from_utf8_lossy(&dry.stdout).contains("would create queue triage-findings-dlq"));
-    let mutating: Vec<String> = ["sqs", "events"]
+    let mutating: Vec<String> = ["sqs", "events", "dynamodb"]
         .iter()
         .flat_map(|s| w.mutating_calls(s))
         .collect();
@@ -535,6 +535,8 @@ async fn setup_creates_the_dlq_policy_and_rule_once() {
         "point rule",
         "redrive policy",
         "queue policy",
+        "create DynamoDB table hubtriage-state",
+        "turn on TTL (attribute ttl) of DynamoDB table hubtriage-state",
     ] {
         assert!(text.contains(part), "{part}: {text}");
     }
@@ -578,6 +580,38 @@ async fn setup_creates_the_dlq_policy_and_rule_once() {
         .unwrap();
     let pattern: Value = serde_json::from_str(rule.event_pattern().unwrap()).unwrap();
     assert_eq!(pattern, hubtriage::setup::event_pattern());
+    // The coordination table: one string partition key pk, pay per request, TTL on ttl.
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = dynamodb
+        .describe_table()
+        .table_name("hubtriage-state")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let keys: Vec<(&str, &str)> = table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().as_str()))
+        .collect();
+    assert_eq!(keys, [("pk", "HASH")]);
+    assert_eq!(
+        table
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .map(|m| m.as_str()),
+        Some("PAY_PER_REQUEST")
+    );
+    let ttl = dynamodb
+        .describe_time_to_live()
+        .table_name("hubtriage-state")
+        .send()
+        .await
+        .unwrap()
+        .time_to_live_description
+        .unwrap();
+    assert_eq!(ttl.attribute_name(), Some("ttl"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -559,3 +559,85 @@ async fn servicenow_one_incident_resolved_reopened_and_succeeded_once_closed() {
         .contains(&number));
     assert_no_secret(&w, &out, &[finding], &[support::SN_PASSWORD]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_daemons_on_one_queue_open_one_issue_per_problem_through_the_coordination_table() {
+    let clusters = ["c1", "c2", "c3", "c4", "c5", "c6"];
+    let w = ticket_world(&clusters).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&w.emu.sdk(&w.emu.moto).await);
+    dynamodb
+        .create_table()
+        .table_name("hubtriage-state")
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let fakes = TicketFakes::start();
+    // Search never shows a new issue during the run: only the table can tell
+    // one daemon what the other created.
+    fakes.faults("jira", json!({"search_lag_seconds": 300}));
+    // Four findings per cluster (the consolidated one, standard-specific ones),
+    // interleaved so that both daemons get findings of every cluster.
+    let mut findings = Vec::new();
+    for suffix in ["consolidated", "fsbp", "cis", "pci"] {
+        for cluster in clusters {
+            findings.push(w.finding(cluster, |f| {
+                let id = format!("{}-{suffix}", f["Id"].as_str().unwrap());
+                f["Id"] = json!(id);
+            }));
+        }
+    }
+    w.import(&findings);
+    let config = w.config(&format!(
+        "{}\n[coordination]\ntable = \"hubtriage-state\"\nlease_seconds = 10\n",
+        jira_table("jira", &fakes.url("jira"))
+    ));
+    let daemons: Vec<_> = (0..2)
+        .map(|_| {
+            w.daemon(&config, &["--until-empty"])
+                .envs(JIRA_ENV)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = daemons
+        .into_iter()
+        .map(|d| support::wait_with_limit(d, Duration::from_secs(240)))
+        .collect();
+    for out in &outs {
+        assert!(out.status.success(), "{}", show(out));
+    }
+    let both = || outs.iter().map(show).collect::<Vec<_>>().join("\n----\n");
+    let worked: Vec<u64> = outs
+        .iter()
+        .map(|o| support::emf_total(o, "FindingsReceived"))
+        .collect();
+    assert!(
+        worked.iter().all(|n| *n > 0),
+        "both daemons worked: {worked:?}"
+    );
+
+    let issues = fakes.state("jira")["issues"].as_array().unwrap().len();
+    assert_eq!(issues, clusters.len(), "one issue per problem: {}", both());
+    for (i, f) in findings.iter().enumerate() {
+        let ticket = notified_ticket(&w, f, "/browse/");
+        let first = notified_ticket(&w, &findings[i % clusters.len()], "/browse/");
+        assert_eq!(ticket, first, "the findings of one cluster share its issue");
+    }
+}

@@ -29,8 +29,8 @@ pub use env::{CONFIG_TOML_ENV, ENV_PREFIX, ENV_SEPARATOR};
 pub use matching::{Glob, Match, Subject, TagMatch};
 pub use tables::ACCOUNT_PLACEHOLDER;
 pub use tables::{
-    Accounts, Daemon, DefaultAction, Enrich, Events, MetricsConfig, Queue, Remediation, Rule,
-    Scope, SecurityHub, Setup, Suppression, Ticket,
+    Accounts, Coordination, Daemon, DefaultAction, Enrich, Events, MetricsConfig, Queue,
+    Remediation, Rule, Scope, SecurityHub, Setup, Suppression, Ticket,
 };
 pub use validate::RETENTION_DAYS;
 pub use values::{
@@ -81,6 +81,9 @@ pub struct Config {
     pub pacing: crate::pace::Rates,
     #[serde(default)]
     pub ticket: Ticket,
+    /// `[coordination]`: the DynamoDB table the tasks of a deployment share.
+    #[serde(default)]
+    pub coordination: Option<Coordination>,
     #[serde(default)]
     pub events: Option<Events>,
     #[serde(default)]

@@ -414,6 +414,22 @@ fn default_impact() -> BTreeMap<String, String> {
     severity_map(["1", "2", "2", "3", "3"])
 }
 
+/// `[coordination]`: one DynamoDB table shared by every task of a deployment
+/// (leases per problem and the problems' tickets).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coordination {
+    pub table: String,
+    /// How long a lease lasts unless renewed: a dead task's work is taken
+    /// over after this long.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+}
+
+fn default_lease_seconds() -> u64 {
+    60
+}
+
 /// `[events]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -158,6 +158,21 @@ fn a_webhook_needs_a_safe_url_and_its_secret_variable() {
 }
 
 #[test]
+fn the_coordination_table_needs_a_dynamodb_name_and_a_sane_lease() {
+    let c = parse("[coordination]\ntable = \"hubtriage-state\"\n").unwrap();
+    let t = c.coordination.unwrap();
+    assert_eq!((t.table.as_str(), t.lease_seconds), ("hubtriage-state", 60));
+    let e = error("[coordination]\ntable = \"a b\"\n");
+    assert!(e.contains("coordination.table"), "{e}");
+    let e = error("[coordination]\ntable = \"t1x\"\nlease_seconds = 5\n");
+    assert!(
+        e.contains("coordination.lease_seconds: expected 10 to 3600"),
+        "{e}"
+    );
+    assert!(parse("").unwrap().coordination.is_none());
+}
+
+#[test]
 fn jira_and_servicenow_need_their_keys_and_credential_variables() {
     let jira = "[ticket]\ntype = \"jira\"\nurl = \"https://example.atlassian.net\"\nproject = \"SEC\"\nlabels = [\"security-hub\"]\npriority = { CRITICAL = \"Highest\", LOW = \"Low\" }\nemail_env = \"JIRA_EMAIL\"\ntoken_env = \"JIRA_API_TOKEN\"\n";
     let c = parse(jira).unwrap();

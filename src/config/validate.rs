@@ -44,6 +44,9 @@ impl Config {
         pacing(&self.pacing)?;
         accounts(&self.accounts)?;
         ticket(&self.ticket)?;
+        if let Some(c) = &self.coordination {
+            coordination(c)?;
+        }
         metrics(&self.metrics)?;
         setup(&self.setup)?;
         if let Some(e) = &self.events {
@@ -182,6 +185,29 @@ fn ticket(t: &super::Ticket) -> Result<(), Problem> {
             }
         }
     }
+}
+
+/// A DynamoDB table name and a lease long enough to renew.
+fn coordination(c: &super::Coordination) -> Result<(), Problem> {
+    let ok = (3..=255).contains(&c.table.len())
+        && c.table
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'));
+    if !ok {
+        return problem(
+            "coordination.table",
+            format!(
+                "expected a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _ - .), found {:?}",
+                c.table
+            ),
+        );
+    }
+    within(
+        "coordination.lease_seconds",
+        c.lease_seconds,
+        (10, 3600),
+        "",
+    )
 }
 
 /// The keys of a per-severity table are Security Hub's severity labels.

@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use super::problem::{Problem, TicketText};
 use super::{Ticket, TicketError, TicketSink};
 use crate::config::{OnResolve, Regression};
+use crate::coordination::{Coordinator, Held, Lease};
 use crate::decide::Decision;
 use crate::lock;
 
@@ -105,6 +106,32 @@ pub trait Tracker: Send + Sync {
     async fn reopen(&self, ticket: &Record, text: &str) -> Result<(), TicketError>;
 }
 
+/// A tracker shared by several sinks (tests: two "tasks" on one system).
+#[async_trait]
+impl<T: Tracker + ?Sized> Tracker for Arc<T> {
+    fn system(&self) -> &'static str {
+        (**self).system()
+    }
+    async fn get(&self, key: &str) -> Result<Option<Record>, TicketError> {
+        (**self).get(key).await
+    }
+    async fn find(&self, key: &str, recent: &[String]) -> Result<Vec<Record>, TicketError> {
+        (**self).find(key, recent).await
+    }
+    async fn create(&self, new: &NewTicket<'_>) -> Result<Record, TicketError> {
+        (**self).create(new).await
+    }
+    async fn comment(&self, ticket: &Record, text: &str) -> Result<(), TicketError> {
+        (**self).comment(ticket, text).await
+    }
+    async fn close(&self, ticket: &Record, text: &str) -> Result<(), TicketError> {
+        (**self).close(ticket, text).await
+    }
+    async fn reopen(&self, ticket: &Record, text: &str) -> Result<(), TicketError> {
+        (**self).reopen(ticket, text).await
+    }
+}
+
 /// What this process knows of one problem's ticket.
 #[derive(Debug, Clone)]
 struct Known {
@@ -129,6 +156,8 @@ pub struct TrackerTickets<T> {
     /// have written it, and search did not show it.
     unsettled: Mutex<HashMap<String, std::time::Instant>>,
     settle: std::time::Duration,
+    /// `[coordination] table`: leases and tickets shared with other tasks.
+    coordination: Option<Arc<dyn Coordinator>>,
 }
 
 impl<T: Tracker> TrackerTickets<T> {
@@ -141,6 +170,39 @@ impl<T: Tracker> TrackerTickets<T> {
             recent: Mutex::default(),
             unsettled: Mutex::default(),
             settle: SETTLE,
+            coordination: None,
+        }
+    }
+
+    /// Shares leases and tickets with the other tasks through the table.
+    pub fn with_coordination(mut self, coordination: Arc<dyn Coordinator>) -> Self {
+        self.coordination = Some(coordination);
+        self
+    }
+
+    /// Takes the problem's lease when a table is configured: `None` without
+    /// one; an error when another task holds it.
+    async fn lease(&self, problem_key: &str) -> Result<Option<(Lease, Held)>, TicketError> {
+        let Some(c) = &self.coordination else {
+            return Ok(None);
+        };
+        let lease = c
+            .acquire(problem_key)
+            .await
+            .map_err(|e| self.error(e.to_string()))?;
+        Ok(Some((lease, Held::renew(c.clone(), problem_key))))
+    }
+
+    /// Gives the lease back, recording the problem's ticket first.
+    async fn unlease(&self, problem_key: &str, record: Option<&Record>) {
+        let Some(c) = &self.coordination else { return };
+        if let Some(r) = record {
+            if let Err(e) = c.record_ticket(problem_key, &r.key, &r.url).await {
+                tracing::warn!(problem_key, error = %e, "could not record the ticket in the coordination table");
+            }
+        }
+        if let Err(e) = c.release(problem_key).await {
+            tracing::warn!(problem_key, error = %e, "could not release the problem's lease; it expires");
         }
     }
 
@@ -171,8 +233,13 @@ impl<T: Tracker> TrackerTickets<T> {
         &self,
         problem_key: &str,
         named: Option<&str>,
+        stored: Option<&str>,
     ) -> Result<Option<Record>, TicketError> {
-        if let Some(name) = named {
+        let mut candidates: Vec<&str> = named.into_iter().collect();
+        if let Some(s) = stored.filter(|s| Some(*s) != named) {
+            candidates.push(s);
+        }
+        for name in candidates {
             match self.tracker.get(name).await? {
                 Some(r) if !r.is_for(problem_key) => tracing::warn!(
                     ticket = name,
@@ -182,7 +249,7 @@ impl<T: Tracker> TrackerTickets<T> {
                 Some(_) => {} // closed: a newer ticket may exist; search.
                 None => tracing::warn!(
                     ticket = name,
-                    "the finding names a ticket the system does not have; searching by problem"
+                    "the system does not have this ticket of the problem; searching by problem"
                 ),
             }
         }
@@ -194,13 +261,22 @@ impl<T: Tracker> TrackerTickets<T> {
             .cloned())
     }
 
-    async fn create(&self, new: &NewTicket<'_>) -> Result<Record, TicketError> {
+    async fn create(
+        &self,
+        new: &NewTicket<'_>,
+        lease: Option<&Lease>,
+    ) -> Result<Record, TicketError> {
         let key = new.problem_key;
-        if let Some(at) = lock(&self.unsettled).get(key).copied() {
-            if at.elapsed() < self.settle {
+        let here = lock(&self.unsettled).get(key).map(|at| at.elapsed());
+        let elsewhere = lease
+            .and_then(|l| l.unsettled)
+            .map(|at| Utc::now().timestamp().saturating_sub(at))
+            .map(|s| std::time::Duration::from_secs(u64::try_from(s).unwrap_or(0)));
+        if let Some(ago) = here.into_iter().chain(elsewhere).min() {
+            if ago < self.settle {
                 return Err(self.error(format!(
                     "a create of this problem's ticket {} s ago may have been written; waiting up to {} s for search to show it before creating another",
-                    at.elapsed().as_secs(),
+                    ago.as_secs(),
                     self.settle.as_secs()
                 )));
             }
@@ -226,6 +302,11 @@ impl<T: Tracker> TrackerTickets<T> {
                     }
                     None => {
                         lock(&self.unsettled).insert(key.to_string(), std::time::Instant::now());
+                        if let Some(c) = &self.coordination {
+                            if let Err(m) = c.mark_unsettled(key).await {
+                                tracing::warn!(problem_key = key, error = %m, "could not mark the create in the coordination table");
+                            }
+                        }
                         Err(e)
                     }
                 }
@@ -239,6 +320,7 @@ impl<T: Tracker> TrackerTickets<T> {
         &self,
         old: Record,
         new: NewTicket<'_>,
+        lease: Option<&Lease>,
         now: DateTime<Utc>,
     ) -> Result<Record, TicketError> {
         let Status::Done { since, reopenable } = old.status else {
@@ -262,7 +344,7 @@ impl<T: Tracker> TrackerTickets<T> {
             previous: Some(&old),
             ..new
         };
-        self.create(&new).await
+        self.create(&new, lease).await
     }
 }
 
@@ -295,6 +377,8 @@ impl<T: Tracker> TicketSink for TrackerTickets<T> {
             }
             return Ok(ticket(&k.record));
         }
+        let leased = self.lease(&key).await?;
+        let lease = leased.as_ref().map(|(l, _)| l);
         let text = TicketText::new(d, severity);
         let new = NewTicket {
             problem_key: &key,
@@ -302,14 +386,26 @@ impl<T: Tracker> TicketSink for TrackerTickets<T> {
             severity,
             previous: None,
         };
-        let record = match self.look_up(&key, named).await? {
+        let stored = lease.and_then(|l| l.ticket.as_deref());
+        let found = match self.look_up(&key, named, stored).await {
+            Ok(found) => found,
+            Err(e) => {
+                self.unlease(&key, None).await;
+                return Err(e);
+            }
+        };
+        let record = match found {
             Some(r) if r.is_open() => {
                 tracing::info!(problem_key = %key, ticket = %r.key, "the problem's ticket is open");
-                r
+                Ok(r)
             }
-            Some(closed) => self.regress(closed, new, Utc::now()).await?,
-            None => self.create(&new).await?,
+            Some(closed) => self.regress(closed, new, lease, Utc::now()).await,
+            None => self.create(&new, lease).await,
         };
+        if leased.is_some() {
+            self.unlease(&key, record.as_ref().ok()).await;
+        }
+        let record = record?;
         let t = ticket(&record);
         *known = Some(Known {
             record,
@@ -339,23 +435,52 @@ impl<T: Tracker> TicketSink for TrackerTickets<T> {
         {
             return Ok(());
         }
-        let record = match known.as_ref().filter(|k| k.record.key == ticket_key) {
+        let leased = self.lease(&problem_key).await?;
+        let done = self
+            .tell_resolved(d, ticket_key, &problem_key, known.as_ref(), on_resolve)
+            .await;
+        if leased.is_some() {
+            self.unlease(&problem_key, None).await;
+        }
+        if let Some(record) = done? {
+            *known = Some(Known {
+                record,
+                fails: Vec::new(),
+                resolved: true,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<T: Tracker> TrackerTickets<T> {
+    /// Comments on (and under `close`, closes) the finding's ticket; returns
+    /// the ticket as it is now, or `None` when there is nothing to tell.
+    async fn tell_resolved(
+        &self,
+        d: &Decision,
+        ticket_key: &str,
+        problem_key: &str,
+        known: Option<&Known>,
+        on_resolve: OnResolve,
+    ) -> Result<Option<Record>, TicketError> {
+        let record = match known.filter(|k| k.record.key == ticket_key) {
             Some(k) => k.record.clone(),
             None => match self.tracker.get(ticket_key).await? {
-                Some(r) if r.is_for(&problem_key) => r,
+                Some(r) if r.is_for(problem_key) => r,
                 Some(_) => {
                     tracing::warn!(
                         ticket = ticket_key,
                         "the finding names another problem's ticket; it is left alone"
                     );
-                    return Ok(());
+                    return Ok(None);
                 }
                 None => {
                     tracing::warn!(
                         ticket = ticket_key,
                         "the finding's ticket does not exist any more; nothing to resolve"
                     );
-                    return Ok(());
+                    return Ok(None);
                 }
             },
         };
@@ -367,7 +492,7 @@ impl<T: Tracker> TicketSink for TrackerTickets<T> {
             }
             tracing::info!(ticket = %record.key, on_resolve = ?on_resolve, "ticket told the problem is resolved");
         }
-        let record = match on_resolve {
+        Ok(Some(match on_resolve {
             OnResolve::Close => Record {
                 status: Status::Done {
                     since: Some(Utc::now()),
@@ -376,13 +501,7 @@ impl<T: Tracker> TicketSink for TrackerTickets<T> {
                 ..record
             },
             _ => record,
-        };
-        *known = Some(Known {
-            record,
-            fails: Vec::new(),
-            resolved: true,
-        });
-        Ok(())
+        }))
     }
 }
 

@@ -275,3 +275,149 @@ async fn another_problems_ticket_named_by_a_finding_is_left_alone() {
     let t = fresh.open(&d, None, Some("SEC-1")).await.unwrap();
     assert_eq!(t.key.as_deref(), Some("SEC-2"));
 }
+
+/// The coordination table in memory: one map shared by the "tasks" (each a
+/// handle with its own owner).
+#[derive(Default)]
+struct Table(Mutex<HashMap<String, (Option<Holder>, Lease)>>);
+
+/// A lease's owner and when it expires.
+type Holder = (&'static str, std::time::Instant);
+
+struct Task {
+    table: Arc<Table>,
+    owner: &'static str,
+}
+
+#[async_trait]
+impl Coordinator for Task {
+    async fn acquire(
+        &self,
+        problem: &str,
+    ) -> Result<Lease, crate::coordination::CoordinationError> {
+        let mut items = lock(&self.table.0);
+        let item = items.entry(problem.to_string()).or_default();
+        match item.0 {
+            Some((owner, until)) if owner != self.owner && until > std::time::Instant::now() => {
+                Err(crate::coordination::CoordinationError::Held(
+                    problem.to_string(),
+                ))
+            }
+            _ => {
+                item.0 = Some((
+                    self.owner,
+                    std::time::Instant::now() + self.lease_duration(),
+                ));
+                Ok(item.1.clone())
+            }
+        }
+    }
+    async fn record_ticket(
+        &self,
+        problem: &str,
+        ticket: &str,
+        _: &str,
+    ) -> Result<(), crate::coordination::CoordinationError> {
+        let mut items = lock(&self.table.0);
+        let item = items.entry(problem.to_string()).or_default();
+        item.1.ticket = Some(ticket.to_string());
+        item.1.unsettled = None;
+        Ok(())
+    }
+    async fn mark_unsettled(
+        &self,
+        problem: &str,
+    ) -> Result<(), crate::coordination::CoordinationError> {
+        lock(&self.table.0)
+            .entry(problem.to_string())
+            .or_default()
+            .1
+            .unsettled = Some(Utc::now().timestamp());
+        Ok(())
+    }
+    async fn release(&self, problem: &str) -> Result<(), crate::coordination::CoordinationError> {
+        if let Some(item) = lock(&self.table.0).get_mut(problem) {
+            if item.0.is_some_and(|(o, _)| o == self.owner) {
+                item.0 = None;
+            }
+        }
+        Ok(())
+    }
+    fn lease_duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(60)
+    }
+}
+
+fn two_tasks(memory: Arc<Memory>) -> [TrackerTickets<Arc<Memory>>; 2] {
+    let table = Arc::new(Table::default());
+    ["a", "b"].map(|owner| {
+        sink_over(memory.clone()).with_coordination(Arc::new(Task {
+            table: table.clone(),
+            owner,
+        }))
+    })
+}
+
+fn sink_over(memory: Arc<Memory>) -> TrackerTickets<Arc<Memory>> {
+    TrackerTickets::new(memory, Regression::Reopen, 30)
+}
+
+#[tokio::test]
+async fn two_tasks_share_one_ticket_through_the_table_despite_search_lag() {
+    let memory = Arc::new(Memory::default());
+    // Search never shows what was created: only the table can tell task b.
+    memory
+        .search_blind_to_last
+        .store(u32::MAX, Ordering::SeqCst);
+    let [a, b] = two_tasks(memory.clone());
+    let t1 = a
+        .open(&ticket_decision("consolidated"), None, None)
+        .await
+        .unwrap();
+    let t2 = b.open(&ticket_decision("fsbp"), None, None).await.unwrap();
+    assert_eq!(t1, t2);
+    assert_eq!(memory.count(), 1);
+
+    // Without the table, task b would have made a second one.
+    let [a, b] = [sink_over(memory.clone()), sink_over(memory.clone())];
+    let mut other = ticket_decision("x");
+    other.cluster = Some("billing-graph".into());
+    a.open(&other, None, None).await.unwrap();
+    b.open(&other, None, None).await.unwrap();
+    assert_eq!(memory.count(), 3);
+}
+
+#[tokio::test]
+async fn a_lease_held_by_another_task_sends_the_finding_back_and_an_unsettled_create_holds_both() {
+    let memory = Arc::new(Memory::default());
+    memory
+        .search_blind_to_last
+        .store(u32::MAX, Ordering::SeqCst);
+    let [a, b] = two_tasks(memory.clone());
+    let key = Problem::of(&ticket_decision("a")).unwrap().key();
+    // Task a holds the lease (mid-work): b's finding goes back to the queue.
+    a.coordination
+        .as_ref()
+        .unwrap()
+        .acquire(&key)
+        .await
+        .unwrap();
+    let e = b.open(&ticket_decision("a"), None, None).await.unwrap_err();
+    assert!(
+        e.to_string().contains("another task holds the lease"),
+        "{e}"
+    );
+    a.coordination
+        .as_ref()
+        .unwrap()
+        .release(&key)
+        .await
+        .unwrap();
+
+    // a's create is lost after writing: b does not create another meanwhile.
+    memory.fail_after_write.store(1, Ordering::SeqCst);
+    a.open(&ticket_decision("a"), None, None).await.unwrap_err();
+    let e = b.open(&ticket_decision("a"), None, None).await.unwrap_err();
+    assert!(e.to_string().contains("may have been written"), "{e}");
+    assert_eq!(memory.count(), 1);
+}
