@@ -229,9 +229,43 @@ fn the_task_role_grants_what_the_code_calls() {
         "logs:DescribeLogGroups",
         "logs:DescribeLogStreams",
         "logs:PutRetentionPolicy",
+        "dynamodb:UpdateItem",
     ] {
         assert!(text.contains(action), "the task role lacks {action}");
     }
+}
+
+#[test]
+fn the_template_makes_the_coordination_table_and_hands_it_to_the_task() {
+    let t = template();
+    let tables = resources_of_type(&t, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1);
+    let p = to_json(&tables[0]["Properties"]);
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        p["KeySchema"],
+        serde_json::json!([{"AttributeName": "pk", "KeyType": "HASH"}])
+    );
+    assert_eq!(
+        p["AttributeDefinitions"],
+        serde_json::json!([{"AttributeName": "pk", "AttributeType": "S"}])
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"],
+        serde_json::json!({"AttributeName": "ttl", "Enabled": true})
+    );
+    assert!(TEMPLATE.contains("HUBTRIAGE__COORDINATION__TABLE"));
+    // Every DynamoDB call the code makes on the table is granted (UpdateItem only).
+    let code = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/coordination.rs"),
+    )
+    .unwrap();
+    assert!(
+        !code.contains(".get_item()")
+            && !code.contains(".put_item()")
+            && !code.contains(".delete_item()")
+    );
+    assert!(code.contains(".update_item()"));
 }
 
 /// The dashboard's body with CloudFormation's `!Sub` placeholders filled in.
