@@ -258,9 +258,12 @@ impl Daemon {
             async move {
                 let id = message.id.clone();
                 let started = std::time::Instant::now();
-                tokio::select! {
-                    _ = process(&pipeline, &deleter, &message) => {}
-                    _ = keep_invisible(queue.as_ref(), &message.receipt, visibility) => {}
+                let ticket_failed = tokio::select! {
+                    failed = process(&pipeline, &deleter, &message) => failed,
+                    _ = keep_invisible(queue.as_ref(), &message.receipt, visibility) => false,
+                };
+                if ticket_failed {
+                    back_off(queue.as_ref(), &message, visibility).await;
                 }
                 let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 pipeline.metrics.latency(ms);
@@ -383,8 +386,34 @@ async fn drained(queue: &dyn MessageQueue, deleter: &Deleter) -> Result<bool, Da
     Ok(depth.is_empty())
 }
 
+/// A message whose ticket system failed comes back later each time: after
+/// `visibility × 2^(receives − 1)` seconds (at most 12 hours, SQS's limit), so
+/// the queue's receives before the DLQ span an outage of hours, not minutes.
+async fn back_off(queue: &dyn MessageQueue, message: &Message, visibility: i32) {
+    let doublings = message.receive_count.saturating_sub(1).min(16);
+    if doublings == 0 {
+        return;
+    }
+    let seconds = i64::from(visibility)
+        .saturating_mul(1 << doublings)
+        .min(MAX_VISIBILITY_SECONDS);
+    let seconds = i32::try_from(seconds).unwrap_or(i32::MAX);
+    match queue.set_visibility(&message.receipt, seconds).await {
+        Ok(()) => tracing::info!(
+            seconds,
+            receive_count = message.receive_count,
+            "the ticket system failed; the message comes back later"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not delay the message's return"),
+    }
+}
+
+/// SQS's longest visibility timeout: 12 hours.
+const MAX_VISIBILITY_SECONDS: i64 = 43_200;
+
 /// Works on one message. Deletes it only when every finding in it is handled.
-async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) {
+/// Returns true when a finding failed because of its ticket system.
+async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) -> bool {
     if let Some(recheck) = Recheck::parse(&message.body) {
         match recheck {
             Ok(r) => {
@@ -410,7 +439,7 @@ async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) {
                 tracing::error!(error = %e, "re-check message cannot be parsed; not deleted, left for the queue's redrive policy (DLQ)");
             }
         }
-        return;
+        return false;
     }
     let findings = match parse_event(message.body.as_bytes()) {
         Ok(f) => f,
@@ -421,10 +450,11 @@ async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) {
                 finding_id = finding_id_hint(&message.body).as_deref().unwrap_or(""),
                 "message cannot be parsed; not deleted, left for the queue's redrive policy (DLQ)"
             );
-            return;
+            return false;
         }
     };
     let mut all_done = true;
+    let mut ticket_failed = false;
     for f in &findings {
         let span = tracing::info_span!(
             "finding",
@@ -441,6 +471,7 @@ async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) {
             Ok(_) => {}
             Err(e) => {
                 all_done = false;
+                ticket_failed |= matches!(e, crate::pipeline::FindingError::Ticket(_));
                 Metrics::inc(&pipeline.metrics.findings_failed);
                 span.in_scope(|| tracing::error!(error = %e, "finding not handled; the message stays on the queue"));
             }
@@ -451,6 +482,7 @@ async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) {
     } else {
         Metrics::inc(&pipeline.metrics.messages_failed);
     }
+    ticket_failed
 }
 
 /// The finding id in a body that did not parse, when one can be seen.

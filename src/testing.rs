@@ -151,6 +151,8 @@ pub(crate) struct FakeQueue {
     pub(crate) deleted: Mutex<Vec<String>>,
     pub(crate) fail_delete: Mutex<HashSet<String>>,
     pub(crate) released: Mutex<Vec<String>>,
+    /// (receipt, seconds) of each visibility change.
+    pub(crate) visibility: Mutex<Vec<(String, i32)>>,
     /// Re-checks scheduled on it, with their delay.
     pub(crate) scheduled: Mutex<Vec<(Recheck, i32)>>,
     /// How long each receive takes (a network round trip).
@@ -231,7 +233,8 @@ impl MessageQueue for FakeQueue {
         Ok(failed)
     }
 
-    async fn set_visibility(&self, _: &str, _: i32) -> Result<(), Error> {
+    async fn set_visibility(&self, receipt: &str, seconds: i32) -> Result<(), Error> {
+        lock(&self.visibility).push((receipt.to_string(), seconds));
         Ok(())
     }
 

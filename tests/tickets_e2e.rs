@@ -416,6 +416,12 @@ async fn jira_cloud_one_issue_per_problem_through_429s_a_lost_create_and_search_
     assert_eq!(fakes.state("jira")["issues"].as_array().unwrap().len(), 2);
     assert_eq!(notified_ticket(&w, &findings[0], "/browse/"), tickets[0]);
     assert_no_secret(&w, &out, &findings, &[support::JIRA_API_TOKEN]);
+    // Nor in the decision events ([events] bus).
+    let events = w.take_all(&w.decisions_url).await;
+    assert!(!events.is_empty());
+    assert!(events
+        .iter()
+        .all(|e| !e.contains(support::JIRA_API_TOKEN) && !e.contains(support::JIRA_EMAIL)));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -180,3 +180,27 @@ async fn a_deep_queue_is_received_with_several_long_polls_at_once() {
         .load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(most, 4, "parallel_receives long-polls at once while deep");
 }
+
+#[tokio::test]
+async fn a_message_whose_ticket_system_failed_comes_back_later_each_time() {
+    let queue = FakeQueue::default();
+    let message = |receive_count| Message {
+        id: "m".into(),
+        receipt: format!("r{receive_count}"),
+        body: String::new(),
+        receive_count,
+    };
+    for n in [1, 2, 3, 5, 30] {
+        back_off(&queue, &message(n), 300).await;
+    }
+    // The first failure keeps the queue's own timeout; then it doubles, up to 12 hours.
+    assert_eq!(
+        lock(&queue.visibility).clone(),
+        [
+            ("r2".to_string(), 600),
+            ("r3".to_string(), 1200),
+            ("r5".to_string(), 4800),
+            ("r30".to_string(), 43_200)
+        ]
+    );
+}
