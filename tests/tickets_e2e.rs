@@ -345,7 +345,7 @@ async fn jira_cloud_one_issue_per_problem_through_429s_a_lost_create_and_search_
     // that does not see new issues for 5 s.
     fakes.faults(
         "jira",
-        json!({"rate_limit": 3, "retry_after": 1, "fail_after_write": 1, "search_lag_seconds": 5}),
+        json!({"rate_limit": 6, "retry_after": 1, "fail_after_write": 1, "search_lag_seconds": 5}),
     );
     let mut findings = Vec::new();
     for (cluster, suffix) in [
@@ -416,6 +416,22 @@ async fn jira_cloud_one_issue_per_problem_through_429s_a_lost_create_and_search_
     assert_eq!(fakes.state("jira")["issues"].as_array().unwrap().len(), 2);
     assert_eq!(notified_ticket(&w, &findings[0], "/browse/"), tickets[0]);
     assert_no_secret(&w, &out, &findings, &[support::JIRA_API_TOKEN]);
+    // Passes again, and its issue stays closed for 40 days: failing once more
+    // opens a new issue that names the old one (reopen_within_days = 30).
+    w.import(&[evaluated(&findings[0], "PASSED")]);
+    w.drain_with_env(&config, &JIRA_ENV, Duration::from_secs(120));
+    assert_eq!(issue_of(&tickets[0])["fields"]["status"]["name"], "Done");
+    fakes.control("jira", "age", json!({"key": tickets[0], "days": 40}));
+    w.import(&[evaluated(&findings[0], "FAILED")]);
+    let out = w.drain_with_env(&config, &JIRA_ENV, Duration::from_secs(120));
+    let successor = notified_ticket(&w, &findings[0], "/browse/");
+    assert_ne!(successor, tickets[0], "{}", show(&out));
+    assert_eq!(fakes.state("jira")["issues"].as_array().unwrap().len(), 3);
+    assert_eq!(issue_of(&tickets[0])["fields"]["status"]["name"], "Done");
+    assert!(issue_of(&successor)["fields"]["description"]
+        .to_string()
+        .contains(&tickets[0]));
+
     // Nor in the decision events ([events] bus).
     let events = w.take_all(&w.decisions_url).await;
     assert!(!events.is_empty());
