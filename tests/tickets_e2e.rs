@@ -245,6 +245,35 @@ async fn a_missing_secret_variable_stops_run_with_exit_64_naming_it() {
         "{}",
         show(&out)
     );
+    // The same for each tracker's credentials: the first missing one is named.
+    for (table, set, missing) in [
+        (
+            jira_table("jira", "http://127.0.0.1:9"),
+            JIRA_ENV[0],
+            JIRA_ENV[1].0,
+        ),
+        (
+            jira_table("jira-dc", "http://127.0.0.1:9"),
+            ("UNUSED", "x"),
+            JIRA_DC_ENV[0].0,
+        ),
+        (
+            servicenow_table("http://127.0.0.1:9"),
+            SN_ENV[0],
+            SN_ENV[1].0,
+        ),
+    ] {
+        let out = w
+            .daemon(&w.config(&table), &["--until-empty"])
+            .env(set.0, set.1)
+            .env_remove(missing)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(missing), "{}", show(&out));
+        assert!(!stderr.contains(set.1) || set.1 == "x", "{}", show(&out));
+    }
 }
 
 // ---- Jira Cloud, Jira Data Center, ServiceNow ---------------------------------

@@ -159,6 +159,7 @@ impl Http {
                 " (the account in [ticket] {} lacks a permission, or the system refused the change)",
                 self.auth_keys
             ),
+            400 => " (the system refused a field: check [ticket] project, issue_type, labels, priority, or the table's fields)".to_string(),
             404 => " (check [ticket] url and the project or table it names)".to_string(),
             _ => String::new(),
         }
