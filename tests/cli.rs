@@ -360,6 +360,29 @@ fn wrong_type_in_config_exits_64() {
 }
 
 #[test]
+fn check_config_names_the_ticket_system_and_its_variables_never_their_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        &dir,
+        "[ticket]\ntype = \"jira\"\nurl = \"https://example.atlassian.net\"\nproject = \"SEC\"\nemail_env = \"JIRA_EMAIL\"\ntoken_env = \"JIRA_API_TOKEN\"\n[coordination]\ntable = \"hubtriage-state\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_hubtriage"))
+        .args(["check-config", "--config", config.to_str().unwrap()])
+        .env("JIRA_EMAIL", "someone@example.com")
+        .env("JIRA_API_TOKEN", "tok-4c1d-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tickets: jira at https://example.atlassian.net, project SEC, credentials from JIRA_EMAIL, JIRA_API_TOKEN"),
+        "{text}"
+    );
+    assert!(text.contains("DynamoDB table hubtriage-state"), "{text}");
+    assert!(!text.contains("tok-4c1d-secret") && !text.contains("someone@example.com"));
+}
+
+#[test]
 fn check_config_passes_the_example_and_warns_about_expiry() {
     let out = run(&["check-config", "--config", &example_config(), "--now", NOW]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

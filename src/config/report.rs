@@ -76,7 +76,48 @@ pub fn render(file: &str, c: &Config, now: DateTime<Utc>) -> String {
         );
     }
     let _ = writeln!(out, "default: {}", kebab(&c.default.action));
+    let _ = writeln!(out, "tickets: {}", tickets(c));
     out
+}
+
+/// Where tickets go and which variables hold the credentials (names only:
+/// the values are never read here).
+fn tickets(c: &Config) -> String {
+    let t = &c.ticket;
+    let kind = kebab(&t.kind);
+    if t.kind == crate::config::TicketKind::Log {
+        return "log lines (no ticket system)".into();
+    }
+    let url = t.url.as_deref().unwrap_or("");
+    let variables: Vec<&str> = [
+        &t.email_env,
+        &t.token_env,
+        &t.user_env,
+        &t.password_env,
+        &t.secret_env,
+    ]
+    .into_iter()
+    .filter_map(|v| v.as_deref())
+    .collect();
+    let mut line = format!("{kind} at {url}");
+    if let Some(p) = &t.project {
+        line.push_str(&format!(", project {p}"));
+    }
+    line.push_str(&format!(
+        ", credentials from {}; on_resolve {}, regression {} within {} days",
+        variables.join(", "),
+        kebab(&t.on_resolve),
+        kebab(&t.regression),
+        t.reopen_within_days
+    ));
+    match &c.coordination {
+        Some(co) => line.push_str(&format!(
+            "; shared through DynamoDB table {} (leases of {} s)",
+            co.table, co.lease_seconds
+        )),
+        None => line.push_str("; no coordination table (one task)"),
+    }
+    line
 }
 
 /// One line per suppression that has expired or expires within 30 days.
