@@ -278,12 +278,27 @@ fn control(
         node.opt_field("ProductFields")
             .and_then(|p| p.opt_field("ControlId")),
     )?;
+    Ok(control_of(
+        security_control_id,
+        product_control_id,
+        generator_id,
+    ))
+}
+
+/// The finding's control from its parts, whichever source the finding came
+/// from (an event, or GetFindings): the consolidated `SecurityControlId`, else
+/// the standard-specific `ProductFields.ControlId`, else the `GeneratorId`.
+pub fn control_of(
+    security_control_id: Option<String>,
+    product_control_id: Option<String>,
+    generator_id: &str,
+) -> Option<String> {
     let generator_control = generator_id
         .ends_with(&format!("/{NEPTUNE_2}"))
         .then(|| NEPTUNE_2.to_string());
-    Ok(security_control_id
+    security_control_id
         .or(product_control_id)
-        .or(generator_control))
+        .or(generator_control)
 }
 
 /// The `Id` of the first `Resources[]` entry of type `AwsRdsDbCluster`.

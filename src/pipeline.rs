@@ -3,7 +3,7 @@
 //! Remediations are carried out by the driver (`act::driver`); the pipeline
 //! records how each of their turns ends, and routes re-check messages to it.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -130,6 +130,9 @@ pub struct Pipeline {
     recorder: Mutex<Option<Recorder>>,
     events: Option<Arc<Publisher>>,
     seen: Mutex<Seen>,
+    /// Findings (by their `Seen` key) being handled now: a second copy of one
+    /// waits for the first, then finds it seen.
+    handling: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     /// Work slots (`[daemon] concurrency`): held while deciding and acting.
     work: tokio::sync::Semaphore,
     pub metrics: Arc<Metrics>,
@@ -153,6 +156,7 @@ impl Pipeline {
                 order: VecDeque::new(),
                 capacity: 50_000,
             }),
+            handling: Mutex::default(),
             metrics: p.metrics,
         }
     }
@@ -170,6 +174,22 @@ impl Pipeline {
     /// Handles one finding from an event. `redelivered`: SQS has handed this
     /// message out before, so an earlier attempt may already have recorded it.
     pub async fn handle(&self, f: &Finding, redelivered: bool) -> Result<Handled, FindingError> {
+        // Two copies of one event worked on at once: the second waits here for
+        // the first, and then finds it recorded.
+        let key = Seen::key(f);
+        let one = lock(&self.handling).entry(key).or_default().clone();
+        let handled = {
+            let _only = one.lock().await;
+            self.handle_one(f, redelivered).await
+        };
+        let mut handling = lock(&self.handling);
+        if Arc::strong_count(&one) == 2 {
+            handling.remove(&key);
+        }
+        handled
+    }
+
+    async fn handle_one(&self, f: &Finding, redelivered: bool) -> Result<Handled, FindingError> {
         let mut slot = self.slot().await;
         Metrics::inc(&self.metrics.findings_received);
         if is_own_update(f) {

@@ -219,6 +219,14 @@ pub fn untrusted(f: &Finding) -> Option<String> {
             f.product_arn, f.region
         ));
     }
+    if let Some((account, region)) = id_place(&f.id) {
+        if account != f.account || region != f.region {
+            return Some(format!(
+                "The finding is not trusted: its Id names account {account} in {region}, but it says it comes from account {} in {}.",
+                f.account, f.region
+            ));
+        }
+    }
     let Some(arn) = ClusterArn::parse(cluster_arn) else {
         return Some(format!(
             "The finding is not trusted: its resource {cluster_arn} is not a cluster ARN."
@@ -231,6 +239,16 @@ pub fn untrusted(f: &Finding) -> Option<String> {
         ));
     }
     None
+}
+
+/// The (account, region) a Security Hub finding `Id` names, when it is an ARN
+/// (`arn:<partition>:securityhub:<region>:<account>:...`), as Security Hub's
+/// own findings' ids are.
+fn id_place(id: &str) -> Option<(&str, &str)> {
+    let mut parts = id.splitn(6, ':');
+    let (arn, _partition, service) = (parts.next()?, parts.next()?, parts.next()?);
+    let (region, account) = (parts.next()?, parts.next()?);
+    (arn == "arn" && service == "securityhub").then_some((account, region))
 }
 
 /// Steps 4 and 5: why hubtriage must not touch the finding's account and

@@ -75,6 +75,23 @@ fn step1_untrusted_findings_are_ignored() {
         decide(&f, None, &config(""), &reach(), now()).action,
         Action::Ignore
     );
+    // A finding whose Id names another account than the one it claims (and
+    // whose cluster ARN agrees with the claim) is not Security Hub's.
+    let mut f = finding();
+    f.id = "arn:aws:securityhub:us-east-1:999999999999:security-control/Neptune.2/finding/x".into();
+    let d = decide(&f, Some(&sample_state()), &config(""), &reach(), now());
+    assert_eq!(d.action, Action::Ignore);
+    assert!(
+        d.reason.contains("its Id names account 999999999999"),
+        "{}",
+        d.reason
+    );
+    let mut f = finding();
+    f.id = "arn:aws:securityhub:eu-west-1:111122223333:security-control/Neptune.2/finding/x".into();
+    assert_eq!(
+        decide(&f, Some(&sample_state()), &config(""), &reach(), now()).action,
+        Action::Ignore
+    );
 }
 
 #[test]
@@ -195,6 +212,8 @@ fn step5_another_account_with_a_role_goes_on_to_live_state() {
 fn step5_a_cluster_in_another_partition_is_not_trusted() {
     let mut f = finding();
     f.region = "cn-north-1".into();
+    f.id = "arn:aws-cn:securityhub:cn-north-1:111122223333:security-control/Neptune.2/finding/1"
+        .into();
     f.product_arn = "arn:aws-cn:securityhub:cn-north-1::product/aws/securityhub".into();
     f.cluster_arn = Some("arn:aws-cn:rds:cn-north-1:111122223333:cluster:orders-graph".into());
     let reach = Reach::own("111122223333").with_role(true);

@@ -106,6 +106,21 @@ async fn a_duplicate_delivery_is_recorded_once() {
 }
 
 #[tokio::test]
+async fn two_copies_of_one_event_at_once_are_recorded_once() {
+    let clusters = FakeClusters::with(sample_state());
+    let hub = Arc::new(FakeHub::default());
+    let (p, _task) = pipeline("", clusters.clone(), hub.clone());
+    let (first, second) = (finding(), finding());
+    let (a, b) = tokio::join!(p.handle(&first, false), p.handle(&second, false));
+    let mut outcomes = [a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|h| matches!(h, Handled::Duplicate));
+    assert!(matches!(outcomes[0], Handled::Recorded(..)), "{outcomes:?}");
+    assert_eq!(outcomes[1], Handled::Duplicate);
+    assert_eq!(hub.updated().len(), 1);
+    assert!(lock(&p.handling).is_empty());
+}
+
+#[tokio::test]
 async fn a_redelivered_message_already_recorded_is_not_written_again() {
     let clusters = FakeClusters::with(sample_state());
     let hub = Arc::new(FakeHub::default());

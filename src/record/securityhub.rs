@@ -140,10 +140,13 @@ fn to_finding(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> Finding {
         generator_id: f.generator_id().unwrap_or_default().to_string(),
         account: f.aws_account_id().unwrap_or_default().to_string(),
         region: f.region().unwrap_or_default().to_string(),
-        control: f
-            .compliance()
-            .and_then(|c| c.security_control_id())
-            .map(str::to_string),
+        control: crate::finding::control_of(
+            f.compliance()
+                .and_then(|c| c.security_control_id())
+                .map(str::to_string),
+            f.product_fields().and_then(|p| p.get("ControlId")).cloned(),
+            f.generator_id().unwrap_or_default(),
+        ),
         cluster_arn: f
             .resources()
             .iter()
@@ -176,5 +179,37 @@ fn to_finding(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> Finding {
             updated_at: n.updated_at().map(str::to_string),
         }),
         updated_at: f.updated_at().map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_securityhub::types::{AwsSecurityFinding, Compliance, ComplianceStatus};
+
+    use super::*;
+
+    #[test]
+    fn a_standard_specific_finding_read_back_keeps_its_control() {
+        // Only ProductFields.ControlId names the control, as in the findings of a
+        // standard when consolidated control findings are off.
+        let f = AwsSecurityFinding::builder()
+            .id("arn:aws:securityhub:us-east-1:111122223333:subscription/aws-foundational-security-best-practices/v/1.0.0/Neptune.2/finding/1")
+            .generator_id("aws-foundational-security-best-practices/v/1.0.0/Neptune.2")
+            .product_fields("ControlId", "Neptune.2")
+            .compliance(Compliance::builder().status(ComplianceStatus::Failed).build())
+            .build();
+        assert_eq!(to_finding(&f).control.as_deref(), Some("Neptune.2"));
+        let consolidated = AwsSecurityFinding::builder()
+            .compliance(
+                Compliance::builder()
+                    .security_control_id("Neptune.2")
+                    .build(),
+            )
+            .product_fields("ControlId", "Neptune.9")
+            .build();
+        assert_eq!(
+            to_finding(&consolidated).control.as_deref(),
+            Some("Neptune.2")
+        );
     }
 }
