@@ -3,7 +3,8 @@
 //! never by `run`; pay per request; one string partition key `pk`; TTL
 //! attribute `ttl`).
 //!
-//! One item per problem, `pk = "problem#<problem key>"`:
+//! One item per problem, `pk = "problem#<problem key>"`, and per cluster under
+//! remediation, `pk = "cluster#<cluster ARN>"` (a lease only):
 //! - `owner`, `expires` (epoch seconds): the problem's lease. A task takes it
 //!   with a conditional write (free, expired, or already its own), renews it
 //!   while it works, and removes it when done; a task that dies loses it when
@@ -14,12 +15,18 @@
 //! - `unsettled` (epoch seconds): a create that may have been written but was
 //!   not found; no task creates another until search has had time to show it.
 //! - `ttl`: the item expires 400 days after its last write.
+//!
+//! And one item `pk = "remediation-slots"`: the remediations under way and the
+//! last hour's starts (`state`, JSON of [`Slots`]), with a `version` that every
+//! write checks, so `max_concurrent` and `max_per_hour` hold across tasks.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use crate::act::recheck::{SharedSlots, SlotChange, Slots};
 
 /// Items expire this long after their last write.
 const ITEM_DAYS: i64 = 400;
@@ -33,6 +40,21 @@ pub enum CoordinationError {
     #[error("coordination table: {0}")]
     Reply(String),
 }
+
+/// The item of a problem (tickets).
+pub fn problem_item(problem_key: &str) -> String {
+    format!("problem#{problem_key}")
+}
+
+/// The item of a cluster under remediation (one pass at a time).
+pub fn cluster_item(cluster_arn: &str) -> String {
+    format!("cluster#{cluster_arn}")
+}
+
+/// The item holding the remediation slots.
+const SLOTS_ITEM: &str = "remediation-slots";
+/// Conflicting writes of the slots tried again before giving up.
+const SLOT_WRITE_TRIES: usize = 10;
 
 /// What the table knows of a problem when its lease is taken.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,8 +130,8 @@ impl DynamoCoordinator {
         }
     }
 
-    fn key(problem: &str) -> AttributeValue {
-        AttributeValue::S(format!("problem#{problem}"))
+    fn key(item: &str) -> AttributeValue {
+        AttributeValue::S(item.to_string())
     }
 
     fn error<E>(
@@ -151,6 +173,7 @@ fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) 
 #[async_trait]
 impl Coordinator for DynamoCoordinator {
     async fn acquire(&self, problem: &str) -> Result<Lease, CoordinationError> {
+        tracing::debug!(item = problem, "lease: acquiring");
         let now = now();
         let lease = i64::try_from(self.lease.as_secs()).unwrap_or(60);
         let out = self
@@ -256,5 +279,68 @@ impl Coordinator for DynamoCoordinator {
 
     fn lease_duration(&self) -> Duration {
         self.lease
+    }
+}
+
+#[async_trait]
+impl SharedSlots for DynamoCoordinator {
+    async fn change_slots(&self, change: &SlotChange<'_>) -> Result<Result<(), String>, String> {
+        for attempt in 0..SLOT_WRITE_TRIES {
+            tracing::debug!(attempt, "slots: reading");
+            let item = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", Self::key(SLOTS_ITEM))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| self.error("GetItem", &e).to_string())?
+                .item
+                .unwrap_or_default();
+            let version = match item.get("version") {
+                Some(AttributeValue::N(n)) => Some(
+                    n.parse::<i64>()
+                        .map_err(|_| format!("{SLOTS_ITEM} version is not a number: {n:?}"))?,
+                ),
+                _ => None,
+            };
+            let mut slots: Slots = match item.get("state") {
+                Some(AttributeValue::S(json)) => serde_json::from_str(json)
+                    .map_err(|e| format!("{SLOTS_ITEM} state is not what hubtriage writes: {e}"))?,
+                _ => Slots::default(),
+            };
+            let before = slots.clone();
+            let result = change(&mut slots);
+            if slots == before {
+                return Ok(result);
+            }
+            let state = serde_json::to_string(&slots).map_err(|e| e.to_string())?;
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", Self::key(SLOTS_ITEM))
+                .item("state", AttributeValue::S(state))
+                .item("version", number(version.unwrap_or(0) + 1))
+                .item("ttl", number(now() + ITEM_DAYS * 86_400));
+            put = match version {
+                Some(v) => put
+                    .condition_expression("#version = :version")
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(":version", number(v)),
+                None => put.condition_expression("attribute_not_exists(pk)"),
+            };
+            tracing::debug!(attempt, "slots: writing");
+            match put.send().await {
+                Ok(_) => return Ok(result),
+                // Another task changed the slots: read them again.
+                Err(e) if e.as_service_error().is_some_and(is_condition_failed) => continue,
+                Err(e) => return Err(self.error("PutItem", &e).to_string()),
+            }
+        }
+        Err(format!(
+            "{SLOTS_ITEM} kept changing under {SLOT_WRITE_TRIES} tries"
+        ))
     }
 }

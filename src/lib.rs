@@ -12,6 +12,8 @@
 //!   pipeline ([`pipeline`] for one finding, [`daemon`] for the queue loop, [`run`]
 //!   to wire it from the config).
 
+#![forbid(unsafe_code)]
+
 pub mod accounts;
 pub mod act;
 pub mod aws;

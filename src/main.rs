@@ -5,6 +5,8 @@
 //! Contract: each subcommand is one function returning `Result<(), CliError>`;
 //! only `main` prints an error (`hubtriage: {message}` on stderr) and exits.
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Display;
 use std::io::Write;
 use std::path::PathBuf;

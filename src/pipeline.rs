@@ -229,7 +229,7 @@ impl Pipeline {
     /// Screen → enrich → decide → act → record.
     async fn triage(&self, f: &Finding, slot: &mut Slot<'_>) -> Result<Handled, FindingError> {
         let now = Utc::now();
-        let (decision, state) = match screen(f, &self.config, &self.reach) {
+        let (mut decision, mut state) = match screen(f, &self.config, &self.reach) {
             Some(d) => (d, None),
             None => {
                 let state = self.read_cluster(f.cluster_arn.as_deref()).await?;
@@ -245,6 +245,25 @@ impl Pipeline {
                 )
             }
         };
+        // A remediation decides under the cluster's lease, from state read
+        // then: another task may just have changed the cluster.
+        let mut _cluster_lease = None;
+        if let (Some(executor), Action::Remediate, Some(arn)) = (
+            &self.executor,
+            decision.action,
+            state.as_ref().map(|s| s.arn.clone()),
+        ) {
+            let Some(lease) = executor.lease(&arn).await? else {
+                executor.check_later(f, &arn, None).await?;
+                return Ok(Handled::Remediating);
+            };
+            _cluster_lease = Some(lease);
+            if executor.coordinated() {
+                self.clusters.forget(&arn);
+                state = self.read_cluster(Some(&arn)).await?;
+                decision = decide(f, state.as_ref(), &self.config, &self.reach, now);
+            }
+        }
         self.metrics.decided(decision.action);
         log_decision(&decision);
 
@@ -440,24 +459,31 @@ impl Pipeline {
             executor.not_yet(r).await?;
             return Ok(Handled::Remediating);
         }
-        let stop = |why: String| {
-            executor.limiter.finish(&r.cluster_arn);
+        let stop = |why: String| async move {
+            executor.limiter.finish(&r.cluster_arn).await;
             tracing::info!(why = %why, "remediation stopped");
             Ok(Handled::Stopped(why))
         };
         let mut slot = self.slot().await;
         let current = match self.recheck_finding(r).await? {
             Ok(current) => current,
-            Err(why) => return stop(why),
+            Err(why) => return stop(why).await,
         };
         let Some(progress) = r.progress.clone() else {
             // It waited for a slot: decide again from live state (triage reads it).
             return self.triage(&current, &mut slot).await;
         };
+        // One task at a time reads and changes the cluster.
+        let Some(_cluster_lease) = executor.lease(&r.cluster_arn).await? else {
+            executor
+                .check_later(&current, &r.cluster_arn, Some(progress))
+                .await?;
+            return Ok(Handled::Remediating);
+        };
         // A remediation decides from state read now, never from a cached read.
         self.clusters.forget(&r.cluster_arn);
         let Some(state) = self.read_cluster(Some(&r.cluster_arn)).await? else {
-            return stop("the cluster no longer exists".into());
+            return stop("the cluster no longer exists".into()).await;
         };
         // The decision that started it, seen from live state now (for its rule and plan).
         let decision = decide(

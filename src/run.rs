@@ -193,20 +193,39 @@ fn pipeline(
             e.bus.clone(),
         ))
     });
-    let executor = (config.remediation.mode == Mode::Apply).then(|| Executor {
-        api: Arc::new(AwsFixApi::new(
+    // With `[coordination] table`, remediations hold across tasks: the caps
+    // count in the table, and one task at a time works on a cluster.
+    let coordinator = config.coordination.as_ref().map(|c| {
+        Arc::new(DynamoCoordinator::new(
             sdk,
-            neptune.clone(),
-            accounts.clone(),
-            pacer.clone(),
-        )),
-        rechecks: Arc::new(queue.clone()),
-        limiter: Limiter::new(
+            &c.table,
+            Duration::from_secs(c.lease_seconds),
+        ))
+    });
+    let executor = (config.remediation.mode == Mode::Apply).then(|| {
+        let limiter = Limiter::new(
             config.remediation.max_concurrent,
             config.remediation.max_per_hour,
-        ),
-        policy: config.remediation.clone(),
-        metrics: metrics.clone(),
+        );
+        Executor {
+            api: Arc::new(AwsFixApi::new(
+                sdk,
+                neptune.clone(),
+                accounts.clone(),
+                pacer.clone(),
+            )),
+            rechecks: Arc::new(queue.clone()),
+            limiter: match &coordinator {
+                Some(c) => limiter.shared(c.clone()),
+                None => limiter,
+            },
+            coordination: coordinator
+                .clone()
+                .map(|c| c as Arc<dyn crate::coordination::Coordinator>),
+            working: Default::default(),
+            policy: config.remediation.clone(),
+            metrics: metrics.clone(),
+        }
     });
     let cache_ttl = Duration::from_secs(config.enrich.cache_seconds);
     let pipeline = Arc::new(Pipeline::new(Parts {

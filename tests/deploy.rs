@@ -230,6 +230,8 @@ fn the_task_role_grants_what_the_code_calls() {
         "logs:DescribeLogStreams",
         "logs:PutRetentionPolicy",
         "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
     ] {
         assert!(text.contains(action), "the task role lacks {action}");
     }
@@ -255,17 +257,25 @@ fn the_template_makes_the_coordination_table_and_hands_it_to_the_task() {
         serde_json::json!({"AttributeName": "ttl", "Enabled": true})
     );
     assert!(TEMPLATE.contains("HUBTRIAGE__COORDINATION__TABLE"));
-    // Every DynamoDB call the code makes on the table is granted (UpdateItem only).
+    // Every DynamoDB call the code makes on the table is granted, and no other.
     let code = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/coordination.rs"),
     )
     .unwrap();
-    assert!(
-        !code.contains(".get_item()")
-            && !code.contains(".put_item()")
-            && !code.contains(".delete_item()")
-    );
-    assert!(code.contains(".update_item()"));
+    for (call, action) in [
+        (".get_item()", "dynamodb:GetItem"),
+        (".put_item()", "dynamodb:PutItem"),
+        (".update_item()", "dynamodb:UpdateItem"),
+        (".delete_item()", "dynamodb:DeleteItem"),
+        (".query()", "dynamodb:Query"),
+        (".scan()", "dynamodb:Scan"),
+    ] {
+        assert_eq!(
+            code.contains(call),
+            TEMPLATE.contains(action),
+            "{call} in the code, {action} in the template"
+        );
+    }
 }
 
 /// The dashboard's body with CloudFormation's `!Sub` placeholders filled in.

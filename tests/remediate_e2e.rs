@@ -740,3 +740,118 @@ async fn a_member_accounts_finding_never_touches_the_administrators_same_named_c
     assert_eq!(w.depth(&w.queue_url).await, 0);
     assert_eq!(w.depth(&w.dlq_url).await, 0);
 }
+
+/// The clusters whose RDS changes overlap at the busiest moment of the call
+/// log: each cluster's changes span from its first mutating call to its last.
+fn most_clusters_changed_at_once(w: &World) -> usize {
+    let (_, calls) = w
+        .emu
+        .http("GET", "/_emu/calls?mutating=true&service=rds", None);
+    let mut spans: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    for c in calls.as_array().unwrap() {
+        let r = &c["request"];
+        let Some(name) = r["DBClusterIdentifier"]
+            .as_str()
+            .or(r["DBInstanceIdentifier"].as_str())
+            .or(r["DBClusterParameterGroupName"].as_str())
+        else {
+            continue;
+        };
+        let cluster = name
+            .trim_start_matches("hubtriage-audit-")
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let t = c["time"].as_f64().unwrap();
+        let span = spans.entry(cluster).or_insert((t, t));
+        span.0 = span.0.min(t);
+        span.1 = span.1.max(t);
+    }
+    spans
+        .values()
+        .map(|(start, _)| {
+            spans
+                .values()
+                .filter(|(s, e)| s <= start && start <= e)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_daemons_share_max_concurrent_and_reboot_each_instance_once() {
+    let w = world().await;
+    w.create_coordination_table("hubtriage-state").await;
+    let clusters: Vec<String> = (1..=20).map(|n| format!("r{n:02}")).collect();
+    let mut findings = Vec::new();
+    for id in &clusters {
+        w.create_cluster(ClusterSpec {
+            id,
+            tags: &[("env", "dev")],
+            members: 1,
+            ..Default::default()
+        })
+        .await;
+        // The consolidated finding and a standard-specific one.
+        for suffix in ["consolidated", "fsbp"] {
+            findings.push(w.finding(id, |f| {
+                let id = format!("{}-{suffix}", f["Id"].as_str().unwrap());
+                f["Id"] = json!(id);
+            }));
+        }
+    }
+    w.import(&findings);
+    w.emu.http("DELETE", "/_emu/calls", None);
+    let config = w.config_with(
+        &apply("immediate", "max_concurrent = 2\nmax_per_hour = 100"),
+        // Waiting re-checks read their finding back each second: not paced to
+        // Security Hub's GetFindings quota here, to keep the test short.
+        "\n[coordination]\ntable = \"hubtriage-state\"\nlease_seconds = 10\n[pacing]\nget_findings = { per_second = 0, burst = 1 }\n",
+    );
+    let daemons: Vec<_> = (0..2)
+        .map(|_| {
+            w.daemon(&config, &["--until-empty"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Both at once: a daemon whose output is not read stalls on a full pipe.
+    let outs = support::wait_all_with_limit(daemons, Duration::from_secs(300));
+    let both = || outs.iter().map(show).collect::<Vec<_>>().join("\n----\n");
+    for out in &outs {
+        assert!(out.status.success(), "{}", show(out));
+        assert!(
+            support::emf_total(out, "FindingsReceived") > 0,
+            "both worked"
+        );
+    }
+    for f in &findings {
+        assert_eq!(
+            stored(&w, f)["Workflow"]["Status"],
+            "RESOLVED",
+            "{}",
+            both()
+        );
+    }
+    for id in &clusters {
+        let c = w.cluster(id).await;
+        assert!(c
+            .enabled_cloudwatch_logs_exports()
+            .contains(&"audit".to_string()));
+    }
+    let mut reboots = w.reboots();
+    let count = reboots.len();
+    reboots.sort();
+    reboots.dedup();
+    assert_eq!(count, reboots.len(), "an instance was rebooted twice");
+    assert_eq!(count, clusters.len(), "each instance rebooted once");
+    let most = most_clusters_changed_at_once(&w);
+    assert!(
+        most <= 2,
+        "{most} clusters changed at once across the two daemons"
+    );
+}

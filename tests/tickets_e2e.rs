@@ -615,28 +615,7 @@ async fn servicenow_one_incident_resolved_reopened_and_succeeded_once_closed() {
 async fn two_daemons_on_one_queue_open_one_issue_per_problem_through_the_coordination_table() {
     let clusters = ["c1", "c2", "c3", "c4", "c5", "c6"];
     let w = ticket_world(&clusters).await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&w.emu.sdk(&w.emu.moto).await);
-    dynamodb
-        .create_table()
-        .table_name("hubtriage-state")
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    w.create_coordination_table("hubtriage-state").await;
     let fakes = TicketFakes::start();
     // Search never shows a new issue during the run: only the table can tell
     // one daemon what the other created.
@@ -667,10 +646,8 @@ async fn two_daemons_on_one_queue_open_one_issue_per_problem_through_the_coordin
                 .unwrap()
         })
         .collect();
-    let outs: Vec<_> = daemons
-        .into_iter()
-        .map(|d| support::wait_with_limit(d, Duration::from_secs(240)))
-        .collect();
+    // Both at once: a daemon whose output is not read stalls on a full pipe.
+    let outs = support::wait_all_with_limit(daemons, Duration::from_secs(240));
     for out in &outs {
         assert!(out.status.success(), "{}", show(out));
     }

@@ -11,8 +11,10 @@ use super::neptune_api::RDS_SERVICE_LINKED_ROLE;
 use super::recheck::{Limiter, Recheck, RecheckQueue};
 use super::remediate::{pass, FixApis, PassResult, Progress};
 use crate::config::Remediation;
+use crate::coordination::{cluster_item, CoordinationError, Coordinator, Held};
 use crate::decide::{Action, Decision};
 use crate::finding::{Finding, NEPTUNE_2};
+use crate::lock;
 use crate::metrics::Metrics;
 use crate::record::{describe_plan, FindingUpdate, FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED};
 use crate::state::ClusterState;
@@ -27,6 +29,10 @@ pub struct Executor {
     pub api: Arc<dyn FixApis>,
     pub rechecks: Arc<dyn RecheckQueue>,
     pub limiter: Limiter,
+    /// `[coordination] table`: one task at a time works on a cluster.
+    pub coordination: Option<Arc<dyn Coordinator>>,
+    /// Clusters a worker of this process is reading and changing now.
+    pub working: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// `[remediation]`: reboots, deadlines, re-check intervals.
     pub policy: Remediation,
     pub metrics: Arc<Metrics>,
@@ -39,6 +45,30 @@ pub enum DriverError {
     Fix(Box<crate::aws::Error>),
     #[error("scheduling a re-check: {0}")]
     Schedule(String),
+    #[error("coordination table: {0}")]
+    Coordination(String),
+}
+
+/// A cluster's lease: this process's worker, and the coordination table's
+/// lease when there is one (renewed while held, released when dropped).
+pub struct ClusterLease {
+    #[allow(dead_code)] // held for its drop
+    here: tokio::sync::OwnedMutexGuard<()>,
+    table: Option<(Arc<dyn Coordinator>, String, Held)>,
+}
+
+impl Drop for ClusterLease {
+    fn drop(&mut self) {
+        if let Some((c, item, renewing)) = self.table.take() {
+            drop(renewing);
+            // Released in the background; if that fails, it expires.
+            tokio::spawn(async move {
+                if let Err(e) = c.release(&item).await {
+                    tracing::warn!(error = %e, "could not release the cluster's lease; it expires");
+                }
+            });
+        }
+    }
 }
 
 /// A pass's wait, as `PassResult::Waiting` says it, and whether it was the first pass.
@@ -61,6 +91,55 @@ pub enum Turn {
 }
 
 impl Executor {
+    /// The cluster's lease, when a coordination table is configured, for one
+    /// task at a time to read and change the cluster (held until dropped);
+    /// `None` when another task holds it. Without a table: always granted.
+    pub async fn lease(&self, cluster: &str) -> Result<Option<ClusterLease>, DriverError> {
+        // One worker of this process at a time (the table's lease is this
+        // process's, whichever worker took it).
+        let here = lock(&self.working)
+            .entry(cluster.to_string())
+            .or_default()
+            .clone();
+        let Ok(here) = here.try_lock_owned() else {
+            return Ok(None);
+        };
+        let Some(c) = &self.coordination else {
+            return Ok(Some(ClusterLease { here, table: None }));
+        };
+        let item = cluster_item(cluster);
+        match c.acquire(&item).await {
+            Ok(_) => {
+                let renewing = Held::renew(c.clone(), &item);
+                Ok(Some(ClusterLease {
+                    here,
+                    table: Some((c.clone(), item, renewing)),
+                }))
+            }
+            Err(CoordinationError::Held(_)) => Ok(None),
+            Err(e) => Err(DriverError::Coordination(e.to_string())),
+        }
+    }
+
+    /// Whether other tasks may change clusters too (a coordination table).
+    pub fn coordinated(&self) -> bool {
+        self.coordination.is_some()
+    }
+
+    /// Another task is working on the cluster: this finding (or re-check,
+    /// with its progress) is checked again later.
+    pub async fn check_later(
+        &self,
+        f: &Finding,
+        cluster: &str,
+        progress: Option<Progress>,
+    ) -> Result<(), DriverError> {
+        tracing::info!("another task is working on this cluster; checking again later");
+        let recheck = Recheck::new(f, cluster, progress);
+        self.schedule(recheck, recheck_delay(&self.policy), Utc::now())
+            .await
+    }
+
     /// Starts remediating `f`'s cluster, or queues a re-check when the limiter
     /// says wait. The first pass runs at once.
     pub async fn start(
@@ -70,7 +149,7 @@ impl Executor {
         state: &ClusterState,
     ) -> Result<Turn, DriverError> {
         let now = Utc::now();
-        if let Err(why) = self.limiter.try_start(&state.arn, &f.id, now) {
+        if let Err(why) = self.limiter.try_start(&state.arn, &f.id, now).await {
             tracing::info!(why = %why, "remediation waits for a slot; checking again later");
             let recheck = Recheck::new(f, &state.arn, None);
             self.schedule(recheck, recheck_delay(&self.policy), now)
@@ -79,7 +158,7 @@ impl Executor {
         }
         let role = self.api.at(&f.account).service_linked_role_exists().await;
         if !role.map_err(|e| DriverError::Fix(Box::new(e)))? {
-            self.limiter.finish(&state.arn);
+            self.limiter.finish(&state.arn).await;
             decision.action = Action::Ticket;
             decision.plan.clear();
             decision.reason = format!(
@@ -103,7 +182,7 @@ impl Executor {
         state: &ClusterState,
         progress: Progress,
     ) -> Result<Turn, DriverError> {
-        self.limiter.resume(&state.arn, &f.id);
+        self.limiter.hold(&state.arn, &f.id, Utc::now()).await;
         decision.action = Action::Remediate;
         decision.reason = "A remediation hubtriage started is under way.".into();
         self.turn(f, decision, state, progress, false).await
@@ -146,7 +225,7 @@ impl Executor {
         let rule = rule.as_deref();
         match result {
             PassResult::Verified => {
-                self.limiter.finish(&state.arn);
+                self.limiter.finish(&state.arn).await;
                 Metrics::inc(&self.metrics.remediations_verified);
                 let changes = progress.changes(state);
                 tracing::info!(changes = %changes.join("; "), "remediation verified");
@@ -167,12 +246,12 @@ impl Executor {
                 self.waiting(f, decision, state, progress, wait).await
             }
             PassResult::RebootPending { why } => {
-                self.limiter.finish(&state.arn);
+                self.limiter.finish(&state.arn).await;
                 let update = FindingUpdate::reboot_pending(&progress.changes(state), &why, rule);
                 Ok(Turn::Record(decision, update))
             }
             PassResult::Refused { why } => {
-                self.limiter.finish(&state.arn);
+                self.limiter.finish(&state.arn).await;
                 let mut d = remediated(decision, Action::Ticket);
                 d.reason = format!("{} Not remediated: {why}", d.reason);
                 Ok(Turn::Ticket(d))
@@ -198,7 +277,7 @@ impl Executor {
             first,
         } = wait;
         if !window && now > progress.deadline {
-            self.limiter.finish(&state.arn);
+            self.limiter.finish(&state.arn).await;
             Metrics::inc(&self.metrics.remediations_failed);
             let mut d = remediated(decision, Action::Ticket);
             d.reason = format!(
@@ -213,6 +292,8 @@ impl Executor {
         let wait = Duration::from_std(recheck_in).unwrap_or_else(|_| recheck_delay(&self.policy));
         let recheck = Recheck::new(f, &state.arn, Some(progress.clone()));
         self.schedule(recheck, wait, now).await?;
+        // The slot stays taken until the re-check is due (and a while after).
+        self.limiter.hold(&state.arn, &f.id, now + wait).await;
         let note = first.then(|| {
             let rule = decision.rule.as_deref();
             let update = FindingUpdate::remediating(

@@ -4,7 +4,7 @@
 //! And the limiter that keeps remediations within `max_concurrent` and
 //! `max_per_hour`: above them a remediation waits; it is not dropped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -89,77 +89,177 @@ impl RecheckQueue for crate::source::sqs::Queue {
     }
 }
 
-/// Bounds remediations in this process: clusters changed at once, starts per hour,
-/// and one remediation per cluster at a time.
+/// Remediations under way and recent starts: what `max_concurrent` and
+/// `max_per_hour` count. Kept in the process, or, with `[coordination] table`,
+/// in the table, shared by every task (then it travels as JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slots {
+    /// cluster ARN → the remediation changing it.
+    pub active: BTreeMap<String, Holder>,
+    /// When remediations started (the last hour's).
+    pub starts: Vec<DateTime<Utc>>,
+}
+
+/// The remediation that holds a cluster's slot, until when without a sign of
+/// life (a task that died mid-pass frees it then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub finding: String,
+    pub until: DateTime<Utc>,
+}
+
+impl Slots {
+    /// Forgets expired holders and starts older than an hour.
+    fn prune(&mut self, now: DateTime<Utc>) {
+        self.active.retain(|_, h| h.until > now);
+        self.starts.retain(|t| *t > now - Duration::hours(1));
+    }
+
+    /// Takes `cluster`'s slot for `finding` until `until`, or says why it must wait.
+    pub fn try_start(
+        &mut self,
+        cluster: &str,
+        finding: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        (max_concurrent, max_per_hour): (usize, usize),
+    ) -> Result<(), String> {
+        self.prune(now);
+        match self.active.get_mut(cluster) {
+            Some(h) if h.finding == finding => {
+                h.until = h.until.max(until);
+                return Ok(());
+            }
+            Some(_) => return Err("another finding's remediation is changing this cluster".into()),
+            None => {}
+        }
+        if self.active.len() >= max_concurrent {
+            return Err(format!(
+                "{} clusters are being changed (max_concurrent)",
+                self.active.len()
+            ));
+        }
+        if self.starts.len() >= max_per_hour {
+            return Err(format!(
+                "{} remediations started in the last hour (max_per_hour)",
+                self.starts.len()
+            ));
+        }
+        self.hold(cluster, finding, until);
+        self.starts.push(now);
+        Ok(())
+    }
+
+    /// A remediation under way holds its cluster until `until` (a re-check
+    /// carrying it on, or after a restart), within the caps or not: a
+    /// half-changed cluster is carried on.
+    pub fn hold(&mut self, cluster: &str, finding: &str, until: DateTime<Utc>) {
+        let h = self
+            .active
+            .entry(cluster.to_string())
+            .or_insert_with(|| Holder {
+                finding: finding.to_string(),
+                until,
+            });
+        if h.finding == finding {
+            h.until = h.until.max(until);
+        }
+    }
+
+    pub fn finish(&mut self, cluster: &str) {
+        self.active.remove(cluster);
+    }
+}
+
+/// An edit of the slots that may refuse (why the remediation must wait).
+pub type SlotChange<'a> = dyn for<'s> Fn(&'s mut Slots) -> Result<(), String> + Send + Sync + 'a;
+
+/// Where the slots are kept and changed.
+#[async_trait]
+pub trait SharedSlots: Send + Sync {
+    /// Reads the slots, lets `change` edit them, and writes them back unless
+    /// another task changed them meanwhile (then it reads and tries again).
+    /// Returns what `change` returned.
+    async fn change_slots(&self, change: &SlotChange<'_>) -> Result<Result<(), String>, String>;
+}
+
+/// Bounds remediations: clusters changed at once, starts per hour, and one
+/// remediation per cluster at a time; in this process, or across every task
+/// with [`Limiter::shared`].
 pub struct Limiter {
     max_concurrent: usize,
     max_per_hour: usize,
-    inner: Mutex<LimiterState>,
+    local: Mutex<Slots>,
+    shared: Option<std::sync::Arc<dyn SharedSlots>>,
 }
 
-#[derive(Default)]
-struct LimiterState {
-    /// cluster ARN → the finding whose remediation is changing it.
-    active: HashMap<String, String>,
-    starts: VecDeque<DateTime<Utc>>,
-}
+/// How long a slot is held past its last sign of life (a pass starting, or
+/// the re-check it scheduled being due).
+pub const SLOT_SLACK_SECONDS: i64 = 300;
 
 impl Limiter {
     pub fn new(max_concurrent: usize, max_per_hour: usize) -> Self {
         Limiter {
             max_concurrent,
             max_per_hour,
-            inner: Mutex::new(LimiterState::default()),
+            local: Mutex::new(Slots::default()),
+            shared: None,
+        }
+    }
+
+    /// Counts in the coordination table, across every task.
+    pub fn shared(mut self, slots: std::sync::Arc<dyn SharedSlots>) -> Self {
+        self.shared = Some(slots);
+        self
+    }
+
+    async fn change(&self, change: &SlotChange<'_>) -> Result<(), String> {
+        match &self.shared {
+            None => change(&mut lock(&self.local)),
+            Some(shared) => shared
+                .change_slots(change)
+                .await
+                .unwrap_or_else(|e| Err(format!("the coordination table cannot be read: {e}"))),
         }
     }
 
     /// Starts a remediation of `cluster` for `finding`, or says why it must wait.
-    pub fn try_start(
+    pub async fn try_start(
         &self,
         cluster: &str,
         finding: &str,
         now: DateTime<Utc>,
     ) -> Result<(), String> {
-        let mut s = lock(&self.inner);
-        match s.active.get(cluster) {
-            Some(f) if f == finding => return Ok(()),
-            Some(_) => return Err("another finding's remediation is changing this cluster".into()),
-            None => {}
-        }
-        while s
-            .starts
-            .front()
-            .is_some_and(|t| *t <= now - Duration::hours(1))
-        {
-            s.starts.pop_front();
-        }
-        if s.active.len() >= self.max_concurrent {
-            return Err(format!(
-                "{} clusters are being changed (max_concurrent)",
-                s.active.len()
-            ));
-        }
-        if s.starts.len() >= self.max_per_hour {
-            return Err(format!(
-                "{} remediations started in the last hour (max_per_hour)",
-                s.starts.len()
-            ));
-        }
-        s.active.insert(cluster.to_string(), finding.to_string());
-        s.starts.push_back(now);
-        Ok(())
+        let until = now + Duration::seconds(SLOT_SLACK_SECONDS);
+        let caps = (self.max_concurrent, self.max_per_hour);
+        self.change(&|s: &mut Slots| s.try_start(cluster, finding, now, until, caps))
+            .await
     }
 
-    /// A remediation already under way (after a restart, say) holds its cluster again.
-    pub fn resume(&self, cluster: &str, finding: &str) {
-        lock(&self.inner)
-            .active
-            .entry(cluster.to_string())
-            .or_insert_with(|| finding.to_string());
+    /// A remediation under way (a re-check, a restart) holds its cluster until `until`.
+    pub async fn hold(&self, cluster: &str, finding: &str, until: DateTime<Utc>) {
+        let until = until + Duration::seconds(SLOT_SLACK_SECONDS);
+        let held = self
+            .change(&|s: &mut Slots| {
+                s.hold(cluster, finding, until);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = held {
+            tracing::warn!(error = %e, "could not hold the remediation's slot");
+        }
     }
 
-    pub fn finish(&self, cluster: &str) {
-        lock(&self.inner).active.remove(cluster);
+    pub async fn finish(&self, cluster: &str) {
+        let finished = self
+            .change(&|s: &mut Slots| {
+                s.finish(cluster);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = finished {
+            tracing::warn!(error = %e, "could not free the remediation's slot; it expires");
+        }
     }
 }
 
@@ -171,33 +271,56 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    #[test]
-    fn limits_concurrency_rate_and_one_per_cluster() {
+    #[tokio::test]
+    async fn limits_concurrency_rate_and_one_per_cluster() {
         let l = Limiter::new(2, 3);
         let t = at("2026-11-25T12:00:00Z");
-        assert!(l.try_start("c1", "f1", t).is_ok());
+        assert!(l.try_start("c1", "f1", t).await.is_ok());
         assert!(
-            l.try_start("c1", "f1", t).is_ok(),
+            l.try_start("c1", "f1", t).await.is_ok(),
             "the same remediation continues"
         );
         assert!(
-            l.try_start("c1", "f2", t).is_err(),
+            l.try_start("c1", "f2", t).await.is_err(),
             "one remediation per cluster"
         );
-        assert!(l.try_start("c2", "f2", t).is_ok());
+        assert!(l.try_start("c2", "f2", t).await.is_ok());
         assert!(l
             .try_start("c3", "f3", t)
+            .await
             .unwrap_err()
             .contains("max_concurrent"));
-        l.finish("c1");
-        assert!(l.try_start("c3", "f3", t).is_ok());
-        l.finish("c2");
-        l.finish("c3");
+        l.finish("c1").await;
+        assert!(l.try_start("c3", "f3", t).await.is_ok());
+        l.finish("c2").await;
+        l.finish("c3").await;
         assert!(l
             .try_start("c4", "f4", t)
+            .await
             .unwrap_err()
             .contains("max_per_hour"));
-        assert!(l.try_start("c4", "f4", t + Duration::minutes(61)).is_ok());
+        assert!(l
+            .try_start("c4", "f4", t + Duration::minutes(61))
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_slot_whose_remediation_shows_no_life_expires() {
+        let l = Limiter::new(1, 10);
+        let t = at("2026-11-25T12:00:00Z");
+        assert!(l.try_start("c1", "f1", t).await.is_ok());
+        assert!(l.try_start("c2", "f2", t).await.is_err());
+        // The task changing c1 died mid-pass: its slot frees after the slack.
+        let later = t + Duration::seconds(SLOT_SLACK_SECONDS + 1);
+        assert!(l.try_start("c2", "f2", later).await.is_ok());
+        // A re-check scheduled for tomorrow holds its slot until then.
+        l.finish("c2").await;
+        l.hold("c2", "f2", later + Duration::days(1)).await;
+        assert!(l
+            .try_start("c3", "f3", later + Duration::hours(20))
+            .await
+            .is_err());
     }
 
     #[test]

@@ -157,6 +157,8 @@ fn applying(hub: Arc<FakeHub>) -> (Arc<Pipeline>, Arc<FakeQueue>) {
         api: Arc::new(Arc::new(FakeNeptune::new(sample_state()))),
         rechecks: queue.clone(),
         limiter: Limiter::new(1, 10),
+        coordination: None,
+        working: Default::default(),
         policy: config.remediation.clone(),
         metrics: metrics.clone(),
     };

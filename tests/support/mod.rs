@@ -357,6 +357,36 @@ impl World {
             .collect()
     }
 
+    /// The `[coordination] table` as `hubtriage setup` makes it: one string
+    /// partition key `pk`, pay per request.
+    pub async fn create_coordination_table(&self, name: &str) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.emu.sdk(&self.emu.moto).await);
+        dynamodb
+            .create_table()
+            .table_name(name)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// A Neptune client acting in `account` (through moto's AssumeRole) in `region`.
     pub async fn neptune_at(&self, account: &str, region: &str) -> aws_sdk_neptune::Client {
         let sdk = self.emu.sdk(&self.emu.moto).await;
@@ -875,6 +905,22 @@ pub fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     }
+}
+
+/// Waits for several children at once (each at most `limit`): their pipes are
+/// drained from the start, so none stalls on a full stdout while another runs.
+pub fn wait_all_with_limit(children: Vec<Child>, limit: Duration) -> Vec<Output> {
+    let waits: Vec<_> = children
+        .into_iter()
+        .map(|child| std::thread::spawn(move || wait_with_limit(child, limit)))
+        .collect();
+    waits
+        .into_iter()
+        .map(|w| match w.join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+        .collect()
 }
 
 /// Reads a child's pipe to its end on a thread of its own.

@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use super::problem::{Problem, TicketText};
 use super::{Ticket, TicketError, TicketSink};
 use crate::config::{OnResolve, Regression};
-use crate::coordination::{Coordinator, Held, Lease};
+use crate::coordination::{problem_item, Coordinator, Held, Lease};
 use crate::decide::Decision;
 use crate::lock;
 
@@ -186,22 +186,26 @@ impl<T: Tracker> TrackerTickets<T> {
         let Some(c) = &self.coordination else {
             return Ok(None);
         };
+        let item = problem_item(problem_key);
         let lease = c
-            .acquire(problem_key)
+            .acquire(&item)
             .await
             .map_err(|e| self.error(e.to_string()))?;
-        Ok(Some((lease, Held::renew(c.clone(), problem_key))))
+        Ok(Some((lease, Held::renew(c.clone(), &item))))
     }
 
     /// Gives the lease back, recording the problem's ticket first.
     async fn unlease(&self, problem_key: &str, record: Option<&Record>) {
         let Some(c) = &self.coordination else { return };
         if let Some(r) = record {
-            if let Err(e) = c.record_ticket(problem_key, &r.key, &r.url).await {
+            if let Err(e) = c
+                .record_ticket(&problem_item(problem_key), &r.key, &r.url)
+                .await
+            {
                 tracing::warn!(problem_key, error = %e, "could not record the ticket in the coordination table");
             }
         }
-        if let Err(e) = c.release(problem_key).await {
+        if let Err(e) = c.release(&problem_item(problem_key)).await {
             tracing::warn!(problem_key, error = %e, "could not release the problem's lease; it expires");
         }
     }
@@ -303,7 +307,7 @@ impl<T: Tracker> TrackerTickets<T> {
                     None => {
                         lock(&self.unsettled).insert(key.to_string(), std::time::Instant::now());
                         if let Some(c) = &self.coordination {
-                            if let Err(m) = c.mark_unsettled(key).await {
+                            if let Err(m) = c.mark_unsettled(&problem_item(key)).await {
                                 tracing::warn!(problem_key = key, error = %m, "could not mark the create in the coordination table");
                             }
                         }

@@ -394,7 +394,7 @@ async fn a_lease_held_by_another_task_sends_the_finding_back_and_an_unsettled_cr
         .search_blind_to_last
         .store(u32::MAX, Ordering::SeqCst);
     let [a, b] = two_tasks(memory.clone());
-    let key = Problem::of(&ticket_decision("a")).unwrap().key();
+    let key = crate::coordination::problem_item(&Problem::of(&ticket_decision("a")).unwrap().key());
     // Task a holds the lease (mid-work): b's finding goes back to the queue.
     a.coordination
         .as_ref()
