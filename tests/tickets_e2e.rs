@@ -636,21 +636,7 @@ async fn two_daemons_on_one_queue_open_one_issue_per_problem_through_the_coordin
         "{}\n[coordination]\ntable = \"hubtriage-state\"\nlease_seconds = 10\n",
         jira_table("jira", &fakes.url("jira"))
     ));
-    let daemons: Vec<_> = (0..2)
-        .map(|_| {
-            w.daemon(&config, &["--until-empty"])
-                .envs(JIRA_ENV)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    // Both at once: a daemon whose output is not read stalls on a full pipe.
-    let outs = support::wait_all_with_limit(daemons, Duration::from_secs(240));
-    for out in &outs {
-        assert!(out.status.success(), "{}", show(out));
-    }
+    let outs = w.drain_with_daemons(2, &config, &JIRA_ENV, Duration::from_secs(240));
     let both = || outs.iter().map(show).collect::<Vec<_>>().join("\n----\n");
     let worked: Vec<u64> = outs
         .iter()

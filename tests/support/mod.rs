@@ -765,6 +765,33 @@ bus = "default"
         out
     }
 
+    /// Runs `n` daemons (`run --until-empty`) on the one queue at once and
+    /// waits for all of them (each at most `limit`), checking each exited 0.
+    pub fn drain_with_daemons(
+        &self,
+        n: usize,
+        config: &Path,
+        env: &[(&str, &str)],
+        limit: Duration,
+    ) -> Vec<Output> {
+        let daemons: Vec<Child> = (0..n)
+            .map(|_| {
+                self.daemon(config, &["--until-empty"])
+                    .envs(env.iter().copied())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        // All at once: a daemon whose output is not read stalls on a full pipe.
+        let outs = wait_all_with_limit(daemons, limit);
+        for out in &outs {
+            assert!(out.status.success(), "{}", show(out));
+        }
+        outs
+    }
+
     pub async fn send_raw(&self, body: &str) {
         self.sqs
             .send_message()
