@@ -247,6 +247,33 @@ fn parse_finding(node: &Node<'_>, event_region: Option<&str>) -> Result<Finding,
     };
     let updated_at = opt_string(node.opt_field("UpdatedAt"))?;
 
+    // What decisions, notes, tickets and logs repeat is held to AWS's own
+    // shapes: bounded, and without control characters.
+    for (path, value, max) in [
+        ("Id", Some(&id), 512),
+        ("ProductArn", Some(&product_arn), 512),
+        ("GeneratorId", Some(&generator_id), 512),
+        ("AwsAccountId", Some(&account), 64),
+        ("Region", Some(&region), 32),
+        ("Compliance.SecurityControlId", control.as_ref(), 64),
+        ("Resources[].Id", cluster_arn.as_ref(), 2048),
+        ("Compliance.Status", compliance_status.as_ref(), 32),
+        ("RecordState", Some(&record_state), 32),
+        ("Severity.Label", severity_label.as_ref(), 32),
+        ("UpdatedAt", updated_at.as_ref(), 64),
+    ] {
+        if let Some(value) = value {
+            plain(&node.path_of(path), value, max)?;
+        }
+    }
+    for (key, value) in &user_defined_fields {
+        plain(
+            &node.path_of(&format!("UserDefinedFields.{key}")),
+            value,
+            1024,
+        )?;
+    }
+
     Ok(Finding {
         id,
         product_arn,
@@ -312,6 +339,19 @@ fn cluster_arn(node: &Node<'_>) -> Result<Option<String>, ParseError> {
     Ok(None)
 }
 
+/// `value` has at most `max` characters and no control characters; the error
+/// shows its start, escaped.
+fn plain(path: &str, value: &str, max: usize) -> Result<(), ParseError> {
+    if value.chars().count() <= max && !value.chars().any(char::is_control) {
+        return Ok(());
+    }
+    Err(ParseError::WrongValue {
+        path: path.to_string(),
+        expected: format!("at most {max} characters without control characters"),
+        found: value.chars().take(40).collect(),
+    })
+}
+
 fn opt_string(node: Option<Node<'_>>) -> Result<Option<String>, ParseError> {
     node.map(|n| n.string().map(str::to_string)).transpose()
 }
@@ -337,6 +377,11 @@ impl<'a> Node<'a> {
             format!("{}.{key}", self.path)
         };
         Node { path, value }
+    }
+
+    /// The path of `key` below this node (as errors name it).
+    fn path_of(&self, key: &str) -> String {
+        self.child(key, &Value::Null).path
     }
 
     fn missing(&self, key: &str) -> ParseError {
