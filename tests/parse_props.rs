@@ -1,6 +1,12 @@
-//! The parser never panics: arbitrary bytes, truncated events and real events
-//! with values removed or swapped for other JSON types all give `Ok` or a typed
-//! error.
+//! The parser never panics: arbitrary bytes, truncated events, real events
+//! with values removed or swapped for other JSON types, and arbitrary JSON
+//! trees put into a real event all give `Ok` or a typed error.
+//!
+//! This is the parser's fuzz target. `scripts/test.sh` runs it with the
+//! default budget (2,000 cases per property); a longer run:
+//! `HUBTRIAGE_FUZZ_CASES=200000 cargo test --release --test parse_props`.
+//! Inputs are bounded (bytes up to 512, JSON trees of depth 4 and 8 entries
+//! per level), so memory stays small whatever the budget.
 
 use proptest::prelude::*;
 use serde_json::Value;
@@ -77,8 +83,36 @@ fn mutate(mut v: Value, edits: &[(usize, u8)]) -> Value {
     v
 }
 
+/// Cases per property: `HUBTRIAGE_FUZZ_CASES`, else 2,000.
+fn cases() -> u32 {
+    std::env::var("HUBTRIAGE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
+/// Arbitrary JSON of bounded size: scalars, strings with any characters,
+/// arrays and objects, nested up to 4 levels.
+fn json_tree() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        ".{0,40}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            proptest::collection::btree_map(".{0,12}", inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -88,6 +122,18 @@ proptest! {
     #[test]
     fn truncated_events_never_panic(cut in 0usize..SAMPLE.len()) {
         let _ = parse_event(&SAMPLE.as_bytes()[..cut]);
+    }
+
+    #[test]
+    fn arbitrary_json_in_any_field_never_panics(at in any::<usize>(), tree in json_tree()) {
+        let mut sample: Value = serde_json::from_str(SAMPLE).unwrap();
+        let mut paths = Vec::new();
+        pointers(&sample, String::new(), &mut paths);
+        let path = &paths[at % paths.len()];
+        if let Some(slot) = sample.pointer_mut(path) {
+            *slot = tree;
+        }
+        let _ = parse_event(sample.to_string().as_bytes());
     }
 
     #[test]
