@@ -796,10 +796,7 @@ async fn two_daemons_share_max_concurrent_and_reboot_each_instance_once() {
         .await;
         // The consolidated finding and a standard-specific one.
         for suffix in ["consolidated", "fsbp"] {
-            findings.push(w.finding(id, |f| {
-                let id = format!("{}-{suffix}", f["Id"].as_str().unwrap());
-                f["Id"] = json!(id);
-            }));
+            findings.push(w.finding_as(id, suffix));
         }
     }
     w.import(&findings);

@@ -125,10 +125,7 @@ async fn one_signed_ticket_per_problem_and_the_findings_name_it() {
         ("orders", "fsbp"),
         ("billing", "consolidated"),
     ] {
-        findings.push(w.finding(cluster, |f| {
-            let id = format!("{}-{suffix}", f["Id"].as_str().unwrap());
-            f["Id"] = json!(id);
-        }));
+        findings.push(w.finding_as(cluster, suffix));
     }
     w.import(&findings);
     let (url, seen) = receiver();
@@ -382,10 +379,7 @@ async fn jira_cloud_one_issue_per_problem_through_429s_a_lost_create_and_search_
         ("orders", "fsbp"),
         ("billing", "consolidated"),
     ] {
-        findings.push(w.finding(cluster, |f| {
-            let id = format!("{}-{suffix}", f["Id"].as_str().unwrap());
-            f["Id"] = json!(id);
-        }));
+        findings.push(w.finding_as(cluster, suffix));
     }
     w.import(&findings);
     // A duplicate delivery of billing's event.
@@ -625,10 +619,7 @@ async fn two_daemons_on_one_queue_open_one_issue_per_problem_through_the_coordin
     let mut findings = Vec::new();
     for suffix in ["consolidated", "fsbp", "cis", "pci"] {
         for cluster in clusters {
-            findings.push(w.finding(cluster, |f| {
-                let id = format!("{}-{suffix}", f["Id"].as_str().unwrap());
-                f["Id"] = json!(id);
-            }));
+            findings.push(w.finding_as(cluster, suffix));
         }
     }
     w.import(&findings);

@@ -611,6 +611,15 @@ impl World {
         f
     }
 
+    /// `cluster`'s finding under the id `<its id>-<suffix>`, as the
+    /// consolidated and the standard-specific findings of one cluster differ.
+    pub fn finding_as(&self, cluster: &str, suffix: &str) -> Value {
+        self.finding(cluster, |f| {
+            let id = format!("{}-{suffix}", f["Id"].as_str().unwrap_or_default());
+            f["Id"] = json!(id);
+        })
+    }
+
     /// `clusters` one-instance prod clusters `<prefix>-<n>`, and `count`
     /// findings spread over them round-robin (unique ids). Returns the
     /// clusters' ARNs and the findings, not yet imported.
