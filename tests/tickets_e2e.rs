@@ -119,14 +119,7 @@ async fn one_signed_ticket_per_problem_and_the_findings_name_it() {
         .await;
     }
     // The consolidated and a standard-specific finding of `orders`; one of `billing`.
-    let mut findings = Vec::new();
-    for (cluster, suffix) in [
-        ("orders", "consolidated"),
-        ("orders", "fsbp"),
-        ("billing", "consolidated"),
-    ] {
-        findings.push(w.finding_as(cluster, suffix));
-    }
+    let findings = orders_twice_and_billing(&w);
     w.import(&findings);
     let (url, seen) = receiver();
 
@@ -203,6 +196,19 @@ async fn one_signed_ticket_per_problem_and_the_findings_name_it() {
     assert_eq!(resolves[0]["on_resolve"], "close");
     assert_eq!(resolves[0]["problem_key"], json!(keys_of_orders));
     assert!(all.iter().all(|(sig, body)| sig == &signature(body)));
+}
+
+/// The consolidated and a standard-specific finding of `orders`, and the
+/// consolidated one of `billing`.
+fn orders_twice_and_billing(w: &World) -> Vec<Value> {
+    [
+        ("orders", "consolidated"),
+        ("orders", "fsbp"),
+        ("billing", "consolidated"),
+    ]
+    .into_iter()
+    .map(|(cluster, suffix)| w.finding_as(cluster, suffix))
+    .collect()
 }
 
 /// `f` as Security Hub's next evaluation reports it: `compliance` now.
@@ -373,14 +379,7 @@ async fn jira_cloud_one_issue_per_problem_through_429s_a_lost_create_and_search_
         "jira",
         json!({"rate_limit": 6, "retry_after": 1, "fail_after_write": 1, "search_lag_seconds": 5}),
     );
-    let mut findings = Vec::new();
-    for (cluster, suffix) in [
-        ("orders", "consolidated"),
-        ("orders", "fsbp"),
-        ("billing", "consolidated"),
-    ] {
-        findings.push(w.finding_as(cluster, suffix));
-    }
+    let findings = orders_twice_and_billing(&w);
     w.import(&findings);
     // A duplicate delivery of billing's event.
     w.import(&findings[2..]);
