@@ -14,6 +14,11 @@
 //!   search lags).
 //! - `unsettled` (epoch seconds): a create that may have been written but was
 //!   not found; no task creates another until search has had time to show it.
+//! - `progress` (cluster items): the remediation's progress as JSON, saved
+//!   before every change it makes, only while the task holds the lease (the
+//!   write checks owner and expiry, so a task paused past its lease changes
+//!   nothing more), and read by the task that takes over after a crash, so it
+//!   carries on without redoing a reboot. Removed when the remediation ends.
 //! - `ttl`: the item expires 400 days after its last write.
 //!
 //! And one item `pk = "remediation-slots"`: the remediations under way and the
@@ -39,6 +44,10 @@ pub enum CoordinationError {
     Aws(#[from] crate::aws::Error),
     #[error("coordination table: {0}")]
     Reply(String),
+    #[error(
+        "this task no longer holds the lease of {0}: another task took it over after it expired"
+    )]
+    Lost(String),
 }
 
 /// The item of a problem (tickets).
@@ -63,6 +72,8 @@ pub struct Lease {
     pub ticket: Option<String>,
     /// When a create that may have been written was not found (epoch seconds).
     pub unsettled: Option<i64>,
+    /// A cluster's remediation progress as last saved (JSON), if any.
+    pub progress: Option<String>,
 }
 
 /// The problem leases and ticket references of all tasks.
@@ -79,6 +90,11 @@ pub trait Coordinator: Send + Sync {
     async fn mark_unsettled(&self, problem: &str) -> Result<(), CoordinationError>;
     /// Gives the lease up (if it is still this task's).
     async fn release(&self, problem: &str) -> Result<(), CoordinationError>;
+    /// Saves a remediation's progress (JSON) with the item, only while this
+    /// task holds its lease (and renews it); else [`CoordinationError::Lost`].
+    async fn save_progress(&self, item: &str, progress: &str) -> Result<(), CoordinationError>;
+    /// Forgets the progress of a remediation that ended (if the lease is still this task's).
+    async fn clear_progress(&self, item: &str) -> Result<(), CoordinationError>;
     /// How long a lease lasts without renewal.
     fn lease_duration(&self) -> Duration;
 }
@@ -151,6 +167,41 @@ impl DynamoCoordinator {
     }
 }
 
+impl DynamoCoordinator {
+    /// Runs `update` on `item` only while this task owns its lease (and
+    /// `and_condition`, which starts with " AND "); `Ok(false)` when not.
+    /// `names` are the attributes the expressions name as `#name`, besides `owner`.
+    async fn update_owned(
+        &self,
+        item: &str,
+        update: &str,
+        and_condition: &str,
+        names: &[&str],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, CoordinationError> {
+        let mut call = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::key(item))
+            .update_expression(update)
+            .condition_expression(format!("#owner = :me{and_condition}"))
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()));
+        for name in names {
+            call = call.expression_attribute_names(format!("#{name}"), *name);
+        }
+        for (placeholder, value) in values {
+            call = call.expression_attribute_values(placeholder, value);
+        }
+        match call.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => Ok(false),
+            Err(e) => Err(self.error("UpdateItem", &e)),
+        }
+    }
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -214,7 +265,39 @@ impl Coordinator for DynamoCoordinator {
         Ok(Lease {
             ticket: text("ticket"),
             unsettled,
+            progress: text("progress"),
         })
+    }
+
+    async fn save_progress(&self, item: &str, progress: &str) -> Result<(), CoordinationError> {
+        let now = now();
+        let lease = i64::try_from(self.lease.as_secs()).unwrap_or(60);
+        let owned = self
+            .update_owned(
+                item,
+                "SET #progress = :progress, #expires = :expires, #ttl = :ttl",
+                " AND #expires >= :now",
+                &["progress", "expires", "ttl"],
+                vec![
+                    (":progress", AttributeValue::S(progress.to_string())),
+                    (":expires", number(now + lease)),
+                    (":now", number(now)),
+                    (":ttl", number(now + ITEM_DAYS * 86_400)),
+                ],
+            )
+            .await?;
+        owned
+            .then_some(())
+            .ok_or_else(|| CoordinationError::Lost(item.to_string()))
+    }
+
+    async fn clear_progress(&self, item: &str) -> Result<(), CoordinationError> {
+        let owned = self
+            .update_owned(item, "REMOVE #progress", "", &["progress"], vec![])
+            .await?;
+        owned
+            .then_some(())
+            .ok_or_else(|| CoordinationError::Lost(item.to_string()))
     }
 
     async fn record_ticket(
@@ -257,24 +340,10 @@ impl Coordinator for DynamoCoordinator {
     }
 
     async fn release(&self, problem: &str) -> Result<(), CoordinationError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::key(problem))
-            .update_expression("REMOVE #owner, #expires")
-            .condition_expression("#owner = :me")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_names("#expires", "expires")
-            .expression_attribute_values(":me", AttributeValue::S(self.owner.clone()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(()),
-            // Expired and taken by another task meanwhile: not ours to release.
-            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => Ok(()),
-            Err(e) => Err(self.error("UpdateItem", &e)),
-        }
+        // Not owned: expired and taken by another task meanwhile, not ours to release.
+        self.update_owned(problem, "REMOVE #owner, #expires", "", &["expires"], vec![])
+            .await
+            .map(|_| ())
     }
 
     fn lease_duration(&self) -> Duration {

@@ -247,7 +247,7 @@ impl Pipeline {
         };
         // A remediation decides under the cluster's lease, from state read
         // then: another task may just have changed the cluster.
-        let mut _cluster_lease = None;
+        let mut cluster_lease = None;
         if let (Some(executor), Action::Remediate, Some(arn)) = (
             &self.executor,
             decision.action,
@@ -257,7 +257,7 @@ impl Pipeline {
                 executor.check_later(f, &arn, None).await?;
                 return Ok(Handled::Remediating);
             };
-            _cluster_lease = Some(lease);
+            cluster_lease = Some(lease);
             if executor.coordinated() {
                 self.clusters.forget(&arn);
                 state = self.read_cluster(Some(&arn)).await?;
@@ -280,7 +280,12 @@ impl Pipeline {
             (Action::Suppress, _, _) => self.record(f, decision, &Acted::Nothing, slot).await,
             (Action::Ticket, _, _) => self.ticket(f, decision, slot).await,
             (Action::Remediate, Some(executor), Some(state)) => {
-                let turn = executor.start(f, decision, &state).await;
+                // Taken above: the first decision was to remediate too.
+                let Some(lease) = cluster_lease else {
+                    executor.check_later(f, &state.arn, None).await?;
+                    return Ok(Handled::Remediating);
+                };
+                let turn = executor.start(f, decision, &state, &lease).await;
                 // The first pass may have changed the cluster.
                 self.clusters.forget(&state.arn);
                 let turn = turn?;
@@ -474,7 +479,7 @@ impl Pipeline {
             return self.triage(&current, &mut slot).await;
         };
         // One task at a time reads and changes the cluster.
-        let Some(_cluster_lease) = executor.lease(&r.cluster_arn).await? else {
+        let Some(cluster_lease) = executor.lease(&r.cluster_arn).await? else {
             executor
                 .check_later(&current, &r.cluster_arn, Some(progress))
                 .await?;
@@ -493,7 +498,9 @@ impl Pipeline {
             &self.reach,
             Utc::now(),
         );
-        let turn = executor.resume(&current, decision, &state, progress).await;
+        let turn = executor
+            .resume(&current, decision, &state, progress, &cluster_lease)
+            .await;
         // The pass may have changed the cluster: what was read before is stale.
         self.clusters.forget(&r.cluster_arn);
         let turn = turn?;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::neptune_api::RDS_SERVICE_LINKED_ROLE;
 use super::recheck::{Limiter, Recheck, RecheckQueue};
-use super::remediate::{pass, FixApis, PassResult, Progress};
+use super::remediate::{pass, Fence, FixApis, PassError, PassResult, Progress};
 use crate::config::Remediation;
 use crate::coordination::{cluster_item, CoordinationError, Coordinator, Held};
 use crate::decide::{Action, Decision};
@@ -51,10 +51,62 @@ pub enum DriverError {
 
 /// A cluster's lease: this process's worker, and the coordination table's
 /// lease when there is one (renewed while held, released when dropped).
+/// With the table it guards every change of a pass ([`Fence`]) and carries
+/// the remediation's progress, so a task that takes over after a crash
+/// carries on where the crashed one stopped.
 pub struct ClusterLease {
     #[allow(dead_code)] // held for its drop
     here: tokio::sync::OwnedMutexGuard<()>,
     table: Option<(Arc<dyn Coordinator>, String, Held)>,
+    /// The progress saved with the lease when it was taken (JSON).
+    saved: Option<String>,
+}
+
+/// Progress saved with a lease is carried on for this long after it was saved.
+const SAVED_PROGRESS_TRUSTED_FOR_HOURS: i64 = 1;
+
+impl ClusterLease {
+    /// The remediation progress saved with the lease (by this or a stopped
+    /// task), if it is recent enough to carry on.
+    fn saved(&self, now: DateTime<Utc>) -> Option<Progress> {
+        let json = self.saved.as_deref()?;
+        match serde_json::from_str::<Progress>(json) {
+            Ok(p)
+                if p.saved_at.is_some_and(|t| {
+                    now - t < Duration::hours(SAVED_PROGRESS_TRUSTED_FOR_HOURS)
+                }) =>
+            {
+                Some(p)
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "the progress saved with the cluster's lease is not what hubtriage writes; ignored");
+                None
+            }
+        }
+    }
+
+    /// The remediation ended: its progress is forgotten.
+    async fn finished(&self) {
+        if let Some((c, item, _)) = &self.table {
+            if let Err(e) = c.clear_progress(item).await {
+                tracing::warn!(error = %e, "could not clear the remediation's saved progress");
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Fence for ClusterLease {
+    async fn checkpoint(&self, progress: &Progress) -> Result<(), String> {
+        let Some((c, item, _)) = &self.table else {
+            return Ok(());
+        };
+        let json = serde_json::to_string(progress).map_err(|e| e.to_string())?;
+        c.save_progress(item, &json)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }
 
 impl Drop for ClusterLease {
@@ -105,15 +157,20 @@ impl Executor {
             return Ok(None);
         };
         let Some(c) = &self.coordination else {
-            return Ok(Some(ClusterLease { here, table: None }));
+            return Ok(Some(ClusterLease {
+                here,
+                table: None,
+                saved: None,
+            }));
         };
         let item = cluster_item(cluster);
         match c.acquire(&item).await {
-            Ok(_) => {
+            Ok(lease) => {
                 let renewing = Held::renew(c.clone(), &item);
                 Ok(Some(ClusterLease {
                     here,
                     table: Some((c.clone(), item, renewing)),
+                    saved: lease.progress,
                 }))
             }
             Err(CoordinationError::Held(_)) => Ok(None),
@@ -141,12 +198,14 @@ impl Executor {
     }
 
     /// Starts remediating `f`'s cluster, or queues a re-check when the limiter
-    /// says wait. The first pass runs at once.
+    /// says wait. The first pass runs at once. A remediation that a stopped
+    /// task left mid-pass (its progress saved with the lease) is carried on.
     pub async fn start(
         &self,
         f: &Finding,
         mut decision: Decision,
         state: &ClusterState,
+        lease: &ClusterLease,
     ) -> Result<Turn, DriverError> {
         let now = Utc::now();
         if let Err(why) = self.limiter.try_start(&state.arn, &f.id, now).await {
@@ -167,10 +226,21 @@ impl Executor {
             );
             return Ok(Turn::Ticket(decision));
         }
-        Metrics::inc(&self.metrics.remediations_started);
-        tracing::info!(plan = %describe_plan(&decision.plan), "remediation started");
-        let progress = Progress::start(state, &self.policy, now);
-        self.turn(f, decision, state, progress, true).await
+        let progress = match lease.saved(now) {
+            Some(saved) => {
+                tracing::info!(
+                    started_at = %saved.started_at,
+                    "carrying on the remediation that a stopped task left mid-pass"
+                );
+                saved
+            }
+            None => {
+                Metrics::inc(&self.metrics.remediations_started);
+                tracing::info!(plan = %describe_plan(&decision.plan), "remediation started");
+                Progress::start(state, &self.policy, now)
+            }
+        };
+        self.turn(f, decision, state, progress, (true, lease)).await
     }
 
     /// Carries on a remediation from its re-check: `decision` is the one that
@@ -181,11 +251,16 @@ impl Executor {
         mut decision: Decision,
         state: &ClusterState,
         progress: Progress,
+        lease: &ClusterLease,
     ) -> Result<Turn, DriverError> {
-        self.limiter.hold(&state.arn, &f.id, Utc::now()).await;
+        let now = Utc::now();
+        self.limiter.hold(&state.arn, &f.id, now).await;
         decision.action = Action::Remediate;
         decision.reason = "A remediation hubtriage started is under way.".into();
-        self.turn(f, decision, state, progress, false).await
+        // A task that stopped mid-pass may have got further than the re-check says.
+        let progress = progress.newest(lease.saved(now));
+        self.turn(f, decision, state, progress, (false, lease))
+            .await
     }
 
     /// Re-queues a re-check that is not due yet.
@@ -193,14 +268,15 @@ impl Executor {
         self.schedule(r.clone(), Duration::zero(), Utc::now()).await
     }
 
-    /// One pass, and what it means for the finding.
+    /// One pass, and what it means for the finding (`first`: the
+    /// remediation's first pass; `lease`: the cluster's, guarding every change).
     async fn turn(
         &self,
         f: &Finding,
         decision: Decision,
         state: &ClusterState,
         mut progress: Progress,
-        first: bool,
+        (first, lease): (bool, &ClusterLease),
     ) -> Result<Turn, DriverError> {
         let now = Utc::now();
         // The cluster the finding names; `pass` refuses state read for any other.
@@ -208,6 +284,7 @@ impl Executor {
         let api = self.api.at(&f.account);
         let result = pass(
             api.as_ref(),
+            lease,
             cluster_arn,
             state,
             &self.policy,
@@ -215,12 +292,21 @@ impl Executor {
             now,
         )
         .await
-        .inspect_err(|e| {
-            if e.throttled {
-                Metrics::inc(&self.metrics.throttles);
+        .map_err(|e| match e {
+            PassError::Aws(e) => {
+                if e.throttled {
+                    Metrics::inc(&self.metrics.throttles);
+                }
+                DriverError::Fix(Box::new(e))
             }
-        })
-        .map_err(|e| DriverError::Fix(Box::new(e)))?;
+            PassError::Fenced(_) => {
+                tracing::warn!(error = %e, "stopped: another task took the cluster over");
+                DriverError::Coordination(e.to_string())
+            }
+        })?;
+        if !matches!(result, PassResult::Waiting { .. }) {
+            lease.finished().await;
+        }
         let rule = decision.rule.clone();
         let rule = rule.as_deref();
         match result {
@@ -351,3 +437,6 @@ pub fn in_progress(f: &Finding, now: DateTime<Utc>) -> bool {
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .is_some_and(|t| now - t.with_timezone(&Utc) < Duration::days(IN_PROGRESS_TRUSTED_FOR_DAYS))
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,8 @@
 //! minutes, and a restart or another replica resumes from live state. Every
 //! step is idempotent: a pass run twice changes nothing the second time.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,37 @@ pub trait FixApi: Send + Sync {
     async fn has_log_stream(&self, region: &str, log_group: &str) -> Result<bool, Error>;
 }
 
+/// The guard of a pass's changes: before each change the pass saves its
+/// progress with the cluster's lease, and stops if this task no longer holds
+/// it (it was paused past its lease, and another task took the cluster over).
+#[async_trait]
+pub trait Fence: Send + Sync {
+    async fn checkpoint(&self, progress: &Progress) -> Result<(), String>;
+}
+
+/// No coordination table: this process's lock is the only guard.
+pub struct Unfenced;
+
+#[async_trait]
+impl Fence for Unfenced {
+    async fn checkpoint(&self, _progress: &Progress) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Why a pass stopped before its end; nothing after the failed call was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error("{0}")]
+    Aws(#[from] Error),
+    #[error("the cluster's lease is lost ({0}); no further change made")]
+    Fenced(String),
+}
+
+/// A reboot hubtriage asked for is given this long to apply before the same
+/// instance, still waiting for a reboot, is rebooted again.
+pub const REBOOT_SETTLE_MINUTES: i64 = 15;
+
 /// The [`FixApi`] for a finding's account (its role's credentials, or the
 /// daemon's own).
 pub trait FixApis: Send + Sync {
@@ -85,6 +118,14 @@ pub struct Progress {
     pub rebooted: Vec<String>,
     #[serde(default)]
     pub retention_set: Option<i32>,
+    /// Instance → when hubtriage asked for its reboot (written with the
+    /// cluster's lease before the call, so a task that takes over after a
+    /// crash does not reboot it again while that reboot applies).
+    #[serde(default)]
+    pub reboots_issued: BTreeMap<String, DateTime<Utc>>,
+    /// When this progress was last saved with the cluster's lease.
+    #[serde(default)]
+    pub saved_at: Option<DateTime<Utc>>,
 }
 
 impl Progress {
@@ -101,6 +142,17 @@ impl Progress {
             copied_parameters: 0,
             rebooted: Vec::new(),
             retention_set: None,
+            reboots_issued: BTreeMap::new(),
+            saved_at: None,
+        }
+    }
+
+    /// The later of two records of one remediation: the re-check's and the
+    /// one saved with the cluster's lease (newer when a task stopped mid-pass).
+    pub fn newest(self, saved: Option<Progress>) -> Progress {
+        match saved {
+            Some(s) if s.started_at == self.started_at && s.saved_at > self.saved_at => s,
+            _ => self,
         }
     }
 
@@ -175,12 +227,13 @@ pub enum PassResult {
 /// changed. Every call names the cluster by the finding's ARN.
 pub async fn pass(
     api: &dyn FixApi,
+    fence: &dyn Fence,
     cluster_arn: &str,
     state: &ClusterState,
     policy: &Remediation,
     progress: &mut Progress,
     now: DateTime<Utc>,
-) -> Result<PassResult, Error> {
+) -> Result<PassResult, PassError> {
     let Some(arn) = ClusterArn::parse(cluster_arn) else {
         return Ok(PassResult::Refused {
             why: format!("the cluster ARN {cluster_arn} cannot be read."),
@@ -201,6 +254,7 @@ pub async fn pass(
     }
     let mut pass = Pass {
         api,
+        fence,
         arn,
         state,
         policy,
@@ -226,6 +280,7 @@ pub async fn pass(
 /// One pass in progress: the steps of the plan run in order until one ends it.
 struct Pass<'a> {
     api: &'a dyn FixApi,
+    fence: &'a dyn Fence,
     /// The cluster the finding names (region, account, identifier).
     arn: ClusterArn<'a>,
     state: &'a ClusterState,
@@ -238,7 +293,7 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     /// Runs one step; `Some` ends the pass there.
-    async fn step(&mut self, step: &Step) -> Result<Option<PassResult>, Error> {
+    async fn step(&mut self, step: &Step) -> Result<Option<PassResult>, PassError> {
         match step {
             Step::CreateParameterGroup {
                 name,
@@ -268,9 +323,16 @@ impl Pass<'_> {
         self.progress.deadline = self.now + deadline(self.policy);
     }
 
-    fn changing(&self, call: &str, params: String) {
+    /// Saves the progress with the lease (stopping if it is lost), then logs the change.
+    async fn changing(&mut self, call: &str, params: String) -> Result<(), PassError> {
+        self.progress.saved_at = Some(self.now.max(Utc::now()));
+        self.fence
+            .checkpoint(self.progress)
+            .await
+            .map_err(PassError::Fenced)?;
         let (cluster, account, region) = (self.arn.identifier, self.arn.account, self.arn.region);
         tracing::info!(cluster, account, region, call, params = %params, "changing the cluster");
+        Ok(())
     }
 
     async fn create_group(
@@ -278,12 +340,13 @@ impl Pass<'_> {
         name: &str,
         family: &str,
         copy_from: Option<&str>,
-    ) -> Result<Option<PassResult>, Error> {
+    ) -> Result<Option<PassResult>, PassError> {
         let region = self.arn.region;
         self.changing(
             "CreateDBClusterParameterGroup",
             format!("name={name} family={family}"),
-        );
+        )
+        .await?;
         self.api.create_group(region, name, family).await?;
         self.progress.created_group = Some(name.to_string());
         if let Some(source) = copy_from {
@@ -299,7 +362,8 @@ impl Pass<'_> {
                 self.changing(
                     "ModifyDBClusterParameterGroup",
                     format!("group={name} copy from {source}: {}", names.join(",")),
-                );
+                )
+                .await?;
                 self.api.set_parameters(region, name, &params).await?;
             }
             self.progress.copied_parameters = params.len();
@@ -308,11 +372,12 @@ impl Pass<'_> {
         Ok(None)
     }
 
-    async fn set_audit_parameter(&mut self, group: &str) -> Result<Option<PassResult>, Error> {
+    async fn set_audit_parameter(&mut self, group: &str) -> Result<Option<PassResult>, PassError> {
         self.changing(
             "ModifyDBClusterParameterGroup",
             format!("group={group} {AUDIT_PARAMETER}=1 apply=pending-reboot"),
-        );
+        )
+        .await?;
         let p = (
             AUDIT_PARAMETER.to_string(),
             "1".to_string(),
@@ -325,11 +390,12 @@ impl Pass<'_> {
         Ok(None)
     }
 
-    async fn attach_group(&mut self, group: &str) -> Result<Option<PassResult>, Error> {
+    async fn attach_group(&mut self, group: &str) -> Result<Option<PassResult>, PassError> {
         self.changing(
             "ModifyDBCluster",
             format!("DBClusterParameterGroupName={group} ApplyImmediately=true"),
-        );
+        )
+        .await?;
         let (region, cluster) = (self.arn.region, self.arn.identifier);
         self.api.attach_group(region, cluster, group).await?;
         self.changed_now();
@@ -338,11 +404,12 @@ impl Pass<'_> {
         ))))
     }
 
-    async fn enable_audit_export(&mut self) -> Result<Option<PassResult>, Error> {
+    async fn enable_audit_export(&mut self) -> Result<Option<PassResult>, PassError> {
         self.changing(
             "ModifyDBCluster",
             "CloudwatchLogsExportConfiguration.EnableLogTypes=[audit]".into(),
-        );
+        )
+        .await?;
         let (region, cluster) = (self.arn.region, self.arn.identifier);
         self.api.enable_audit_export(region, cluster).await?;
         self.changed_now();
@@ -373,8 +440,18 @@ impl Pass<'_> {
         })
     }
 
-    /// One at a time: every instance must be available before the next reboot.
-    async fn reboot(&mut self, instance: &str) -> Result<Option<PassResult>, Error> {
+    /// One at a time: every instance must be available before the next
+    /// reboot. A reboot asked for less than [`REBOOT_SETTLE_MINUTES`] ago (by
+    /// this task, or one that stopped) is waited for, not repeated.
+    async fn reboot(&mut self, instance: &str) -> Result<Option<PassResult>, PassError> {
+        if let Some(at) = self.progress.reboots_issued.get(instance) {
+            if self.now < *at + Duration::minutes(REBOOT_SETTLE_MINUTES) {
+                return Ok(Some(self.waiting(format!(
+                    "instance {instance} was rebooted at {}; waiting for the reboot to apply",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ))));
+            }
+        }
         let region = self.arn.region;
         for m in &self.state.members {
             let status = self.api.instance_status(region, &m.instance).await?;
@@ -386,8 +463,23 @@ impl Pass<'_> {
                 ))));
             }
         }
-        self.changing("RebootDBInstance", format!("instance={instance}"));
-        self.api.reboot(region, instance).await?;
+        // Saved with the lease before the call: a task that takes over after
+        // a crash right after it knows the reboot was asked for.
+        self.progress
+            .reboots_issued
+            .insert(instance.to_string(), self.now);
+        self.changing("RebootDBInstance", format!("instance={instance}"))
+            .await?;
+        if let Err(e) = self.api.reboot(region, instance).await {
+            // Most likely refused. Saved again without it, so the retry need
+            // not wait; should the reboot have been made after all, the
+            // instance shows `rebooting` and the retry waits for that.
+            self.progress.reboots_issued.remove(instance);
+            if let Err(lost) = self.fence.checkpoint(self.progress).await {
+                tracing::warn!(error = %lost, "could not save the progress after a failed reboot");
+            }
+            return Err(e.into());
+        }
         if !self.progress.rebooted.iter().any(|r| r == instance) {
             self.progress.rebooted.push(instance.to_string());
         }
@@ -400,14 +492,15 @@ impl Pass<'_> {
         &mut self,
         log_group: &str,
         days: i32,
-    ) -> Result<Option<PassResult>, Error> {
+    ) -> Result<Option<PassResult>, PassError> {
         let region = self.arn.region;
         if let Some(current) = self.api.log_group_retention(region, log_group).await? {
             if current != Some(days) {
                 self.changing(
                     "PutRetentionPolicy",
                     format!("logGroupName={log_group} retentionInDays={days}"),
-                );
+                )
+                .await?;
                 self.api.put_retention(region, log_group, days).await?;
             }
             self.progress.retention_set = Some(days);
@@ -416,7 +509,7 @@ impl Pass<'_> {
     }
 
     /// Always last: compliant, and an audit log stream exists.
-    async fn verify(&mut self) -> Result<PassResult, Error> {
+    async fn verify(&mut self) -> Result<PassResult, PassError> {
         if self.changed {
             self.changed_now();
             return Ok(self.waiting("changed the parameter group; checking again".into()));

@@ -29,9 +29,17 @@ async fn run(
 ) -> (PassResult, Progress, usize) {
     let mut progress = Progress::start(&api.state(), policy, now);
     for n in 1..=20 {
-        let result = pass(api, ARN, &api.state(), policy, &mut progress, now)
-            .await
-            .unwrap();
+        let result = pass(
+            api,
+            &Unfenced,
+            ARN,
+            &api.state(),
+            policy,
+            &mut progress,
+            now,
+        )
+        .await
+        .unwrap();
         match result {
             PassResult::Waiting { window: true, .. } => return (result, progress, n),
             PassResult::Waiting { .. } => continue,
@@ -133,6 +141,7 @@ async fn a_busy_cluster_waits_and_a_skipped_one_is_refused() {
     let mut progress = Progress::start(&api.state(), &p, at("2026-11-25T12:00:00Z"));
     let r = pass(
         &api,
+        &Unfenced,
         ARN,
         &api.state(),
         &p,
@@ -149,6 +158,7 @@ async fn a_busy_cluster_waits_and_a_skipped_one_is_refused() {
     let api = FakeNeptune::new(s);
     let r = pass(
         &api,
+        &Unfenced,
         ARN,
         &api.state(),
         &p,
@@ -172,6 +182,7 @@ async fn verification_waits_for_the_audit_log_stream() {
         last = Some(
             pass(
                 &api,
+                &Unfenced,
                 ARN,
                 &api.state(),
                 &p,
@@ -204,6 +215,7 @@ async fn state_of_another_arn_is_never_changed() {
         let mut progress = Progress::start(&api.state(), &p, at("2026-11-25T12:00:00Z"));
         let r = pass(
             &api,
+            &Unfenced,
             ARN,
             &api.state(),
             &p,
@@ -215,4 +227,136 @@ async fn state_of_another_arn_is_never_changed() {
         assert!(matches!(r, PassResult::Refused { .. }), "{r:?}");
         assert!(api.mutating().is_empty(), "{other}: {:?}", api.mutating());
     }
+}
+
+/// A fence that saves each checkpoint, with the changes made before it, or
+/// refuses every one (the lease was lost).
+#[derive(Default)]
+struct Recording {
+    saved: std::sync::Mutex<Vec<(Progress, usize)>>,
+    lost: bool,
+    api: Option<std::sync::Arc<FakeNeptune>>,
+}
+
+#[async_trait]
+impl Fence for Recording {
+    async fn checkpoint(&self, progress: &Progress) -> Result<(), String> {
+        if self.lost {
+            return Err("another task holds the cluster".into());
+        }
+        let made = self.api.as_ref().map_or(0, |a| a.mutating().len());
+        self.saved.lock().unwrap().push((progress.clone(), made));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_pass_whose_lease_was_taken_over_changes_nothing() {
+    let api = FakeNeptune::new(sample_state());
+    let p = policy(RebootPolicy::Immediate);
+    let now = at("2026-11-25T12:00:00Z");
+    let mut progress = Progress::start(&api.state(), &p, now);
+    let fence = Recording {
+        lost: true,
+        ..Recording::default()
+    };
+    let r = pass(&api, &fence, ARN, &api.state(), &p, &mut progress, now).await;
+    assert!(matches!(r, Err(PassError::Fenced(_))), "{r:?}");
+    assert!(api.mutating().is_empty(), "{:?}", api.mutating());
+}
+
+#[tokio::test]
+async fn each_change_is_saved_with_the_lease_before_it_is_made() {
+    let api = std::sync::Arc::new(FakeNeptune::new(sample_state()));
+    let p = policy(RebootPolicy::Immediate);
+    let now = at("2026-11-25T12:00:00Z");
+    let fence = Recording {
+        api: Some(api.clone()),
+        ..Recording::default()
+    };
+    let mut progress = Progress::start(&api.state(), &p, now);
+    for _ in 0..20 {
+        let r = pass(
+            api.as_ref(),
+            &fence,
+            ARN,
+            &api.state(),
+            &p,
+            &mut progress,
+            now,
+        )
+        .await
+        .unwrap();
+        if r == PassResult::Verified {
+            break;
+        }
+    }
+    let saved = fence.saved.lock().unwrap();
+    let calls = api.mutating();
+    assert_eq!(
+        saved.len(),
+        calls.len(),
+        "one checkpoint per change: {calls:?}"
+    );
+    for (n, (progress, made)) in saved.iter().enumerate() {
+        assert_eq!(*made, n, "saved before change {n} ({}) was made", calls[n]);
+        assert!(progress.saved_at.is_some());
+        if let Some(instance) = calls[n].strip_prefix("reboot ") {
+            assert_eq!(progress.reboots_issued.get(instance), Some(&now));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_reboot_asked_for_by_a_stopped_task_is_waited_for_not_repeated() {
+    // The cluster waits for its reboots; the progress a task saved before it
+    // died says it asked for orders-graph-2's two minutes ago.
+    let mut s = sample_state();
+    s.parameter_group = "hubtriage-audit-orders-graph".into();
+    s.audit_parameter.value = "1".into();
+    s.exported_logs.push("audit".into());
+    for m in &mut s.members {
+        m.parameter_group_status = crate::state::PENDING_REBOOT.into();
+    }
+    let api = FakeNeptune::new(s);
+    let p = policy(RebootPolicy::Immediate);
+    let now = at("2026-11-25T12:00:00Z");
+    let mut progress = Progress::start(&api.state(), &p, now - Duration::minutes(5));
+    progress
+        .reboots_issued
+        .insert("orders-graph-2".into(), now - Duration::minutes(2));
+    let r = pass(&api, &Unfenced, ARN, &api.state(), &p, &mut progress, now)
+        .await
+        .unwrap();
+    match r {
+        PassResult::Waiting { why, .. } => assert!(why.contains("was rebooted at"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(api.mutating().is_empty(), "{:?}", api.mutating());
+    // Still waiting for it a quarter of an hour later: that reboot did not
+    // happen after all, so it is asked for once more.
+    let later = now + Duration::minutes(REBOOT_SETTLE_MINUTES);
+    pass(&api, &Unfenced, ARN, &api.state(), &p, &mut progress, later)
+        .await
+        .unwrap();
+    assert_eq!(api.mutating(), vec!["reboot orders-graph-2"]);
+}
+
+#[test]
+fn the_newest_progress_of_one_remediation_is_carried_on() {
+    let state = sample_state();
+    let p = policy(RebootPolicy::Immediate);
+    let t = at("2026-11-25T12:00:00Z");
+    let mut message = Progress::start(&state, &p, t);
+    message.saved_at = Some(t + Duration::minutes(1));
+    let mut table = message.clone();
+    table.saved_at = Some(t + Duration::minutes(2));
+    table.reboots_issued.insert("orders-graph-2".into(), t);
+    assert_eq!(message.clone().newest(Some(table.clone())), table);
+    assert_eq!(table.clone().newest(Some(message.clone())), table);
+    assert_eq!(message.clone().newest(None), message);
+    // Another remediation's progress (an earlier one of the cluster) is not this one's.
+    let mut other = table.clone();
+    other.started_at = t - Duration::days(1);
+    assert_eq!(message.clone().newest(Some(other)), message);
 }

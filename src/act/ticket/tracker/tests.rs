@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::*;
-use crate::testing::ticket_decision;
+use crate::testing::{ticket_decision, MemoryTable};
 
 #[derive(Default)]
 struct Memory {
@@ -276,86 +276,9 @@ async fn another_problems_ticket_named_by_a_finding_is_left_alone() {
     assert_eq!(t.key.as_deref(), Some("SEC-2"));
 }
 
-/// The coordination table in memory: one map shared by the "tasks" (each a
-/// handle with its own owner).
-#[derive(Default)]
-struct Table(Mutex<HashMap<String, (Option<Holder>, Lease)>>);
-
-/// A lease's owner and when it expires.
-type Holder = (&'static str, std::time::Instant);
-
-struct Task {
-    table: Arc<Table>,
-    owner: &'static str,
-}
-
-#[async_trait]
-impl Coordinator for Task {
-    async fn acquire(
-        &self,
-        problem: &str,
-    ) -> Result<Lease, crate::coordination::CoordinationError> {
-        let mut items = lock(&self.table.0);
-        let item = items.entry(problem.to_string()).or_default();
-        match item.0 {
-            Some((owner, until)) if owner != self.owner && until > std::time::Instant::now() => {
-                Err(crate::coordination::CoordinationError::Held(
-                    problem.to_string(),
-                ))
-            }
-            _ => {
-                item.0 = Some((
-                    self.owner,
-                    std::time::Instant::now() + self.lease_duration(),
-                ));
-                Ok(item.1.clone())
-            }
-        }
-    }
-    async fn record_ticket(
-        &self,
-        problem: &str,
-        ticket: &str,
-        _: &str,
-    ) -> Result<(), crate::coordination::CoordinationError> {
-        let mut items = lock(&self.table.0);
-        let item = items.entry(problem.to_string()).or_default();
-        item.1.ticket = Some(ticket.to_string());
-        item.1.unsettled = None;
-        Ok(())
-    }
-    async fn mark_unsettled(
-        &self,
-        problem: &str,
-    ) -> Result<(), crate::coordination::CoordinationError> {
-        lock(&self.table.0)
-            .entry(problem.to_string())
-            .or_default()
-            .1
-            .unsettled = Some(Utc::now().timestamp());
-        Ok(())
-    }
-    async fn release(&self, problem: &str) -> Result<(), crate::coordination::CoordinationError> {
-        if let Some(item) = lock(&self.table.0).get_mut(problem) {
-            if item.0.is_some_and(|(o, _)| o == self.owner) {
-                item.0 = None;
-            }
-        }
-        Ok(())
-    }
-    fn lease_duration(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(60)
-    }
-}
-
 fn two_tasks(memory: Arc<Memory>) -> [TrackerTickets<Arc<Memory>>; 2] {
-    let table = Arc::new(Table::default());
-    ["a", "b"].map(|owner| {
-        sink_over(memory.clone()).with_coordination(Arc::new(Task {
-            table: table.clone(),
-            owner,
-        }))
-    })
+    let table = Arc::new(MemoryTable::default());
+    ["a", "b"].map(|owner| sink_over(memory.clone()).with_coordination(table.task(owner)))
 }
 
 fn sink_over(memory: Arc<Memory>) -> TrackerTickets<Arc<Memory>> {
