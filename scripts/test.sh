@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Everything the project tests: formatting, lints (Rust, Dockerfile, CloudFormation),
+# cargo-deny's dependency checks,
 # the emulator's self-test, unit tests, CLI tests, template tests and the
 # end-to-end tests against the local emulators
 # (127.0.0.1 only). Installs what it needs itself (a Python venv for moto).
@@ -11,6 +12,9 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+
+echo "== cargo deny: licenses, bans, sources (and advisories from a local database), deny.toml"
+scripts/deny.sh
 
 echo "== deployment lint: hadolint (Dockerfile) and cfn-lint (deploy/*.yaml), pinned"
 scripts/lint-deploy.sh

@@ -23,8 +23,10 @@ import copy
 import io
 import json
 import os
+import random
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -125,13 +127,23 @@ class Faults:
     one of: "throttle": N | "unprocessed": N (+ "error_code", "error_message")
     | "delay_ms": MS (+ "count", default 1; + "after": true to carry the call
     out first and hold back only the reply) | "error_code" (+ "status",
-    "message", "count", default 1). Optional "request_contains": the fault
-    applies only to calls whose request (as JSON text) contains that string.
+    "message", "count", default 1) | "reset": true (+ "count", default 1;
+    + "after": true to carry the call out first): the connection is closed
+    without a reply | "entries": N (SQS DeleteMessageBatch,
+    ChangeMessageVisibilityBatch, SendMessageBatch): N entries of the call
+    fail (listed in the reply's Failed), the others are carried out.
+    Optional "request_contains": the fault applies only to calls whose
+    request (as JSON text) contains that string. Optional "rate": P
+    (0 < P <= 1): the fault hits each matching call with probability P and
+    lasts until cleared (or until "count" hits); throttle and unprocessed
+    then hit one call or identifier at a time. The dice are seeded
+    (--fault-seed).
     """
 
-    def __init__(self):
+    def __init__(self, seed=0):
         self.lock = threading.Lock()
         self.faults = []
+        self.rng = random.Random(seed)
 
     def add(self, spec):
         if not isinstance(spec, dict) or not spec.get("operation"):
@@ -147,15 +159,34 @@ class Faults:
         elif "error_code" in f:
             f["kind"], f["remaining"] = "error", int(f.get("count", 1))
             f.setdefault("status", 400)
+        elif "reset" in f:
+            if f["reset"] is not True:
+                raise ValueError('"reset" must be true')
+            f["kind"], f["remaining"] = "reset", int(f.get("count", 1))
+        elif "entries" in f:
+            if f["operation"] not in SQS_BATCHES:
+                raise ValueError(f'"entries" faults apply to {", ".join(sorted(SQS_BATCHES))}')
+            f["kind"], f["remaining"] = "entries", int(f.get("count", 1))
         else:
-            raise ValueError("fault needs one of throttle, unprocessed, delay_ms, error_code")
+            raise ValueError("fault needs one of throttle, unprocessed, delay_ms, error_code, reset, entries")
+        if "rate" in f:
+            rate = float(f["rate"])
+            if not 0 < rate <= 1:
+                raise ValueError('"rate" must be > 0 and <= 1')
+            f["rate"] = rate
+            f["remaining"] = int(f["count"]) if "count" in f else float("inf")
         with self.lock:
             self.faults.append(f)
         return f
 
+    def seed(self, seed):
+        with self.lock:
+            self.rng = random.Random(seed)
+
     def list(self):
         with self.lock:
-            return [dict(f) for f in self.faults]
+            return [{k: (None if v == float("inf") else v) for k, v in f.items()}
+                    for f in self.faults]
 
     def clear(self):
         with self.lock:
@@ -175,6 +206,9 @@ class Faults:
             if after is not None and bool(f.get("after")) != after:
                 continue
             if f["kind"] == kind and f["remaining"] > 0 and self._matches(f, service, operation, request):
+                if "rate" in f and self.rng.random() >= f["rate"]:
+                    continue
+                f["hits"] = f.get("hits", 0) + 1
                 f["remaining"] -= 1
                 if f["remaining"] <= 0:
                     self.faults.remove(f)
@@ -188,9 +222,12 @@ class Faults:
         carried out first and the reply is held back (see delay_after)."""
         with self.lock:
             delay = self._take("delay", service, operation, after=False, request=request)
-            thr = self._take("throttle", service, operation, request=request)
-            err = None if thr else self._take("error", service, operation, request=request)
+            reset = self._take("reset", service, operation, after=False, request=request)
+            thr = None if reset else self._take("throttle", service, operation, request=request)
+            err = None if reset or thr else self._take("error", service, operation, request=request)
         delay_s = delay["delay_ms"] / 1000.0 if delay else 0.0
+        if reset:
+            return delay_s, ("reset", None, None)
         if thr:
             return delay_s, ("throttle", None, "Rate exceeded")
         if err:
@@ -204,6 +241,18 @@ class Faults:
             delay = self._take("delay", service, operation, after=True)
         return delay["delay_ms"] / 1000.0 if delay else 0.0
 
+    def reset_after(self, service, operation, request=None):
+        """True when the connection of a call already carried out is to be
+        closed without its reply (the caller cannot know the change was made)."""
+        with self.lock:
+            return self._take("reset", service, operation, after=True, request=request) is not None
+
+    def entries_to_fail(self, operation, request):
+        """How many entries of an SQS batch call fail (0 when no fault hits)."""
+        with self.lock:
+            f = self._take("entries", "sqs", operation, request=request)
+        return int(f["entries"]) if f else 0
+
     def take_unprocessed(self, service, operation):
         """One identifier's worth of 'unprocessed' fault: (code, message) or None."""
         with self.lock:
@@ -215,6 +264,8 @@ class Faults:
 
 CALLS = CallLog()
 FAULTS = Faults()
+# The SQS batch calls whose entries can fail one by one ("entries" faults).
+SQS_BATCHES = {"DeleteMessageBatch", "ChangeMessageVisibilityBatch", "SendMessageBatch"}
 
 
 class Quotas:
@@ -261,6 +312,18 @@ class Quotas:
 QUOTAS = Quotas()
 
 
+def drop_connection(sock):
+    """Closes a client's connection with no reply: with SO_LINGER 0 the
+    close sends a reset where the kernel still can."""
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 # --------------------------------------------------------------------------
 # moto side: WSGI middleware that records calls and injects faults
 # --------------------------------------------------------------------------
@@ -283,6 +346,14 @@ class MotoRecorder:
         delay_s, err = FAULTS.for_call(service, operation, request)
         if delay_s:
             time.sleep(delay_s)
+        if err and err[0] == "reset":
+            entry["status"] = "reset"
+            vlog(f"moto {service}.{operation} -> connection reset (injected)")
+            drop_connection(environ.get("werkzeug.socket"))
+            return []
+        failing = []
+        if is_json and operation in SQS_BATCHES and isinstance(request, dict):
+            failing = self._fail_entries(environ, operation, request)
         if err:
             status, headers, payload = self._error(is_json, err)
             entry["status"] = status
@@ -298,13 +369,62 @@ class MotoRecorder:
             vlog(f"moto {service}.{operation} -> {status}")
             return start_response(status, headers, exc_info)
 
+        if failing:
+            return self._with_failed_entries(environ, recording_start_response, failing)
         result = self.app(environ, recording_start_response)
         after_s = FAULTS.delay_after(service, operation)
         if after_s:
             # The change is made; hold the reply back (so a test can kill the caller).
             result = list(result)
             time.sleep(after_s)
+        if FAULTS.reset_after(service, operation, request):
+            # The change is made; the caller never hears of it.
+            list(result)
+            entry["status"] = "reset"
+            vlog(f"moto {service}.{operation} -> carried out, connection reset (injected)")
+            drop_connection(environ.get("werkzeug.socket"))
+            return []
         return result
+
+    @staticmethod
+    def _fail_entries(environ, operation, request):
+        """An "entries" fault: takes N entries out of the batch (moto carries
+        out the rest) and returns them, to be listed as Failed in the reply."""
+        entries = request.get("Entries")
+        n = FAULTS.entries_to_fail(operation, request) if isinstance(entries, list) else 0
+        if n <= 0 or not entries:
+            return []
+        n = min(n, len(entries))
+        failing, kept = entries[:n], entries[n:]
+        body = json.dumps({**request, "Entries": kept}).encode()
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return failing
+
+    def _with_failed_entries(self, environ, start_response, failing):
+        failed = [{"Id": e.get("Id"), "SenderFault": False, "Code": "InternalError",
+                   "Message": "Injected fault: entry not processed"} for e in failing]
+        if not json.loads(environ["wsgi.input"].getvalue() or b"{}").get("Entries"):
+            # Every entry failed: SQS answers with no Successful entries.
+            payload = json.dumps({"Successful": [], "Failed": failed}).encode()
+            start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0"),
+                                      ("Content-Length", str(len(payload)))])
+            return [payload]
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        raw = b"".join(self.app(environ, capture))
+        status = captured.get("status", "500 Error")
+        headers = [(k, v) for k, v in captured.get("headers", []) if k.lower() != "content-length"]
+        if status.startswith("200"):
+            reply = json.loads(raw or b"{}")
+            reply["Failed"] = reply.get("Failed", []) + failed
+            raw = json.dumps(reply).encode()
+        start_response(status, headers + [("Content-Length", str(len(raw)))])
+        return [raw]
 
     @staticmethod
     def _read_body(environ):
@@ -645,6 +765,13 @@ def apply_moto_patches():
     orig_reboot = RDSBackend.reboot_db_instance
 
     def reboot_db_instance(self, db_instance_identifier, *a, **kw):
+        existing = self.databases.get(db_instance_identifier)
+        if existing is not None and existing.status != "available":
+            # RDS refuses to reboot an instance that is not available (a
+            # reboot already under way, for one).
+            raise RDSClientError(
+                "InvalidDBInstanceState",
+                f"DB instance {db_instance_identifier} is not in available state.")
         db = orig_reboot(self, db_instance_identifier, *a, **kw)
         if NEPTUNE_SIM.reboot_seconds > 0:
             db._emu_reboot_until = time.time() + NEPTUNE_SIM.reboot_seconds
@@ -1324,9 +1451,14 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError("InvalidInputException", "Request body is not a JSON object")
             if not QUOTAS.take(operation):
                 raise ApiError("TooManyRequestsException", "Rate exceeded", 429)
-            delay_s, err = FAULTS.for_call("securityhub", operation)
+            delay_s, err = FAULTS.for_call("securityhub", operation, body)
             if delay_s:
                 time.sleep(delay_s)
+            if err and err[0] == "reset":
+                status = "reset"
+                self.close_connection = True
+                drop_connection(self.connection)
+                return
             if err:
                 code, st, msg = err
                 if code == "throttle":
@@ -1334,6 +1466,11 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(code, msg, st)
             result = getattr(self.hub, route[1])(body)
             status = 200
+            if FAULTS.reset_after("securityhub", operation, body):
+                status = "reset"
+                self.close_connection = True
+                drop_connection(self.connection)
+                return
             self._send(200, result)
         except ApiError as e:
             status = e.status
@@ -1388,6 +1525,11 @@ class Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 FAULTS.clear()
                 return {"ok": True}
+        if path == "/_emu/faults/seed" and method == "POST":
+            if not isinstance(body.get("seed"), int):
+                raise ValueError('body must be {"seed": <integer>}')
+            FAULTS.seed(body["seed"])
+            return {"ok": True, "seed": body["seed"]}
         if path == "/_emu/quotas":
             if method == "GET":
                 return QUOTAS.list()
@@ -1504,6 +1646,8 @@ def parse_args(argv):
                    help="region whose bus receives Security Hub events, as cross-region aggregation "
                         "delivers them (default: the finding's Region)")
     p.add_argument("--no-events", action="store_true", help="start with event emission off")
+    p.add_argument("--fault-seed", type=int, default=0,
+                   help='seed of the dice of "rate" faults (default 0; also POST /_emu/faults/seed)')
     p.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin reaches EOF")
     p.add_argument("--verbose", action="store_true", help="log one line per request to stderr")
     return p.parse_args(argv)
@@ -1547,6 +1691,7 @@ def main(argv=None):
 
     Handler.hub = SecurityHub(args.region, args.events_account, args.events_region)
     Handler.hub.events_enabled = not args.no_events
+    FAULTS.seed(args.fault_seed)
     Handler.opts = args
     class SecurityHubServer(ThreadingHTTPServer):
         daemon_threads = True

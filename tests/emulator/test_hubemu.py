@@ -341,6 +341,133 @@ def a_fault_can_be_limited_to_requests_containing_a_text():
 
 
 @test
+def rate_faults_hit_about_their_share_with_seeded_dice():
+    neptune = client("neptune")
+    control("POST", "/_emu/faults/seed", {"seed": 7})
+    control("POST", "/_emu/faults", {"operation": "DescribeDBClusters", "rate": 0.3,
+                                     "error_code": "InternalFailure", "status": 500})
+    outcomes = []
+    for _ in range(200):
+        try:
+            neptune.describe_db_clusters()
+            outcomes.append(True)
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "InternalFailure", e.response
+            outcomes.append(False)
+    failed = outcomes.count(False)
+    assert 35 <= failed <= 85, failed  # 30% of 200, give or take
+    [fault] = control("GET", "/_emu/faults")
+    assert fault["hits"] == failed and fault["remaining"] is None, fault
+    control("DELETE", "/_emu/faults")
+    # The same seed, the same dice.
+    control("POST", "/_emu/faults/seed", {"seed": 7})
+    control("POST", "/_emu/faults", {"operation": "DescribeDBClusters", "rate": 0.3,
+                                     "error_code": "InternalFailure", "status": 500})
+    again = []
+    for _ in range(200):
+        try:
+            neptune.describe_db_clusters()
+            again.append(True)
+        except ClientError:
+            again.append(False)
+    assert again == outcomes
+    control("DELETE", "/_emu/faults")
+    try:
+        control("POST", "/_emu/faults", {"operation": "X", "rate": 1.5, "throttle": 1})
+        raise AssertionError("a rate above 1 was taken")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400
+
+
+@test
+def a_reset_closes_the_connection_before_or_after_the_call():
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+    neptune = client("neptune")
+    control("POST", "/_emu/faults", {"operation": "CreateDBClusterParameterGroup", "reset": True})
+    try:
+        neptune.create_db_cluster_parameter_group(
+            DBClusterParameterGroupName="reset-before", DBParameterGroupFamily="neptune1.3",
+            Description="x")
+        raise AssertionError("the reset call succeeded")
+    except (ConnectionClosedError, EndpointConnectionError, ConnectionError) as e:
+        pass
+    groups = [g["DBClusterParameterGroupName"]
+              for g in neptune.describe_db_cluster_parameter_groups()["DBClusterParameterGroups"]]
+    assert "reset-before" not in groups, groups
+    control("POST", "/_emu/faults", {"operation": "CreateDBClusterParameterGroup", "reset": True,
+                                     "after": True})
+    try:
+        neptune.create_db_cluster_parameter_group(
+            DBClusterParameterGroupName="reset-after", DBParameterGroupFamily="neptune1.3",
+            Description="x")
+        raise AssertionError("the reset call succeeded")
+    except (ConnectionClosedError, EndpointConnectionError, ConnectionError):
+        pass
+    groups = [g["DBClusterParameterGroupName"]
+              for g in neptune.describe_db_cluster_parameter_groups()["DBClusterParameterGroups"]]
+    assert "reset-after" in groups, "carried out, reply lost"
+    calls = control("GET", "/_emu/calls?operation=CreateDBClusterParameterGroup")
+    assert [c["status"] for c in calls[-2:]] == ["reset", "reset"], calls[-2:]
+    # Security Hub's port too.
+    f = make_finding("reset")
+    import_findings(f)
+    control("POST", "/_emu/faults", {"operation": "GetFindings", "reset": True})
+    try:
+        get_one(f)
+        raise AssertionError("the reset call succeeded")
+    except (ConnectionClosedError, EndpointConnectionError, ConnectionError):
+        pass
+    get_one(f)
+    assert control("GET", "/_emu/faults") == []
+
+
+@test
+def sqs_batch_entries_fail_one_by_one():
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName="entries-q", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    for n in range(4):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+    got = []
+    while len(got) < 4:
+        got += sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    control("POST", "/_emu/faults", {"operation": "DeleteMessageBatch", "entries": 1})
+    r = sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": f"e{n}", "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(got)])
+    assert [x["Id"] for x in r["Failed"]] == ["e0"], r
+    assert sorted(x["Id"] for x in r["Successful"]) == ["e1", "e2", "e3"], r
+    assert r["Failed"][0]["SenderFault"] is False
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1", attrs
+    control("POST", "/_emu/faults", {"operation": "ChangeMessageVisibilityBatch", "entries": 1})
+    r = sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+        {"Id": "only", "ReceiptHandle": got[0]["ReceiptHandle"], "VisibilityTimeout": 0}])
+    assert [x["Id"] for x in r["Failed"]] == ["only"] and not r.get("Successful"), r
+    try:
+        control("POST", "/_emu/faults", {"operation": "ReceiveMessage", "entries": 1})
+        raise AssertionError("an entries fault on a non-batch call was taken")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400
+    sqs.delete_queue(QueueUrl=url)
+
+
+@test
+def a_rebooting_instance_cannot_be_rebooted_again():
+    neptune = client("neptune")
+    neptune.create_db_cluster(DBClusterIdentifier="reboot-twice", Engine="neptune")
+    neptune.create_db_instance(DBInstanceIdentifier="reboot-twice-1", DBInstanceClass="db.r5.large",
+                               Engine="neptune", DBClusterIdentifier="reboot-twice")
+    control("POST", "/_emu/neptune/timing", {"reboot_seconds": 2})
+    try:
+        neptune.reboot_db_instance(DBInstanceIdentifier="reboot-twice-1")
+        expect_client_error(lambda: neptune.reboot_db_instance(DBInstanceIdentifier="reboot-twice-1"),
+                            "InvalidDBInstanceState", 400)
+        time.sleep(2.2)
+        neptune.reboot_db_instance(DBInstanceIdentifier="reboot-twice-1")
+    finally:
+        control("POST", "/_emu/neptune/timing", {"reboot_seconds": 0})
+
+
+@test
 def sqs_counts_and_deletes_stay_right_at_depth():
     # Patch H changes how moto finds messages, not what it answers.
     sqs = client("sqs")
