@@ -741,45 +741,6 @@ async fn a_member_accounts_finding_never_touches_the_administrators_same_named_c
     assert_eq!(w.depth(&w.dlq_url).await, 0);
 }
 
-/// The clusters whose RDS changes overlap at the busiest moment of the call
-/// log: each cluster's changes span from its first mutating call to its last.
-fn most_clusters_changed_at_once(w: &World) -> usize {
-    let (_, calls) = w
-        .emu
-        .http("GET", "/_emu/calls?mutating=true&service=rds", None);
-    let mut spans: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
-    for c in calls.as_array().unwrap() {
-        let r = &c["request"];
-        let Some(name) = r["DBClusterIdentifier"]
-            .as_str()
-            .or(r["DBInstanceIdentifier"].as_str())
-            .or(r["DBClusterParameterGroupName"].as_str())
-        else {
-            continue;
-        };
-        let cluster = name
-            .trim_start_matches("hubtriage-audit-")
-            .split('-')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let t = c["time"].as_f64().unwrap();
-        let span = spans.entry(cluster).or_insert((t, t));
-        span.0 = span.0.min(t);
-        span.1 = span.1.max(t);
-    }
-    spans
-        .values()
-        .map(|(start, _)| {
-            spans
-                .values()
-                .filter(|(s, e)| s <= start && start <= e)
-                .count()
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn two_daemons_share_max_concurrent_and_reboot_each_instance_once() {
     let w = world().await;
@@ -835,7 +796,7 @@ async fn two_daemons_share_max_concurrent_and_reboot_each_instance_once() {
     reboots.dedup();
     assert_eq!(count, reboots.len(), "an instance was rebooted twice");
     assert_eq!(count, clusters.len(), "each instance rebooted once");
-    let most = most_clusters_changed_at_once(&w);
+    let most = w.most_clusters_changed_at_once();
     assert!(
         most <= 2,
         "{most} clusters changed at once across the two daemons"

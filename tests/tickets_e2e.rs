@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use support::{show, ClusterSpec, TicketFakes, World, WorldOptions};
+use support::{jira_table, show, ClusterSpec, TicketFakes, World, WorldOptions, JIRA_ENV};
 
 const SECRET_ENV: &str = "HUBTRIAGE_TEST_WEBHOOK_SECRET";
 const SECRET: &str = "whsec-9b1f-loopback-only";
@@ -281,26 +281,11 @@ async fn a_missing_secret_variable_stops_run_with_exit_64_naming_it() {
 
 // ---- Jira Cloud, Jira Data Center, ServiceNow ---------------------------------
 
-const JIRA_ENV: [(&str, &str); 2] = [
-    ("HT_TEST_JIRA_EMAIL", support::JIRA_EMAIL),
-    ("HT_TEST_JIRA_TOKEN", support::JIRA_API_TOKEN),
-];
 const JIRA_DC_ENV: [(&str, &str); 1] = [("HT_TEST_JIRA_PAT", support::JIRA_DC_PAT)];
 const SN_ENV: [(&str, &str); 2] = [
     ("HT_TEST_SN_USER", support::SN_USER),
     ("HT_TEST_SN_PASSWORD", support::SN_PASSWORD),
 ];
-
-fn jira_table(kind: &str, url: &str) -> String {
-    let credentials = if kind == "jira" {
-        "email_env = \"HT_TEST_JIRA_EMAIL\"\ntoken_env = \"HT_TEST_JIRA_TOKEN\""
-    } else {
-        "token_env = \"HT_TEST_JIRA_PAT\""
-    };
-    format!(
-        "\n[ticket]\ntype = \"{kind}\"\nurl = \"{url}\"\nproject = \"SEC\"\nissue_type = \"Task\"\nlabels = [\"security-hub\"]\npriority = {{ CRITICAL = \"Highest\", HIGH = \"High\", MEDIUM = \"Medium\", LOW = \"Low\", INFORMATIONAL = \"Lowest\" }}\n{credentials}\ndone_transition = \"Done\"\nreopen_transition = \"To Do\"\n"
-    )
-}
 
 fn servicenow_table(url: &str) -> String {
     format!(

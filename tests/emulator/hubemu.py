@@ -380,7 +380,7 @@ class MotoRecorder:
         if FAULTS.reset_after(service, operation, request):
             # The change is made; the caller never hears of it.
             list(result)
-            entry["status"] = "reset"
+            entry["status"] = "reset-after"
             vlog(f"moto {service}.{operation} -> carried out, connection reset (injected)")
             drop_connection(environ.get("werkzeug.socket"))
             return []
@@ -1467,7 +1467,7 @@ class Handler(BaseHTTPRequestHandler):
             result = getattr(self.hub, route[1])(body)
             status = 200
             if FAULTS.reset_after("securityhub", operation, body):
-                status = "reset"
+                status = "reset-after"
                 self.close_connection = True
                 drop_connection(self.connection)
                 return

@@ -330,10 +330,13 @@ impl World {
     }
 
     /// Instances rebooted, in order.
+    /// The instances rebooted, once per reboot carried out (a reboot refused,
+    /// or cut off by a connection reset before it was made, is not one).
     pub fn reboots(&self) -> Vec<String> {
         self.emu
             .calls("rds", "RebootDBInstance")
             .iter()
+            .filter(|c| c["status"] == 200 || c["status"] == "reset-after")
             .filter_map(|c| {
                 c["request"]["DBInstanceIdentifier"]
                     .as_str()
@@ -359,6 +362,68 @@ impl World {
 
     /// The `[coordination] table` as `hubtriage setup` makes it: one string
     /// partition key `pk`, pay per request.
+    /// The coordination table's items, `pk` → attribute → value as text.
+    pub async fn coordination_items(
+        &self,
+        table: &str,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.emu.sdk(&self.emu.moto).await);
+        let out = dynamodb.scan().table_name(table).send().await.unwrap();
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let text = |v: &AttributeValue| match v {
+                    AttributeValue::S(s) | AttributeValue::N(s) => s.clone(),
+                    other => format!("{other:?}"),
+                };
+                let pk = item.get("pk").map(text).unwrap_or_default();
+                let attrs = item.iter().map(|(k, v)| (k.clone(), text(v))).collect();
+                (pk, attrs)
+            })
+            .collect()
+    }
+
+    /// The most clusters whose RDS changes overlap at any moment of the call
+    /// log: each cluster's changes span from its first mutating call to its last.
+    pub fn most_clusters_changed_at_once(&self) -> usize {
+        let (_, calls) = self
+            .emu
+            .http("GET", "/_emu/calls?mutating=true&service=rds", None);
+        let mut spans: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+        for c in calls.as_array().cloned().unwrap_or_default() {
+            let r = &c["request"];
+            let Some(name) = r["DBClusterIdentifier"]
+                .as_str()
+                .or(r["DBInstanceIdentifier"].as_str())
+                .or(r["DBClusterParameterGroupName"].as_str())
+            else {
+                continue;
+            };
+            let cluster = name
+                .trim_start_matches("hubtriage-audit-")
+                .split('-')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let t = c["time"].as_f64().unwrap_or_default();
+            let span = spans.entry(cluster).or_insert((t, t));
+            span.0 = span.0.min(t);
+            span.1 = span.1.max(t);
+        }
+        spans
+            .values()
+            .map(|(start, _)| {
+                spans
+                    .values()
+                    .filter(|(s, e)| s <= start && start <= e)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     pub async fn create_coordination_table(&self, name: &str) {
         use aws_sdk_dynamodb::types::{
             AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
@@ -651,15 +716,18 @@ impl World {
         (arns, findings)
     }
 
-    /// Imports findings; Security Hub (the emulator) emits their Imported events.
+    /// Imports findings (100 per call, as the API takes); Security Hub (the
+    /// emulator) emits their Imported events.
     pub fn import(&self, findings: &[Value]) {
-        let (status, v) = self.emu.http(
-            "POST",
-            "/findings/import",
-            Some(&json!({"Findings": findings})),
-        );
-        assert_eq!(status, 200, "{v}");
-        assert_eq!(v["FailedCount"], 0, "{v}");
+        for chunk in findings.chunks(100) {
+            let (status, v) = self.emu.http(
+                "POST",
+                "/findings/import",
+                Some(&json!({"Findings": chunk})),
+            );
+            assert_eq!(status, 200, "{v}");
+            assert_eq!(v["FailedCount"], 0, "{v}");
+        }
     }
 
     /// The finding as Security Hub holds it now.
@@ -1037,4 +1105,22 @@ async fn create_cluster_with(neptune: &aws_sdk_neptune::Client, spec: ClusterSpe
             .unwrap();
     }
     cluster.db_cluster_arn.unwrap()
+}
+
+/// The variables holding the Jira Cloud fake's credentials, for `[ticket]`'s `*_env` keys.
+pub const JIRA_ENV: [(&str, &str); 2] = [
+    ("HT_TEST_JIRA_EMAIL", JIRA_EMAIL),
+    ("HT_TEST_JIRA_TOKEN", JIRA_API_TOKEN),
+];
+
+/// A `[ticket]` table for the Jira fake at `url`: `kind` "jira" (Cloud) or "jira-dc".
+pub fn jira_table(kind: &str, url: &str) -> String {
+    let credentials = if kind == "jira" {
+        "email_env = \"HT_TEST_JIRA_EMAIL\"\ntoken_env = \"HT_TEST_JIRA_TOKEN\""
+    } else {
+        "token_env = \"HT_TEST_JIRA_PAT\""
+    };
+    format!(
+        "\n[ticket]\ntype = \"{kind}\"\nurl = \"{url}\"\nproject = \"SEC\"\nissue_type = \"Task\"\nlabels = [\"security-hub\"]\npriority = {{ CRITICAL = \"Highest\", HIGH = \"High\", MEDIUM = \"Medium\", LOW = \"Low\", INFORMATIONAL = \"Lowest\" }}\n{credentials}\ndone_transition = \"Done\"\nreopen_transition = \"To Do\"\n"
+    )
 }
