@@ -41,6 +41,19 @@ pub async fn load() -> SdkConfig {
         .await
 }
 
+/// `sdk` with standard, not adaptive, retries: for the clients whose calls
+/// must not wait on the SDK's own rate limiter (SQS, whose visibility
+/// extensions have a deadline; DynamoDB, whose leases do; Security Hub, paced
+/// already). Measured with the emulator: after a throttle, adaptive mode held
+/// the next calls of a low-rate client for seconds to about 20 s each, and in
+/// a fault storm the extensions came too late, so messages came back while
+/// still being worked on and the daemons choked on their own redeliveries.
+pub fn standard_retries(sdk: &SdkConfig) -> SdkConfig {
+    sdk.to_builder()
+        .retry_config(RetryConfig::standard())
+        .build()
+}
+
 /// A failed AWS call, whatever the service: what was called, for what, where,
 /// and how it failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -139,7 +139,8 @@ pub struct DynamoCoordinator {
 impl DynamoCoordinator {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str, lease: Duration) -> DynamoCoordinator {
         DynamoCoordinator {
-            client: aws_sdk_dynamodb::Client::new(sdk),
+            // Leases have deadlines: no waiting on the SDK's rate limiter.
+            client: aws_sdk_dynamodb::Client::new(&crate::aws::standard_retries(sdk)),
             table: table.to_string(),
             owner: owner_id(),
             lease,

@@ -493,14 +493,30 @@ fn finding_id_hint(body: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Extends the message's visibility while it is worked on. Never returns.
+/// Extends the message's visibility while it is worked on, every third of
+/// it (sooner again after a failed try). Never returns. Once SQS says the
+/// receipt is no longer valid, the message has come back to the queue (an
+/// extension came too late) and another receive holds it: extending stops,
+/// and the other receiver's copy finds the finding recorded.
 async fn keep_invisible(queue: &dyn MessageQueue, receipt: &str, visibility: i32) {
     let every =
-        Duration::from_millis((u64::try_from(visibility).unwrap_or(30) * 1000 / 2).max(500));
+        Duration::from_millis((u64::try_from(visibility).unwrap_or(30) * 1000 / 3).max(500));
+    let mut wait = every;
     loop {
-        tokio::time::sleep(every).await;
-        if let Err(e) = queue.set_visibility(receipt, visibility).await {
-            tracing::warn!(error = %e, "could not extend the message's visibility");
+        tokio::time::sleep(wait).await;
+        wait = every;
+        match queue.set_visibility(receipt, visibility).await {
+            Ok(()) => {}
+            Err(e) if e.code.as_deref() == Some("ReceiptHandleIsInvalid") => {
+                tracing::warn!(
+                    "the message's visibility ran out before it could be extended; another receive holds it now"
+                );
+                return std::future::pending().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not extend the message's visibility");
+                wait = every.min(Duration::from_secs(1));
+            }
         }
     }
 }

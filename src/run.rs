@@ -136,7 +136,10 @@ pub async fn run(
         role,
     ));
 
-    let queue = Queue::new(aws_sdk_sqs::Client::new(&sdk), &queue_config.url);
+    let queue = Queue::new(
+        aws_sdk_sqs::Client::new(&crate::aws::standard_retries(&sdk)),
+        &queue_config.url,
+    );
     // Fail fast, before any work, when the queue cannot be read.
     let queue_visibility = queue.visibility_timeout().await?;
     let visibility = queue_config

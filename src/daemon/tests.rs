@@ -204,3 +204,17 @@ async fn a_message_whose_ticket_system_failed_comes_back_later_each_time() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn visibility_is_extended_every_third_until_the_receipt_is_no_longer_valid() {
+    let queue = FakeQueue::default();
+    let keep = keep_invisible(&queue, "r1", 30);
+    tokio::pin!(keep);
+    // 65 s of work: extended at 10, 20, ... 60 s.
+    let _ = tokio::time::timeout(Duration::from_secs(65), &mut keep).await;
+    assert_eq!(lock(&queue.visibility).len(), 6);
+    // The message came back to the queue: one more try, then no more calls.
+    lock(&queue.invalid_receipts).insert("r1".into());
+    let _ = tokio::time::timeout(Duration::from_secs(600), &mut keep).await;
+    assert_eq!(lock(&queue.visibility).len(), 7);
+}
