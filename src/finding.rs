@@ -1,5 +1,10 @@
 //! Parse step: an EventBridge event (an SQS message body) → internal `Finding`s.
 //!
+//! Two formats come in: Security Hub CSPM's ASFF findings (detail-type
+//! "Security Hub Findings - Imported", here) and the new Security Hub's OCSF
+//! Compliance Findings ("Findings Imported V2", [`ocsf`]). Both become one
+//! [`Finding`], so one problem gets one decision whichever format told of it.
+//!
 //! Only the fields hubtriage uses are read; unknown fields are ignored. A missing
 //! or mistyped required field is a [`ParseError`] naming its path, e.g.
 //! `detail.findings[0].Resources: missing`. `Resources[].Details` is never read:
@@ -15,6 +20,9 @@ pub const NEPTUNE_2: &str = "Neptune.2";
 /// Detail-types of the Security Hub events hubtriage accepts.
 pub const DETAIL_TYPE_IMPORTED: &str = "Security Hub Findings - Imported";
 pub const DETAIL_TYPE_CUSTOM_ACTION: &str = "Security Hub Findings - Custom Action";
+pub const DETAIL_TYPE_V2: &str = "Findings Imported V2";
+
+pub mod ocsf;
 
 /// Why an event could not be parsed. `path` is a dotted JSON path into the event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,9 +45,14 @@ pub enum ParseError {
     },
 }
 
-/// One ASFF finding, reduced to what triage needs.
+/// One finding (ASFF or OCSF), reduced to what triage needs. For an OCSF
+/// finding, `id` is `finding_info.uid` (the ASFF `Id` of the same check),
+/// `product_arn` is `metadata.product.uid` (`…::productv2/aws/securityhub`),
+/// `account` and `region` come from `cloud`, and `note` and
+/// `user_defined_fields` from hubtriage's own `comment`, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    pub format: Format,
     pub id: String,
     pub product_arn: String,
     pub generator_id: String,
@@ -50,6 +63,9 @@ pub struct Finding {
     pub control: Option<String>,
     /// The `Id` of the first `Resources[]` entry of type `AwsRdsDbCluster`.
     pub cluster_arn: Option<String>,
+    /// OCSF only: the cluster's `DbClusterResourceId` (`cluster-…`) when the
+    /// finding gives no ARN; the pipeline looks the cluster up by it.
+    pub cluster_resource_id: Option<String>,
     pub compliance_status: Option<String>,
     pub record_state: String,
     pub workflow_status: Workflow,
@@ -57,6 +73,16 @@ pub struct Finding {
     pub user_defined_fields: BTreeMap<String, String>,
     pub note: Option<Note>,
     pub updated_at: Option<String>,
+}
+
+/// The format a finding came in, which is the one it is answered in
+/// (`[securityhub] api = "auto"`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// ASFF, Security Hub CSPM (BatchUpdateFindings).
+    Asff,
+    /// OCSF, the new Security Hub (BatchUpdateFindingsV2); `metadata.uid`.
+    Ocsf { metadata_uid: String },
 }
 
 /// A finding's workflow status: ASFF `Workflow.Status`, or else the legacy
@@ -178,10 +204,18 @@ pub fn parse_event(body: &[u8]) -> Result<Vec<Finding>, ParseError> {
         });
     }
     let detail_type = root.field("detail-type")?.string()?;
-    if detail_type != DETAIL_TYPE_IMPORTED && detail_type != DETAIL_TYPE_CUSTOM_ACTION {
+    if ![
+        DETAIL_TYPE_IMPORTED,
+        DETAIL_TYPE_CUSTOM_ACTION,
+        DETAIL_TYPE_V2,
+    ]
+    .contains(&detail_type)
+    {
         return Err(ParseError::WrongValue {
             path: "detail-type".into(),
-            expected: format!("\"{DETAIL_TYPE_IMPORTED}\" or \"{DETAIL_TYPE_CUSTOM_ACTION}\""),
+            expected: format!(
+                "\"{DETAIL_TYPE_IMPORTED}\", \"{DETAIL_TYPE_CUSTOM_ACTION}\" or \"{DETAIL_TYPE_V2}\""
+            ),
             found: detail_type.into(),
         });
     }
@@ -192,7 +226,13 @@ pub fn parse_event(body: &[u8]) -> Result<Vec<Finding>, ParseError> {
     let findings = root.field("detail")?.field("findings")?.array()?;
     findings
         .iter()
-        .map(|f| parse_finding(f, event_region))
+        .map(|f| {
+            if detail_type == DETAIL_TYPE_V2 {
+                ocsf::parse_finding(f, event_region)
+            } else {
+                parse_finding(f, event_region)
+            }
+        })
         .collect()
 }
 
@@ -275,6 +315,7 @@ fn parse_finding(node: &Node<'_>, event_region: Option<&str>) -> Result<Finding,
     }
 
     Ok(Finding {
+        format: Format::Asff,
         id,
         product_arn,
         generator_id,
@@ -282,6 +323,7 @@ fn parse_finding(node: &Node<'_>, event_region: Option<&str>) -> Result<Finding,
         region,
         control,
         cluster_arn,
+        cluster_resource_id: None,
         compliance_status,
         record_state,
         workflow_status,
@@ -420,6 +462,13 @@ impl<'a> Node<'a> {
             None | Some(Value::Null) => None,
             Some(value) => Some(self.child(key, value)),
         }
+    }
+
+    /// An integer (OCSF's enum ids).
+    fn integer(&self) -> Result<i64, ParseError> {
+        self.value
+            .as_i64()
+            .ok_or_else(|| self.wrong_type("an integer"))
     }
 
     fn string(&self) -> Result<&'a str, ParseError> {

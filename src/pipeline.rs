@@ -80,7 +80,9 @@ impl Seen {
     fn key(f: &Finding) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
+        // The ASFF and the OCSF finding of one check share the id, not the product.
         f.id.hash(&mut h);
+        f.product_arn.hash(&mut h);
         f.updated_at.hash(&mut h);
         f.workflow_status.as_str().hash(&mut h);
         f.note.as_ref().map(|n| n.text.as_str()).hash(&mut h);

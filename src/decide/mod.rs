@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Remediation, RuleAction, Subject};
-use crate::finding::{ClusterArn, Finding, Workflow};
+use crate::finding::{ClusterArn, Finding, Format, Workflow};
 use crate::state::ClusterState;
 
 mod plan;
@@ -213,9 +213,13 @@ pub fn untrusted(f: &Finding) -> Option<String> {
     let Some(cluster_arn) = f.cluster_arn.as_deref() else {
         return Some("The finding names no AwsRdsDbCluster resource.".into());
     };
-    if !is_security_hub_product(&f.product_arn, &f.region) {
+    if !is_security_hub_product(&f.product_arn, &f.region, &f.format) {
+        let field = match f.format {
+            Format::Asff => "ProductArn",
+            Format::Ocsf { .. } => "metadata.product.uid",
+        };
         return Some(format!(
-            "The finding is not trusted: its ProductArn {} is not Security Hub's own product in {}.",
+            "The finding is not trusted: its {field} {} is not Security Hub's own product in {}.",
             f.product_arn, f.region
         ));
     }
@@ -280,12 +284,18 @@ pub fn out_of_reach(f: &Finding, config: &Config, reach: &Reach) -> Option<Strin
 }
 
 /// `arn:<partition>:securityhub:<region>::product/aws/securityhub` for the finding's region.
-fn is_security_hub_product(product_arn: &str, region: &str) -> bool {
+/// Security Hub's own product in `region`: `…::product/aws/securityhub` for
+/// ASFF findings, `…::productv2/aws/securityhub` for OCSF ones.
+fn is_security_hub_product(product_arn: &str, region: &str, format: &Format) -> bool {
+    let product = match format {
+        Format::Asff => "product/aws/securityhub",
+        Format::Ocsf { .. } => "productv2/aws/securityhub",
+    };
     let parts: Vec<&str> = product_arn.split(':').collect();
     matches!(
         parts.as_slice(),
-        ["arn", partition, "securityhub", r, "", "product/aws/securityhub"]
-            if partition.starts_with("aws") && *r == region
+        ["arn", partition, "securityhub", r, "", p]
+            if partition.starts_with("aws") && *r == region && *p == product
     )
 }
 

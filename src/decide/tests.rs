@@ -401,3 +401,104 @@ fn step10_already_notified_tickets_are_not_repeated() {
     );
     assert_eq!(d.action, Action::Remediate);
 }
+
+// ---- one problem, two formats -------------------------------------------------------
+
+/// The same check as an ASFF and as an OCSF finding, over a table of
+/// findings, live states and configs: the same action, rule, plan, problems
+/// and expiry.
+#[test]
+fn the_asff_and_the_ocsf_finding_of_one_check_get_the_same_decision() {
+    use serde_json::{json, Value};
+    let base: Value = serde_json::from_str(crate::testing::EVENT).unwrap();
+    type Edit = fn(&mut Value);
+    let findings: [(&str, Edit); 9] = [
+        ("failed, new", |_| {}),
+        ("passed", |f| f["Compliance"]["Status"] = "PASSED".into()),
+        ("suppressed by a person", |f| {
+            f["Workflow"]["Status"] = "SUPPRESSED".into();
+            f["Note"] = json!({"Text": "accepted risk", "UpdatedBy": "alice", "UpdatedAt": "2026-11-21T00:00:00Z"});
+        }),
+        ("resolved by a person", |f| {
+            f["Workflow"]["Status"] = "RESOLVED".into()
+        }),
+        ("archived", |f| f["RecordState"] = "ARCHIVED".into()),
+        ("another account", |f| {
+            let id = f["Id"]
+                .as_str()
+                .unwrap()
+                .replace("111122223333", "444455556666");
+            f["Id"] = id.into();
+            f["AwsAccountId"] = "444455556666".into();
+            f["Resources"][0]["Id"] =
+                "arn:aws:rds:us-east-1:444455556666:cluster:orders-graph".into();
+        }),
+        ("another control", |f| {
+            f["Compliance"]["SecurityControlId"] = "Neptune.1".into()
+        }),
+        ("ticketed by hubtriage", |f| {
+            f["Workflow"]["Status"] = "NOTIFIED".into();
+            f["Note"] = json!({"Text": "hubtriage opened ticket SEC-1.", "UpdatedBy": "hubtriage", "UpdatedAt": "2026-11-21T00:00:00Z"});
+            f["UserDefinedFields"] =
+                json!({"hubtriage:action": "ticket", "hubtriage:ticket": "SEC-1"});
+        }),
+        ("high severity", |f| f["Severity"]["Label"] = "HIGH".into()),
+    ];
+    let mut tagged = sample_state();
+    tagged.tags.insert("env".into(), "sandbox".into());
+    let states = [
+        ("failing", sample_state()),
+        ("compliant", compliant()),
+        ("sandbox", tagged),
+    ];
+    let configs = [
+        ("default", config("")),
+        ("remediate", remediate_config("")),
+        (
+            "rules",
+            config(
+                "[[suppress]]\nname = \"sandbox\"\nreason = \"Sandbox clusters\"\nexpires = \"2099-12-31\"\nmatch = { tags = { env = \"sandbox\" } }\n[[rule]]\nname = \"high\"\naction = \"ticket\"\nmatch = { severity = [\"HIGH\"] }\n",
+            ),
+        ),
+    ];
+    let mut compared = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    for (what, edit) in findings {
+        let mut event = base.clone();
+        edit(&mut event["detail"]["findings"][0]);
+        let asff = event.to_string();
+        let ocsf = crate::testing::ocsf_twin(&asff);
+        let a = crate::finding::parse_event(asff.as_bytes())
+            .unwrap()
+            .remove(0);
+        let o = crate::finding::parse_event(ocsf.as_bytes())
+            .unwrap()
+            .remove(0);
+        assert!(matches!(o.format, crate::finding::Format::Ocsf { .. }));
+        for (state_name, state) in &states {
+            for (config_name, config) in &configs {
+                let da = decide(&a, Some(state), config, &reach(), now());
+                let d_o = decide(&o, Some(state), config, &reach(), now());
+                let case = format!("{what} / {state_name} / {config_name}");
+                assert_eq!(
+                    da.action, d_o.action,
+                    "{case}: {} | {}",
+                    da.reason, d_o.reason
+                );
+                assert_eq!(da.rule, d_o.rule, "{case}");
+                assert_eq!(da.plan, d_o.plan, "{case}");
+                assert_eq!(da.problems, d_o.problems, "{case}");
+                assert_eq!(da.expires, d_o.expires, "{case}");
+                assert_eq!(da.cluster, d_o.cluster, "{case}");
+                seen.insert(da.action.as_str());
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 81);
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["ignore", "remediate", "resolve", "suppress", "ticket"],
+        "every action is compared"
+    );
+}

@@ -25,7 +25,8 @@ pub const UPDATED_BY: &str = "hubtriage";
 /// BatchUpdateFindings limits.
 pub const MAX_IDENTIFIERS: usize = 100;
 pub const MAX_NOTE_CHARS: usize = 512;
-/// UserDefinedFields hubtriage writes.
+/// UserDefinedFields hubtriage writes (on V2 findings, in its comment).
+pub const FIELD_PREFIX: &str = "hubtriage:";
 pub const FIELD_ACTION: &str = "hubtriage:action";
 pub const FIELD_RULE: &str = "hubtriage:rule";
 pub const FIELD_EXPIRES: &str = "hubtriage:expires";

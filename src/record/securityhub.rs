@@ -135,6 +135,7 @@ impl SecurityHub {
 /// A finding from GetFindings, in the shape the pipeline uses.
 fn to_finding(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> Finding {
     Finding {
+        format: crate::finding::Format::Asff,
         id: f.id().unwrap_or_default().to_string(),
         product_arn: f.product_arn().unwrap_or_default().to_string(),
         generator_id: f.generator_id().unwrap_or_default().to_string(),
@@ -153,6 +154,7 @@ fn to_finding(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> Finding {
             .find(|r| r.r#type() == Some("AwsRdsDbCluster"))
             .and_then(|r| r.id())
             .map(str::to_string),
+        cluster_resource_id: None,
         compliance_status: f
             .compliance()
             .and_then(|c| c.status())

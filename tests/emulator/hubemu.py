@@ -350,6 +350,9 @@ class MotoRecorder:
             entry["status"] = "reset"
             vlog(f"moto {service}.{operation} -> connection reset (injected)")
             drop_connection(environ.get("werkzeug.socket"))
+            # The server's write of this reply fails on the closed connection,
+            # which it takes as the client gone.
+            start_response("500 Connection reset", [("Content-Length", "0")])
             return []
         failing = []
         if is_json and operation in SQS_BATCHES and isinstance(request, dict):

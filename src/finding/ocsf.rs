@@ -1,0 +1,298 @@
+//! The new Security Hub's findings: OCSF 1.6 Compliance Findings (class_uid
+//! 2003) in "Findings Imported V2" events, read into the one [`Finding`].
+//!
+//! | Finding | OCSF |
+//! |---|---|
+//! | `id` | `finding_info.uid` (the ASFF `Id` of the same check) |
+//! | `product_arn` | `metadata.product.uid` (`arn:<partition>:securityhub:<region>::productv2/aws/securityhub`) |
+//! | `format` | `metadata.uid` |
+//! | `account`, `region` | `cloud.account.uid`, `cloud.region` |
+//! | `control` | `compliance.control` |
+//! | `compliance_status` | `compliance.status_id` (else `status`): 1 Pass → PASSED, 2 Warning → WARNING, 3 Fail → FAILED |
+//! | `workflow_status` | `status_id`: 1 New, 2 In Progress (NOTIFIED), 3 Suppressed, 4 Resolved, 5 Archived, 99 Other |
+//! | `record_state` | ARCHIVED when `status_id` is 5 or `activity_id` is 3 (Close), else ACTIVE |
+//! | `severity_label` | `severity_id`: 1 INFORMATIONAL … 5 CRITICAL (6 Fatal as CRITICAL) |
+//! | `cluster_arn` | the `resources[]` entry of type `AWS::RDS::DBCluster` (or `AwsRdsDbCluster`): `uid_alt` or `uid`, whichever is the cluster ARN; else `cluster_resource_id` from a `cluster-…` uid |
+//! | `updated_at` | `finding_info.modified_time_dt` |
+//! | `note`, `user_defined_fields` | hubtriage's own `comment` (see [`comment`]) |
+//!
+//! V2 findings have no UserDefinedFields and no note author, so what
+//! hubtriage keeps in them for ASFF rides at the start of its comment:
+//! `hubtriage[action=ticket;ticket=SEC-1;status=2] <the note's short form>`.
+
+use std::collections::BTreeMap;
+
+use super::{plain, ClusterArn, Finding, Format, Node, Note, ParseError, Workflow};
+use crate::record::{FIELD_PREFIX, UPDATED_BY};
+
+/// Resource types of a Neptune (RDS) DB cluster: OCSF findings use the
+/// CloudFormation name; early samples used ASFF's.
+const CLUSTER_TYPES: [&str; 2] = ["AWS::RDS::DBCluster", "AwsRdsDbCluster"];
+
+/// What starts every comment hubtriage writes on a V2 finding.
+const MARKER: &str = "hubtriage[";
+
+/// The status hubtriage set, kept in its comment (echo recognition).
+pub const FIELD_STATUS: &str = "hubtriage:status";
+
+pub(super) fn parse_finding(
+    node: &Node<'_>,
+    event_region: Option<&str>,
+) -> Result<Finding, ParseError> {
+    node.object()?;
+    let info = node.field("finding_info")?;
+    let id = info.field("uid")?.string()?.to_string();
+    let metadata = node.field("metadata")?;
+    let metadata_uid = metadata.field("uid")?.string()?.to_string();
+    let product_arn = metadata
+        .field("product")?
+        .field("uid")?
+        .string()?
+        .to_string();
+    let generator_id = match info.opt_field("analytic").and_then(|a| a.opt_field("name")) {
+        Some(n) => n.string()?.to_string(),
+        None => String::new(),
+    };
+    let cloud = node.field("cloud")?;
+    let account = cloud.field("account")?.field("uid")?.string()?.to_string();
+    let region = match cloud.opt_field("region") {
+        Some(r) => r.string()?.to_string(),
+        None => match event_region {
+            Some(r) => r.to_string(),
+            None => return Err(cloud.missing("region")),
+        },
+    };
+
+    let compliance = node.opt_field("compliance");
+    let control = match compliance.as_ref().and_then(|c| c.opt_field("control")) {
+        Some(c) => Some(c.string()?.to_string()),
+        None => None,
+    };
+    let compliance_status = match compliance.as_ref() {
+        Some(c) => compliance_status(c)?,
+        None => None,
+    };
+    let status_id = node
+        .opt_field("status_id")
+        .map(|s| s.integer())
+        .transpose()?;
+    let workflow_status = match status_id {
+        None | Some(1) => Workflow::New,
+        Some(2) => Workflow::Notified,
+        Some(3) => Workflow::Suppressed,
+        Some(4) => Workflow::Resolved,
+        Some(5) => Workflow::Other("ARCHIVED".into()),
+        Some(6) => Workflow::Other("DELETED".into()),
+        Some(other) => Workflow::Other(format!("OTHER({other})")),
+    };
+    let activity_id = node
+        .opt_field("activity_id")
+        .map(|a| a.integer())
+        .transpose()?;
+    let record_state = if status_id == Some(5) || activity_id == Some(3) {
+        "ARCHIVED"
+    } else {
+        "ACTIVE"
+    }
+    .to_string();
+    let severity_label = match node
+        .opt_field("severity_id")
+        .map(|s| s.integer())
+        .transpose()?
+    {
+        Some(1) => Some("INFORMATIONAL"),
+        Some(2) => Some("LOW"),
+        Some(3) => Some("MEDIUM"),
+        Some(4) => Some("HIGH"),
+        Some(5 | 6) => Some("CRITICAL"),
+        _ => None,
+    }
+    .map(str::to_string);
+    let (cluster_arn, cluster_resource_id) = cluster(node)?;
+    let updated_at = match info.opt_field("modified_time_dt") {
+        Some(t) => Some(t.string()?.to_string()),
+        None => None,
+    };
+    let (note, user_defined_fields) = match node.opt_field("comment") {
+        Some(c) => {
+            let text = c.string()?;
+            match comment::fields(text) {
+                Some(fields) => (
+                    Some(Note {
+                        text: text.to_string(),
+                        updated_by: UPDATED_BY.to_string(),
+                        updated_at: None,
+                    }),
+                    fields,
+                ),
+                // A person's comment: kept as a note by nobody hubtriage knows.
+                None => (
+                    Some(Note {
+                        text: text.to_string(),
+                        updated_by: String::new(),
+                        updated_at: None,
+                    }),
+                    BTreeMap::new(),
+                ),
+            }
+        }
+        None => (None, BTreeMap::new()),
+    };
+
+    for (path, value, max) in [
+        ("finding_info.uid", Some(&id), 512),
+        ("metadata.uid", Some(&metadata_uid), 512),
+        ("metadata.product.uid", Some(&product_arn), 512),
+        ("finding_info.analytic.name", Some(&generator_id), 512),
+        ("cloud.account.uid", Some(&account), 64),
+        ("cloud.region", Some(&region), 32),
+        ("compliance.control", control.as_ref(), 64),
+        ("resources[].uid_alt", cluster_arn.as_ref(), 2048),
+        ("resources[].uid", cluster_resource_id.as_ref(), 256),
+        ("finding_info.modified_time_dt", updated_at.as_ref(), 64),
+    ] {
+        if let Some(value) = value {
+            plain(&node.path_of(path), value, max)?;
+        }
+    }
+    for (key, value) in &user_defined_fields {
+        plain(&node.path_of(&format!("comment.{key}")), value, 1024)?;
+    }
+
+    Ok(Finding {
+        format: Format::Ocsf { metadata_uid },
+        id,
+        product_arn,
+        generator_id,
+        account,
+        region,
+        control,
+        cluster_arn,
+        cluster_resource_id,
+        compliance_status,
+        record_state,
+        workflow_status,
+        severity_label,
+        user_defined_fields,
+        note,
+        updated_at,
+    })
+}
+
+/// `compliance.status_id` (1 Pass, 2 Warning, 3 Fail), else `compliance.status`,
+/// in ASFF's words.
+fn compliance_status(c: &Node<'_>) -> Result<Option<String>, ParseError> {
+    let from_id = match c.opt_field("status_id").map(|s| s.integer()).transpose()? {
+        Some(1) => Some("PASSED"),
+        Some(2) => Some("WARNING"),
+        Some(3) => Some("FAILED"),
+        Some(_) => Some("NOT_AVAILABLE"),
+        None => None,
+    };
+    let from_name = match c.opt_field("status") {
+        Some(s) => Some(match s.string()? {
+            "Pass" => "PASSED",
+            "Warning" => "WARNING",
+            "Fail" => "FAILED",
+            _ => "NOT_AVAILABLE",
+        }),
+        None => None,
+    };
+    Ok(from_id.or(from_name).map(str::to_string))
+}
+
+/// The first cluster resource: its ARN (`uid_alt` or `uid`, whichever is
+/// one), else its resource id (`cluster-…`).
+fn cluster(node: &Node<'_>) -> Result<(Option<String>, Option<String>), ParseError> {
+    let Some(resources) = node.opt_field("resources") else {
+        return Err(node.missing("resources"));
+    };
+    for resource in &resources.array()? {
+        resource.object()?;
+        if !CLUSTER_TYPES.contains(&resource.field("type")?.string()?) {
+            continue;
+        }
+        let mut resource_id = None;
+        for key in ["uid_alt", "uid"] {
+            let Some(value) = resource.opt_field(key) else {
+                continue;
+            };
+            let value = value.string()?;
+            if ClusterArn::parse(value).is_some() {
+                return Ok((Some(value.to_string()), None));
+            }
+            if value.starts_with("cluster-") {
+                resource_id = Some(value.to_string());
+            }
+        }
+        return Ok((None, resource_id));
+    }
+    Ok((None, None))
+}
+
+/// The fields hubtriage keeps at the start of its comment on a V2 finding.
+pub mod comment {
+    use std::collections::BTreeMap;
+
+    use super::{FIELD_PREFIX, MARKER};
+
+    /// Characters a value keeps as they are; others are written `%XX`.
+    fn plain_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || "._:/@+-".contains(c)
+    }
+
+    /// `hubtriage[k=v;…] text`, from fields named `hubtriage:<k>`, cut to `max` characters.
+    pub fn write(fields: &BTreeMap<String, String>, text: &str, max: usize) -> String {
+        let mut parts = Vec::new();
+        for (key, value) in fields {
+            let key = key.strip_prefix(FIELD_PREFIX).unwrap_or(key);
+            let mut v = String::new();
+            for c in value.chars() {
+                if plain_char(c) {
+                    v.push(c);
+                } else {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        v.push_str(&format!("%{b:02X}"));
+                    }
+                }
+            }
+            parts.push(format!("{key}={v}"));
+        }
+        let comment = format!("{MARKER}{}] {text}", parts.join(";"));
+        crate::record::truncate(&comment, max)
+    }
+
+    /// The fields of a comment hubtriage wrote (named `hubtriage:<k>`);
+    /// `None` for anyone else's comment.
+    pub fn fields(comment: &str) -> Option<BTreeMap<String, String>> {
+        let rest = comment.strip_prefix(MARKER)?;
+        let (inside, _) = rest.split_once(']')?;
+        let mut fields = BTreeMap::new();
+        for part in inside.split(';').filter(|p| !p.is_empty()) {
+            let (key, value) = part.split_once('=')?;
+            fields.insert(format!("{FIELD_PREFIX}{key}"), decode(value)?);
+        }
+        Some(fields)
+    }
+
+    fn decode(value: &str) -> Option<String> {
+        let bytes = value.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = value.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests;
