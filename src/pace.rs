@@ -22,6 +22,10 @@ use serde::Deserialize;
 pub enum Api {
     BatchUpdateFindings,
     GetFindings,
+    /// The new Security Hub's calls: no quota is published for them, so they
+    /// are paced like V1's by default, and configurable.
+    BatchUpdateFindingsV2,
+    GetFindingsV2,
     /// DescribeDBClusters, DescribeDBClusterParameters, DescribeDBInstances,
     /// ListTagsForResource: Neptune's read calls.
     NeptuneRead,
@@ -44,6 +48,10 @@ pub struct Rates {
     pub batch_update_findings: Rate,
     #[serde(default = "default_get_findings")]
     pub get_findings: Rate,
+    #[serde(default = "default_batch_update")]
+    pub batch_update_findings_v2: Rate,
+    #[serde(default = "default_get_findings")]
+    pub get_findings_v2: Rate,
     #[serde(default = "default_neptune_read")]
     pub neptune_read: Rate,
 }
@@ -53,6 +61,8 @@ impl Default for Rates {
         Rates {
             batch_update_findings: default_batch_update(),
             get_findings: default_get_findings(),
+            batch_update_findings_v2: default_batch_update(),
+            get_findings_v2: default_get_findings(),
             neptune_read: default_neptune_read(),
         }
     }
@@ -68,6 +78,8 @@ impl Rates {
         Rates {
             batch_update_findings: off,
             get_findings: off,
+            batch_update_findings_v2: off,
+            get_findings_v2: off,
             neptune_read: off,
         }
     }
@@ -76,6 +88,8 @@ impl Rates {
         match api {
             Api::BatchUpdateFindings => self.batch_update_findings,
             Api::GetFindings => self.get_findings,
+            Api::BatchUpdateFindingsV2 => self.batch_update_findings_v2,
+            Api::GetFindingsV2 => self.get_findings_v2,
             Api::NeptuneRead => self.neptune_read,
         }
     }

@@ -411,7 +411,8 @@ impl Pipeline {
             return Ok(Handled::AlreadyRecorded(decision));
         }
         let recorder = lock(&self.recorder).clone().ok_or(RecordError::Stopped)?;
-        let pending = recorder.submit(FindingId::of(f), update.clone()).await?;
+        let id = FindingId::answering(f, self.config.securityhub.api);
+        let pending = recorder.submit(id, update.clone()).await?;
         // Waiting for the batch to be written needs no work slot.
         slot.release();
         pending.written().await?;
@@ -516,6 +517,7 @@ impl Pipeline {
         let id = FindingId {
             id: r.finding_id.clone(),
             product_arn: r.product_arn.clone(),
+            account: r.account.clone(),
         };
         let found = self.findings.get_finding(&id).await;
         let Some(current) = found.map_err(|e| FindingError::Lookup(Box::new(e)))? else {

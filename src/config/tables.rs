@@ -280,6 +280,10 @@ pub struct SecurityHub {
     /// Where BatchUpdateFindings goes; absent = the SDK's region.
     #[serde(default)]
     pub region: Option<String>,
+    /// Which API answers findings: each in its own format (`auto`), or all
+    /// with BatchUpdateFindings (`v1`) or BatchUpdateFindingsV2 (`v2`).
+    #[serde(default)]
+    pub api: crate::record::FindingsApiVersion,
 }
 
 /// The ticket system. Absent = `log`: tickets are log lines. Secrets come

@@ -329,6 +329,8 @@ fn pacing(p: &crate::pace::Rates) -> Result<(), Problem> {
     for (name, rate) in [
         ("batch_update_findings", p.batch_update_findings),
         ("get_findings", p.get_findings),
+        ("batch_update_findings_v2", p.batch_update_findings_v2),
+        ("get_findings_v2", p.get_findings_v2),
         ("neptune_read", p.neptune_read),
     ] {
         let key = format!("pacing.{name}");

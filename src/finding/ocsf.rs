@@ -35,6 +35,12 @@ const MARKER: &str = "hubtriage[";
 /// The status hubtriage set, kept in its comment (echo recognition).
 pub const FIELD_STATUS: &str = "hubtriage:status";
 
+/// One OCSF finding as GetFindingsV2 returns it (the same object as an
+/// event's `detail.findings[0]`).
+pub fn parse_document(finding: &serde_json::Value) -> Result<Finding, ParseError> {
+    parse_finding(&Node::root(finding), None)
+}
+
 pub(super) fn parse_finding(
     node: &Node<'_>,
     event_region: Option<&str>,

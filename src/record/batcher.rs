@@ -318,6 +318,7 @@ mod tests {
         FindingId {
             id: format!("f{n}"),
             product_arn: "p".into(),
+            account: "111122223333".into(),
         }
     }
 

@@ -22,7 +22,8 @@ pub use update::{describe_plan, is_own_update, truncate, Acted, FindingUpdate};
 
 /// `Note.UpdatedBy` on every note hubtriage writes.
 pub const UPDATED_BY: &str = "hubtriage";
-/// BatchUpdateFindings limits.
+/// BatchUpdateFindings limits (V2's are the same: 100 identifiers, a
+/// Comment of 1 to 512 characters).
 pub const MAX_IDENTIFIERS: usize = 100;
 pub const MAX_NOTE_CHARS: usize = 512;
 /// UserDefinedFields hubtriage writes (on V2 findings, in its comment).
@@ -34,19 +35,62 @@ pub const FIELD_TICKET: &str = "hubtriage:ticket";
 pub const FIELD_REMEDIATION: &str = "hubtriage:remediation";
 pub const FIELD_REMEDIATION_STARTED: &str = "hubtriage:remediation-started";
 
-/// Which finding, as BatchUpdateFindings identifies it.
+/// Which finding, as BatchUpdateFindings identifies it (`Id`, `ProductArn`),
+/// or BatchUpdateFindingsV2 (`FindingInfoUid`, `MetadataProductUid`,
+/// `CloudAccountUid`): a `…::productv2/…` product is a V2 finding.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FindingId {
     pub id: String,
     pub product_arn: String,
+    pub account: String,
 }
 
+/// `[securityhub] api`: which API findings are answered with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingsApiVersion {
+    /// Each in the format it came in: ASFF with BatchUpdateFindings, OCSF with
+    /// BatchUpdateFindingsV2.
+    #[default]
+    Auto,
+    /// BatchUpdateFindings for every finding (an OCSF one by its ASFF twin).
+    V1,
+    /// BatchUpdateFindingsV2 for every finding (an ASFF one by its OCSF twin).
+    V2,
+}
+
+const PRODUCT_V1: &str = "::product/";
+const PRODUCT_V2: &str = "::productv2/";
+
 impl FindingId {
+    /// The finding as it came.
     pub fn of(f: &Finding) -> Self {
         FindingId {
             id: f.id.clone(),
             product_arn: f.product_arn.clone(),
+            account: f.account.clone(),
         }
+    }
+
+    /// The finding as `api` answers it: the ASFF and OCSF findings of one
+    /// check share the id, and their products differ by `product`/`productv2`.
+    pub fn answering(f: &Finding, api: FindingsApiVersion) -> Self {
+        let mut id = FindingId::of(f);
+        match api {
+            FindingsApiVersion::Auto => {}
+            FindingsApiVersion::V1 => {
+                id.product_arn = id.product_arn.replace(PRODUCT_V2, PRODUCT_V1)
+            }
+            FindingsApiVersion::V2 => {
+                id.product_arn = id.product_arn.replace(PRODUCT_V1, PRODUCT_V2)
+            }
+        }
+        id
+    }
+
+    /// A finding of the new Security Hub (BatchUpdateFindingsV2, GetFindingsV2).
+    pub fn is_v2(&self) -> bool {
+        self.product_arn.contains(PRODUCT_V2)
     }
 }
 
@@ -80,7 +124,13 @@ pub enum RecordError {
     Stopped,
 }
 
-/// Unprocessed error codes worth retrying.
+/// Unprocessed error codes worth retrying (V1's, then V2's).
 pub fn is_retryable_code(code: &str) -> bool {
-    matches!(code, "ConcurrentUpdateError" | "InternalFailure")
+    matches!(
+        code,
+        "ConcurrentUpdateError"
+            | "InternalFailure"
+            | "ConflictException"
+            | "InternalServerException"
+    )
 }

@@ -1,10 +1,14 @@
-//! The Security Hub adapter: BatchUpdateFindings and GetFindings behind [`FindingsApi`].
+//! The Security Hub adapter behind [`FindingsApi`]: BatchUpdateFindings and
+//! GetFindings for ASFF findings, BatchUpdateFindingsV2 and GetFindingsV2 for
+//! the new Security Hub's OCSF findings.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_securityhub::types::{
-    AwsSecurityFindingIdentifier, NoteUpdate, StringFilter, StringFilterComparison, WorkflowUpdate,
+    AllowedOperators, AwsSecurityFindingIdentifier, CompositeFilter, NoteUpdate,
+    OcsfFindingFilters, OcsfFindingIdentifier, OcsfStringField, OcsfStringFilter, StringFilter,
+    StringFilterComparison, WorkflowUpdate,
 };
 use aws_sdk_securityhub::Client;
 
@@ -37,7 +41,41 @@ impl SecurityHub {
 
 #[async_trait]
 impl FindingsApi for SecurityHub {
+    /// One call per API: BatchUpdateFindings for ASFF findings,
+    /// BatchUpdateFindingsV2 for OCSF ones ([`FindingId::is_v2`]).
     async fn batch_update(
+        &self,
+        ids: &[FindingId],
+        update: &FindingUpdate,
+    ) -> Result<Vec<Unprocessed>, Error> {
+        let (v2, v1): (Vec<FindingId>, Vec<FindingId>) =
+            ids.iter().cloned().partition(FindingId::is_v2);
+        let mut unprocessed = Vec::new();
+        if !v1.is_empty() {
+            unprocessed.extend(self.batch_update_v1(&v1, update).await?);
+        }
+        if !v2.is_empty() {
+            unprocessed.extend(self.batch_update_v2(&v2, update).await?);
+        }
+        Ok(unprocessed)
+    }
+
+    async fn get_finding(&self, id: &FindingId) -> Result<Option<Finding>, Error> {
+        if id.is_v2() {
+            return self.find_v2(id).await;
+        }
+        self.find(&id.id, Some(&id.product_arn)).await
+    }
+}
+
+/// The request's finding that an answer names (its account is not in V1's answer).
+fn asked<'a>(ids: &'a [FindingId], id: &str, product_arn: &str) -> Option<&'a FindingId> {
+    ids.iter()
+        .find(|f| f.id == id && f.product_arn == product_arn)
+}
+
+impl SecurityHub {
+    async fn batch_update_v1(
         &self,
         ids: &[FindingId],
         update: &FindingUpdate,
@@ -76,31 +114,79 @@ impl FindingsApi for SecurityHub {
         Ok(out
             .unprocessed_findings()
             .iter()
-            .map(|u| Unprocessed {
-                finding: FindingId {
-                    id: u
-                        .finding_identifier()
-                        .and_then(|f| f.id())
-                        .unwrap_or_default()
-                        .to_string(),
-                    product_arn: u
-                        .finding_identifier()
-                        .and_then(|f| f.product_arn())
-                        .unwrap_or_default()
-                        .to_string(),
-                },
-                code: u.error_code().unwrap_or("Unknown").to_string(),
-                message: u.error_message().unwrap_or_default().to_string(),
+            .map(|u| {
+                let id = u
+                    .finding_identifier()
+                    .and_then(|f| f.id())
+                    .unwrap_or_default();
+                let product = u
+                    .finding_identifier()
+                    .and_then(|f| f.product_arn())
+                    .unwrap_or_default();
+                Unprocessed {
+                    finding: asked(ids, id, product).cloned().unwrap_or(FindingId {
+                        id: id.to_string(),
+                        product_arn: product.to_string(),
+                        account: String::new(),
+                    }),
+                    code: u.error_code().unwrap_or("Unknown").to_string(),
+                    message: u.error_message().unwrap_or_default().to_string(),
+                }
             })
             .collect())
     }
 
-    async fn get_finding(&self, id: &FindingId) -> Result<Option<Finding>, Error> {
-        self.find(&id.id, Some(&id.product_arn)).await
+    /// `StatusId` and a `Comment` (hubtriage's fields, then the note's short form).
+    async fn batch_update_v2(
+        &self,
+        ids: &[FindingId],
+        update: &FindingUpdate,
+    ) -> Result<Vec<Unprocessed>, Error> {
+        let identifiers: Vec<OcsfFindingIdentifier> = ids
+            .iter()
+            .map(|f| {
+                OcsfFindingIdentifier::builder()
+                    .cloud_account_uid(&f.account)
+                    .finding_info_uid(&f.id)
+                    .metadata_product_uid(&f.product_arn)
+                    .build()
+            })
+            .collect();
+        self.pacer
+            .wait(Api::BatchUpdateFindingsV2, None, &self.region)
+            .await;
+        let out = self
+            .client
+            .batch_update_findings_v2()
+            .set_finding_identifiers(Some(identifiers))
+            .status_id(update.v2_status_id())
+            .comment(update.v2_comment())
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("Security Hub", "BatchUpdateFindingsV2", "", &e))?;
+        Ok(out
+            .unprocessed_findings()
+            .iter()
+            .map(|u| {
+                let f = u.finding_identifier();
+                let id = f.and_then(|f| f.finding_info_uid()).unwrap_or_default();
+                let product = f.and_then(|f| f.metadata_product_uid()).unwrap_or_default();
+                Unprocessed {
+                    finding: FindingId {
+                        id: id.to_string(),
+                        product_arn: product.to_string(),
+                        account: f
+                            .and_then(|f| f.cloud_account_uid())
+                            .unwrap_or_default()
+                            .to_string(),
+                    },
+                    code: u.error_code().map_or("Unknown", |c| c.as_str()).to_string(),
+                    message: u.error_message().unwrap_or_default().to_string(),
+                }
+            })
+            .collect())
     }
-}
 
-impl SecurityHub {
     /// The finding with this `Id` (and `ProductArn`, when given) as Security
     /// Hub holds it now; `None` when there is none.
     pub async fn find(
@@ -129,6 +215,71 @@ impl SecurityHub {
             .await
             .map_err(|e| Error::from_sdk("Security Hub", "GetFindings", id, &e))?;
         Ok(out.findings().first().map(to_finding))
+    }
+
+    /// The V2 finding as Security Hub holds it now (GetFindingsV2 by its three uids).
+    async fn find_v2(&self, id: &FindingId) -> Result<Option<Finding>, Error> {
+        let equals = |field: OcsfStringField, value: &str| {
+            OcsfStringFilter::builder()
+                .field_name(field)
+                .filter(
+                    StringFilter::builder()
+                        .value(value)
+                        .comparison(StringFilterComparison::Equals)
+                        .build(),
+                )
+                .build()
+        };
+        let filters = OcsfFindingFilters::builder()
+            .composite_operator(AllowedOperators::And)
+            .composite_filters(
+                CompositeFilter::builder()
+                    .operator(AllowedOperators::And)
+                    .string_filters(equals(OcsfStringField::FindingInfoUid, &id.id))
+                    .string_filters(equals(OcsfStringField::MetadataProductUid, &id.product_arn))
+                    .string_filters(equals(OcsfStringField::CloudAccountUid, &id.account))
+                    .build(),
+            )
+            .build();
+        self.pacer
+            .wait(Api::GetFindingsV2, None, &self.region)
+            .await;
+        let out = self
+            .client
+            .get_findings_v2()
+            .filters(filters)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("Security Hub", "GetFindingsV2", &id.id, &e))?;
+        let Some(document) = out.findings().first() else {
+            return Ok(None);
+        };
+        crate::finding::ocsf::parse_document(&json_of(document))
+            .map(Some)
+            .map_err(|e| {
+                Error::other(
+                    "Security Hub",
+                    "GetFindingsV2",
+                    &id.id,
+                    format!("the finding returned is not one hubtriage can read: {e}"),
+                )
+            })
+    }
+}
+
+/// A Smithy document (GetFindingsV2's untyped findings) as JSON.
+fn json_of(d: &aws_smithy_types::Document) -> serde_json::Value {
+    use aws_smithy_types::{Document, Number};
+    match d {
+        Document::Object(m) => m.iter().map(|(k, v)| (k.clone(), json_of(v))).collect(),
+        Document::Array(a) => a.iter().map(json_of).collect(),
+        Document::Number(Number::PosInt(n)) => (*n).into(),
+        Document::Number(Number::NegInt(n)) => (*n).into(),
+        Document::Number(Number::Float(f)) => (*f).into(),
+        Document::String(s) => s.clone().into(),
+        Document::Bool(b) => (*b).into(),
+        Document::Null => serde_json::Value::Null,
     }
 }
 

@@ -155,11 +155,37 @@ impl FindingUpdate {
     }
 
     /// True when the finding already carries this update (nothing to write).
+    /// BatchUpdateFindingsV2's `StatusId` for this update's workflow.
+    pub fn v2_status_id(&self) -> i32 {
+        match self.workflow {
+            Workflow::New => 1,
+            Workflow::Notified => 2,
+            Workflow::Suppressed => 3,
+            Workflow::Resolved => 4,
+            Workflow::Other(_) => 99,
+        }
+    }
+
+    /// BatchUpdateFindingsV2's `Comment`: the fields (and the status written,
+    /// to know the echo) in hubtriage's marker, then the note, in 512 characters.
+    pub fn v2_comment(&self) -> String {
+        let mut fields = self.fields.clone();
+        fields.insert(
+            crate::finding::ocsf::FIELD_STATUS.to_string(),
+            self.workflow.as_str().to_string(),
+        );
+        crate::finding::ocsf::comment::write(&fields, &self.note, MAX_NOTE_CHARS)
+    }
+
     pub fn already_on(&self, f: &Finding) -> bool {
+        let note = match f.format {
+            crate::finding::Format::Asff => self.note.clone(),
+            crate::finding::Format::Ocsf { .. } => self.v2_comment(),
+        };
         f.workflow_status == self.workflow
             && f.note
                 .as_ref()
-                .is_some_and(|n| n.text == self.note && n.updated_by == UPDATED_BY)
+                .is_some_and(|n| n.text == note && n.updated_by == UPDATED_BY)
             && self
                 .fields
                 .iter()
@@ -216,10 +242,22 @@ pub fn truncate(text: &str, max: usize) -> String {
 /// True when the event only reflects hubtriage's own update: the note is ours
 /// and no provider update came after it. (BatchUpdateFindings leaves the
 /// finding's `UpdatedAt` alone, and Security Hub stamps the note's `UpdatedAt`.)
+///
+/// A V2 finding's comment has no time: there, the event is hubtriage's own
+/// when the finding is in the status hubtriage's comment says it set.
+/// Security Hub moves the status when the compliance result changes (to New
+/// on a new failure, to Resolved on a pass), so such news is decided again;
+/// a re-evaluation that changes nothing is taken as the echo it looks like.
 pub fn is_own_update(f: &Finding) -> bool {
     let Some(note) = &f.note else { return false };
     if note.updated_by != UPDATED_BY || !f.user_defined_fields.contains_key(FIELD_ACTION) {
         return false;
+    }
+    if let crate::finding::Format::Ocsf { .. } = f.format {
+        return f
+            .user_defined_fields
+            .get(crate::finding::ocsf::FIELD_STATUS)
+            .is_some_and(|s| s == f.workflow_status.as_str());
     }
     let parse = |t: &Option<String>| {
         t.as_deref()
@@ -355,5 +393,71 @@ mod tests {
         let mut f = finding_with_note("2026-11-20T10:20:00Z", "2026-11-20T10:14:44.901Z");
         f.note.as_mut().unwrap().updated_by = "alice".into();
         assert!(!is_own_update(&f));
+    }
+
+    /// The OCSF finding of the fixture's check, as hubtriage's `update` left it.
+    fn v2_finding_after(update: &FindingUpdate) -> Finding {
+        let mut event: serde_json::Value =
+            serde_json::from_str(&crate::testing::ocsf_twin(crate::testing::EVENT)).unwrap();
+        let f = &mut event["detail"]["findings"][0];
+        f["status_id"] = update.v2_status_id().into();
+        f["comment"] = update.v2_comment().into();
+        crate::finding::parse_event(event.to_string().as_bytes())
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn v2_updates_carry_status_id_and_a_comment_that_is_recognised_back() {
+        let u = FindingUpdate::for_decision(
+            &decision(Action::Ticket),
+            &Acted::Ticketed {
+                key: Some("SEC-7".into()),
+                url: Some("https://example.atlassian.net/browse/SEC-7".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(u.v2_status_id(), 2, "NOTIFIED is In Progress");
+        let comment = u.v2_comment();
+        assert!(comment.starts_with("hubtriage[action=ticket;rule=prod;status=NOTIFIED;ticket=SEC-7] hubtriage opened ticket SEC-7"), "{comment}");
+        assert!(comment.chars().count() <= MAX_NOTE_CHARS);
+        let f = v2_finding_after(&u);
+        assert_eq!(
+            f.user_defined_fields.get(FIELD_TICKET).map(String::as_str),
+            Some("SEC-7")
+        );
+        assert!(u.already_on(&f), "written once, not again");
+        assert!(is_own_update(&f), "its echo is recognised");
+        // Security Hub moved the status (a new failure makes it New): news.
+        let mut moved = f.clone();
+        moved.workflow_status = Workflow::New;
+        assert!(!is_own_update(&moved));
+        assert!(!u.already_on(&moved));
+        let statuses: Vec<i32> = [Action::Resolve, Action::Suppress]
+            .iter()
+            .map(|a| {
+                FindingUpdate::for_decision(&decision(*a), &Acted::Nothing)
+                    .unwrap()
+                    .v2_status_id()
+            })
+            .collect();
+        assert_eq!(statuses, [4, 3]);
+    }
+
+    #[test]
+    fn findings_are_answered_in_their_format_or_the_one_configured() {
+        use crate::record::{FindingId, FindingsApiVersion};
+        let asff = crate::testing::finding();
+        let ocsf = crate::finding::parse_event(
+            crate::testing::ocsf_twin(crate::testing::EVENT).as_bytes(),
+        )
+        .unwrap()
+        .remove(0);
+        assert!(!FindingId::answering(&asff, FindingsApiVersion::Auto).is_v2());
+        assert!(FindingId::answering(&ocsf, FindingsApiVersion::Auto).is_v2());
+        let as_v1 = FindingId::answering(&ocsf, FindingsApiVersion::V1);
+        assert_eq!(as_v1, FindingId::of(&asff), "the ASFF twin");
+        let as_v2 = FindingId::answering(&asff, FindingsApiVersion::V2);
+        assert_eq!(as_v2, FindingId::of(&ocsf), "the OCSF twin");
     }
 }
