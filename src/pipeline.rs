@@ -220,7 +220,42 @@ impl Pipeline {
                 }
             }
         }
+        let resolved;
+        let f = match self.cluster_by_resource_id(f).await? {
+            Some(with_arn) => {
+                resolved = with_arn;
+                &resolved
+            }
+            None => f,
+        };
         self.triage(f, &mut slot).await
+    }
+
+    /// An OCSF finding that names its cluster only by `DbClusterResourceId`:
+    /// the same finding with the ARN of the Neptune cluster that has it in the
+    /// finding's account and region, when it is one hubtriage may look at.
+    async fn cluster_by_resource_id(&self, f: &Finding) -> Result<Option<Finding>, FindingError> {
+        let (None, Some(resource_id)) = (&f.cluster_arn, &f.cluster_resource_id) else {
+            return Ok(None);
+        };
+        if !f.is_neptune2() || out_of_reach(f, &self.config, &self.reach).is_some() {
+            return Ok(None);
+        }
+        let arn = self
+            .clusters
+            .cluster_arn_by_resource_id(&f.account, &f.region, resource_id)
+            .await
+            .inspect_err(|e| self.count_throttle(e))
+            .map_err(|e| FindingError::Enrich(Box::new(e)))?;
+        tracing::info!(
+            resource_id = %resource_id,
+            cluster_arn = arn.as_deref().unwrap_or("none"),
+            "looked the cluster up by its resource id"
+        );
+        Ok(arn.map(|arn| Finding {
+            cluster_arn: Some(arn),
+            ..f.clone()
+        }))
     }
 
     /// A work slot, held while a finding is decided and acted on.

@@ -516,3 +516,74 @@ fn explain_ignores_a_member_accounts_finding_with_the_no_role_reason() {
     assert!(stderr(&out).contains("12-digit"), "{}", stderr(&out));
     assert_no_panic(&out);
 }
+
+#[test]
+fn explain_takes_a_v2_event_and_decides_as_for_its_asff_twin() {
+    let explain = |event: &str| {
+        let out = run(&[
+            "explain",
+            "--config",
+            &example_config(),
+            "--event",
+            &fixture(event),
+            "--clusters",
+            &fixture("describe-db-clusters.json"),
+            "--parameters",
+            &fixture("describe-db-cluster-parameters.json"),
+            "--tags",
+            &fixture("list-tags-for-resource.json"),
+            "--now",
+            NOW,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout_lines(&out).remove(0)
+    };
+    let v1 = explain("neptune2-failed-event.json");
+    let v2 = explain("neptune2-v2-orders-event.json");
+    assert_eq!(
+        v2["product_arn"],
+        "arn:aws:securityhub:us-east-1::productv2/aws/securityhub"
+    );
+    for key in [
+        "finding_id",
+        "account",
+        "region",
+        "cluster",
+        "control",
+        "action",
+        "rule",
+        "plan",
+        "problems",
+    ] {
+        assert_eq!(v1[key], v2[key], "{key}");
+    }
+    assert_eq!(v2["action"], "ticket");
+
+    // A malformed V2 event: a typed error naming the OCSF path.
+    let dir = tempfile::tempdir().unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("neptune2-v2-orders-event.json")).unwrap(),
+    )
+    .unwrap();
+    event["detail"]["findings"][0]["cloud"]
+        .as_object_mut()
+        .unwrap()
+        .remove("account");
+    let bad = dir.path().join("bad-v2.json");
+    std::fs::write(&bad, event.to_string()).unwrap();
+    let out = run(&[
+        "explain",
+        "--config",
+        &example_config(),
+        "--event",
+        bad.to_str().unwrap(),
+        "--clusters",
+        &fixture("describe-db-clusters.json"),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("detail.findings[0].cloud.account: missing"),
+        "{}",
+        stderr(&out)
+    );
+}

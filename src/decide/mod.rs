@@ -211,6 +211,12 @@ pub fn untrusted(f: &Finding) -> Option<String> {
         return Some(format!("The finding is for {control}, not Neptune.2."));
     }
     let Some(cluster_arn) = f.cluster_arn.as_deref() else {
+        if let Some(resource_id) = &f.cluster_resource_id {
+            return Some(format!(
+                "The finding names cluster resource id {resource_id}, and no Neptune cluster in account {} in {} has it.",
+                f.account, f.region
+            ));
+        }
         return Some("The finding names no AwsRdsDbCluster resource.".into());
     };
     if !is_security_hub_product(&f.product_arn, &f.region, &f.format) {

@@ -36,6 +36,18 @@ pub trait ClusterReader: Send + Sync {
 
     /// hubtriage changed this cluster: state read before must not be used again.
     fn forget(&self, _cluster_arn: &str) {}
+
+    /// The ARN of the Neptune cluster whose `DbClusterResourceId` is
+    /// `resource_id` in `account` and `region` (an OCSF finding may name its
+    /// cluster by that id alone); `None` when there is none.
+    async fn cluster_arn_by_resource_id(
+        &self,
+        _account: &str,
+        _region: &str,
+        _resource_id: &str,
+    ) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
 }
 
 pub struct NeptuneReader {
@@ -149,6 +161,29 @@ impl ClusterReader for NeptuneReader {
             let place = self.accounts.place(arn.account, arn.region);
             crate::lock(&self.listings).remove(&place);
         }
+    }
+
+    async fn cluster_arn_by_resource_id(
+        &self,
+        account: &str,
+        region: &str,
+        resource_id: &str,
+    ) -> Result<Option<String>, Error> {
+        let place = self.accounts.place(account, region);
+        self.accounts.ready(&place).await?;
+        let client = self.clients.get(&place);
+        let clusters = match self.listing(&place, &client).await? {
+            Some(listing) => listing.clusters.clone(),
+            None => {
+                self.pace(&place).await;
+                neptune_clusters(&client).await?
+            }
+        };
+        Ok(clusters
+            .iter()
+            .find(|c| c.db_cluster_resource_id() == Some(resource_id))
+            .and_then(|c| c.db_cluster_arn())
+            .map(str::to_string))
     }
 }
 

@@ -20,6 +20,7 @@ See tests/emulator/README.md.
 import argparse
 import base64
 import copy
+import hashlib
 import io
 import json
 import os
@@ -1147,7 +1148,295 @@ def finding_matches(f, filters):
     return True
 
 
-class SecurityHub:
+
+# --------------------------------------------------------------------------
+# The new Security Hub: OCSF findings (V2), BatchUpdateFindingsV2, GetFindingsV2
+# --------------------------------------------------------------------------
+
+V2_DETAIL_TYPE = "Findings Imported V2"
+# OCSF 1.6 status_id and severity_id names. The model's docs disagree on which
+# ids each field takes, so both accept 0-6 and 99.
+V2_STATUS_NAMES = {0: "Unknown", 1: "New", 2: "In Progress", 3: "Suppressed", 4: "Resolved",
+                   5: "Archived", 6: "Deleted", 99: "Other"}
+V2_SEVERITY_NAMES = {0: "Unknown", 1: "Informational", 2: "Low", 3: "Medium", 4: "High",
+                     5: "Critical", 6: "Fatal", 99: "Other"}
+V2_STRING_FIELDS = {"finding_info.uid", "metadata.uid", "metadata.product.uid", "cloud.account.uid",
+                    "cloud.region", "compliance.control", "compliance.status", "status", "severity",
+                    "resources.type", "resources.uid"}
+V2_NUMBER_FIELDS = {"status_id", "severity_id", "compliance.status_id", "activity_id"}
+ASFF_TO_V2_STATUS = {"NEW": 1, "NOTIFIED": 2, "SUPPRESSED": 3, "RESOLVED": 4}
+ASFF_TO_V2_SEVERITY = {"INFORMATIONAL": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}
+
+
+def v2_key(f):
+    return (f["finding_info"]["uid"], f["metadata"]["product"]["uid"], f["cloud"]["account"]["uid"])
+
+
+def v2_values(f, field):
+    """The values at a dotted OCSF path (arrays of objects are searched through)."""
+    values = [f]
+    for part in field.split("."):
+        nxt = []
+        for v in values:
+            if isinstance(v, list):
+                v = [x.get(part) for x in v if isinstance(x, dict)]
+                nxt.extend(x for x in v if x is not None)
+            elif isinstance(v, dict) and v.get(part) is not None:
+                nxt.append(v[part])
+        values = [x for v in nxt for x in (v if isinstance(v, list) else [v])]
+    return values
+
+
+def cluster_resource_id(arn):
+    """The DbClusterResourceId moto gave the cluster an ARN names, if it exists."""
+    parts = (arn or "").split(":")
+    if len(parts) != 7 or parts[2] != "rds" or parts[5] != "cluster":
+        return None
+    try:
+        from moto.rds.models import rds_backends
+        cluster = rds_backends[parts[4]][parts[3]].clusters.get(parts[6])
+    except Exception:
+        return None
+    return getattr(cluster, "db_cluster_resource_id", None) if cluster else None
+
+
+def asff_to_ocsf(f):
+    """The OCSF finding the new Security Hub publishes for a CSPM control
+    finding (ASFF): the mapping AWS documents (finding_info.uid = Id,
+    metadata.product.uid = ProductArn with productv2, cloud = account/region)."""
+    compliance = f.get("Compliance") or {}
+    c_name = {"PASSED": "Pass", "WARNING": "Warning", "FAILED": "Fail"}.get(compliance.get("Status"), "Unknown")
+    c_id = {"Pass": 1, "Warning": 2, "Fail": 3}.get(c_name, 0)
+    status_id = ASFF_TO_V2_STATUS.get((f.get("Workflow") or {}).get("Status"), 1)
+    severity_id = ASFF_TO_V2_SEVERITY.get((f.get("Severity") or {}).get("Label"), 0)
+    resources = []
+    for r in f.get("Resources") or []:
+        kind = "AWS::RDS::DBCluster" if r.get("Type") == "AwsRdsDbCluster" else r.get("Type")
+        res = {"type": kind, "uid_alt": r.get("Id"), "region": r.get("Region"),
+               "cloud_partition": r.get("Partition", "aws")}
+        rid = cluster_resource_id(r.get("Id")) if kind == "AWS::RDS::DBCluster" else None
+        res["uid"] = rid or r.get("Id")
+        resources.append(res)
+    archived = f.get("RecordState") == "ARCHIVED"
+    return {
+        "activity_id": 3 if archived else 1, "activity_name": "Close" if archived else "Create",
+        "category_uid": 2, "class_name": "Compliance Finding", "class_uid": 2003,
+        "cloud": {"account": {"uid": f["AwsAccountId"]}, "provider": "AWS", "region": f.get("Region")},
+        "compliance": {"control": compliance.get("SecurityControlId"), "status": c_name, "status_id": c_id,
+                       "standards": [s.get("StandardsId") for s in compliance.get("AssociatedStandards") or []]},
+        "finding_info": {"uid": f["Id"], "title": f.get("Title"), "desc": f.get("Description"),
+                         "modified_time_dt": f.get("UpdatedAt"), "created_time_dt": f.get("CreatedAt"),
+                         "analytic": {"name": f.get("GeneratorId"), "type": "Rule", "type_id": 1}},
+        "metadata": {"product": {"name": "Security Hub", "vendor_name": "AWS",
+                                 "uid": f["ProductArn"].replace("::product/", "::productv2/")},
+                     "uid": hashlib.sha256(f["Id"].encode()).hexdigest(), "version": "1.6.0"},
+        "resources": resources,
+        "severity": V2_SEVERITY_NAMES[severity_id], "severity_id": severity_id,
+        "status": V2_STATUS_NAMES[status_id], "status_id": status_id,
+        "type_uid": 200303 if archived else 200301,
+    }
+
+
+class SecurityHubV2:
+    """The V2 half of the Security Hub emulator (mixed into SecurityHub)."""
+
+    def _init_v2(self):
+        self.findings_v2 = {}  # (finding_info.uid, metadata.product.uid, cloud.account.uid) -> finding
+        self.mirror_v2 = False
+
+    def import_v2(self, items):
+        """Stores OCSF findings (control API: what the service would publish)
+        and emits their V2 events."""
+        if not isinstance(items, list) or not items:
+            raise ValueError('body must be {"Findings": [<OCSF finding>, ...]}')
+        stored = []
+        with self.lock:
+            for f in items:
+                try:
+                    v2_key(f)
+                except (KeyError, TypeError):
+                    raise ValueError("an OCSF finding needs finding_info.uid, metadata.product.uid "
+                                     "and cloud.account.uid")
+                stored.append(self._store_v2(copy.deepcopy(f)))
+        self._emit_v2(stored)
+        return {"ok": True, "imported": len(stored)}
+
+    def _store_v2(self, f):
+        """Upserts; on re-import the customer's fields (status, comment) stay,
+        and the status moves as V1's workflow does when the result changes."""
+        old = self.findings_v2.get(v2_key(f))
+        if old is not None:
+            status = old.get("status_id", 1)
+            old_c = (old.get("compliance") or {}).get("status_id")
+            new_c = (f.get("compliance") or {}).get("status_id")
+            if status in (2, 4) and old_c == 1 and new_c in (2, 3):
+                status = 1
+            elif new_c == 1 and old_c != 1 and status in (1, 2):
+                status = 4
+            f["status_id"], f["status"] = status, V2_STATUS_NAMES.get(status, "Other")
+            if "comment" in old:
+                f["comment"] = old["comment"]
+            else:
+                f.pop("comment", None)
+        f.setdefault("status_id", 1)
+        f.setdefault("status", V2_STATUS_NAMES.get(f["status_id"], "Other"))
+        self.findings_v2[v2_key(f)] = f
+        return copy.deepcopy(f)
+
+    def mirror_import(self, asff_findings):
+        """With mirroring on, each imported CSPM finding also becomes (or
+        updates) its OCSF twin, which gets its own V2 event."""
+        if not self.mirror_v2 or not asff_findings:
+            return
+        with self.lock:
+            stored = [self._store_v2(asff_to_ocsf(f)) for f in asff_findings]
+        self._emit_v2(stored)
+
+    def batch_update_findings_v2(self, body):
+        def bad(msg):
+            raise ApiError("ValidationException", msg)
+
+        idents, uids = body.get("FindingIdentifiers"), body.get("MetadataUids")
+        if idents and uids:
+            bad("MetadataUids cannot be used together with FindingIdentifiers")
+        if not idents and not uids:
+            bad("Provide FindingIdentifiers or MetadataUids")
+        targets = idents or uids
+        if not isinstance(targets, list) or not 1 <= len(targets) <= 100:
+            bad("FindingIdentifiers and MetadataUids take 1 to 100 items")
+        if idents:
+            for i in idents:
+                if not isinstance(i, dict) or not all(
+                        isinstance(i.get(k), str) and i.get(k).strip()
+                        for k in ("CloudAccountUid", "FindingInfoUid", "MetadataProductUid")):
+                    bad("Each FindingIdentifier needs CloudAccountUid, FindingInfoUid and MetadataProductUid")
+        elif not all(isinstance(u, str) and u.strip() for u in uids):
+            bad("MetadataUids must be non-empty strings")
+        comment = body.get("Comment")
+        if comment is not None and (not isinstance(comment, str) or not 1 <= len(comment) <= 512):
+            bad("Comment must be between 1 and 512 characters")
+        for field in ("StatusId", "SeverityId"):
+            v = body.get(field)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v not in V2_STATUS_NAMES):
+                bad(f"{field} must be one of 0, 1, 2, 3, 4, 5, 6, 99")
+        if comment is None and body.get("StatusId") is None and body.get("SeverityId") is None:
+            bad("Nothing to update: give Comment, StatusId or SeverityId")
+        processed, unprocessed, updated = [], [], []
+        with self.lock:
+            for target in targets:
+                if idents:
+                    ref = {"FindingIdentifier": {k: target[k] for k in
+                                                 ("CloudAccountUid", "FindingInfoUid", "MetadataProductUid")}}
+                    f = self.findings_v2.get((target["FindingInfoUid"], target["MetadataProductUid"],
+                                              target["CloudAccountUid"]))
+                else:
+                    ref = {"MetadataUid": target}
+                    f = next((x for x in self.findings_v2.values()
+                              if (x.get("metadata") or {}).get("uid") == target), None)
+                fault = FAULTS.take_unprocessed("securityhub", "BatchUpdateFindingsV2")
+                if fault:
+                    unprocessed.append({**ref, "ErrorCode": fault[0], "ErrorMessage": fault[1]})
+                    continue
+                if f is None:
+                    unprocessed.append({**ref, "ErrorCode": "ResourceNotFoundException",
+                                        "ErrorMessage": "Finding not found"})
+                    continue
+                if comment is not None:
+                    f["comment"] = comment
+                if body.get("StatusId") is not None:
+                    f["status_id"], f["status"] = body["StatusId"], V2_STATUS_NAMES[body["StatusId"]]
+                if body.get("SeverityId") is not None:
+                    f["severity_id"], f["severity"] = body["SeverityId"], V2_SEVERITY_NAMES[body["SeverityId"]]
+                # Updates leave finding_info.modified_time(_dt), time and time_dt alone.
+                f["activity_id"], f["activity_name"] = 2, "Update"
+                processed.append(ref)
+                updated.append(copy.deepcopy(f))
+        self._emit_v2(updated)
+        return {"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}
+
+    def get_findings_v2(self, body):
+        def bad(msg):
+            raise ApiError("ValidationException", msg)
+
+        max_results = body.get("MaxResults", 100)
+        if not isinstance(max_results, int) or not 1 <= max_results <= 100:
+            bad("MaxResults must be between 1 and 100")
+        start = 0
+        if body.get("NextToken"):
+            try:
+                start = int(base64.b64decode(body["NextToken"]).decode())
+            except ValueError:
+                bad("Invalid NextToken")
+        filters = body.get("Filters") or {}
+        composites = filters.get("CompositeFilters") or []
+        if len(composites) > 10:
+            bad("At most 10 composite filters")
+        outer = filters.get("CompositeOperator", "AND")
+        if outer not in ("AND", "OR"):
+            bad("CompositeOperator must be AND or OR")
+        for c in composites:
+            unknown = set(c) - {"StringFilters", "NumberFilters", "Operator"}
+            if unknown:
+                bad(f"the emulator does not support {', '.join(sorted(unknown))}")
+            for sf in c.get("StringFilters") or []:
+                if sf.get("FieldName") not in V2_STRING_FIELDS:
+                    bad(f"unsupported string field {sf.get('FieldName')}")
+                if (sf.get("Filter") or {}).get("Comparison") not in ("EQUALS", "NOT_EQUALS", "PREFIX"):
+                    bad("string comparisons supported: EQUALS, NOT_EQUALS, PREFIX")
+            for nf in c.get("NumberFilters") or []:
+                if nf.get("FieldName") not in V2_NUMBER_FIELDS:
+                    bad(f"unsupported number field {nf.get('FieldName')}")
+
+        def one(f, c):
+            checks = []
+            for sf in c.get("StringFilters") or []:
+                values, want = v2_values(f, sf["FieldName"]), sf["Filter"].get("Value")
+                comparison = sf["Filter"]["Comparison"]
+                if comparison == "EQUALS":
+                    checks.append(want in values)
+                elif comparison == "NOT_EQUALS":
+                    checks.append(want not in values)
+                else:
+                    checks.append(any(isinstance(v, str) and v.startswith(want) for v in values))
+            for nf in c.get("NumberFilters") or []:
+                values = [v for v in v2_values(f, nf["FieldName"]) if isinstance(v, (int, float))]
+                flt = nf.get("Filter") or {}
+                ops = {"Eq": lambda v, x: v == x, "Gt": lambda v, x: v > x, "Gte": lambda v, x: v >= x,
+                       "Lt": lambda v, x: v < x, "Lte": lambda v, x: v <= x}
+                checks.append(any(all(ops[k](v, x) for k, x in flt.items() if k in ops) for v in values))
+            return all(checks) if c.get("Operator", "AND") == "AND" else any(checks)
+
+        with self.lock:
+            matched = [f for f in self.findings_v2.values()
+                       if not composites or (all if outer == "AND" else any)(one(f, c) for c in composites)]
+            page = copy.deepcopy(matched[start:start + max_results])
+        resp = {"Findings": page}
+        if start + max_results < len(matched):
+            resp["NextToken"] = base64.b64encode(str(start + max_results).encode()).decode()
+        return resp
+
+    def _emit_v2(self, findings):
+        if not findings or not self.events_enabled:
+            return
+        from moto.events.models import events_backends
+
+        for f in findings:
+            account = self.events_account or f["cloud"]["account"]["uid"]
+            region = self.events_region or f["cloud"].get("region") or self.default_region
+            entry = {"Source": "aws.securityhub", "DetailType": V2_DETAIL_TYPE,
+                     "Detail": json.dumps({"findings": [f]}),
+                     "Resources": [(f.get("metadata") or {}).get("uid", "")]}
+            try:
+                result = events_backends[account][region].put_events([entry])
+            except Exception as e:  # keep serving even if moto chokes
+                result = [{"ErrorCode": type(e).__name__, "ErrorMessage": str(e)}]
+                log(f"V2 event emission failed: {e!r}")
+            with self.lock:
+                self.emitted.append({"account": account, "region": region, "time": time.time(),
+                                     "finding_id": f["finding_info"]["uid"], "entry": entry,
+                                     "result": result})
+
+class SecurityHub(SecurityHubV2):
     def __init__(self, default_region, events_account=None, events_region=None):
         self.lock = threading.Lock()
         self.findings = {}  # (Id, ProductArn) -> finding, in insertion order
@@ -1156,12 +1445,14 @@ class SecurityHub:
         self.events_region = events_region
         self.events_enabled = True
         self.emitted = []
+        self._init_v2()
 
     def reset(self):
         with self.lock:
             self.findings = {}
             self.emitted = []
             self.events_enabled = True
+            self._init_v2()
 
     # ---- operations -------------------------------------------------------
 
@@ -1184,6 +1475,7 @@ class SecurityHub:
                     continue
                 imported.append(self._store_import(copy.deepcopy(item)))
         self._emit(imported)
+        self.mirror_import(imported)
         return {"FailedCount": len(failed), "SuccessCount": len(imported), "FailedFindings": failed}
 
     def _store_import(self, f):
@@ -1384,6 +1676,8 @@ SH_ROUTES = {
     ("POST", "/findings/import"): ("BatchImportFindings", "batch_import_findings"),
     ("POST", "/findings"): ("GetFindings", "get_findings"),
     ("PATCH", "/findings/batchupdate"): ("BatchUpdateFindings", "batch_update_findings"),
+    ("PATCH", "/findingsv2/batchupdatev2"): ("BatchUpdateFindingsV2", "batch_update_findings_v2"),
+    ("POST", "/findingsv2"): ("GetFindingsV2", "get_findings_v2"),
 }
 
 
@@ -1451,9 +1745,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._send_error(404, "UnknownOperationException", f"No operation for {method} {path}")
                 return
             if body is None or not isinstance(body, dict):
-                raise ApiError("InvalidInputException", "Request body is not a JSON object")
+                raise ApiError("ValidationException" if operation.endswith("V2") else "InvalidInputException",
+                               "Request body is not a JSON object")
             if not QUOTAS.take(operation):
-                raise ApiError("TooManyRequestsException", "Rate exceeded", 429)
+                raise ApiError("ThrottlingException" if operation.endswith("V2") else "TooManyRequestsException",
+                               "Rate exceeded", 429)
             delay_s, err = FAULTS.for_call("securityhub", operation, body)
             if delay_s:
                 time.sleep(delay_s)
@@ -1465,7 +1761,9 @@ class Handler(BaseHTTPRequestHandler):
             if err:
                 code, st, msg = err
                 if code == "throttle":
-                    code, st = "TooManyRequestsException", 429
+                    # V2 operations name throttling as the newer APIs do.
+                    code = "ThrottlingException" if operation.endswith("V2") else "TooManyRequestsException"
+                    st = 429
                 raise ApiError(code, msg, st)
             result = getattr(self.hub, route[1])(body)
             status = 200
@@ -1552,6 +1850,21 @@ class Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 with hub.lock:
                     hub.emitted = []
+                return {"ok": True}
+        if path == "/_emu/v2" and method == "POST":
+            if not isinstance(body.get("mirror"), bool):
+                raise ValueError('body must be {"mirror": true|false}')
+            hub.mirror_v2 = body["mirror"]
+            return {"ok": True, "mirror": hub.mirror_v2}
+        if path == "/_emu/findingsv2/import" and method == "POST":
+            return hub.import_v2(body.get("Findings"))
+        if path == "/_emu/findingsv2":
+            if method == "GET":
+                with hub.lock:
+                    return copy.deepcopy(list(hub.findings_v2.values()))
+            if method == "DELETE":
+                with hub.lock:
+                    hub.findings_v2 = {}
                 return {"ok": True}
         if path == "/_emu/findings":
             if method == "GET":

@@ -467,6 +467,86 @@ def a_rebooting_instance_cannot_be_rebooted_again():
         control("POST", "/_emu/neptune/timing", {"reboot_seconds": 0})
 
 
+def v2_ident(f):
+    return {"CloudAccountUid": f["AwsAccountId"], "FindingInfoUid": f["Id"],
+            "MetadataProductUid": f["ProductArn"].replace("::product/", "::productv2/")}
+
+
+def get_v2(f):
+    r = client("securityhub").get_findings_v2(Filters={"CompositeFilters": [{"StringFilters": [
+        {"FieldName": "finding_info.uid", "Filter": {"Value": f["Id"], "Comparison": "EQUALS"}},
+        {"FieldName": "metadata.product.uid",
+         "Filter": {"Value": v2_ident(f)["MetadataProductUid"], "Comparison": "EQUALS"}}]}]})
+    assert len(r["Findings"]) == 1, r
+    return r["Findings"][0]
+
+
+@test
+def v2_twins_updates_and_their_events():
+    control("POST", "/_emu/v2", {"mirror": True})
+    control("DELETE", "/_emu/events")
+    try:
+        f = make_finding("v2-twin")
+        import_findings(f)
+        twin = get_v2(f)
+        assert twin["finding_info"]["uid"] == f["Id"], twin
+        assert twin["metadata"]["product"]["uid"].endswith("::productv2/aws/securityhub"), twin
+        assert (twin["compliance"]["control"], twin["compliance"]["status_id"]) == ("Neptune.2", 3), twin
+        assert twin["status_id"] == 1 and twin["resources"][0]["uid_alt"] == CLUSTER_ARN, twin
+        kinds = [e["entry"]["DetailType"] for e in control("GET", "/_emu/events")["emitted"]]
+        assert kinds == ["Security Hub Findings - Imported", "Findings Imported V2"], kinds
+
+        hub = client("securityhub")
+        r = hub.batch_update_findings_v2(FindingIdentifiers=[v2_ident(f)], StatusId=2,
+                                         Comment="hubtriage[action=ticket] opened SEC-1")
+        assert len(r["ProcessedFindings"]) == 1 and not r["UnprocessedFindings"], r
+        twin = get_v2(f)
+        assert (twin["status_id"], twin["status"], twin["comment"]) == (
+            2, "In Progress", "hubtriage[action=ticket] opened SEC-1"), twin
+        assert get_one(f)["Workflow"]["Status"] == "NEW", "V1 and V2 statuses are not synchronized"
+        last = control("GET", "/_emu/events")["emitted"][-1]["entry"]
+        assert last["DetailType"] == "Findings Imported V2", "the update re-emits a V2 event"
+        assert json.loads(last["Detail"])["findings"][0]["status_id"] == 2
+
+        # The check passes: the re-import resolves it and keeps the comment.
+        passed = copy.deepcopy(f)
+        passed["Compliance"]["Status"] = "PASSED"
+        import_findings(passed)
+        twin = get_v2(f)
+        assert (twin["status_id"], twin["comment"]) == (4, "hubtriage[action=ticket] opened SEC-1"), twin
+
+        ghost = dict(v2_ident(f), FindingInfoUid=f["Id"] + "-ghost")
+        r = hub.batch_update_findings_v2(FindingIdentifiers=[ghost], StatusId=2)
+        assert r["UnprocessedFindings"][0]["ErrorCode"] == "ResourceNotFoundException", r
+        for bad in ({"FindingIdentifiers": [v2_ident(f)], "MetadataUids": ["x"], "StatusId": 2},
+                    {"StatusId": 2},
+                    {"FindingIdentifiers": [v2_ident(f)]},
+                    {"FindingIdentifiers": [v2_ident(f)], "Comment": "x" * 513},
+                    {"FindingIdentifiers": [v2_ident(f)], "StatusId": 7},
+                    {"FindingIdentifiers": [dict(v2_ident(f), CloudAccountUid="")], "StatusId": 2},
+                    {"FindingIdentifiers": [v2_ident(f)] * 101, "StatusId": 2}):
+            expect_client_error(lambda: hub.batch_update_findings_v2(**bad), "ValidationException", 400)
+        expect_client_error(lambda: hub.get_findings_v2(Filters={"CompositeFilters": [{"StringFilters": [
+            {"FieldName": "finding_info.title", "Filter": {"Value": "x", "Comparison": "EQUALS"}}]}]}),
+            "ValidationException", 400)
+        control("POST", "/_emu/faults", {"operation": "BatchUpdateFindingsV2", "throttle": 1})
+        expect_client_error(lambda: hub.batch_update_findings_v2(FindingIdentifiers=[v2_ident(f)], StatusId=2),
+                            "ThrottlingException", 429)
+        by_uid = hub.batch_update_findings_v2(MetadataUids=[twin["metadata"]["uid"]], StatusId=3)
+        assert by_uid["ProcessedFindings"] == [{"MetadataUid": twin["metadata"]["uid"]}], by_uid
+        # Imported as OCSF directly (the control API), with only the resource id.
+        own = copy.deepcopy(twin)
+        own["finding_info"]["uid"] = f["Id"] + "-direct"
+        own["resources"][0].pop("uid_alt")
+        own["status_id"] = 3
+        control("POST", "/_emu/findingsv2/import", {"Findings": [own]})
+        n = hub.get_findings_v2(Filters={"CompositeFilters": [{"NumberFilters": [
+            {"FieldName": "status_id", "Filter": {"Eq": 3}}]}]})["Findings"]
+        assert [x["finding_info"]["uid"] for x in n] == [f["Id"], f["Id"] + "-direct"], n
+    finally:
+        control("POST", "/_emu/v2", {"mirror": False})
+
+
 @test
 def sqs_counts_and_deletes_stay_right_at_depth():
     # Patch H changes how moto finds messages, not what it answers.
