@@ -107,6 +107,16 @@ impl ClusterReader for FakeClusters {
         }
         Ok(lock(&self.states).get(arn).cloned())
     }
+
+    /// The fake's clusters have no resource ids: none is found.
+    async fn cluster_arn_by_resource_id(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
 }
 
 /// A ticket system that counts what it opens.

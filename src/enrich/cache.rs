@@ -90,6 +90,17 @@ impl ClusterReader for CachedReader {
         lock(&self.entries).remove(arn);
         self.inner.forget(arn);
     }
+
+    async fn cluster_arn_by_resource_id(
+        &self,
+        account: &str,
+        region: &str,
+        resource_id: &str,
+    ) -> Result<Option<String>, crate::aws::Error> {
+        self.inner
+            .cluster_arn_by_resource_id(account, region, resource_id)
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -42,12 +42,10 @@ pub trait ClusterReader: Send + Sync {
     /// cluster by that id alone); `None` when there is none.
     async fn cluster_arn_by_resource_id(
         &self,
-        _account: &str,
-        _region: &str,
-        _resource_id: &str,
-    ) -> Result<Option<String>, Error> {
-        Ok(None)
-    }
+        account: &str,
+        region: &str,
+        resource_id: &str,
+    ) -> Result<Option<String>, Error>;
 }
 
 pub struct NeptuneReader {

@@ -1243,6 +1243,9 @@ class SecurityHubV2:
     def _init_v2(self):
         self.findings_v2 = {}  # (finding_info.uid, metadata.product.uid, cloud.account.uid) -> finding
         self.mirror_v2 = False
+        # Off: only the new Security Hub's events reach EventBridge (an
+        # organisation that routes V2 alone); the CSPM findings are still kept.
+        self.asff_events = True
 
     def import_v2(self, items):
         """Stores OCSF findings (control API: what the service would publish)
@@ -1645,7 +1648,7 @@ class SecurityHub(SecurityHubV2):
         return parts[3] if len(parts) > 3 and parts[3] else self.default_region
 
     def _emit(self, findings):
-        if not findings or not self.events_enabled:
+        if not findings or not self.events_enabled or not self.asff_events:
             return
         from moto.events.models import events_backends
 
@@ -1852,10 +1855,11 @@ class Handler(BaseHTTPRequestHandler):
                     hub.emitted = []
                 return {"ok": True}
         if path == "/_emu/v2" and method == "POST":
-            if not isinstance(body.get("mirror"), bool):
-                raise ValueError('body must be {"mirror": true|false}')
+            if not isinstance(body.get("mirror"), bool) or not isinstance(body.get("asff_events", True), bool):
+                raise ValueError('body must be {"mirror": true|false, "asff_events": true|false}')
             hub.mirror_v2 = body["mirror"]
-            return {"ok": True, "mirror": hub.mirror_v2}
+            hub.asff_events = body.get("asff_events", True)
+            return {"ok": True, "mirror": hub.mirror_v2, "asff_events": hub.asff_events}
         if path == "/_emu/findingsv2/import" and method == "POST":
             return hub.import_v2(body.get("Findings"))
         if path == "/_emu/findingsv2":

@@ -575,11 +575,12 @@ impl World {
             .unwrap();
         let queue_arn_ = queue_arn(&sqs, &queue_url).await;
         // moto cannot match patterns that reach into arrays of objects, so the
-        // test rule matches on source and detail-type; hubtriage ignores other controls.
+        // test rule matches on source and detail-type (both formats');
+        // hubtriage ignores other controls.
         route(
             &events,
             "neptune2-findings",
-            json!({"source": ["aws.securityhub"], "detail-type": ["Security Hub Findings - Imported"]}),
+            json!({"source": ["aws.securityhub"], "detail-type": ["Security Hub Findings - Imported", "Findings Imported V2"]}),
             &queue_arn_,
         )
         .await;
@@ -738,6 +739,25 @@ impl World {
             Some(&json!({"Filters": {"Id": [{"Value": id, "Comparison": "EQUALS"}]}})),
         );
         v["Findings"][0].clone()
+    }
+
+    /// The new Security Hub's OCSF twin of finding `id`, as the emulator holds it now.
+    pub fn stored_v2(&self, id: &str) -> Value {
+        let (_, all) = self.emu.http("GET", "/_emu/findingsv2", None);
+        all.as_array()
+            .and_then(|a| a.iter().find(|f| f["finding_info"]["uid"] == id).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Imports also make OCSF twins with their V2 events; with `asff_events`
+    /// false only the V2 events are emitted.
+    pub fn mirror_v2(&self, asff_events: bool) {
+        let (status, v) = self.emu.http(
+            "POST",
+            "/_emu/v2",
+            Some(&json!({"mirror": true, "asff_events": asff_events})),
+        );
+        assert_eq!(status, 200, "{v}");
     }
 
     /// BatchUpdateFindings calls that named finding `id`.
