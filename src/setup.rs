@@ -12,24 +12,50 @@ use serde_json::{json, Value};
 use crate::aws::Error;
 use crate::config::{Config, Queue};
 
-/// The EventBridge pattern for Security Hub's Neptune.2 findings: both finding
-/// flavours (consolidated `Compliance.SecurityControlId`, standard-specific
-/// `ProductFields.ControlId`), FAILED and PASSED (so resolutions are seen too),
-/// and only Security Hub's own product.
+/// The EventBridge pattern for Security Hub's Neptune.2 findings, FAILED and
+/// PASSED (so resolutions are seen too), from Security Hub's own product only,
+/// in both formats: CSPM's ASFF events (the consolidated
+/// `Compliance.SecurityControlId` and the standard-specific
+/// `ProductFields.ControlId`) and the new Security Hub's OCSF events
+/// (`compliance.control`). One flat `$or` of three alternatives.
 pub fn event_pattern() -> Value {
+    let asff = |control: Value| {
+        json!({
+            "detail-type": [crate::finding::DETAIL_TYPE_IMPORTED],
+            "detail": {"findings": merge(json!({
+                "ProductArn": [{"suffix": "::product/aws/securityhub"}],
+                "Compliance": {"Status": ["FAILED", "PASSED"]}
+            }), control)}
+        })
+    };
     json!({
         "source": ["aws.securityhub"],
-        "detail-type": ["Security Hub Findings - Imported"],
-        "detail": {
-            "findings": {
-                "ProductArn": [{"suffix": "::product/aws/securityhub"}],
-                "$or": [
-                    {"Compliance": {"Status": ["FAILED", "PASSED"], "SecurityControlId": ["Neptune.2"]}},
-                    {"Compliance": {"Status": ["FAILED", "PASSED"]}, "ProductFields": {"ControlId": ["Neptune.2"]}}
-                ]
+        "$or": [
+            asff(json!({"Compliance": {"SecurityControlId": ["Neptune.2"]}})),
+            asff(json!({"ProductFields": {"ControlId": ["Neptune.2"]}})),
+            {
+                "detail-type": [crate::finding::DETAIL_TYPE_V2],
+                "detail": {"findings": {
+                    "metadata": {"product": {"uid": [{"suffix": "::productv2/aws/securityhub"}]}},
+                    "compliance": {"control": ["Neptune.2"], "status": ["Fail", "Pass"]}
+                }}
             }
-        }
+        ]
     })
+}
+
+/// `extra`'s fields added to `base`, objects merged key by key.
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        for (k, v) in e {
+            let merged = match b.remove(&k) {
+                Some(old) if old.is_object() && v.is_object() => merge(old, v),
+                _ => v,
+            };
+            b.insert(k, merged);
+        }
+    }
+    base
 }
 
 #[derive(Debug, thiserror::Error)]

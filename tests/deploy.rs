@@ -99,6 +99,41 @@ fn the_pattern_routes_both_neptune2_flavours_failed_and_passed() {
     assert!(matches(&p, &passed), "PASSED findings sync resolutions");
 }
 
+fn v2_sample() -> Value {
+    serde_json::from_str(include_str!("fixtures/neptune2-v2-event.json")).unwrap()
+}
+
+#[test]
+fn the_pattern_routes_v2_findings_of_neptune2_from_security_hub_failed_and_passed() {
+    let p = event_pattern();
+    assert!(matches(&p, &v2_sample()), "V2 Fail");
+    let mut passed = v2_sample();
+    passed["detail"]["findings"][0]["compliance"]["status"] = json!("Pass");
+    assert!(matches(&p, &passed), "V2 Pass");
+
+    let mut other_control = v2_sample();
+    other_control["detail"]["findings"][0]["compliance"]["control"] = json!("Neptune.1");
+    assert!(!matches(&p, &other_control), "V2 of another control");
+    let mut other_product = v2_sample();
+    other_product["detail"]["findings"][0]["metadata"]["product"]["uid"] =
+        json!("arn:aws:securityhub:us-east-1::productv2/aws/guardduty");
+    assert!(!matches(&p, &other_product), "V2 of another product");
+    let mut asff_product = v2_sample();
+    asff_product["detail"]["findings"][0]["metadata"]["product"]["uid"] =
+        json!("arn:aws:securityhub:us-east-1::product/aws/securityhub");
+    assert!(!matches(&p, &asff_product), "V2 events carry productv2");
+    let mut unknown = v2_sample();
+    unknown["detail"]["findings"][0]["compliance"]["status"] = json!("Unknown");
+    assert!(!matches(&p, &unknown));
+    // The V2 shape under the ASFF detail-type, and the reverse, match nothing.
+    let mut mixed = v2_sample();
+    mixed["detail-type"] = json!("Security Hub Findings - Imported");
+    assert!(!matches(&p, &mixed));
+    let mut mixed = sample();
+    mixed["detail-type"] = json!("Findings Imported V2");
+    assert!(!matches(&p, &mixed));
+}
+
 #[test]
 fn the_pattern_leaves_other_controls_products_and_custom_actions_out() {
     let p = event_pattern();

@@ -390,9 +390,14 @@ async fn a_fault_storm_on_every_api_loses_nothing_and_does_nothing_twice() {
         w.emu.fault(fault);
     }
 
+    let dev_clusters = dev.len();
     let config = w.config_with(
         &format!(
-            "mode = \"apply\"\nreboot = \"immediate\"\nrecheck_seconds = 1\nmax_concurrent = 10\nmax_per_hour = {clusters}\n"
+            "mode = \"apply\"\nreboot = \"immediate\"\nrecheck_seconds = 2\nmax_concurrent = {}\nmax_per_hour = {clusters}\n",
+            // Remediations waiting for a slot check again every recheck_seconds
+            // and take a work slot each time: the cap is set so that waiting
+            // does not starve the storm itself.
+            (dev_clusters / 2).max(10)
         ),
         &format!(
             "{}\n[coordination]\ntable = \"{TABLE}\"\nlease_seconds = 10\n[pacing]\nget_findings = {{ per_second = 0, burst = 1 }}\n",
