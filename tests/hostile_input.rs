@@ -216,3 +216,115 @@ fn a_finding_that_names_another_account_is_never_acted_on() {
         assert_eq!(d.action, Action::Ignore, "{}: {}", edit.0, d.reason);
     }
 }
+
+const SAMPLE_V2: &str = include_str!("fixtures/neptune2-v2-orders-event.json");
+
+fn sample_v2() -> Value {
+    serde_json::from_str(SAMPLE_V2).unwrap()
+}
+
+/// `value` at `path` (`/a/0/b`) below the V2 sample's finding, made if absent.
+fn set_in_finding(v: &mut Value, path: &str, value: Value) {
+    let mut at = &mut v["detail"]["findings"][0];
+    for part in path.trim_start_matches('/').split('/') {
+        at = match part.parse::<usize>() {
+            Ok(i) => &mut at[i],
+            Err(_) => &mut at[part],
+        };
+    }
+    *at = value;
+}
+
+/// The same checks for the new Security Hub's OCSF events: wrong types in
+/// every field, control characters in what hubtriage repeats, a finding id or
+/// cluster of another account, and a product that is not Security Hub's.
+#[test]
+fn v2_events_get_the_same_typed_errors_and_scope_checks() {
+    let finding = sample_v2()["detail"]["findings"][0].clone();
+    let keys: Vec<String> = finding.as_object().unwrap().keys().cloned().collect();
+    let config = Config::from_toml_with_env("t.toml", "", vec![]).unwrap();
+    let reach = Reach::own("111122223333");
+    for key in &keys {
+        for wrong in [
+            json!(null),
+            json!(7),
+            json!("x"),
+            json!([1]),
+            json!({"x": 1}),
+        ] {
+            let mut v = sample_v2();
+            v["detail"]["findings"][0][key] = wrong.clone();
+            match parse(v.to_string().as_bytes()) {
+                Err(e) => {
+                    let text = e.to_string();
+                    assert!(text.contains(key.as_str()), "{key} = {wrong}: {text}");
+                }
+                Ok(findings) => {
+                    for f in &findings {
+                        let d = decide(f, None, &config, &reach, now());
+                        if d.action != Action::Ignore {
+                            assert_eq!(d.account, "111122223333", "{key} = {wrong}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (pointer, value, field) in [
+        (
+            "/finding_info/uid",
+            json!("arn:aws:securityhub:us-east-1:111122223333:x\nINJECTED"),
+            "finding_info.uid",
+        ),
+        (
+            "/compliance/control",
+            json!("Neptune.2\u{1b}[31m"),
+            "compliance.control",
+        ),
+        ("/cloud/region", json!("us-east-1\u{0}"), "cloud.region"),
+        (
+            "/comment",
+            json!(format!("hubtriage[ticket={}] x", "A".repeat(2000))),
+            "comment.hubtriage:ticket",
+        ),
+    ] {
+        let mut v = sample_v2();
+        set_in_finding(&mut v, pointer, value);
+        let e = error_of(v.to_string().as_bytes());
+        assert!(
+            e.contains(field) && e.contains("without control characters"),
+            "{field}: {e}"
+        );
+        assert!(!e.contains('\n') && !e.contains('\u{1b}'), "{e:?}");
+    }
+    for (pointer, value) in [
+        (
+            "/finding_info/uid",
+            "arn:aws:securityhub:us-east-1:999999999999:security-control/Neptune.2/finding/x",
+        ),
+        ("/cloud/account/uid", "999999999999"),
+        (
+            "/resources/0/uid_alt",
+            "arn:aws:rds:us-east-1:999999999999:cluster:orders-graph",
+        ),
+        (
+            "/metadata/product/uid",
+            "arn:aws:securityhub:us-east-1::productv2/999999999999/default",
+        ),
+        (
+            "/metadata/product/uid",
+            "arn:aws:securityhub:us-east-1::product/aws/securityhub",
+        ),
+    ] {
+        let mut v = sample_v2();
+        set_in_finding(&mut v, pointer, json!(value));
+        let findings = parse(v.to_string().as_bytes()).unwrap();
+        let d = decide(&findings[0], None, &config, &reach, now());
+        assert_eq!(
+            d.action,
+            Action::Ignore,
+            "{pointer} = {value}: {}",
+            d.reason
+        );
+    }
+}

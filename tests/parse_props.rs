@@ -1,6 +1,6 @@
 //! The parser never panics: arbitrary bytes, truncated events, real events
-//! with values removed or swapped for other JSON types, and arbitrary JSON
-//! trees put into a real event all give `Ok` or a typed error.
+//! (ASFF and OCSF) with values removed or swapped for other JSON types, and
+//! arbitrary JSON trees put into a real event all give `Ok` or a typed error.
 //!
 //! This is the parser's fuzz target. `scripts/test.sh` runs it with the
 //! default budget (2,000 cases per property); a longer run:
@@ -14,6 +14,16 @@ use serde_json::Value;
 use hubtriage::finding::parse_event;
 
 const SAMPLE: &str = include_str!("fixtures/neptune2-failed-event.json");
+/// The new Security Hub's OCSF event: every property runs over both formats.
+const SAMPLE_V2: &str = include_str!("fixtures/neptune2-v2-event.json");
+
+fn sample(v2: bool) -> &'static str {
+    if v2 {
+        SAMPLE_V2
+    } else {
+        SAMPLE
+    }
+}
 
 /// JSON pointers to every value in `v`.
 fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
@@ -120,13 +130,14 @@ proptest! {
     }
 
     #[test]
-    fn truncated_events_never_panic(cut in 0usize..SAMPLE.len()) {
-        let _ = parse_event(&SAMPLE.as_bytes()[..cut]);
+    fn truncated_events_never_panic(cut in any::<usize>(), v2 in any::<bool>()) {
+        let text = sample(v2);
+        let _ = parse_event(&text.as_bytes()[..cut % text.len()]);
     }
 
     #[test]
-    fn arbitrary_json_in_any_field_never_panics(at in any::<usize>(), tree in json_tree()) {
-        let mut sample: Value = serde_json::from_str(SAMPLE).unwrap();
+    fn arbitrary_json_in_any_field_never_panics(at in any::<usize>(), tree in json_tree(), v2 in any::<bool>()) {
+        let mut sample: Value = serde_json::from_str(sample(v2)).unwrap();
         let mut paths = Vec::new();
         pointers(&sample, String::new(), &mut paths);
         let path = &paths[at % paths.len()];
@@ -137,8 +148,8 @@ proptest! {
     }
 
     #[test]
-    fn mutated_real_events_never_panic(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6)) {
-        let sample: Value = serde_json::from_str(SAMPLE).unwrap();
+    fn mutated_real_events_never_panic(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6), v2 in any::<bool>()) {
+        let sample: Value = serde_json::from_str(sample(v2)).unwrap();
         let mutated = mutate(sample, &edits);
         let _ = parse_event(mutated.to_string().as_bytes());
     }
@@ -154,4 +165,15 @@ fn a_mutation_that_removes_a_required_field_is_an_error_not_a_panic() {
         .remove("AwsAccountId");
     let err = parse_event(v.to_string().as_bytes()).unwrap_err();
     assert_eq!(err.to_string(), "detail.findings[0].AwsAccountId: missing");
+}
+
+#[test]
+fn a_v2_event_missing_its_account_is_an_error_naming_the_ocsf_path() {
+    let mut v: Value = serde_json::from_str(SAMPLE_V2).unwrap();
+    v["detail"]["findings"][0]["cloud"]
+        .as_object_mut()
+        .unwrap()
+        .remove("account");
+    let err = parse_event(v.to_string().as_bytes()).unwrap_err();
+    assert_eq!(err.to_string(), "detail.findings[0].cloud.account: missing");
 }

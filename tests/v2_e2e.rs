@@ -217,3 +217,38 @@ async fn both_formats_of_one_problem_give_one_ticket_and_one_remediation() {
     assert_eq!(w.depth(&w.queue_url).await, 0);
     assert_eq!(w.depth(&w.dlq_url).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_v2_event_is_never_deleted_and_lands_in_the_dlq() {
+    let w = World::new(WorldOptions {
+        visibility_seconds: 2,
+        max_receive_count: 2,
+    })
+    .await;
+    w.mirror_v2(false);
+    cluster(&w, "orders-prod", "prod", 1).await;
+    let mut bad: Value =
+        serde_json::from_str(include_str!("fixtures/neptune2-v2-orders-event.json")).unwrap();
+    bad["detail"]["findings"][0]["cloud"]
+        .as_object_mut()
+        .unwrap()
+        .remove("account");
+    w.send_raw(&bad.to_string()).await;
+    // Updates that come back unprocessed or throttled are retried: the good
+    // finding is recorded all the same.
+    w.emu.fault(json!({"operation": "BatchUpdateFindingsV2", "unprocessed": 1, "error_code": "ConflictException"}));
+    w.emu
+        .fault(json!({"operation": "BatchUpdateFindingsV2", "throttle": 2}));
+    let f = w.finding("orders-prod", |_| {});
+    w.import(std::slice::from_ref(&f));
+
+    let out = w.drain(&w.config(""), LIMIT);
+    assert_eq!(w.stored_v2(id(&f))["status_id"], 2, "{}", show(&out));
+    let dead = w.take_all(&w.dlq_url).await;
+    assert_eq!(dead, vec![bad.to_string()], "untouched, in the DLQ");
+    assert!(support::log_lines(&out).iter().any(|l| l["message"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("message cannot be parsed; not deleted")
+        && l["error"] == "detail.findings[0].cloud.account: missing"));
+}
