@@ -206,12 +206,11 @@ async fn kill_9_at_random_points_then_restart_fixes_every_cluster_once() {
 /// One run: 8 clusters of 2 instances, two findings each; daemon `a` is
 /// killed twice at random moments and started again each time.
 async fn kill_run(seed: u64) {
-    let w = World::new(WorldOptions {
+    let w = World::with_rds_role(WorldOptions {
         visibility_seconds: 10,
         max_receive_count: 10,
     })
     .await;
-    w.create_service_linked_role();
     w.create_coordination_table(TABLE).await;
     // Reboots take two seconds, so a kill can land while one is under way.
     w.emu.http(
@@ -219,22 +218,7 @@ async fn kill_run(seed: u64) {
         "/_emu/neptune/timing",
         Some(&json!({"reboot_seconds": 2})),
     );
-    let clusters: Vec<String> = (1..=8).map(|n| format!("k{n:02}")).collect();
-    let mut findings = Vec::new();
-    for id in &clusters {
-        w.create_cluster(ClusterSpec {
-            id,
-            tags: &[("env", "dev")],
-            members: 2,
-            ..Default::default()
-        })
-        .await;
-        for suffix in ["consolidated", "fsbp"] {
-            findings.push(w.finding_as(id, suffix));
-        }
-    }
-    w.import(&findings);
-    w.emu.http("DELETE", "/_emu/calls", None);
+    let (clusters, findings) = w.dev_clusters_with_two_findings("k", 8, 2).await;
     let config = apply_with_table(&w, "max_concurrent = 2\nmax_per_hour = 100");
 
     let mut dice = Dice::new(seed);
@@ -341,12 +325,11 @@ async fn a_fault_storm_on_every_api_loses_nothing_and_does_nothing_twice() {
         total >= 4 && total % 4 == 0,
         "HUBTRIAGE_FAULT_FINDINGS: a multiple of 4"
     );
-    let w = World::new(WorldOptions {
+    let w = World::with_rds_role(WorldOptions {
         visibility_seconds: 10,
         max_receive_count: 10,
     })
     .await;
-    w.create_service_linked_role();
     w.create_coordination_table(TABLE).await;
     w.emu.http(
         "POST",

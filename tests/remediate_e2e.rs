@@ -24,13 +24,11 @@ fn note(f: &Value) -> String {
 
 /// A world with the RDS service-linked role, as a real account has.
 async fn world() -> World {
-    let w = World::new(WorldOptions {
+    World::with_rds_role(WorldOptions {
         visibility_seconds: 10,
         max_receive_count: 5,
     })
-    .await;
-    w.create_service_linked_role();
-    w
+    .await
 }
 
 async fn dev_cluster(w: &World, spec: ClusterSpec<'_>) -> Value {
@@ -745,23 +743,8 @@ async fn a_member_accounts_finding_never_touches_the_administrators_same_named_c
 async fn two_daemons_share_max_concurrent_and_reboot_each_instance_once() {
     let w = world().await;
     w.create_coordination_table("hubtriage-state").await;
-    let clusters: Vec<String> = (1..=20).map(|n| format!("r{n:02}")).collect();
-    let mut findings = Vec::new();
-    for id in &clusters {
-        w.create_cluster(ClusterSpec {
-            id,
-            tags: &[("env", "dev")],
-            members: 1,
-            ..Default::default()
-        })
-        .await;
-        // The consolidated finding and a standard-specific one.
-        for suffix in ["consolidated", "fsbp"] {
-            findings.push(w.finding_as(id, suffix));
-        }
-    }
-    w.import(&findings);
-    w.emu.http("DELETE", "/_emu/calls", None);
+    // Each with the consolidated finding and a standard-specific one.
+    let (clusters, findings) = w.dev_clusters_with_two_findings("r", 20, 1).await;
     let config = w.config_with(
         &apply("immediate", "max_concurrent = 2\nmax_per_hour = 100"),
         // Waiting re-checks read their finding back each second: not paced to

@@ -12,13 +12,11 @@ use support::{jira_table, show, ClusterSpec, TicketFakes, World, WorldOptions, J
 const LIMIT: Duration = Duration::from_secs(180);
 
 async fn world() -> World {
-    let w = World::new(WorldOptions {
+    World::with_rds_role(WorldOptions {
         visibility_seconds: 10,
         max_receive_count: 5,
     })
-    .await;
-    w.create_service_linked_role();
-    w
+    .await
 }
 
 async fn cluster(w: &World, id: &str, env: &str, members: usize) {

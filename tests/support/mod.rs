@@ -543,6 +543,14 @@ impl Default for WorldOptions {
 }
 
 impl World {
+    /// A world whose account has the RDS service-linked role, as a real one
+    /// has (remediation checks for it).
+    pub async fn with_rds_role(options: WorldOptions) -> World {
+        let w = World::new(options).await;
+        w.create_service_linked_role();
+        w
+    }
+
     pub async fn new(options: WorldOptions) -> World {
         let emu = Emulator::start();
         let sdk = emu.sdk(&emu.moto).await;
@@ -739,6 +747,34 @@ impl World {
             Some(&json!({"Filters": {"Id": [{"Value": id, "Comparison": "EQUALS"}]}})),
         );
         v["Findings"][0].clone()
+    }
+
+    /// `count` dev clusters `<prefix>01…` of `members` instances, each with two
+    /// findings imported (the consolidated one and a standard-specific one),
+    /// and the call log cleared. Returns the clusters and the findings.
+    pub async fn dev_clusters_with_two_findings(
+        &self,
+        prefix: &str,
+        count: usize,
+        members: usize,
+    ) -> (Vec<String>, Vec<Value>) {
+        let clusters: Vec<String> = (1..=count).map(|n| format!("{prefix}{n:02}")).collect();
+        let mut findings = Vec::new();
+        for id in &clusters {
+            self.create_cluster(ClusterSpec {
+                id,
+                tags: &[("env", "dev")],
+                members,
+                ..Default::default()
+            })
+            .await;
+            for suffix in ["consolidated", "fsbp"] {
+                findings.push(self.finding_as(id, suffix));
+            }
+        }
+        self.import(&findings);
+        self.emu.http("DELETE", "/_emu/calls", None);
+        (clusters, findings)
     }
 
     /// The new Security Hub's OCSF twin of finding `id`, as the emulator holds it now.
