@@ -385,3 +385,25 @@ fn matching() {
     }));
     assert!(Match::default().matches(&s));
 }
+
+#[test]
+fn securityhub_api_is_auto_v1_or_v2() {
+    use crate::record::FindingsApiVersion;
+    assert_eq!(parse("").unwrap().securityhub.api, FindingsApiVersion::Auto);
+    for (text, want) in [
+        ("auto", FindingsApiVersion::Auto),
+        ("v1", FindingsApiVersion::V1),
+        ("v2", FindingsApiVersion::V2),
+    ] {
+        let c = parse(&format!("[securityhub]\napi = \"{text}\"\n")).unwrap();
+        assert_eq!(c.securityhub.api, want);
+    }
+    let e = error("[securityhub]\napi = \"v3\"\n");
+    assert!(e.contains("securityhub.api") || e.contains("api"), "{e}");
+    assert!(e.contains("v3"), "{e}");
+    let c = parse("[pacing]\nbatch_update_findings_v2 = { per_second = 5, burst = 10 }\n").unwrap();
+    assert_eq!(c.pacing.batch_update_findings_v2.per_second, 5);
+    assert_eq!(c.pacing.get_findings_v2.per_second, 3, "V1's by default");
+    let e = error("[pacing]\nget_findings_v2 = { per_second = 3, burst = 0 }\n");
+    assert!(e.contains("pacing.get_findings_v2.burst"), "{e}");
+}
