@@ -203,6 +203,10 @@ choice!(OnResolve:
     "comment" => OnResolve::Comment,
     "nothing" => OnResolve::Nothing);
 choice!(OwnAccount: "direct" => OwnAccount::Direct, "assume" => OwnAccount::Assume);
+choice!(crate::record::FindingsApiVersion:
+    "auto" => crate::record::FindingsApiVersion::Auto,
+    "v1" => crate::record::FindingsApiVersion::V1,
+    "v2" => crate::record::FindingsApiVersion::V2);
 
 pub(super) fn check_region(region: &str) -> Result<(), String> {
     let ok = region.len() >= 9

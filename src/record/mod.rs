@@ -46,8 +46,7 @@ pub struct FindingId {
 }
 
 /// `[securityhub] api`: which API findings are answered with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum FindingsApiVersion {
     /// Each in the format it came in: ASFF with BatchUpdateFindings, OCSF with
     /// BatchUpdateFindingsV2.
