@@ -367,6 +367,8 @@ pub(crate) struct FakeNeptune {
     pub(crate) calls: Mutex<Vec<String>>,
     pub(crate) log_group: Mutex<Option<Option<i32>>>,
     pub(crate) stream: bool,
+    /// The next reboot fails with this error (taken once).
+    pub(crate) reboot_error: Mutex<Option<Error>>,
 }
 
 impl FakeNeptune {
@@ -377,6 +379,7 @@ impl FakeNeptune {
             calls: Mutex::new(vec![]),
             log_group: Mutex::new(None),
             stream: true,
+            reboot_error: Mutex::new(None),
         }
     }
     pub(crate) fn call(&self, c: String) {
@@ -478,6 +481,9 @@ impl FixApi for FakeNeptune {
         Ok(Some("available".into()))
     }
     async fn reboot(&self, _: &str, instance: &str) -> Result<(), Error> {
+        if let Some(e) = lock(&self.reboot_error).take() {
+            return Err(e);
+        }
         self.call(format!("reboot {instance}"));
         let mut s = self.state.lock().unwrap();
         for m in &mut s.members {

@@ -259,11 +259,21 @@ impl FixApi for AwsFixApi {
         }
     }
 
+    /// Sent once, never retried by the SDK: after a reset or a timeout the
+    /// reboot may have been made, and a retry a moment later could reboot the
+    /// instance again (measured in the fault storm, with reboots that take a
+    /// second). The pass that failed is run again later, from live state and
+    /// the reboot recorded with the cluster's lease.
     async fn reboot(&self, region: &str, instance: &str) -> Result<(), Error> {
         self.neptune
             .get(&self.place(region))
             .reboot_db_instance()
             .db_instance_identifier(instance)
+            .customize()
+            .config_override(
+                aws_sdk_neptune::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| {

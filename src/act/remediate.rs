@@ -471,12 +471,15 @@ impl Pass<'_> {
         self.changing("RebootDBInstance", format!("instance={instance}"))
             .await?;
         if let Err(e) = self.api.reboot(region, instance).await {
-            // Most likely refused. Saved again without it, so the retry need
-            // not wait; should the reboot have been made after all, the
-            // instance shows `rebooting` and the retry waits for that.
-            self.progress.reboots_issued.remove(instance);
-            if let Err(lost) = self.fence.checkpoint(self.progress).await {
-                tracing::warn!(error = %lost, "could not save the progress after a failed reboot");
+            // Refused (throttled, or a 4xx): no reboot was made, so it is saved
+            // again without it and the retry need not wait. After a reset, a
+            // timeout or a 5xx the reboot may have been made: it stays
+            // recorded, and the retry waits for it to apply.
+            if !e.retryable || e.throttled {
+                self.progress.reboots_issued.remove(instance);
+                if let Err(lost) = self.fence.checkpoint(self.progress).await {
+                    tracing::warn!(error = %lost, "could not save the progress after a refused reboot");
+                }
             }
             return Err(e.into());
         }

@@ -360,3 +360,87 @@ fn the_newest_progress_of_one_remediation_is_carried_on() {
     other.started_at = t - Duration::days(1);
     assert_eq!(message.clone().newest(Some(other)), message);
 }
+
+#[tokio::test]
+async fn a_reboot_that_may_have_been_made_is_waited_for_and_a_refused_one_is_not() {
+    // The cluster waits for its reboots.
+    let ready = || {
+        let mut s = sample_state();
+        s.parameter_group = "hubtriage-audit-orders-graph".into();
+        s.audit_parameter.value = "1".into();
+        s.exported_logs.push("audit".into());
+        for m in &mut s.members {
+            m.parameter_group_status = crate::state::PENDING_REBOOT.into();
+        }
+        s
+    };
+    let p = policy(RebootPolicy::Immediate);
+    let now = at("2026-11-25T12:00:00Z");
+    for (error, kept) in [
+        // A reset or a timeout: no code, worth retrying; the reboot may be under way.
+        (
+            Error {
+                retryable: true,
+                ..Error::other(
+                    "Neptune",
+                    "RebootDBInstance",
+                    "orders-graph-2",
+                    "connection reset",
+                )
+            },
+            true,
+        ),
+        // Throttled: nothing was done.
+        (
+            Error {
+                retryable: true,
+                throttled: true,
+                code: Some("Throttling".into()),
+                ..Error::other(
+                    "Neptune",
+                    "RebootDBInstance",
+                    "orders-graph-2",
+                    "Rate exceeded",
+                )
+            },
+            false,
+        ),
+        // Refused.
+        (
+            Error {
+                code: Some("InvalidDBInstanceState".into()),
+                ..Error::other(
+                    "Neptune",
+                    "RebootDBInstance",
+                    "orders-graph-2",
+                    "not available",
+                )
+            },
+            false,
+        ),
+    ] {
+        let api = FakeNeptune::new(ready());
+        *api.reboot_error.lock().unwrap() = Some(error.clone());
+        let mut progress = Progress::start(&api.state(), &p, now);
+        let r = pass(&api, &Unfenced, ARN, &api.state(), &p, &mut progress, now).await;
+        assert!(r.is_err());
+        assert_eq!(
+            progress.reboots_issued.contains_key("orders-graph-2"),
+            kept,
+            "{error}"
+        );
+        // The next pass: waits for a reboot that may be under way, retries one that was refused.
+        let r = pass(
+            &api,
+            &Unfenced,
+            ARN,
+            &api.state(),
+            &p,
+            &mut progress,
+            now + Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+        assert_eq!(api.mutating().is_empty(), kept, "{error}: {r:?}");
+    }
+}
