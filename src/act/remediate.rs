@@ -85,9 +85,12 @@ pub enum PassError {
     Fenced(String),
 }
 
-/// A reboot hubtriage asked for is given this long to apply before the same
-/// instance, still waiting for a reboot, is rebooted again.
-pub const REBOOT_SETTLE_MINUTES: i64 = 15;
+/// A reboot hubtriage asked for (or may have: the call was cut off) is given
+/// this long to show before the same instance, still waiting for a reboot,
+/// is rebooted again. RDS shows an instance `rebooting` as soon as it accepts
+/// the reboot, and the pass waits for that anyway; this covers the moment
+/// before, and a member status that lags the reboot's end.
+pub const REBOOT_SETTLE_MINUTES: i64 = 3;
 
 /// The [`FixApi`] for a finding's account (its role's credentials, or the
 /// daemon's own).

@@ -333,7 +333,7 @@ async fn a_reboot_asked_for_by_a_stopped_task_is_waited_for_not_repeated() {
         other => panic!("{other:?}"),
     }
     assert!(api.mutating().is_empty(), "{:?}", api.mutating());
-    // Still waiting for it a quarter of an hour later: that reboot did not
+    // Still waiting for it once the settle time has passed: that reboot did not
     // happen after all, so it is asked for once more.
     let later = now + Duration::minutes(REBOOT_SETTLE_MINUTES);
     pass(&api, &Unfenced, ARN, &api.state(), &p, &mut progress, later)
