@@ -319,7 +319,7 @@ fn storm_faults() -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fault_storm_on_every_api_loses_nothing_and_does_nothing_twice() {
-    let total = usize::try_from(env_number("HUBTRIAGE_FAULT_FINDINGS", 200)).unwrap();
+    let total = usize::try_from(env_number("HUBTRIAGE_FAULT_FINDINGS", 120)).unwrap();
     let seed = env_number("HUBTRIAGE_FAULT_SEED", 1);
     assert!(
         total >= 4 && total % 4 == 0,
