@@ -129,6 +129,23 @@ impl Daemon {
     }
 }
 
+/// A world for two daemons: messages back after 10 s (ten deliveries before
+/// the DLQ), the coordination table, and reboots taking `reboot_seconds`.
+async fn two_daemon_world(reboot_seconds: u32) -> World {
+    let w = World::with_rds_role(WorldOptions {
+        visibility_seconds: 10,
+        max_receive_count: 10,
+    })
+    .await;
+    w.create_coordination_table(TABLE).await;
+    w.emu.http(
+        "POST",
+        "/_emu/neptune/timing",
+        Some(&json!({"reboot_seconds": reboot_seconds})),
+    );
+    w
+}
+
 /// The stored finding, as Security Hub has it.
 fn stored(w: &World, f: &Value) -> Value {
     w.stored(f["Id"].as_str().unwrap())
@@ -206,18 +223,8 @@ async fn kill_9_at_random_points_then_restart_fixes_every_cluster_once() {
 /// One run: 8 clusters of 2 instances, two findings each; daemon `a` is
 /// killed twice at random moments and started again each time.
 async fn kill_run(seed: u64) {
-    let w = World::with_rds_role(WorldOptions {
-        visibility_seconds: 10,
-        max_receive_count: 10,
-    })
-    .await;
-    w.create_coordination_table(TABLE).await;
     // Reboots take two seconds, so a kill can land while one is under way.
-    w.emu.http(
-        "POST",
-        "/_emu/neptune/timing",
-        Some(&json!({"reboot_seconds": 2})),
-    );
+    let w = two_daemon_world(2).await;
     let (clusters, findings) = w.dev_clusters_with_two_findings("k", 8, 2).await;
     let config = apply_with_table(&w, "max_concurrent = 2\nmax_per_hour = 100");
 
@@ -325,17 +332,7 @@ async fn a_fault_storm_on_every_api_loses_nothing_and_does_nothing_twice() {
         total >= 4 && total % 4 == 0,
         "HUBTRIAGE_FAULT_FINDINGS: a multiple of 4"
     );
-    let w = World::with_rds_role(WorldOptions {
-        visibility_seconds: 10,
-        max_receive_count: 10,
-    })
-    .await;
-    w.create_coordination_table(TABLE).await;
-    w.emu.http(
-        "POST",
-        "/_emu/neptune/timing",
-        Some(&json!({"reboot_seconds": 1})),
-    );
+    let w = two_daemon_world(1).await;
     let fakes = TicketFakes::start();
 
     // Four findings per cluster (consolidated, standard-specific); one cluster
