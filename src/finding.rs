@@ -242,13 +242,7 @@ fn parse_finding(node: &Node<'_>, event_region: Option<&str>) -> Result<Finding,
     let product_arn = node.field("ProductArn")?.string()?.to_string();
     let generator_id = node.field("GeneratorId")?.string()?.to_string();
     let account = node.field("AwsAccountId")?.string()?.to_string();
-    let region = match node.opt_field("Region") {
-        Some(r) => r.string()?.to_string(),
-        None => match event_region {
-            Some(r) => r.to_string(),
-            None => return Err(node.missing("Region")),
-        },
-    };
+    let region = region_of(node, "Region", event_region)?;
 
     let compliance = node.opt_field("Compliance");
     let compliance_status = opt_string(compliance.as_ref().and_then(|c| c.opt_field("Status")))?;
@@ -392,6 +386,15 @@ fn plain(path: &str, value: &str, max: usize) -> Result<(), ParseError> {
         expected: format!("at most {max} characters without control characters"),
         found: value.chars().take(40).collect(),
     })
+}
+
+/// The finding's region at `key` below `node`, else the event's `region`.
+fn region_of(node: &Node<'_>, key: &str, event_region: Option<&str>) -> Result<String, ParseError> {
+    match (node.opt_field(key), event_region) {
+        (Some(r), _) => Ok(r.string()?.to_string()),
+        (None, Some(r)) => Ok(r.to_string()),
+        (None, None) => Err(node.missing(key)),
+    }
 }
 
 fn opt_string(node: Option<Node<'_>>) -> Result<Option<String>, ParseError> {

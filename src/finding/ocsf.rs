@@ -22,7 +22,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{plain, ClusterArn, Finding, Format, Node, Note, ParseError, Workflow};
+use super::{
+    opt_string, plain, region_of, ClusterArn, Finding, Format, Node, Note, ParseError, Workflow,
+};
 use crate::record::{FIELD_PREFIX, UPDATED_BY};
 
 /// Resource types of a Neptune (RDS) DB cluster: OCSF findings use the
@@ -61,19 +63,10 @@ pub(super) fn parse_finding(
     };
     let cloud = node.field("cloud")?;
     let account = cloud.field("account")?.field("uid")?.string()?.to_string();
-    let region = match cloud.opt_field("region") {
-        Some(r) => r.string()?.to_string(),
-        None => match event_region {
-            Some(r) => r.to_string(),
-            None => return Err(cloud.missing("region")),
-        },
-    };
+    let region = region_of(&cloud, "region", event_region)?;
 
     let compliance = node.opt_field("compliance");
-    let control = match compliance.as_ref().and_then(|c| c.opt_field("control")) {
-        Some(c) => Some(c.string()?.to_string()),
-        None => None,
-    };
+    let control = opt_string(compliance.as_ref().and_then(|c| c.opt_field("control")))?;
     let compliance_status = match compliance.as_ref() {
         Some(c) => compliance_status(c)?,
         None => None,
@@ -115,10 +108,7 @@ pub(super) fn parse_finding(
     }
     .map(str::to_string);
     let (cluster_arn, cluster_resource_id) = cluster(node)?;
-    let updated_at = match info.opt_field("modified_time_dt") {
-        Some(t) => Some(t.string()?.to_string()),
-        None => None,
-    };
+    let updated_at = opt_string(info.opt_field("modified_time_dt"))?;
     let (note, user_defined_fields) = match node.opt_field("comment") {
         Some(c) => {
             let text = c.string()?;
