@@ -14,7 +14,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod accounts;
 pub mod act;
 pub mod aws;
 pub mod config;
@@ -26,6 +25,7 @@ pub mod events;
 pub mod explain;
 pub mod finding;
 pub mod health;
+pub mod marks;
 pub mod metrics;
 pub mod pace;
 pub mod pipeline;

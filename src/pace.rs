@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
+use crate::config::{Rate, Rates};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota};
-use serde::Deserialize;
 
 /// The APIs hubtriage paces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,91 +29,6 @@ pub enum Api {
     /// DescribeDBClusters, DescribeDBClusterParameters, DescribeDBInstances,
     /// ListTagsForResource: Neptune's read calls.
     NeptuneRead,
-}
-
-/// A rate: `per_second` calls a second on average, `burst` at once after a
-/// quiet spell. `per_second = 0` turns pacing off for that API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rate {
-    pub per_second: u32,
-    pub burst: u32,
-}
-
-/// `[pacing]`: the rate of each API, per account and region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rates {
-    #[serde(default = "default_batch_update")]
-    pub batch_update_findings: Rate,
-    #[serde(default = "default_get_findings")]
-    pub get_findings: Rate,
-    #[serde(default = "default_batch_update")]
-    pub batch_update_findings_v2: Rate,
-    #[serde(default = "default_get_findings")]
-    pub get_findings_v2: Rate,
-    #[serde(default = "default_neptune_read")]
-    pub neptune_read: Rate,
-}
-
-impl Default for Rates {
-    fn default() -> Self {
-        Rates {
-            batch_update_findings: default_batch_update(),
-            get_findings: default_get_findings(),
-            batch_update_findings_v2: default_batch_update(),
-            get_findings_v2: default_get_findings(),
-            neptune_read: default_neptune_read(),
-        }
-    }
-}
-
-impl Rates {
-    /// No pacing at all (tests).
-    pub fn unpaced() -> Self {
-        let off = Rate {
-            per_second: 0,
-            burst: 1,
-        };
-        Rates {
-            batch_update_findings: off,
-            get_findings: off,
-            batch_update_findings_v2: off,
-            get_findings_v2: off,
-            neptune_read: off,
-        }
-    }
-
-    fn of(&self, api: Api) -> Rate {
-        match api {
-            Api::BatchUpdateFindings => self.batch_update_findings,
-            Api::GetFindings => self.get_findings,
-            Api::BatchUpdateFindingsV2 => self.batch_update_findings_v2,
-            Api::GetFindingsV2 => self.get_findings_v2,
-            Api::NeptuneRead => self.neptune_read,
-        }
-    }
-}
-
-fn default_batch_update() -> Rate {
-    Rate {
-        per_second: 10,
-        burst: 30,
-    }
-}
-
-fn default_get_findings() -> Rate {
-    Rate {
-        per_second: 3,
-        burst: 6,
-    }
-}
-
-fn default_neptune_read() -> Rate {
-    Rate {
-        per_second: 10,
-        burst: 200,
-    }
 }
 
 /// Which limiter: the API, the account (`None`: the daemon's own) and the region.
@@ -155,9 +70,20 @@ impl Pacer {
         crate::lock(&self.limiters)
             .entry(key)
             .or_insert_with(|| {
-                quota(self.rates.of(api)).map(|q| Arc::new(governor::RateLimiter::direct(q)))
+                quota(rate_of(&self.rates, api)).map(|q| Arc::new(governor::RateLimiter::direct(q)))
             })
             .clone()
+    }
+}
+
+/// The rate `[pacing]` gives `api`.
+fn rate_of(rates: &Rates, api: Api) -> Rate {
+    match api {
+        Api::BatchUpdateFindings => rates.batch_update_findings,
+        Api::GetFindings => rates.get_findings,
+        Api::BatchUpdateFindingsV2 => rates.batch_update_findings_v2,
+        Api::GetFindingsV2 => rates.get_findings_v2,
+        Api::NeptuneRead => rates.neptune_read,
     }
 }
 

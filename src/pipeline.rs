@@ -343,7 +343,7 @@ impl Pipeline {
     /// on_resolve`. Only for a
     /// trusted finding in reach; a failure keeps the message on the queue.
     async fn resolve_ticket(&self, f: &Finding, decision: &Decision) -> Result<(), FindingError> {
-        let Some(ticket) = f.user_defined_fields.get(crate::record::FIELD_TICKET) else {
+        let Some(ticket) = f.user_defined_fields.get(crate::marks::FIELD_TICKET) else {
             return Ok(());
         };
         let passed = f.compliance_status.as_deref() == Some("PASSED");
@@ -403,7 +403,7 @@ impl Pipeline {
     ) -> Result<Handled, FindingError> {
         let named = f
             .user_defined_fields
-            .get(crate::record::FIELD_TICKET)
+            .get(crate::marks::FIELD_TICKET)
             .map(String::as_str);
         let ticket = self
             .tickets
@@ -463,7 +463,7 @@ impl Pipeline {
                 &Outcome {
                     workflow: update.workflow.as_str().to_string(),
                     note: update.note.clone(),
-                    ticket: update.fields.get(crate::record::FIELD_TICKET).cloned(),
+                    ticket: update.fields.get(crate::marks::FIELD_TICKET).cloned(),
                 },
             );
         }

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::accounts::{Accounts, RoleSettings};
 use crate::act::driver::Executor;
 use crate::act::neptune_api::AwsFixApi;
 use crate::act::recheck::Limiter;
 use crate::act::ticket::tracker::{Tracker, TrackerTickets};
 use crate::act::ticket::webhook::WebhookTickets;
 use crate::act::ticket::{jira, servicenow, LogTickets, TicketSink};
+use crate::aws::accounts::{own_identity, Accounts, Identity, RoleSettings};
 use crate::config::{Config, Mode, TicketKind};
 use crate::coordination::DynamoCoordinator;
 use crate::daemon::{self, Settings};
@@ -38,65 +38,7 @@ pub enum RunError {
     Daemon(#[from] daemon::DaemonError),
     /// STS GetCallerIdentity failed: hubtriage cannot tell its own account.
     #[error("STS GetCallerIdentity (to learn the account hubtriage runs in): {0}")]
-    Identity(String),
-}
-
-/// The account the daemon's own credentials act in, and its partition, learnt
-/// once at start.
-pub(crate) async fn own_identity(
-    sdk: &aws_config::SdkConfig,
-) -> Result<(String, String), RunError> {
-    let out = aws_sdk_sts::Client::new(sdk)
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| RunError::Identity(crate::aws::describe(&e)))?;
-    let account = match out.account() {
-        Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a.to_string(),
-        other => {
-            return Err(RunError::Identity(format!(
-                "expected a 12-digit account id, got {other:?}"
-            )))
-        }
-    };
-    // arn:<partition>:sts::<account>:assumed-role/...
-    let partition = out
-        .arn()
-        .and_then(|arn| arn.split(':').nth(1))
-        .filter(|p| p.starts_with("aws"))
-        .unwrap_or("aws")
-        .to_string();
-    Ok((account, partition))
-}
-
-/// `[accounts]` with the external id read from its environment variable; a
-/// variable named but not set is a usage error naming it.
-pub(crate) fn role_settings(config: &Config) -> Result<Option<RoleSettings>, String> {
-    let a = &config.accounts;
-    let Some(role_arn) = &a.role_arn else {
-        return Ok(None);
-    };
-    let external_id = match &a.external_id_env {
-        None => None,
-        Some(name) => match std::env::var(name) {
-            Ok(v) if (2..=1224).contains(&v.len()) => Some(v),
-            Ok(_) => {
-                return Err(format!(
-                    "{name} ([accounts] external_id_env) must hold 2 to 1224 characters (STS's limit)"
-                ))
-            }
-            Err(_) => {
-                return Err(format!(
-                    "{name} is not set: [accounts] external_id_env names it as the external id for AssumeRole"
-                ))
-            }
-        },
-    };
-    Ok(Some(RoleSettings {
-        role_arn: role_arn.clone(),
-        external_id,
-        session_name: a.session_name.clone(),
-    }))
+    Identity(crate::aws::Error),
 }
 
 /// `queue_config` is `config.queue`, which the caller has required with
@@ -113,11 +55,12 @@ pub async fn run(
         ));
     }
 
-    let role = role_settings(&config).map_err(RunError::Usage)?;
+    let role = RoleSettings::from_config(&config.accounts).map_err(RunError::Usage)?;
     // Secrets named by the config are read before any AWS call.
     let tickets = ticket_sink(&config, &sdk).map_err(RunError::Usage)?;
     let config = Arc::new(config);
-    let (account, partition) = own_identity(&sdk).await?;
+    let Identity { account, partition } =
+        own_identity(&sdk).await.map_err(RunError::Identity)?;
     let reach = Reach::own(&account)
         .in_partition(partition)
         .with_role(role.is_some());
@@ -185,7 +128,11 @@ fn pipeline(
 ) -> (Arc<Pipeline>, tokio::task::JoinHandle<()>) {
     let neptune = Arc::new(crate::aws::neptune_clients(sdk, accounts.clone()));
     let pacer = Arc::new(Pacer::new(config.pacing));
-    let hub = Arc::new(security_hub(sdk, &config, pacer.clone()));
+    let hub = Arc::new(SecurityHub::from_config(
+        sdk,
+        &config.securityhub,
+        pacer.clone(),
+    ));
     let metrics = Arc::new(Metrics::default());
     let (recorder, recorder_task) =
         Recorder::start(hub.clone(), RecorderSettings::default(), metrics.clone());
@@ -347,28 +294,6 @@ fn secret(name: &Option<String>, key: &str, what: &str) -> Result<String, String
             "{name} is not set: [ticket] {key} names it as {what}"
         )),
     }
-}
-
-/// The administrator's Security Hub, in `[securityhub] region` (else the SDK's).
-pub(crate) fn security_hub(
-    sdk: &aws_config::SdkConfig,
-    config: &Config,
-    pacer: Arc<Pacer>,
-) -> SecurityHub {
-    // Standard, not adaptive, retries: the client is paced to Security Hub's
-    // quota already (GCRA, `[pacing]`) and the recorder retries with its own
-    // backoff. Measured with the emulator: in adaptive mode one throttled
-    // BatchUpdateFindings made the SDK's rate limiter hold the next attempts
-    // about 20 s each, as the batched call rate is too low for it to learn from.
-    let mut hub_config = aws_sdk_securityhub::config::Builder::from(sdk)
-        .retry_config(aws_config::retry::RetryConfig::standard());
-    if let Some(region) = &config.securityhub.region {
-        hub_config = hub_config.region(aws_config::Region::new(region.clone()));
-    }
-    SecurityHub::new(
-        aws_sdk_securityhub::Client::from_conf(hub_config.build()),
-        pacer,
-    )
 }
 
 async fn wait_for_signal() {

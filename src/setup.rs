@@ -5,11 +5,15 @@
 //! changes nothing. The rule's event pattern is defined here once;
 //! `deploy/hubtriage.yaml` is checked against it by a test.
 
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+};
 use aws_sdk_eventbridge::types::{RuleState, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
 
-use crate::aws::Error;
+use crate::aws::{AwsResult, Error};
 use crate::config::{Config, Queue};
 
 /// The EventBridge pattern for Security Hub's Neptune.2 findings, FAILED and
@@ -64,6 +68,9 @@ pub enum SetupError {
     Aws(#[from] Error),
     #[error("config: {0}")]
     Config(String),
+    /// Something setup made did not become ready in time.
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// One thing setup did (or, with `--dry-run`, would do).
@@ -76,7 +83,12 @@ pub struct Setup {
     dynamodb: aws_sdk_dynamodb::Client,
     dry_run: bool,
     changes: Vec<Change>,
+    /// How long a new DynamoDB table is waited for, and how often it is looked at.
+    table_wait: (std::time::Duration, std::time::Duration),
 }
+
+/// A new coordination table becomes ACTIVE within this long, or setup says so.
+pub const TABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Setup {
     pub fn new(sdk: &aws_config::SdkConfig, dry_run: bool) -> Self {
@@ -86,7 +98,18 @@ impl Setup {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             dry_run,
             changes: Vec::new(),
+            table_wait: (TABLE_WAIT, std::time::Duration::from_secs(2)),
         }
+    }
+
+    /// Waits `total` for a new table, looking every `every` (tests make it short).
+    pub fn with_table_wait(
+        mut self,
+        total: std::time::Duration,
+        every: std::time::Duration,
+    ) -> Self {
+        self.table_wait = (total, every);
+        self
     }
 
     fn change(&mut self, what: String) -> bool {
@@ -137,7 +160,7 @@ impl Setup {
                 .attribute_names(QueueAttributeName::Policy)
                 .send()
                 .await
-                .map_err(|e| Error::from_sdk("SQS", "GetQueueAttributes", url, &e))?
+                .aws("SQS", "GetQueueAttributes", url)?
                 .attributes
                 .unwrap_or_default();
             let same = |name: QueueAttributeName, want: &Value| {
@@ -175,142 +198,164 @@ impl Setup {
     }
 
     /// The coordination table: pay per request, one string partition key
-    /// `pk`, TTL on `ttl`.
+    /// `pk`, TTL on `ttl`. A table made now is waited for until it is active
+    /// (TTL can be set only then); one that does not become active in time
+    /// is an error naming it.
     async fn ensure_table(&mut self, table: &str) -> Result<(), SetupError> {
-        use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-            TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
-        };
-        let described = self
-            .dynamodb
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await;
-        let exists = match described {
-            Ok(d) => {
-                let keys = d.table.as_ref().map(|t| t.key_schema()).unwrap_or_default();
-                let right = keys.len() == 1
-                    && keys[0].attribute_name() == "pk"
-                    && keys[0].key_type() == &KeyType::Hash;
-                if !right {
-                    return Err(SetupError::Config(format!(
-                        "[coordination] table {table} exists with another key schema: expected one string partition key named pk"
-                    )));
-                }
-                true
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                false
-            }
-            Err(e) => return Err(Error::from_sdk("DynamoDB", "DescribeTable", table, &e).into()),
-        };
+        let exists = self.table_exists(table).await?;
         if !exists
             && self.change(format!(
                 "create DynamoDB table {table} (pay per request, partition key pk)"
             ))
         {
-            let attribute = AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| SetupError::Config(e.to_string()))?;
-            let key = KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(|e| SetupError::Config(e.to_string()))?;
-            self.dynamodb
-                .create_table()
-                .table_name(table)
-                .attribute_definitions(attribute)
-                .key_schema(key)
-                .billing_mode(BillingMode::PayPerRequest)
-                .send()
-                .await
-                .map_err(|e| Error::from_sdk("DynamoDB", "CreateTable", table, &e))?;
-            // TTL can be set once the table is active.
-            for _ in 0..60 {
-                let status = self
-                    .dynamodb
-                    .describe_table()
-                    .table_name(table)
-                    .send()
-                    .await
-                    .map_err(|e| Error::from_sdk("DynamoDB", "DescribeTable", table, &e))?
-                    .table
-                    .and_then(|t| t.table_status);
-                if status == Some(TableStatus::Active) {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            }
+            self.create_table(table).await?;
+            self.wait_until_active(table).await?;
         }
-        let ttl_on = if exists {
-            self.dynamodb
-                .describe_time_to_live()
-                .table_name(table)
-                .send()
-                .await
-                .map_err(|e| Error::from_sdk("DynamoDB", "DescribeTimeToLive", table, &e))?
-                .time_to_live_description
-                .is_some_and(|d| {
-                    d.attribute_name() == Some("ttl")
-                        && matches!(
-                            d.time_to_live_status(),
-                            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-                        )
-                })
-        } else {
-            false
-        };
+        let ttl_on = exists && self.ttl_on(table).await?;
         if !ttl_on
             && self.change(format!(
                 "turn on TTL (attribute ttl) of DynamoDB table {table}"
             ))
         {
-            let spec = TimeToLiveSpecification::builder()
-                .attribute_name("ttl")
-                .enabled(true)
-                .build()
-                .map_err(|e| SetupError::Config(e.to_string()))?;
-            self.dynamodb
-                .update_time_to_live()
+            self.turn_on_ttl(table).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `table` exists; one with another key schema is an error.
+    async fn table_exists(&self, table: &str) -> Result<bool, SetupError> {
+        let described = self
+            .dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .absent_if(|e| e.is_resource_not_found_exception())
+            .aws("DynamoDB", "DescribeTable", table)?;
+        let Some(d) = described else {
+            return Ok(false);
+        };
+        let keys = d.table.as_ref().map(|t| t.key_schema()).unwrap_or_default();
+        let right = keys.len() == 1
+            && keys[0].attribute_name() == "pk"
+            && keys[0].key_type() == &KeyType::Hash;
+        if !right {
+            return Err(SetupError::Config(format!(
+                "[coordination] table {table} exists with another key schema: expected one string partition key named pk"
+            )));
+        }
+        Ok(true)
+    }
+
+    async fn create_table(&self, table: &str) -> Result<(), SetupError> {
+        let attribute = AttributeDefinition::builder()
+            .attribute_name("pk")
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| SetupError::Config(e.to_string()))?;
+        let key = KeySchemaElement::builder()
+            .attribute_name("pk")
+            .key_type(KeyType::Hash)
+            .build()
+            .map_err(|e| SetupError::Config(e.to_string()))?;
+        self.dynamodb
+            .create_table()
+            .table_name(table)
+            .attribute_definitions(attribute)
+            .key_schema(key)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .aws("DynamoDB", "CreateTable", table)?;
+        Ok(())
+    }
+
+    /// Waits for a new table to be ACTIVE, for [`Setup::table_wait`] at most.
+    async fn wait_until_active(&self, table: &str) -> Result<(), SetupError> {
+        let (total, every) = self.table_wait;
+        let started = std::time::Instant::now();
+        loop {
+            let status = self
+                .dynamodb
+                .describe_table()
                 .table_name(table)
-                .time_to_live_specification(spec)
                 .send()
                 .await
-                .map_err(|e| Error::from_sdk("DynamoDB", "UpdateTimeToLive", table, &e))?;
+                .aws("DynamoDB", "DescribeTable", table)?
+                .table
+                .and_then(|t| t.table_status);
+            if status == Some(TableStatus::Active) {
+                return Ok(());
+            }
+            if started.elapsed() >= total {
+                let status = status.map_or("unknown".to_string(), |s| s.as_str().to_string());
+                return Err(SetupError::Timeout(format!(
+                    "DynamoDB table {table} is still {status} {} s after it was created; run setup again once it is ACTIVE (TTL is set then)",
+                    total.as_secs()
+                )));
+            }
+            tokio::time::sleep(every).await;
         }
+    }
+
+    async fn ttl_on(&self, table: &str) -> Result<bool, SetupError> {
+        let described = self
+            .dynamodb
+            .describe_time_to_live()
+            .table_name(table)
+            .send()
+            .await
+            .aws("DynamoDB", "DescribeTimeToLive", table)?;
+        Ok(described.time_to_live_description.is_some_and(|d| {
+            d.attribute_name() == Some("ttl")
+                && matches!(
+                    d.time_to_live_status(),
+                    Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+                )
+        }))
+    }
+
+    async fn turn_on_ttl(&self, table: &str) -> Result<(), SetupError> {
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name("ttl")
+            .enabled(true)
+            .build()
+            .map_err(|e| SetupError::Config(e.to_string()))?;
+        self.dynamodb
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .aws("DynamoDB", "UpdateTimeToLive", table)?;
         Ok(())
     }
 
     /// The queue's URL, creating the queue when missing (`None` only in a dry run).
     async fn ensure_queue(&mut self, name: &str) -> Result<Option<String>, SetupError> {
-        match self.sqs.get_queue_url().queue_name(name).send().await {
-            Ok(out) => Ok(out.queue_url),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_queue_does_not_exist()) =>
-            {
-                if !self.change(format!("create queue {name} (server-side encryption on)")) {
-                    return Ok(None);
-                }
-                let out = self
-                    .sqs
-                    .create_queue()
-                    .queue_name(name)
-                    .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
-                    .send()
-                    .await
-                    .map_err(|e| Error::from_sdk("SQS", "CreateQueue", name, &e))?;
-                Ok(out.queue_url)
-            }
-            Err(e) => Err(Error::from_sdk("SQS", "GetQueueUrl", name, &e).into()),
+        let found = self
+            .sqs
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .absent_if(|e| e.is_queue_does_not_exist())
+            .aws("SQS", "GetQueueUrl", name)?;
+        if let Some(out) = found {
+            return Ok(out.queue_url);
         }
+        if !self.change(format!("create queue {name} (server-side encryption on)")) {
+            return Ok(None);
+        }
+        let out = self
+            .sqs
+            .create_queue()
+            .queue_name(name)
+            .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
+            .send()
+            .await
+            .aws("SQS", "CreateQueue", name)?;
+        Ok(out.queue_url)
     }
 
     async fn queue_arn(&self, url: Option<&str>, name: &str) -> Result<String, SetupError> {
@@ -325,7 +370,7 @@ impl Setup {
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("SQS", "GetQueueAttributes", url, &e))?;
+            .aws("SQS", "GetQueueAttributes", url)?;
         attrs
             .attributes
             .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
@@ -346,23 +391,21 @@ impl Setup {
             .attributes(name, value.to_string())
             .send()
             .await
-            .map_err(|e| Error::from_sdk("SQS", "SetQueueAttributes", url, &e))?;
+            .aws("SQS", "SetQueueAttributes", url)?;
         Ok(())
     }
 
     /// The rule's ARN, creating or updating the rule when needed.
     async fn ensure_rule(&mut self, name: &str) -> Result<String, SetupError> {
         let want = event_pattern();
-        let current = match self.events.describe_rule().name(name).send().await {
-            Ok(r) => Some(r),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                None
-            }
-            Err(e) => return Err(Error::from_sdk("EventBridge", "DescribeRule", name, &e).into()),
-        };
+        let current = self
+            .events
+            .describe_rule()
+            .name(name)
+            .send()
+            .await
+            .absent_if(|e| e.is_resource_not_found_exception())
+            .aws("EventBridge", "DescribeRule", name)?;
         let up_to_date = current.as_ref().is_some_and(|r| {
             r.state() == Some(&RuleState::Enabled)
                 && r.event_pattern()
@@ -393,23 +436,20 @@ impl Setup {
             .description("Security Hub Neptune.2 findings to the hubtriage queue")
             .send()
             .await
-            .map_err(|e| Error::from_sdk("EventBridge", "PutRule", name, &e))?;
+            .aws("EventBridge", "PutRule", name)?;
         Ok(out.rule_arn.unwrap_or_default())
     }
 
     async fn ensure_target(&mut self, rule: &str, queue_arn: &str) -> Result<(), SetupError> {
-        let has = match self.events.list_targets_by_rule().rule(rule).send().await {
-            Ok(out) => out.targets().iter().any(|t| t.arn() == queue_arn),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                false
-            }
-            Err(e) => {
-                return Err(Error::from_sdk("EventBridge", "ListTargetsByRule", rule, &e).into())
-            }
-        };
+        let listed = self
+            .events
+            .list_targets_by_rule()
+            .rule(rule)
+            .send()
+            .await
+            .absent_if(|e| e.is_resource_not_found_exception())
+            .aws("EventBridge", "ListTargetsByRule", rule)?;
+        let has = listed.is_some_and(|out| out.targets().iter().any(|t| t.arn() == queue_arn));
         if has || !self.change(format!("point rule {rule} at the queue")) {
             return Ok(());
         }
@@ -425,7 +465,7 @@ impl Setup {
             .targets(target)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("EventBridge", "PutTargets", rule, &e))?;
+            .aws("EventBridge", "PutTargets", rule)?;
         if out.failed_entry_count() > 0 {
             return Err(Error::other(
                 "EventBridge",

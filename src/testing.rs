@@ -753,8 +753,8 @@ pub(crate) fn ocsf_twin(asff: &str) -> String {
             .as_object()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), text(v))).collect())
             .unwrap_or_default();
-        finding["comment"] = if f["Note"]["UpdatedBy"] == crate::record::UPDATED_BY {
-            crate::finding::ocsf::comment::write(&fields, note, 512).into()
+        finding["comment"] = if f["Note"]["UpdatedBy"] == crate::marks::UPDATED_BY {
+            crate::marks::comment::write(&fields, note, 512).into()
         } else {
             note.into()
         };

@@ -15,8 +15,9 @@ use crate::coordination::{cluster_item, CoordinationError, Coordinator, Held};
 use crate::decide::{Action, Decision};
 use crate::finding::{Finding, NEPTUNE_2};
 use crate::lock;
+use crate::marks::{FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED};
 use crate::metrics::Metrics;
-use crate::record::{describe_plan, FindingUpdate, FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED};
+use crate::record::{describe_plan, FindingUpdate};
 use crate::state::ClusterState;
 
 /// A remediation marked in progress is trusted to be carried on by its

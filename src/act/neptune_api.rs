@@ -7,8 +7,8 @@ use aws_sdk_neptune::types::{ApplyMethod, CloudwatchLogsExportConfiguration, Par
 use super::remediate::{FixApi, FixApis, ParameterValue};
 use std::sync::Arc;
 
-use crate::accounts::Accounts;
-use crate::aws::{client_maker, Clients, Error, NeptuneClients, Place};
+use crate::aws::accounts::Accounts;
+use crate::aws::{client_maker, AwsResult, Clients, Error, InRegion, NeptuneClients, Place};
 use crate::pace::{Api, Pacer};
 
 /// The service-linked role RDS (and so Neptune) needs to publish logs.
@@ -79,32 +79,20 @@ impl FixApis for AwsFixApi {
 #[async_trait]
 impl FixApi for AwsFixApi {
     async fn service_linked_role_exists(&self) -> Result<bool, Error> {
-        match self
+        let role = self
             .iam
             .get(&self.place(&self.iam_region))
             .get_role()
             .role_name(RDS_SERVICE_LINKED_ROLE)
             .send()
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(Error::from_sdk(
-                "IAM",
-                "GetRole",
-                RDS_SERVICE_LINKED_ROLE,
-                &e,
-            )),
-        }
+            .absent_if(|e| e.is_no_such_entity_exception())
+            .aws("IAM", "GetRole", RDS_SERVICE_LINKED_ROLE)?;
+        Ok(role.is_some())
     }
 
     async fn create_group(&self, region: &str, name: &str, family: &str) -> Result<bool, Error> {
-        let result = self
+        let created = self
             .neptune
             .get(&self.place(region))
             .create_db_cluster_parameter_group()
@@ -112,20 +100,11 @@ impl FixApi for AwsFixApi {
             .db_parameter_group_family(family)
             .description("Created by hubtriage: Neptune audit logs (Security Hub Neptune.2)")
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_db_parameter_group_already_exists_fault()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(
-                Error::from_sdk("Neptune", "CreateDBClusterParameterGroup", name, &e)
-                    .in_region(region),
-            ),
-        }
+            .await
+            .absent_if(|e| e.is_db_parameter_group_already_exists_fault())
+            .aws("Neptune", "CreateDBClusterParameterGroup", name)
+            .in_region(region)?;
+        Ok(created.is_some())
     }
 
     async fn user_parameters(
@@ -146,10 +125,7 @@ impl FixApi for AwsFixApi {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                Error::from_sdk("Neptune", "DescribeDBClusterParameters", group, &e)
-                    .in_region(region)
-            })?;
+            let page = page.aws("Neptune", "DescribeDBClusterParameters", group).in_region(region)?;
             for p in page.parameters() {
                 if let (Some(name), Some(value)) = (p.parameter_name(), p.parameter_value()) {
                     let method = p
@@ -188,10 +164,7 @@ impl FixApi for AwsFixApi {
                 .set_parameters(Some(parameters))
                 .send()
                 .await
-                .map_err(|e| {
-                    Error::from_sdk("Neptune", "ModifyDBClusterParameterGroup", group, &e)
-                        .in_region(region)
-                })?;
+                .aws("Neptune", "ModifyDBClusterParameterGroup", group).in_region(region)?;
         }
         Ok(())
     }
@@ -205,9 +178,7 @@ impl FixApi for AwsFixApi {
             .apply_immediately(true)
             .send()
             .await
-            .map_err(|e| {
-                Error::from_sdk("Neptune", "ModifyDBCluster", cluster, &e).in_region(region)
-            })?;
+            .aws("Neptune", "ModifyDBCluster", cluster).in_region(region)?;
         Ok(())
     }
 
@@ -224,9 +195,7 @@ impl FixApi for AwsFixApi {
             .apply_immediately(true)
             .send()
             .await
-            .map_err(|e| {
-                Error::from_sdk("Neptune", "ModifyDBCluster", cluster, &e).in_region(region)
-            })?;
+            .aws("Neptune", "ModifyDBCluster", cluster).in_region(region)?;
         Ok(())
     }
 
@@ -234,29 +203,22 @@ impl FixApi for AwsFixApi {
         self.pacer
             .wait(Api::NeptuneRead, self.account.as_deref(), region)
             .await;
-        let result = self
+        let described = self
             .neptune
             .get(&self.place(region))
             .describe_db_instances()
             .db_instance_identifier(instance)
             .send()
-            .await;
-        match result {
-            Ok(out) => Ok(out
-                .db_instances()
+            .await
+            .absent_if(|e| e.is_db_instance_not_found_fault())
+            .aws("Neptune", "DescribeDBInstances", instance)
+            .in_region(region)?;
+        Ok(described.and_then(|out| {
+            out.db_instances()
                 .first()
                 .and_then(|i| i.db_instance_status())
-                .map(str::to_string)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_db_instance_not_found_fault()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(
-                Error::from_sdk("Neptune", "DescribeDBInstances", instance, &e).in_region(region),
-            ),
-        }
+                .map(str::to_string)
+        }))
     }
 
     /// Sent once, never retried by the SDK: after a reset or a timeout the
@@ -276,9 +238,7 @@ impl FixApi for AwsFixApi {
             )
             .send()
             .await
-            .map_err(|e| {
-                Error::from_sdk("Neptune", "RebootDBInstance", instance, &e).in_region(region)
-            })?;
+            .aws("Neptune", "RebootDBInstance", instance).in_region(region)?;
         Ok(())
     }
 
@@ -294,10 +254,7 @@ impl FixApi for AwsFixApi {
             .log_group_name_prefix(log_group)
             .send()
             .await
-            .map_err(|e| {
-                Error::from_sdk("CloudWatch Logs", "DescribeLogGroups", log_group, &e)
-                    .in_region(region)
-            })?;
+            .aws("CloudWatch Logs", "DescribeLogGroups", log_group).in_region(region)?;
         Ok(out
             .log_groups()
             .iter()
@@ -313,34 +270,22 @@ impl FixApi for AwsFixApi {
             .retention_in_days(days)
             .send()
             .await
-            .map_err(|e| {
-                Error::from_sdk("CloudWatch Logs", "PutRetentionPolicy", log_group, &e)
-                    .in_region(region)
-            })?;
+            .aws("CloudWatch Logs", "PutRetentionPolicy", log_group).in_region(region)?;
         Ok(())
     }
 
     async fn has_log_stream(&self, region: &str, log_group: &str) -> Result<bool, Error> {
-        let result = self
+        let streams = self
             .logs
             .get(&self.place(region))
             .describe_log_streams()
             .log_group_name(log_group)
             .limit(1)
             .send()
-            .await;
-        match result {
-            Ok(out) => Ok(!out.log_streams().is_empty()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(
-                Error::from_sdk("CloudWatch Logs", "DescribeLogStreams", log_group, &e)
-                    .in_region(region),
-            ),
-        }
+            .await
+            .absent_if(|e| e.is_resource_not_found_exception())
+            .aws("CloudWatch Logs", "DescribeLogStreams", log_group)
+            .in_region(region)?;
+        Ok(streams.is_some_and(|out| !out.log_streams().is_empty()))
     }
 }

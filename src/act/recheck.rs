@@ -4,7 +4,6 @@
 //! And the limiter that keeps remediations within `max_concurrent` and
 //! `max_per_hour`: above them a remediation waits; it is not dropped.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -12,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::remediate::Progress;
+use crate::coordination::{Caps, SharedSlots, SlotChange, Slots, SlotsChanged};
 use crate::finding::Finding;
 use crate::lock;
 
@@ -89,106 +89,11 @@ impl RecheckQueue for crate::source::sqs::Queue {
     }
 }
 
-/// Remediations under way and recent starts: what `max_concurrent` and
-/// `max_per_hour` count. Kept in the process, or, with `[coordination] table`,
-/// in the table, shared by every task (then it travels as JSON).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Slots {
-    /// cluster ARN → the remediation changing it.
-    pub active: BTreeMap<String, Holder>,
-    /// When remediations started (the last hour's).
-    pub starts: Vec<DateTime<Utc>>,
-}
-
-/// The remediation that holds a cluster's slot, until when without a sign of
-/// life (a task that died mid-pass frees it then).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    pub finding: String,
-    pub until: DateTime<Utc>,
-}
-
-impl Slots {
-    /// Forgets expired holders and starts older than an hour.
-    fn prune(&mut self, now: DateTime<Utc>) {
-        self.active.retain(|_, h| h.until > now);
-        self.starts.retain(|t| *t > now - Duration::hours(1));
-    }
-
-    /// Takes `cluster`'s slot for `finding` until `until`, or says why it must wait.
-    pub fn try_start(
-        &mut self,
-        cluster: &str,
-        finding: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-        (max_concurrent, max_per_hour): (usize, usize),
-    ) -> Result<(), String> {
-        self.prune(now);
-        match self.active.get_mut(cluster) {
-            Some(h) if h.finding == finding => {
-                h.until = h.until.max(until);
-                return Ok(());
-            }
-            Some(_) => return Err("another finding's remediation is changing this cluster".into()),
-            None => {}
-        }
-        if self.active.len() >= max_concurrent {
-            return Err(format!(
-                "{} clusters are being changed (max_concurrent)",
-                self.active.len()
-            ));
-        }
-        if self.starts.len() >= max_per_hour {
-            return Err(format!(
-                "{} remediations started in the last hour (max_per_hour)",
-                self.starts.len()
-            ));
-        }
-        self.hold(cluster, finding, until);
-        self.starts.push(now);
-        Ok(())
-    }
-
-    /// A remediation under way holds its cluster until `until` (a re-check
-    /// carrying it on, or after a restart), within the caps or not: a
-    /// half-changed cluster is carried on.
-    pub fn hold(&mut self, cluster: &str, finding: &str, until: DateTime<Utc>) {
-        let h = self
-            .active
-            .entry(cluster.to_string())
-            .or_insert_with(|| Holder {
-                finding: finding.to_string(),
-                until,
-            });
-        if h.finding == finding {
-            h.until = h.until.max(until);
-        }
-    }
-
-    pub fn finish(&mut self, cluster: &str) {
-        self.active.remove(cluster);
-    }
-}
-
-/// An edit of the slots that may refuse (why the remediation must wait).
-pub type SlotChange<'a> = dyn for<'s> Fn(&'s mut Slots) -> Result<(), String> + Send + Sync + 'a;
-
-/// Where the slots are kept and changed.
-#[async_trait]
-pub trait SharedSlots: Send + Sync {
-    /// Reads the slots, lets `change` edit them, and writes them back unless
-    /// another task changed them meanwhile (then it reads and tries again).
-    /// Returns what `change` returned.
-    async fn change_slots(&self, change: &SlotChange<'_>) -> Result<Result<(), String>, String>;
-}
-
 /// Bounds remediations: clusters changed at once, starts per hour, and one
 /// remediation per cluster at a time; in this process, or across every task
 /// with [`Limiter::shared`].
 pub struct Limiter {
-    max_concurrent: usize,
-    max_per_hour: usize,
+    caps: Caps,
     local: Mutex<Slots>,
     shared: Option<std::sync::Arc<dyn SharedSlots>>,
 }
@@ -200,8 +105,10 @@ pub const SLOT_SLACK_SECONDS: i64 = 300;
 impl Limiter {
     pub fn new(max_concurrent: usize, max_per_hour: usize) -> Self {
         Limiter {
-            max_concurrent,
-            max_per_hour,
+            caps: Caps {
+                max_concurrent,
+                max_per_hour,
+            },
             local: Mutex::new(Slots::default()),
             shared: None,
         }
@@ -213,13 +120,17 @@ impl Limiter {
         self
     }
 
+    /// Applies `change` here or in the table; `Err` says why the remediation waits.
     async fn change(&self, change: &SlotChange<'_>) -> Result<(), String> {
-        match &self.shared {
+        let answer = match &self.shared {
             None => change(&mut lock(&self.local)),
-            Some(shared) => shared
-                .change_slots(change)
-                .await
-                .unwrap_or_else(|e| Err(format!("the coordination table cannot be read: {e}"))),
+            Some(shared) => shared.change_slots(change).await.unwrap_or_else(|e| {
+                SlotsChanged::Wait(format!("the coordination table cannot be read: {e}"))
+            }),
+        };
+        match answer {
+            SlotsChanged::Done => Ok(()),
+            SlotsChanged::Wait(why) => Err(why),
         }
     }
 
@@ -231,8 +142,8 @@ impl Limiter {
         now: DateTime<Utc>,
     ) -> Result<(), String> {
         let until = now + Duration::seconds(SLOT_SLACK_SECONDS);
-        let caps = (self.max_concurrent, self.max_per_hour);
-        self.change(&|s: &mut Slots| s.try_start(cluster, finding, now, until, caps))
+        let caps = self.caps;
+        self.change(&|s: &mut Slots| s.try_start(cluster, finding, now, until, caps).into())
             .await
     }
 
@@ -242,7 +153,7 @@ impl Limiter {
         let held = self
             .change(&|s: &mut Slots| {
                 s.hold(cluster, finding, until);
-                Ok(())
+                SlotsChanged::Done
             })
             .await;
         if let Err(e) = held {
@@ -254,7 +165,7 @@ impl Limiter {
         let finished = self
             .change(&|s: &mut Slots| {
                 s.finish(cluster);
-                Ok(())
+                SlotsChanged::Done
             })
             .await;
         if let Err(e) = finished {

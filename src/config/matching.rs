@@ -9,7 +9,7 @@ use std::fmt;
 use serde::de::Deserializer;
 use serde::Deserialize;
 
-use super::values::{one_or_many, opt_accounts, opt_globs, opt_regions, opt_severities};
+use super::values::{one_or_many, opt_accounts, opt_globs, opt_regions, opt_severities, Glob};
 
 /// Conditions of a rule or suppression. All keys given must hold; a list
 /// matches any of its items; an empty `match` matches everything.
@@ -130,27 +130,5 @@ impl<'de> Deserialize<'de> for TagMatch {
         } else {
             Ok(TagMatch::OneOf(values))
         }
-    }
-}
-
-/// A glob on cluster identifiers, kept with its text for messages.
-#[derive(Debug, Clone)]
-pub struct Glob {
-    pub text: String,
-    pattern: glob::Pattern,
-}
-
-impl Glob {
-    pub fn new(text: &str) -> Result<Self, String> {
-        let pattern =
-            glob::Pattern::new(text).map_err(|e| format!("invalid glob {text:?}: {}", e.msg))?;
-        Ok(Glob {
-            text: text.to_string(),
-            pattern,
-        })
-    }
-
-    pub fn matches(&self, cluster: &str) -> bool {
-        self.pattern.matches(cluster)
     }
 }

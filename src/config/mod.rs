@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 mod env;
 mod matching;
+mod pacing;
 pub mod report;
 mod tables;
 mod validate;
@@ -26,7 +27,8 @@ mod values;
 mod tests;
 
 pub use env::{CONFIG_TOML_ENV, ENV_PREFIX, ENV_SEPARATOR};
-pub use matching::{Glob, Match, Subject, TagMatch};
+pub use matching::{Match, Subject, TagMatch};
+pub use pacing::{Rate, Rates};
 pub use tables::ACCOUNT_PLACEHOLDER;
 pub use tables::{
     Accounts, Coordination, Daemon, DefaultAction, Enrich, Events, MetricsConfig, Queue,
@@ -34,8 +36,8 @@ pub use tables::{
 };
 pub use validate::RETENTION_DAYS;
 pub use values::{
-    Expiry, Mode, OnResolve, OwnAccount, RebootPolicy, Regression, RuleAction, SharedGroupPolicy,
-    TicketKind,
+    Expiry, FindingsApiVersion, Glob, Mode, OnResolve, OwnAccount, RebootPolicy, Regression,
+    RuleAction, SharedGroupPolicy, TicketKind,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -78,7 +80,7 @@ pub struct Config {
     pub accounts: Accounts,
     /// `[pacing]`: client-side rates per AWS API and (account, region).
     #[serde(default)]
-    pub pacing: crate::pace::Rates,
+    pub pacing: Rates,
     #[serde(default)]
     pub ticket: Ticket,
     /// `[coordination]`: the DynamoDB table the tasks of a deployment share.

@@ -283,7 +283,7 @@ pub struct SecurityHub {
     /// Which API answers findings: each in its own format (`auto`), or all
     /// with BatchUpdateFindings (`v1`) or BatchUpdateFindingsV2 (`v2`).
     #[serde(default)]
-    pub api: crate::record::FindingsApiVersion,
+    pub api: super::FindingsApiVersion,
 }
 
 /// The ticket system. Absent = `log`: tickets are log lines. Secrets come

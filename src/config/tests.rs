@@ -388,7 +388,7 @@ fn matching() {
 
 #[test]
 fn securityhub_api_is_auto_v1_or_v2() {
-    use crate::record::FindingsApiVersion;
+    use crate::config::FindingsApiVersion;
     assert_eq!(parse("").unwrap().securityhub.api, FindingsApiVersion::Auto);
     for (text, want) in [
         ("auto", FindingsApiVersion::Auto),

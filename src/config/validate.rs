@@ -325,7 +325,7 @@ fn check_role_arn(arn: &str) -> Result<(), String> {
     }
 }
 
-fn pacing(p: &crate::pace::Rates) -> Result<(), Problem> {
+fn pacing(p: &super::Rates) -> Result<(), Problem> {
     for (name, rate) in [
         ("batch_update_findings", p.batch_update_findings),
         ("get_findings", p.get_findings),

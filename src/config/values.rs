@@ -12,8 +12,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-use super::matching::Glob;
-
 /// `apply` changes clusters; `dry-run` (the default) only plans and notes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -100,6 +98,20 @@ pub enum OwnAccount {
     #[default]
     Direct,
     Assume,
+}
+
+/// `[securityhub] api`: which API findings are answered with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingsApiVersion {
+    /// Each in the format it came in: ASFF with BatchUpdateFindings, OCSF with
+    /// BatchUpdateFindingsV2.
+    #[default]
+    Auto,
+    /// BatchUpdateFindings for every finding (an OCSF one by its ASFF twin).
+    V1,
+    /// BatchUpdateFindingsV2 for every finding (an ASFF one by its OCSF twin).
+    V2,
 }
 
 /// A suppression's expiry: a date (valid through that day, UTC) or an RFC 3339 time.
@@ -203,10 +215,10 @@ choice!(OnResolve:
     "comment" => OnResolve::Comment,
     "nothing" => OnResolve::Nothing);
 choice!(OwnAccount: "direct" => OwnAccount::Direct, "assume" => OwnAccount::Assume);
-choice!(crate::record::FindingsApiVersion:
-    "auto" => crate::record::FindingsApiVersion::Auto,
-    "v1" => crate::record::FindingsApiVersion::V1,
-    "v2" => crate::record::FindingsApiVersion::V2);
+choice!(FindingsApiVersion:
+    "auto" => FindingsApiVersion::Auto,
+    "v1" => FindingsApiVersion::V1,
+    "v2" => FindingsApiVersion::V2);
 
 pub(super) fn check_region(region: &str) -> Result<(), String> {
     let ok = region.len() >= 9
@@ -360,4 +372,26 @@ pub(super) fn opt_globs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Gl
         .map(|g| Glob::new(g).map_err(de::Error::custom))
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
+}
+
+/// A glob on cluster identifiers, kept with its text for messages.
+#[derive(Debug, Clone)]
+pub struct Glob {
+    pub text: String,
+    pattern: glob::Pattern,
+}
+
+impl Glob {
+    pub fn new(text: &str) -> Result<Self, String> {
+        let pattern =
+            glob::Pattern::new(text).map_err(|e| format!("invalid glob {text:?}: {}", e.msg))?;
+        Ok(Glob {
+            text: text.to_string(),
+            pattern,
+        })
+    }
+
+    pub fn matches(&self, cluster: &str) -> bool {
+        self.pattern.matches(cluster)
+    }
 }

@@ -23,8 +23,8 @@ use aws_sdk_neptune::Client;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use crate::accounts::Accounts;
-use crate::aws::{Error, NeptuneClients, Place};
+use crate::aws::accounts::Accounts;
+use crate::aws::{AwsResult, Error, NeptuneClients, Place};
 use crate::finding::ClusterArn;
 use crate::pace::{Api, Pacer};
 use crate::state::{AuditParameter, ClusterState, Member, AUDIT_PARAMETER, IN_SYNC};
@@ -249,7 +249,7 @@ impl NeptuneReader {
             .resource_name(cluster_arn)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("Neptune", "ListTagsForResource", id, &e))?
+            .aws("Neptune", "ListTagsForResource", id)?
             .tag_list
             .unwrap_or_default()
             .into_iter()
@@ -282,20 +282,10 @@ impl NeptuneReader {
             .describe_db_clusters()
             .db_cluster_identifier(cluster_arn)
             .send()
-            .await;
-        match described {
-            Ok(out) => Ok(the_cluster(
-                out.db_clusters.unwrap_or_default(),
-                cluster_arn,
-            )),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_db_cluster_not_found_fault()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(Error::from_sdk("Neptune", "DescribeDBClusters", id, &e)),
-        }
+            .await
+            .absent_if(|e| e.is_db_cluster_not_found_fault())
+            .aws("Neptune", "DescribeDBClusters", id)?;
+        Ok(described.and_then(|out| the_cluster(out.db_clusters.unwrap_or_default(), cluster_arn)))
     }
 }
 
@@ -329,7 +319,7 @@ async fn audit_parameter(
         .send();
     while let Some(page) = pages.next().await {
         let page = page
-            .map_err(|e| Error::from_sdk("Neptune", "DescribeDBClusterParameters", cluster, &e))?;
+            .aws("Neptune", "DescribeDBClusterParameters", cluster)?;
         if let Some(p) = page
             .parameters()
             .iter()
@@ -355,7 +345,7 @@ async fn neptune_clusters(client: &Client) -> Result<Vec<DbCluster>, Error> {
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| Error::from_sdk("Neptune", "DescribeDBClusters", "", &e))?;
+        let page = page.aws("Neptune", "DescribeDBClusters", "")?;
         clusters.extend(page.db_clusters.unwrap_or_default());
     }
     Ok(clusters)
@@ -496,7 +486,7 @@ mod tests {
         NeptuneReader::new(
             Arc::new(crate::aws::neptune_clients(&sdk, accounts.clone())),
             accounts,
-            Arc::new(Pacer::new(crate::pace::Rates::unpaced())),
+            Arc::new(Pacer::new(crate::config::Rates::unpaced())),
             cache_ttl,
         )
     }

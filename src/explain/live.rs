@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::accounts::Accounts;
+use crate::aws::accounts::{own_identity, Accounts, Identity, RoleSettings};
 use crate::config::Config;
 use crate::decide::{decide, screen, Decision, Reach};
 use crate::enrich::neptune::{ClusterReader, NeptuneReader};
 use crate::pace::Pacer;
-use crate::run::{own_identity, role_settings, security_hub};
+use crate::record::securityhub::SecurityHub;
 
 /// Why a live explanation could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +41,8 @@ pub async fn explain_live(
             "no AWS region: set AWS_REGION (or a profile's region)".into(),
         ));
     }
-    let role = role_settings(config).map_err(LiveError::Usage)?;
-    let (account, partition) = own_identity(&sdk)
+    let role = RoleSettings::from_config(&config.accounts).map_err(LiveError::Usage)?;
+    let Identity { account, partition } = own_identity(&sdk)
         .await
         .map_err(|e| LiveError::Aws(e.to_string()))?;
     let reach = Reach::own(&account)
@@ -56,7 +56,7 @@ pub async fn explain_live(
     ));
     let pacer = Arc::new(Pacer::new(config.pacing));
 
-    let hub = security_hub(&sdk, config, pacer.clone());
+    let hub = SecurityHub::from_config(&sdk, &config.securityhub, pacer.clone());
     let finding = hub
         .find(finding_id, None)
         .await

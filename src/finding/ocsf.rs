@@ -25,17 +25,11 @@ use std::collections::BTreeMap;
 use super::{
     opt_string, plain, region_of, ClusterArn, Finding, Format, Node, Note, ParseError, Workflow,
 };
-use crate::record::{FIELD_PREFIX, UPDATED_BY};
+use crate::marks::{comment, UPDATED_BY};
 
 /// Resource types of a Neptune (RDS) DB cluster: OCSF findings use the
 /// CloudFormation name; early samples used ASFF's.
 const CLUSTER_TYPES: [&str; 2] = ["AWS::RDS::DBCluster", "AwsRdsDbCluster"];
-
-/// What starts every comment hubtriage writes on a V2 finding.
-const MARKER: &str = "hubtriage[";
-
-/// The status hubtriage set, kept in its comment (echo recognition).
-pub const FIELD_STATUS: &str = "hubtriage:status";
 
 /// One OCSF finding as GetFindingsV2 returns it (the same object as an
 /// event's `detail.findings[0]`).
@@ -224,70 +218,6 @@ fn cluster(node: &Node<'_>) -> Result<(Option<String>, Option<String>), ParseErr
         return Ok((None, resource_id));
     }
     Ok((None, None))
-}
-
-/// The fields hubtriage keeps at the start of its comment on a V2 finding.
-pub mod comment {
-    use std::collections::BTreeMap;
-
-    use super::{FIELD_PREFIX, MARKER};
-
-    /// Characters a value keeps as they are; others are written `%XX`.
-    fn plain_char(c: char) -> bool {
-        c.is_ascii_alphanumeric() || "._:/@+-".contains(c)
-    }
-
-    /// `hubtriage[k=v;…] text`, from fields named `hubtriage:<k>`, cut to `max` characters.
-    pub fn write(fields: &BTreeMap<String, String>, text: &str, max: usize) -> String {
-        let mut parts = Vec::new();
-        for (key, value) in fields {
-            let key = key.strip_prefix(FIELD_PREFIX).unwrap_or(key);
-            let mut v = String::new();
-            for c in value.chars() {
-                if plain_char(c) {
-                    v.push(c);
-                } else {
-                    let mut buf = [0u8; 4];
-                    for b in c.encode_utf8(&mut buf).bytes() {
-                        v.push_str(&format!("%{b:02X}"));
-                    }
-                }
-            }
-            parts.push(format!("{key}={v}"));
-        }
-        let comment = format!("{MARKER}{}] {text}", parts.join(";"));
-        crate::record::truncate(&comment, max)
-    }
-
-    /// The fields of a comment hubtriage wrote (named `hubtriage:<k>`);
-    /// `None` for anyone else's comment.
-    pub fn fields(comment: &str) -> Option<BTreeMap<String, String>> {
-        let rest = comment.strip_prefix(MARKER)?;
-        let (inside, _) = rest.split_once(']')?;
-        let mut fields = BTreeMap::new();
-        for part in inside.split(';').filter(|p| !p.is_empty()) {
-            let (key, value) = part.split_once('=')?;
-            fields.insert(format!("{FIELD_PREFIX}{key}"), decode(value)?);
-        }
-        Some(fields)
-    }
-
-    fn decode(value: &str) -> Option<String> {
-        let bytes = value.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' {
-                let hex = value.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            } else {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8(out).ok()
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::*;
 use crate::act::driver::Executor;
 use crate::act::recheck::Limiter;
-use crate::record::{Workflow, FIELD_ACTION, UPDATED_BY};
+use crate::marks::{FIELD_ACTION, UPDATED_BY};
+use crate::record::Workflow;
 use crate::state::tests::sample_state;
 use crate::testing::{finding, pipeline, FakeClusters, FakeHub, FakeNeptune, FakeQueue};
 
@@ -264,7 +265,7 @@ fn with_tickets(
 
 fn ticketed(mut f: Finding) -> Finding {
     f.user_defined_fields
-        .insert(crate::record::FIELD_TICKET.into(), "SEC-9".into());
+        .insert(crate::marks::FIELD_TICKET.into(), "SEC-9".into());
     f
 }
 

@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 
 use crate::aws::Error;
+use crate::config::FindingsApiVersion;
 use crate::finding::Finding;
 
 pub mod batcher;
@@ -18,22 +19,10 @@ pub mod update;
 
 pub use crate::finding::Workflow;
 pub use batcher::{Recorder, RecorderSettings};
-pub use update::{describe_plan, is_own_update, truncate, Acted, FindingUpdate};
+pub use update::{describe_plan, is_own_update, Acted, FindingUpdate};
 
-/// `Note.UpdatedBy` on every note hubtriage writes.
-pub const UPDATED_BY: &str = "hubtriage";
-/// BatchUpdateFindings limits (V2's are the same: 100 identifiers, a
-/// Comment of 1 to 512 characters).
+/// BatchUpdateFindings takes at most this many identifiers a call (V2 too).
 pub const MAX_IDENTIFIERS: usize = 100;
-pub const MAX_NOTE_CHARS: usize = 512;
-/// UserDefinedFields hubtriage writes (on V2 findings, in its comment).
-pub const FIELD_PREFIX: &str = "hubtriage:";
-pub const FIELD_ACTION: &str = "hubtriage:action";
-pub const FIELD_RULE: &str = "hubtriage:rule";
-pub const FIELD_EXPIRES: &str = "hubtriage:expires";
-pub const FIELD_TICKET: &str = "hubtriage:ticket";
-pub const FIELD_REMEDIATION: &str = "hubtriage:remediation";
-pub const FIELD_REMEDIATION_STARTED: &str = "hubtriage:remediation-started";
 
 /// Which finding, as BatchUpdateFindings identifies it (`Id`, `ProductArn`),
 /// or BatchUpdateFindingsV2 (`FindingInfoUid`, `MetadataProductUid`,
@@ -43,19 +32,6 @@ pub struct FindingId {
     pub id: String,
     pub product_arn: String,
     pub account: String,
-}
-
-/// `[securityhub] api`: which API findings are answered with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum FindingsApiVersion {
-    /// Each in the format it came in: ASFF with BatchUpdateFindings, OCSF with
-    /// BatchUpdateFindingsV2.
-    #[default]
-    Auto,
-    /// BatchUpdateFindings for every finding (an OCSF one by its ASFF twin).
-    V1,
-    /// BatchUpdateFindingsV2 for every finding (an ASFF one by its OCSF twin).
-    V2,
 }
 
 const PRODUCT_V1: &str = "::product/";

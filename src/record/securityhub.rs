@@ -12,9 +12,10 @@ use aws_sdk_securityhub::types::{
 };
 use aws_sdk_securityhub::Client;
 
-use super::{FindingId, FindingUpdate, FindingsApi, Unprocessed, UPDATED_BY};
-use crate::aws::Error;
+use super::{FindingId, FindingUpdate, FindingsApi, Unprocessed};
+use crate::aws::{AwsResult, Error};
 use crate::finding::{Finding, Note, Workflow};
+use crate::marks::UPDATED_BY;
 use crate::pace::{Api, Pacer};
 
 pub struct SecurityHub {
@@ -25,6 +26,28 @@ pub struct SecurityHub {
 }
 
 impl SecurityHub {
+    /// The administrator's Security Hub, in `[securityhub] region` (else the SDK's).
+    pub fn from_config(
+        sdk: &aws_config::SdkConfig,
+        securityhub: &crate::config::SecurityHub,
+        pacer: Arc<Pacer>,
+    ) -> Self {
+        // Standard, not adaptive, retries: the client is paced to Security Hub's
+        // quota already (GCRA, `[pacing]`) and the recorder retries with its own
+        // backoff. Measured with the emulator: in adaptive mode one throttled
+        // BatchUpdateFindings made the SDK's rate limiter hold the next attempts
+        // about 20 s each, as the batched call rate is too low for it to learn from.
+        let mut hub_config = aws_sdk_securityhub::config::Builder::from(sdk)
+            .retry_config(aws_config::retry::RetryConfig::standard());
+        if let Some(region) = &securityhub.region {
+            hub_config = hub_config.region(aws_config::Region::new(region.clone()));
+        }
+        SecurityHub::new(
+            aws_sdk_securityhub::Client::from_conf(hub_config.build()),
+            pacer,
+        )
+    }
+
     pub fn new(client: Client, pacer: Arc<Pacer>) -> Self {
         let region = client
             .config()
@@ -110,7 +133,7 @@ impl SecurityHub {
             .set_user_defined_fields(Some(update.fields.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(|e| Error::from_sdk("Security Hub", "BatchUpdateFindings", "", &e))?;
+            .aws("Security Hub", "BatchUpdateFindings", "")?;
         Ok(out
             .unprocessed_findings()
             .iter()
@@ -163,7 +186,7 @@ impl SecurityHub {
             .comment(update.v2_comment())
             .send()
             .await
-            .map_err(|e| Error::from_sdk("Security Hub", "BatchUpdateFindingsV2", "", &e))?;
+            .aws("Security Hub", "BatchUpdateFindingsV2", "")?;
         Ok(out
             .unprocessed_findings()
             .iter()
@@ -213,7 +236,7 @@ impl SecurityHub {
             .max_results(1)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("Security Hub", "GetFindings", id, &e))?;
+            .aws("Security Hub", "GetFindings", id)?;
         Ok(out.findings().first().map(to_finding))
     }
 
@@ -251,7 +274,7 @@ impl SecurityHub {
             .max_results(1)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("Security Hub", "GetFindingsV2", &id.id, &e))?;
+            .aws("Security Hub", "GetFindingsV2", &id.id)?;
         let Some(document) = out.findings().first() else {
             return Ok(None);
         };

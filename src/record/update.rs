@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    FIELD_ACTION, FIELD_EXPIRES, FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED, FIELD_RULE,
-    FIELD_TICKET, MAX_NOTE_CHARS, UPDATED_BY,
-};
 use crate::decide::{Action, Decision, Step};
 use crate::finding::{Finding, Workflow};
+use crate::marks::{
+    comment, truncate, FIELD_ACTION, FIELD_EXPIRES, FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED,
+    FIELD_RULE, FIELD_STATUS, FIELD_TICKET, MAX_NOTE_CHARS, UPDATED_BY,
+};
 
 /// What one BatchUpdateFindings call sets on every finding it names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -170,11 +170,8 @@ impl FindingUpdate {
     /// to know the echo) in hubtriage's marker, then the note, in 512 characters.
     pub fn v2_comment(&self) -> String {
         let mut fields = self.fields.clone();
-        fields.insert(
-            crate::finding::ocsf::FIELD_STATUS.to_string(),
-            self.workflow.as_str().to_string(),
-        );
-        crate::finding::ocsf::comment::write(&fields, &self.note, MAX_NOTE_CHARS)
+        fields.insert(FIELD_STATUS.to_string(), self.workflow.as_str().to_string());
+        comment::write(&fields, &self.note, MAX_NOTE_CHARS)
     }
 
     pub fn already_on(&self, f: &Finding) -> bool {
@@ -229,16 +226,6 @@ pub fn describe_plan(plan: &[Step]) -> String {
         .join(", ")
 }
 
-/// Cuts `text` to at most `max` characters, marking the cut with "…".
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
 /// True when the event only reflects hubtriage's own update: the note is ours
 /// and no provider update came after it. (BatchUpdateFindings leaves the
 /// finding's `UpdatedAt` alone, and Security Hub stamps the note's `UpdatedAt`.)
@@ -256,7 +243,7 @@ pub fn is_own_update(f: &Finding) -> bool {
     if let crate::finding::Format::Ocsf { .. } = f.format {
         return f
             .user_defined_fields
-            .get(crate::finding::ocsf::FIELD_STATUS)
+            .get(FIELD_STATUS)
             .is_some_and(|s| s == f.workflow_status.as_str());
     }
     let parse = |t: &Option<String>| {
@@ -446,7 +433,8 @@ mod tests {
 
     #[test]
     fn findings_are_answered_in_their_format_or_the_one_configured() {
-        use crate::record::{FindingId, FindingsApiVersion};
+        use crate::config::FindingsApiVersion;
+        use crate::record::FindingId;
         let asff = crate::testing::finding();
         let ocsf = crate::finding::parse_event(
             crate::testing::ocsf_twin(crate::testing::EVENT).as_bytes(),

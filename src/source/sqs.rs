@@ -11,12 +11,11 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 
-use aws_sdk_sqs::error::SdkError;
 
 use async_trait::async_trait;
 
 use super::{Depth, Message, MessageQueue};
-use crate::aws::Error;
+use crate::aws::{AwsResult, Error};
 
 #[derive(Clone)]
 pub struct Queue {
@@ -32,13 +31,6 @@ impl Queue {
         }
     }
 
-    fn error<E>(&self, operation: &'static str, err: &SdkError<E>) -> Error
-    where
-        E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        Error::from_sdk("SQS", operation, &self.url, err)
-    }
-
     /// Puts a message on the queue, visible after `delay_seconds` (0–900).
     pub async fn send(&self, body: &str, delay_seconds: i32) -> Result<(), Error> {
         self.client
@@ -48,7 +40,7 @@ impl Queue {
             .delay_seconds(delay_seconds)
             .send()
             .await
-            .map_err(|e| self.error("SendMessage", &e))?;
+            .aws("SQS", "SendMessage", &self.url)?;
         Ok(())
     }
 
@@ -74,7 +66,7 @@ impl Queue {
             .set_attribute_names(Some(names.to_vec()))
             .send()
             .await
-            .map_err(|e| self.error("GetQueueAttributes", &e))?;
+            .aws("SQS", "GetQueueAttributes", &self.url)?;
         Ok(out.attributes.unwrap_or_default())
     }
 }
@@ -101,7 +93,7 @@ impl MessageQueue for Queue {
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
-            .map_err(|e| self.error("ReceiveMessage", &e))?;
+            .aws("SQS", "ReceiveMessage", &self.url)?;
         Ok(out
             .messages
             .unwrap_or_default()
@@ -143,7 +135,7 @@ impl MessageQueue for Queue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| self.error("DeleteMessageBatch", &e))?;
+            .aws("SQS", "DeleteMessageBatch", &self.url)?;
         Ok(out
             .failed
             .iter()
@@ -170,7 +162,7 @@ impl MessageQueue for Queue {
             .visibility_timeout(seconds)
             .send()
             .await
-            .map_err(|e| self.error("ChangeMessageVisibility", &e))?;
+            .aws("SQS", "ChangeMessageVisibility", &self.url)?;
         Ok(())
     }
 
@@ -199,7 +191,7 @@ impl MessageQueue for Queue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| self.error("ChangeMessageVisibilityBatch", &e))?;
+            .aws("SQS", "ChangeMessageVisibilityBatch", &self.url)?;
         Ok(())
     }
 

@@ -1,58 +1,11 @@
-//! AWS SDK configuration shared by every adapter: the default credential chain
-//! and region (ECS container credentials work unchanged), endpoints from
-//! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`, and timeouts longer than
-//! SQS's 20-second long poll, and the adaptive retry mode. And what every adapter shares: one error type for
-//! a failed call of any service, classified in one place, and one client cache.
+//! One error type for a failed AWS call of any service, and the one
+//! classifier that says whether it was throttled and whether it is worth
+//! trying again.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-
-use crate::accounts::Accounts;
-
-/// One attempt may take this long: above the 20 s long poll.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// An operation, retries included.
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(90);
-
-pub async fn load() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
-        // Adaptive: besides retrying throttled calls with backoff, the client
-        // slows its own sending once it has been throttled. (Security Hub's
-        // client uses standard retries: see `run::security_hub`.)
-        .retry_config(RetryConfig::adaptive())
-        .load()
-        .await
-}
-
-/// `sdk` with standard, not adaptive, retries: for the clients whose calls
-/// must not wait on the SDK's own rate limiter (SQS, whose visibility
-/// extensions have a deadline; DynamoDB, whose leases do; Security Hub, paced
-/// already). Measured with the emulator: after a throttle, adaptive mode held
-/// the next calls of a low-rate client for seconds to about 20 s each, and in
-/// a fault storm the extensions came too late, so messages came back while
-/// still being worked on and the daemons choked on their own redeliveries.
-pub fn standard_retries(sdk: &SdkConfig) -> SdkConfig {
-    sdk.to_builder()
-        .retry_config(RetryConfig::standard())
-        .build()
-}
 
 /// A failed AWS call, whatever the service: what was called, for what, where,
 /// and how it failed.
@@ -158,6 +111,70 @@ impl Error {
         self.region = Some(region.to_string());
         self
     }
+
+    /// The role of a member account could not be assumed (STS AssumeRole
+    /// failed, or no role is configured for it): nothing in that account can
+    /// be read until it can.
+    pub fn is_unassumable_role(&self) -> bool {
+        self.service == "STS" && self.operation == "AssumeRole"
+    }
+}
+
+/// SDK results, classified into [`Error`]: `.aws(service, operation, target)`
+/// names what was called and on what; `.absent_if(..)` first turns the
+/// service errors that mean "not there" (a not-found fault, a condition
+/// that did not hold) into `Ok(None)`.
+// The errors are as large as the SDK's and hubtriage's own: one per failed
+// call, on a path that is about to log it, not a hot loop.
+#[allow(clippy::result_large_err)]
+pub trait AwsResult<T, E> {
+    fn aws(
+        self,
+        service: &'static str,
+        operation: &'static str,
+        target: impl Into<String>,
+    ) -> Result<T, Error>;
+
+    fn absent_if(
+        self,
+        absent: impl FnOnce(&E) -> bool,
+    ) -> Result<Option<T>, SdkError<E, Response>>;
+}
+
+impl<T, E> AwsResult<T, E> for Result<T, SdkError<E, Response>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn aws(
+        self,
+        service: &'static str,
+        operation: &'static str,
+        target: impl Into<String>,
+    ) -> Result<T, Error> {
+        self.map_err(|e| Error::from_sdk(service, operation, target, &e))
+    }
+
+    fn absent_if(
+        self,
+        absent: impl FnOnce(&E) -> bool,
+    ) -> Result<Option<T>, SdkError<E, Response>> {
+        match self {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.as_service_error().is_some_and(absent) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A classified result, placed: `.in_region(region)` names the region the call went to.
+pub trait InRegion {
+    fn in_region(self, region: &str) -> Self;
+}
+
+impl<T> InRegion for Result<T, Error> {
+    fn in_region(self, region: &str) -> Self {
+        self.map_err(|e| e.in_region(region))
+    }
 }
 
 /// The code and message of an SDK error (`ThrottlingException: Rate exceeded`),
@@ -185,116 +202,6 @@ pub fn is_throttling(code: Option<&str>) -> bool {
                 | "LimitExceededException"
         )
     )
-}
-
-/// Where a client acts: an account (`None`: the daemon's own credentials) and a region.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Place {
-    pub account: Option<String>,
-    pub region: String,
-}
-
-impl Place {
-    /// The daemon's own account, in `region`.
-    pub fn own(region: &str) -> Self {
-        Place {
-            account: None,
-            region: region.to_string(),
-        }
-    }
-}
-
-/// SDK clients of one service, made per [`Place`] on first use and reused:
-/// a place in another account gets that account's role credentials. At most
-/// [`MAX_CLIENTS`] are kept; past that, clients idle for [`IDLE`] go first,
-/// then the least recently used.
-pub struct Clients<C> {
-    sdk: SdkConfig,
-    accounts: Arc<Accounts>,
-    make: fn(&SdkConfig, Region, Option<SharedCredentialsProvider>) -> C,
-    clients: std::sync::Mutex<HashMap<Place, (C, std::time::Instant)>>,
-}
-
-/// Clients kept per service (accounts × regions in use).
-pub const MAX_CLIENTS: usize = 256;
-/// A client unused this long may be dropped.
-pub const IDLE: Duration = Duration::from_secs(15 * 60);
-
-impl<C: Clone> Clients<C> {
-    pub fn new(
-        sdk: SdkConfig,
-        accounts: Arc<Accounts>,
-        make: fn(&SdkConfig, Region, Option<SharedCredentialsProvider>) -> C,
-    ) -> Self {
-        Clients {
-            sdk,
-            accounts,
-            make,
-            clients: Default::default(),
-        }
-    }
-
-    pub fn get(&self, place: &Place) -> C {
-        let now = std::time::Instant::now();
-        let mut clients = crate::lock(&self.clients);
-        if let Some((client, used)) = clients.get_mut(place) {
-            *used = now;
-            return client.clone();
-        }
-        if clients.len() >= MAX_CLIENTS {
-            clients.retain(|_, (_, used)| now.duration_since(*used) < IDLE);
-        }
-        if clients.len() >= MAX_CLIENTS {
-            let oldest = clients
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(p, _)| p.clone());
-            if let Some(p) = oldest {
-                clients.remove(&p);
-            }
-        }
-        let client = (self.make)(
-            &self.sdk,
-            Region::new(place.region.clone()),
-            self.accounts.provider(place),
-        );
-        clients.insert(place.clone(), (client.clone(), now));
-        client
-    }
-
-    /// Clients kept now.
-    pub fn len(&self) -> usize {
-        crate::lock(&self.clients).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// The function [`Clients`] makes one SDK crate's clients with: the shared
-/// config, the place's region, and the account's role credentials (none: the
-/// SDK's own chain).
-macro_rules! client_maker {
-    ($sdk:ident) => {
-        |sdk: &::aws_config::SdkConfig,
-         region: ::aws_config::Region,
-         credentials: Option<::aws_credential_types::provider::SharedCredentialsProvider>| {
-            let mut b = $sdk::config::Builder::from(sdk).region(region);
-            if credentials.is_some() {
-                b.set_credentials_provider(credentials);
-            }
-            $sdk::Client::from_conf(b.build())
-        }
-    };
-}
-pub(crate) use client_maker;
-
-/// The Neptune (RDS API) clients, shared by the reader and the remediation.
-pub type NeptuneClients = Clients<aws_sdk_neptune::Client>;
-
-pub fn neptune_clients(sdk: &SdkConfig, accounts: Arc<Accounts>) -> NeptuneClients {
-    Clients::new(sdk.clone(), accounts, client_maker!(aws_sdk_neptune))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentia
 use aws_credential_types::Credentials;
 use tokio::time::Instant;
 
-use crate::aws::{Error, Place};
+use super::error::{AwsResult, Error};
 use crate::config::{OwnAccount, ACCOUNT_PLACEHOLDER};
 
 /// Credentials are renewed when they have less than this left.
@@ -28,6 +28,91 @@ const RENEW_BEFORE: Duration = Duration::from_secs(5 * 60);
 const RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
 /// The life asked for assumed-role credentials.
 const SESSION_SECONDS: i32 = 3600;
+
+/// Where a client acts: an account (`None`: the daemon's own credentials) and a region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Place {
+    pub account: Option<String>,
+    pub region: String,
+}
+
+impl Place {
+    /// The daemon's own account, in `region`.
+    pub fn own(region: &str) -> Self {
+        Place {
+            account: None,
+            region: region.to_string(),
+        }
+    }
+}
+
+/// The account the daemon's own credentials act in, and its partition
+/// (`aws`, `aws-cn`, `aws-us-gov`), learnt once at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub account: String,
+    pub partition: String,
+}
+
+/// Asks STS GetCallerIdentity who the daemon's own credentials are.
+pub async fn own_identity(sdk: &SdkConfig) -> Result<Identity, Error> {
+    let out = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .aws("STS", "GetCallerIdentity", "")?;
+    let account = match out.account() {
+        Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a.to_string(),
+        other => {
+            return Err(Error::other(
+                "STS",
+                "GetCallerIdentity",
+                "",
+                format!("expected a 12-digit account id, got {other:?}"),
+            ))
+        }
+    };
+    // arn:<partition>:sts::<account>:assumed-role/...
+    let partition = out
+        .arn()
+        .and_then(|arn| arn.split(':').nth(1))
+        .filter(|p| p.starts_with("aws"))
+        .unwrap_or("aws")
+        .to_string();
+    Ok(Identity { account, partition })
+}
+
+impl RoleSettings {
+    /// `[accounts]` with the external id read from its environment variable;
+    /// `None` without a role. A variable named but not set (or of the wrong
+    /// length) is an error naming it.
+    pub fn from_config(a: &crate::config::Accounts) -> Result<Option<RoleSettings>, String> {
+        let Some(role_arn) = &a.role_arn else {
+            return Ok(None);
+        };
+        let external_id = match &a.external_id_env {
+            None => None,
+            Some(name) => match std::env::var(name) {
+                Ok(v) if (2..=1224).contains(&v.len()) => Some(v),
+                Ok(_) => {
+                    return Err(format!(
+                        "{name} ([accounts] external_id_env) must hold 2 to 1224 characters (STS's limit)"
+                    ))
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "{name} is not set: [accounts] external_id_env names it as the external id for AssumeRole"
+                    ))
+                }
+            },
+        };
+        Ok(Some(RoleSettings {
+            role_arn: role_arn.clone(),
+            external_id,
+            session_name: a.session_name.clone(),
+        }))
+    }
+}
 
 /// How hubtriage reaches accounts: its own, and others through a role.
 pub struct Accounts {
@@ -191,8 +276,8 @@ impl AssumedRole {
             .duration_seconds(SESSION_SECONDS)
             .send()
             .await
-            .map_err(|e| {
-                let mut err = Error::from_sdk("STS", "AssumeRole", &self.role_arn, &e);
+            .aws("STS", "AssumeRole", &self.role_arn)
+            .map_err(|mut err| {
                 err.account = Some(self.account.clone());
                 err
             })?;
