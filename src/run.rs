@@ -59,8 +59,7 @@ pub async fn run(
     // Secrets named by the config are read before any AWS call.
     let tickets = ticket_sink(&config, &sdk).map_err(RunError::Usage)?;
     let config = Arc::new(config);
-    let Identity { account, partition } =
-        own_identity(&sdk).await.map_err(RunError::Identity)?;
+    let Identity { account, partition } = own_identity(&sdk).await.map_err(RunError::Identity)?;
     let reach = Reach::own(&account)
         .in_partition(partition)
         .with_role(role.is_some());

@@ -125,7 +125,9 @@ impl FixApi for AwsFixApi {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.aws("Neptune", "DescribeDBClusterParameters", group).in_region(region)?;
+            let page = page
+                .aws("Neptune", "DescribeDBClusterParameters", group)
+                .in_region(region)?;
             for p in page.parameters() {
                 if let (Some(name), Some(value)) = (p.parameter_name(), p.parameter_value()) {
                     let method = p
@@ -164,7 +166,8 @@ impl FixApi for AwsFixApi {
                 .set_parameters(Some(parameters))
                 .send()
                 .await
-                .aws("Neptune", "ModifyDBClusterParameterGroup", group).in_region(region)?;
+                .aws("Neptune", "ModifyDBClusterParameterGroup", group)
+                .in_region(region)?;
         }
         Ok(())
     }
@@ -178,7 +181,8 @@ impl FixApi for AwsFixApi {
             .apply_immediately(true)
             .send()
             .await
-            .aws("Neptune", "ModifyDBCluster", cluster).in_region(region)?;
+            .aws("Neptune", "ModifyDBCluster", cluster)
+            .in_region(region)?;
         Ok(())
     }
 
@@ -195,7 +199,8 @@ impl FixApi for AwsFixApi {
             .apply_immediately(true)
             .send()
             .await
-            .aws("Neptune", "ModifyDBCluster", cluster).in_region(region)?;
+            .aws("Neptune", "ModifyDBCluster", cluster)
+            .in_region(region)?;
         Ok(())
     }
 
@@ -238,7 +243,8 @@ impl FixApi for AwsFixApi {
             )
             .send()
             .await
-            .aws("Neptune", "RebootDBInstance", instance).in_region(region)?;
+            .aws("Neptune", "RebootDBInstance", instance)
+            .in_region(region)?;
         Ok(())
     }
 
@@ -254,7 +260,8 @@ impl FixApi for AwsFixApi {
             .log_group_name_prefix(log_group)
             .send()
             .await
-            .aws("CloudWatch Logs", "DescribeLogGroups", log_group).in_region(region)?;
+            .aws("CloudWatch Logs", "DescribeLogGroups", log_group)
+            .in_region(region)?;
         Ok(out
             .log_groups()
             .iter()
@@ -270,7 +277,8 @@ impl FixApi for AwsFixApi {
             .retention_in_days(days)
             .send()
             .await
-            .aws("CloudWatch Logs", "PutRetentionPolicy", log_group).in_region(region)?;
+            .aws("CloudWatch Logs", "PutRetentionPolicy", log_group)
+            .in_region(region)?;
         Ok(())
     }
 

@@ -135,10 +135,8 @@ pub trait AwsResult<T, E> {
         target: impl Into<String>,
     ) -> Result<T, Error>;
 
-    fn absent_if(
-        self,
-        absent: impl FnOnce(&E) -> bool,
-    ) -> Result<Option<T>, SdkError<E, Response>>;
+    fn absent_if(self, absent: impl FnOnce(&E) -> bool)
+        -> Result<Option<T>, SdkError<E, Response>>;
 }
 
 impl<T, E> AwsResult<T, E> for Result<T, SdkError<E, Response>>

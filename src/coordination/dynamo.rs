@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{CoordinationError, Coordinator, Lease, SharedSlots, SlotChange, SlotsChanged, Slots};
+use super::{CoordinationError, Coordinator, Lease, SharedSlots, SlotChange, Slots, SlotsChanged};
 use crate::aws::AwsResult;
 
 /// Items expire this long after their last write.
@@ -37,7 +37,6 @@ impl DynamoCoordinator {
     fn key(item: &str) -> AttributeValue {
         AttributeValue::S(item.to_string())
     }
-
 }
 
 impl DynamoCoordinator {
@@ -221,7 +220,10 @@ impl Coordinator for DynamoCoordinator {
 
 #[async_trait]
 impl SharedSlots for DynamoCoordinator {
-    async fn change_slots(&self, change: &SlotChange<'_>) -> Result<SlotsChanged, CoordinationError> {
+    async fn change_slots(
+        &self,
+        change: &SlotChange<'_>,
+    ) -> Result<SlotsChanged, CoordinationError> {
         for attempt in 0..SLOT_WRITE_TRIES {
             tracing::debug!(attempt, "slots: reading");
             let (mut slots, version) = self.read_slots().await?;

@@ -129,6 +129,8 @@ pub trait SharedSlots: Send + Sync {
     /// Reads the slots, lets `change` edit them, and writes them back unless
     /// another task changed them meanwhile (then it reads and tries again).
     /// Returns what `change` said.
-    async fn change_slots(&self, change: &SlotChange<'_>)
-        -> Result<SlotsChanged, CoordinationError>;
+    async fn change_slots(
+        &self,
+        change: &SlotChange<'_>,
+    ) -> Result<SlotsChanged, CoordinationError>;
 }

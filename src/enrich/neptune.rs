@@ -318,8 +318,7 @@ async fn audit_parameter(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page
-            .aws("Neptune", "DescribeDBClusterParameters", cluster)?;
+        let page = page.aws("Neptune", "DescribeDBClusterParameters", cluster)?;
         if let Some(p) = page
             .parameters()
             .iter()

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use super::*;
 use crate::act::driver::Executor;
 use crate::act::recheck::Limiter;
+use crate::act::recheck::Recheck;
+use crate::decide::Action;
 use crate::marks::{FIELD_ACTION, UPDATED_BY};
 use crate::record::Workflow;
 use crate::state::tests::sample_state;
@@ -118,7 +120,7 @@ async fn two_copies_of_one_event_at_once_are_recorded_once() {
     assert!(matches!(outcomes[0], Handled::Recorded(..)), "{outcomes:?}");
     assert_eq!(outcomes[1], Handled::Duplicate);
     assert_eq!(hub.updated().len(), 1);
-    assert!(lock(&p.handling).is_empty());
+    assert!(p.deliveries.none_handled());
 }
 
 #[tokio::test]

@@ -11,7 +11,6 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 
-
 use async_trait::async_trait;
 
 use super::{Depth, Message, MessageQueue};
