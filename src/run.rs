@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use crate::act::driver::Executor;
 use crate::act::neptune_api::AwsFixApi;
 use crate::act::recheck::Limiter;
+use crate::act::ticket::http::{Auth, Http, JsonApi};
 use crate::act::ticket::tracker::{Tracker, TrackerTickets};
 use crate::act::ticket::webhook::WebhookTickets;
 use crate::act::ticket::{jira, servicenow, LogTickets, TicketSink};
@@ -211,17 +212,17 @@ fn ticket_sink(
         TicketKind::Log => Ok(Arc::new(LogTickets)),
         TicketKind::Webhook => {
             let secret = secret(&t.secret_env, "secret_env", "the webhook's signing secret")?;
-            let sink = WebhookTickets::new(url()?, secret).map_err(|e| e.to_string())?;
-            Ok(Arc::new(sink))
+            let http = Http::new("webhook", "secret_env").map_err(|e| e.to_string())?;
+            Ok(Arc::new(WebhookTickets::new(url()?, secret, http)))
         }
         TicketKind::Jira | TicketKind::JiraDc => {
             let (flavor, auth) = if t.kind == TicketKind::Jira {
-                let email = secret(&t.email_env, "email_env", "the Jira account's email")?;
-                let token = secret(&t.token_env, "token_env", "the Jira API token")?;
-                (jira::Flavor::Cloud, jira::Auth::Basic { email, token })
+                let user = secret(&t.email_env, "email_env", "the Jira account's email")?;
+                let secret = secret(&t.token_env, "token_env", "the Jira API token")?;
+                (jira::Flavor::Cloud, Auth::Basic { user, secret })
             } else {
                 let token = secret(&t.token_env, "token_env", "the Jira personal access token")?;
-                (jira::Flavor::DataCenter, jira::Auth::Bearer { token })
+                (jira::Flavor::DataCenter, Auth::Bearer { token })
             };
             let settings = jira::JiraSettings {
                 url: url()?,
@@ -232,19 +233,27 @@ fn ticket_sink(
                 done_transition: t.done_transition.clone(),
                 reopen_transition: t.reopen_transition.clone(),
             };
-            let jira = jira::Jira::new(flavor, settings, auth).map_err(|e| e.to_string())?;
+            let (system, keys) = flavor.system();
+            let http = Http::new(system, keys).map_err(|e| e.to_string())?;
+            let jira = jira::Jira::new(flavor, settings, JsonApi::new(http, auth));
             let tickets = TrackerTickets::new(jira, t.regression, t.reopen_within_days);
             Ok(coordinated(tickets, config, sdk))
         }
         TicketKind::Servicenow => {
-            let auth = match &t.token_env {
-                Some(_) => servicenow::Auth::Bearer {
-                    token: secret(&t.token_env, "token_env", "the ServiceNow OAuth token")?,
-                },
-                None => servicenow::Auth::Basic {
-                    user: secret(&t.user_env, "user_env", "the ServiceNow user")?,
-                    password: secret(&t.password_env, "password_env", "the ServiceNow password")?,
-                },
+            let (auth, keys) = match &t.token_env {
+                Some(_) => (
+                    Auth::Bearer {
+                        token: secret(&t.token_env, "token_env", "the ServiceNow OAuth token")?,
+                    },
+                    "token_env",
+                ),
+                None => (
+                    Auth::Basic {
+                        user: secret(&t.user_env, "user_env", "the ServiceNow user")?,
+                        secret: secret(&t.password_env, "password_env", "the ServiceNow password")?,
+                    },
+                    "user_env and password_env",
+                ),
             };
             let settings = servicenow::ServiceNowSettings {
                 url: url()?,
@@ -255,7 +264,8 @@ fn ticket_sink(
                 impact: t.impact.clone(),
                 close_code: t.close_code.clone(),
             };
-            let sn = servicenow::ServiceNow::new(settings, auth).map_err(|e| e.to_string())?;
+            let http = Http::new("servicenow", keys).map_err(|e| e.to_string())?;
+            let sn = servicenow::ServiceNow::new(settings, JsonApi::new(http, auth));
             let tickets = TrackerTickets::new(sn, t.regression, t.reopen_within_days);
             Ok(coordinated(tickets, config, sdk))
         }

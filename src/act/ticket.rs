@@ -2,13 +2,15 @@
 //! structured log line), `webhook` (a signed JSON POST, [`webhook`]), and the
 //! trackers — Jira Cloud, Jira Data Center ([`jira`]) and ServiceNow
 //! ([`servicenow`]) — whose one-ticket-per-problem logic is shared
-//! ([`tracker`]). What a ticket is about and says, whatever the system, is in
-//! [`problem`]; HTTP with retries in [`http`].
+//! ([`tracker`]). What a ticket is about, whatever the system, is in
+//! [`problem`]; what it says, built once and rendered per system, in
+//! [`outline`]; HTTP with retries, credentials and JSON calls in [`http`].
 
 use async_trait::async_trait;
 
 pub mod http;
 pub mod jira;
+pub mod outline;
 pub mod problem;
 pub mod servicenow;
 pub mod tracker;

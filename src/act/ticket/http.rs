@@ -35,10 +35,157 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The body as JSON (`Null` when empty), or an error naming what was asked.
+    pub fn json_or_null(
+        &self,
+        system: &'static str,
+        what: &str,
+    ) -> Result<serde_json::Value, TicketError> {
+        if self.body.trim().is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        self.json(system, what)
+    }
+
     /// The body as JSON, or an error naming what was asked.
     pub fn json(&self, system: &'static str, what: &str) -> Result<serde_json::Value, TicketError> {
         serde_json::from_str(&self.body)
             .map_err(|e| TicketError::new(system, format!("{what}: the reply is not JSON ({e})")))
+    }
+}
+
+/// Credentials of a ticket system, from the environment variables `[ticket]`
+/// names. Never printed.
+pub enum Auth {
+    /// HTTP Basic: Jira Cloud's email and API token, ServiceNow's user and password.
+    Basic { user: String, secret: String },
+    /// A bearer token: Jira Data Center's personal access token, a ServiceNow OAuth token.
+    Bearer { token: String },
+}
+
+impl Auth {
+    fn apply(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Auth::Basic { user, secret } => r.basic_auth(user, Some(secret)),
+            Auth::Bearer { token } => r.bearer_auth(token),
+        }
+    }
+}
+
+/// One request of a [`JsonApi`]: `what` names it in errors and logs;
+/// `accept` lists statuses that are an answer, not an error.
+struct Request<'a> {
+    what: &'a str,
+    call: Call,
+    method: reqwest::Method,
+    url: &'a str,
+    query: &'a [(&'a str, &'a str)],
+    body: Option<&'a serde_json::Value>,
+    accept: &'a [u16],
+}
+
+/// A JSON API of one ticket system: authenticated requests that send and
+/// accept JSON, through [`Http`]'s retries.
+pub struct JsonApi {
+    http: Http,
+    auth: Auth,
+}
+
+impl JsonApi {
+    pub fn new(http: Http, auth: Auth) -> JsonApi {
+        JsonApi { http, auth }
+    }
+
+    pub fn system(&self) -> &'static str {
+        self.http.system()
+    }
+
+    /// An error of this system, naming what was asked.
+    pub fn error(&self, message: impl Into<String>) -> TicketError {
+        TicketError::new(self.system(), message)
+    }
+
+    async fn call(&self, r: Request<'_>) -> Result<Reply, TicketError> {
+        self.http
+            .send(r.what, r.call, r.accept, |client| {
+                let b = client
+                    .request(r.method.clone(), r.url)
+                    .query(r.query)
+                    .header(reqwest::header::ACCEPT, "application/json");
+                let b = self.auth.apply(b);
+                match r.body {
+                    Some(body) => b.json(body),
+                    None => b,
+                }
+            })
+            .await
+    }
+
+    /// GET; `None` when the system answers 404 (the thing is not there).
+    pub async fn get(
+        &self,
+        what: &str,
+        url: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Option<serde_json::Value>, TicketError> {
+        let reply = self
+            .call(Request {
+                what,
+                call: Call::Repeatable,
+                method: reqwest::Method::GET,
+                url,
+                query,
+                body: None,
+                accept: &[404],
+            })
+            .await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        reply.json(self.system(), what).map(Some)
+    }
+
+    /// POST `body`; the reply as JSON (`Null` when it has no body).
+    pub async fn post(
+        &self,
+        what: &str,
+        call: Call,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, TicketError> {
+        let reply = self
+            .call(Request {
+                what,
+                call,
+                method: reqwest::Method::POST,
+                url,
+                query: &[],
+                body: Some(body),
+                accept: &[],
+            })
+            .await?;
+        reply.json_or_null(self.system(), what)
+    }
+
+    /// PATCH `body` (repeatable: it sets values).
+    pub async fn patch(
+        &self,
+        what: &str,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, TicketError> {
+        let reply = self
+            .call(Request {
+                what,
+                call: Call::Repeatable,
+                method: reqwest::Method::PATCH,
+                url,
+                query: &[],
+                body: Some(body),
+                accept: &[],
+            })
+            .await?;
+        reply.json_or_null(self.system(), what)
     }
 }
 

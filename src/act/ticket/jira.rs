@@ -1,5 +1,6 @@
 //! Jira: Cloud (`type = "jira"`, REST v3) and Data Center (`type = "jira-dc"`,
-//! REST v2), one [`Tracker`] with the two flavours' differences spelled out:
+//! REST v2), one [`Tracker`]. The two flavours differ only in what
+//! [`Flavor`] says, in one place:
 //!
 //! | | Cloud | Data Center |
 //! |---|---|---|
@@ -16,8 +17,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::http::{Call, Http};
-use super::problem::{one_line, TicketText};
+use super::http::{Call, JsonApi};
+use super::outline::{adf, wiki, Outline};
+use super::problem::one_line;
 use super::tracker::{NewTicket, Record, Status, Tracker};
 use super::TicketError;
 
@@ -32,12 +34,83 @@ pub enum Flavor {
     DataCenter,
 }
 
-/// Credentials, from the environment variables `[ticket]` names.
-pub enum Auth {
-    /// Cloud: the account's email and API token.
-    Basic { email: String, token: String },
-    /// Data Center: a personal access token.
-    Bearer { token: String },
+/// Where the next page of a search starts.
+enum Page {
+    /// Cloud: the token the last page gave.
+    Token(String),
+    /// Data Center: the index of the first issue.
+    At(u64),
+}
+
+impl Flavor {
+    /// The system's name in errors and metrics, and the config keys that
+    /// hold its credentials.
+    pub fn system(self) -> (&'static str, &'static str) {
+        match self {
+            Flavor::Cloud => ("jira", "email_env and token_env"),
+            Flavor::DataCenter => ("jira-dc", "token_env"),
+        }
+    }
+
+    fn api_version(self) -> u8 {
+        match self {
+            Flavor::Cloud => 3,
+            Flavor::DataCenter => 2,
+        }
+    }
+
+    /// A description or comment body in the flavour's format.
+    fn body(self, outline: &Outline) -> Value {
+        match self {
+            Flavor::Cloud => adf(outline),
+            Flavor::DataCenter => Value::String(wiki(outline)),
+        }
+    }
+
+    /// The search call for one page: its path and body.
+    fn search(self, jql: &str, recent: &[String], page: Option<&Page>) -> (&'static str, Value) {
+        let fields = json!(["key", "status", "resolutiondate", "labels"]);
+        let mut body = json!({ "jql": jql, "fields": fields, "maxResults": 50 });
+        match self {
+            Flavor::Cloud => {
+                let reconcile: Vec<i64> = recent.iter().filter_map(|id| id.parse().ok()).collect();
+                if !reconcile.is_empty() {
+                    body["reconcileIssues"] = json!(reconcile);
+                }
+                if let Some(Page::Token(token)) = page {
+                    body["nextPageToken"] = json!(token);
+                }
+                ("search/jql", body)
+            }
+            Flavor::DataCenter => {
+                let start = match page {
+                    Some(Page::At(n)) => *n,
+                    _ => 0,
+                };
+                body["startAt"] = json!(start);
+                ("search", body)
+            }
+        }
+    }
+
+    /// Where the page after `page` (answered with `reply`) starts; `None` at the end.
+    fn next(self, page: Option<&Page>, reply: &Value, issues: usize) -> Option<Page> {
+        match self {
+            Flavor::Cloud => {
+                let last = reply.get("isLast").and_then(Value::as_bool) == Some(true);
+                let token = reply.get("nextPageToken").and_then(Value::as_str)?;
+                (!last).then(|| Page::Token(token.to_string()))
+            }
+            Flavor::DataCenter => {
+                let start = match page {
+                    Some(Page::At(n)) => *n,
+                    _ => 0,
+                } + issues as u64;
+                let total = reply.get("total").and_then(Value::as_u64).unwrap_or(0);
+                (issues > 0 && start < total).then_some(Page::At(start))
+            }
+        }
+    }
 }
 
 /// What `[ticket]` says about Jira.
@@ -54,98 +127,28 @@ pub struct JiraSettings {
 pub struct Jira {
     flavor: Flavor,
     settings: JiraSettings,
-    auth: Auth,
-    http: Http,
+    api: JsonApi,
 }
 
 impl Jira {
-    pub fn new(flavor: Flavor, settings: JiraSettings, auth: Auth) -> Result<Jira, TicketError> {
-        let (system, keys) = match flavor {
-            Flavor::Cloud => ("jira", "email_env and token_env"),
-            Flavor::DataCenter => ("jira-dc", "token_env"),
-        };
+    /// `api` carries the flavour's credentials (Cloud: Basic email and
+    /// token; Data Center: Bearer personal access token).
+    pub fn new(flavor: Flavor, settings: JiraSettings, api: JsonApi) -> Jira {
         let mut settings = settings;
         settings.url = settings.url.trim_end_matches('/').to_string();
-        Ok(Jira {
+        Jira {
             flavor,
             settings,
-            auth,
-            http: Http::new(system, keys)?,
-        })
-    }
-
-    /// Backoff without `Retry-After` starts here (tests make it short).
-    pub fn with_first_backoff(mut self, backoff: std::time::Duration) -> Jira {
-        self.http = self.http.with_first_backoff(backoff);
-        self
-    }
-
-    fn api(&self, path: &str) -> String {
-        let version = match self.flavor {
-            Flavor::Cloud => 3,
-            Flavor::DataCenter => 2,
-        };
-        format!("{}/rest/api/{version}/{path}", self.settings.url)
-    }
-
-    fn request(
-        &self,
-        client: &reqwest::Client,
-        method: reqwest::Method,
-        url: &str,
-    ) -> reqwest::RequestBuilder {
-        let r = client
-            .request(method, url)
-            .header(reqwest::header::ACCEPT, "application/json");
-        match &self.auth {
-            Auth::Basic { email, token } => r.basic_auth(email, Some(token)),
-            Auth::Bearer { token } => r.bearer_auth(token),
+            api,
         }
     }
 
-    async fn call(
-        &self,
-        what: &str,
-        call: Call,
-        method: reqwest::Method,
-        url: &str,
-        body: Option<&Value>,
-        accept: &[u16],
-    ) -> Result<super::http::Reply, TicketError> {
-        self.http
-            .send(what, call, accept, |client| {
-                let r = self.request(client, method.clone(), url);
-                match body {
-                    Some(b) => r.json(b),
-                    None => r,
-                }
-            })
-            .await
-    }
-
-    fn error(&self, message: impl Into<String>) -> TicketError {
-        TicketError::new(self.http.system(), message)
-    }
-
-    /// A text body in the flavour's format: ADF for Cloud, a string for DC.
-    fn body(&self, paragraphs: &[&str]) -> Value {
-        match self.flavor {
-            Flavor::Cloud => adf(paragraphs.iter().map(|p| paragraph(p)).collect()),
-            Flavor::DataCenter => Value::String(
-                paragraphs
-                    .iter()
-                    .map(|p| wiki_escape(p))
-                    .collect::<Vec<_>>()
-                    .join("\n\n"),
-            ),
-        }
-    }
-
-    fn description(&self, new: &NewTicket<'_>) -> Value {
-        match self.flavor {
-            Flavor::Cloud => cloud_description(new),
-            Flavor::DataCenter => Value::String(wiki_description(new)),
-        }
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}/rest/api/{}/{path}",
+            self.settings.url,
+            self.flavor.api_version()
+        )
     }
 
     /// An issue from a reply (`id`, `key`, `fields.status`, `fields.resolutiondate`).
@@ -198,18 +201,9 @@ impl Jira {
         name: &str,
         config_key: &str,
     ) -> Result<(), TicketError> {
-        let url = self.api(&format!("issue/{}/transitions", ticket.id));
-        let reply = self
-            .call(
-                "list the issue's transitions",
-                Call::Repeatable,
-                reqwest::Method::GET,
-                &url,
-                None,
-                &[],
-            )
-            .await?;
-        let listed = reply.json(self.http.system(), "list the issue's transitions")?;
+        let url = self.url(&format!("issue/{}/transitions", ticket.id));
+        let what = "list the issue's transitions";
+        let listed = self.api.get(what, &url, &[]).await?.unwrap_or_default();
         let wanted = |t: &&Value, path: &str| {
             t.pointer(path)
                 .and_then(Value::as_str)
@@ -231,21 +225,16 @@ impl Jira {
                 .iter()
                 .filter_map(|t| t.get("name").and_then(Value::as_str))
                 .collect();
-            return Err(self.error(format!(
+            return Err(self.api.error(format!(
                 "{} has no transition {name:?} from its status (check [ticket] {config_key}; available: {})",
                 ticket.key,
                 if names.is_empty() { "none".to_string() } else { names.join(", ") }
             )));
         };
-        self.call(
-            "transition the issue",
-            Call::Repeatable,
-            reqwest::Method::POST,
-            &url,
-            Some(&json!({ "transition": { "id": id } })),
-            &[],
-        )
-        .await?;
+        let body = json!({ "transition": { "id": id } });
+        self.api
+            .post("transition the issue", Call::Repeatable, &url, &body)
+            .await?;
         Ok(())
     }
 }
@@ -253,7 +242,7 @@ impl Jira {
 #[async_trait]
 impl Tracker for Jira {
     fn system(&self) -> &'static str {
-        self.http.system()
+        self.api.system()
     }
 
     async fn get(&self, key: &str) -> Result<Option<Record>, TicketError> {
@@ -261,22 +250,10 @@ impl Tracker for Jira {
             tracing::warn!(ticket = key, "not a Jira issue key; ignored");
             return Ok(None);
         }
-        let url = self.api(&format!("issue/{key}?fields=status,resolutiondate,labels"));
-        let reply = self
-            .call(
-                "read the issue",
-                Call::Repeatable,
-                reqwest::Method::GET,
-                &url,
-                None,
-                &[404],
-            )
-            .await?;
-        if reply.status == 404 {
-            return Ok(None);
-        }
-        let issue = reply.json(self.system(), "read the issue")?;
-        Ok(self.record(&issue))
+        let url = self.url(&format!("issue/{key}"));
+        let query = [("fields", "status,resolutiondate,labels")];
+        let issue = self.api.get("read the issue", &url, &query).await?;
+        Ok(issue.and_then(|i| self.record(&i)))
     }
 
     async fn find(&self, problem_key: &str, recent: &[String]) -> Result<Vec<Record>, TicketError> {
@@ -284,41 +261,16 @@ impl Tracker for Jira {
             "project = \"{}\" AND labels = \"{problem_key}\" ORDER BY created DESC",
             self.settings.project
         );
-        let fields = json!(["key", "status", "resolutiondate", "labels"]);
         let mut found = Vec::new();
-        let mut next: Option<String> = None;
-        let mut start = 0u64;
+        let mut page: Option<Page> = None;
         for _ in 0..MAX_PAGES {
-            let (path, body) = match self.flavor {
-                Flavor::Cloud => {
-                    let reconcile: Vec<i64> =
-                        recent.iter().filter_map(|id| id.parse().ok()).collect();
-                    let mut body = json!({ "jql": jql, "fields": fields, "maxResults": 50 });
-                    if !reconcile.is_empty() {
-                        body["reconcileIssues"] = json!(reconcile);
-                    }
-                    if let Some(token) = &next {
-                        body["nextPageToken"] = json!(token);
-                    }
-                    ("search/jql", body)
-                }
-                Flavor::DataCenter => (
-                    "search",
-                    json!({ "jql": jql, "fields": fields, "maxResults": 50, "startAt": start }),
-                ),
-            };
+            let (path, body) = self.flavor.search(&jql, recent, page.as_ref());
+            let what = "search for the problem's issues";
             let reply = self
-                .call(
-                    "search for the problem's issues",
-                    Call::Repeatable,
-                    reqwest::Method::POST,
-                    &self.api(path),
-                    Some(&body),
-                    &[],
-                )
+                .api
+                .post(what, Call::Repeatable, &self.url(path), &body)
                 .await?;
-            let page = reply.json(self.system(), "search for the problem's issues")?;
-            let issues = page
+            let issues = reply
                 .get("issues")
                 .and_then(Value::as_array)
                 .cloned()
@@ -329,23 +281,9 @@ impl Tracker for Jira {
                     .filter_map(|i| self.record(i))
                     .filter(|r| r.problem_key.as_deref() == Some(problem_key)),
             );
-            match self.flavor {
-                Flavor::Cloud => {
-                    next = page
-                        .get("nextPageToken")
-                        .and_then(Value::as_str)
-                        .map(str::to_string);
-                    if next.is_none() || page.get("isLast").and_then(Value::as_bool) == Some(true) {
-                        break;
-                    }
-                }
-                Flavor::DataCenter => {
-                    start += issues.len() as u64;
-                    let total = page.get("total").and_then(Value::as_u64).unwrap_or(0);
-                    if issues.is_empty() || start >= total {
-                        break;
-                    }
-                }
+            page = self.flavor.next(page.as_ref(), &reply, issues.len());
+            if page.is_none() {
+                break;
             }
         }
         Ok(found)
@@ -355,46 +293,40 @@ impl Tracker for Jira {
         let s = &self.settings;
         let mut labels = s.labels.clone();
         labels.push(new.problem_key.to_string());
+        let outline = Outline::ticket(new.text, new.problem_key, new.previous);
         let mut fields = json!({
             "project": { "key": s.project },
             "issuetype": { "name": s.issue_type },
             "summary": one_line(&new.text.title, MAX_SUMMARY),
-            "description": self.description(new),
+            "description": self.flavor.body(&outline),
             "labels": labels,
         });
         if let Some(name) = new.severity.and_then(|sev| s.priority.get(sev)) {
             fields["priority"] = json!({ "name": name });
         }
-        let reply = self
-            .call(
+        let created = self
+            .api
+            .post(
                 "create the issue",
                 Call::Create,
-                reqwest::Method::POST,
-                &self.api("issue"),
-                Some(&json!({ "fields": fields })),
-                &[],
+                &self.url("issue"),
+                &json!({ "fields": fields }),
             )
             .await?;
-        let created = reply.json(self.system(), "create the issue")?;
-        let mut record = self
-            .record(&created)
-            .ok_or_else(|| self.error("create the issue: the reply names no id and key"))?;
+        let mut record = self.record(&created).ok_or_else(|| {
+            self.api
+                .error("create the issue: the reply names no id and key")
+        })?;
         record.problem_key = Some(new.problem_key.to_string());
         Ok(record)
     }
 
     async fn comment(&self, ticket: &Record, text: &str) -> Result<(), TicketError> {
-        let url = self.api(&format!("issue/{}/comment", ticket.id));
-        let body = json!({ "body": self.body(&text.lines().collect::<Vec<_>>()) });
-        self.call(
-            "comment on the issue",
-            Call::Repeatable,
-            reqwest::Method::POST,
-            &url,
-            Some(&body),
-            &[],
-        )
-        .await?;
+        let url = self.url(&format!("issue/{}/comment", ticket.id));
+        let body = json!({ "body": self.flavor.body(&Outline::comment(text)) });
+        self.api
+            .post("comment on the issue", Call::Repeatable, &url, &body)
+            .await?;
         Ok(())
     }
 
@@ -438,126 +370,9 @@ fn parse_jira_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-// ---- Atlassian Document Format (Cloud) ---------------------------------------
-
-fn adf(content: Vec<Value>) -> Value {
-    json!({ "type": "doc", "version": 1, "content": content })
-}
-
-/// A paragraph of one text node (ADF rejects empty text nodes).
-fn paragraph(text: &str) -> Value {
-    let text = if text.is_empty() { " " } else { text };
-    json!({ "type": "paragraph", "content": [ { "type": "text", "text": text } ] })
-}
-
-fn heading(text: &str) -> Value {
-    json!({ "type": "heading", "attrs": { "level": 3 }, "content": [ { "type": "text", "text": text } ] })
-}
-
-fn list(kind: &str, items: &[String]) -> Value {
-    let items: Vec<Value> = items
-        .iter()
-        .map(|i| json!({ "type": "listItem", "content": [ paragraph(i) ] }))
-        .collect();
-    json!({ "type": kind, "content": items })
-}
-
-fn cloud_description(new: &NewTicket<'_>) -> Value {
-    let t: &TicketText = new.text;
-    let facts: Vec<Value> = t
-        .facts
-        .iter()
-        .enumerate()
-        .flat_map(|(i, (k, v))| {
-            let mut nodes = Vec::new();
-            if i > 0 {
-                nodes.push(json!({ "type": "hardBreak" }));
-            }
-            nodes.push(json!({ "type": "text", "text": format!("{k}: "), "marks": [ { "type": "strong" } ] }));
-            nodes.push(json!({ "type": "text", "text": if v.is_empty() { "-" } else { v.as_str() } }));
-            nodes
-        })
-        .collect();
-    let mut content = vec![json!({ "type": "paragraph", "content": facts })];
-    content.push(heading("Why this is a ticket"));
-    content.push(paragraph(&t.why));
-    content.push(heading("What fails"));
-    if t.fails.is_empty() {
-        content.push(paragraph("The live state was not read in detail."));
-    } else {
-        content.push(list("bulletList", &t.fails));
-    }
-    content.push(heading("How to fix"));
-    content.push(list("orderedList", &t.fix));
-    content.push(json!({ "type": "paragraph", "content": [ {
-        "type": "text",
-        "text": "The finding in the Security Hub console",
-        "marks": [ { "type": "link", "attrs": { "href": t.link } } ]
-    } ] }));
-    if let Some(old) = new.previous {
-        content.push(paragraph(&format!(
-            "The problem failed again; it follows {} ({}), closed too long ago to reopen.",
-            old.key, old.url
-        )));
-    }
-    content.push(paragraph(&format!(
-        "hubtriage problem key: {}",
-        new.problem_key
-    )));
-    adf(content)
-}
-
-// ---- wiki markup (Data Center) ----------------------------------------------
-
-/// Keeps text literal in wiki markup.
-fn wiki_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '[' | ']' | '{' | '}' | '|' | '*' | '_' | '^' | '~' | '!') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn wiki_description(new: &NewTicket<'_>) -> String {
-    let t = new.text;
-    let mut out = String::new();
-    for (k, v) in &t.facts {
-        out.push_str(&format!("*{k}:* {}\n", wiki_escape(v)));
-    }
-    out.push_str("\nh3. Why this is a ticket\n");
-    out.push_str(&wiki_escape(&t.why));
-    out.push_str("\n\nh3. What fails\n");
-    if t.fails.is_empty() {
-        out.push_str("The live state was not read in detail.\n");
-    }
-    for f in &t.fails {
-        out.push_str(&format!("* {}\n", wiki_escape(f)));
-    }
-    out.push_str("\nh3. How to fix\n");
-    for step in &t.fix {
-        out.push_str(&format!("# {}\n", wiki_escape(step)));
-    }
-    out.push_str(&format!(
-        "\n[The finding in the Security Hub console|{}]\n",
-        t.link
-    ));
-    if let Some(old) = new.previous {
-        out.push_str(&format!(
-            "\nThe problem failed again; it follows {}, closed too long ago to reopen.\n",
-            old.key
-        ));
-    }
-    out.push_str(&format!("\nhubtriage problem key: {}\n", new.problem_key));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::ticket_decision;
 
     #[test]
     fn issue_keys_are_checked_before_they_reach_a_path() {
@@ -577,54 +392,10 @@ mod tests {
     }
 
     #[test]
-    fn times_summaries_and_wiki_text() {
+    fn times_and_summaries() {
         let t = parse_jira_time("2026-11-26T22:10:00.000+0000").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-26T22:10:00+00:00");
         assert_eq!(one_line(&"x".repeat(300), MAX_SUMMARY).chars().count(), 255);
         assert_eq!(one_line("a\nb", MAX_SUMMARY), "a b");
-        assert_eq!(wiki_escape("[\"audit\"] *x*"), "\\[\"audit\"\\] \\*x\\*");
-    }
-
-    #[test]
-    fn the_cloud_description_is_a_document_with_no_empty_text() {
-        let d = ticket_decision("a");
-        let text = TicketText::new(&d, Some("HIGH"));
-        let new = NewTicket {
-            problem_key: "hubtriage-0123456789abcdef",
-            text: &text,
-            severity: Some("HIGH"),
-            previous: None,
-        };
-        let doc = cloud_description(&new);
-        assert_eq!(doc["type"], "doc");
-        assert_eq!(doc["version"], 1);
-        fn texts(v: &Value, out: &mut Vec<String>) {
-            if v.get("type") == Some(&json!("text")) {
-                out.push(v["text"].as_str().unwrap().to_string());
-            }
-            for child in v
-                .get("content")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                texts(child, out);
-            }
-        }
-        let mut all = Vec::new();
-        texts(&doc, &mut all);
-        assert!(all.iter().all(|t| !t.is_empty()));
-        let joined = all.join("|");
-        for needle in [
-            "orders-graph",
-            "111122223333",
-            "Neptune.2",
-            "HIGH",
-            "prod-needs-change-ticket",
-            "neptune_enable_audit_log",
-            "hubtriage-0123456789abcdef",
-        ] {
-            assert!(joined.contains(needle), "{needle} missing from {joined}");
-        }
     }
 }

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::http::{Call, Http, Reply};
+use super::http::{Call, JsonApi};
+use super::outline::{plain, Outline};
 use super::problem::one_line;
 use super::tracker::{NewTicket, Record, Status, Tracker};
 use super::TicketError;
@@ -25,18 +26,6 @@ use super::TicketError;
 const FIELDS: &str = "sys_id,number,state,resolved_at,closed_at,sys_updated_on,correlation_id";
 /// ServiceNow's `short_description` holds 160 characters.
 const MAX_SHORT_DESCRIPTION: usize = 160;
-
-/// Credentials, from the environment variables `[ticket]` names.
-pub enum Auth {
-    Basic {
-        user: String,
-        password: String,
-    },
-    /// An OAuth access token.
-    Bearer {
-        token: String,
-    },
-}
 
 /// What `[ticket]` says about ServiceNow.
 pub struct ServiceNowSettings {
@@ -51,29 +40,16 @@ pub struct ServiceNowSettings {
 
 pub struct ServiceNow {
     settings: ServiceNowSettings,
-    auth: Auth,
-    http: Http,
+    api: JsonApi,
 }
 
 impl ServiceNow {
-    pub fn new(settings: ServiceNowSettings, auth: Auth) -> Result<ServiceNow, TicketError> {
+    /// `api` carries the credentials: Basic user and password, or an OAuth
+    /// Bearer token.
+    pub fn new(settings: ServiceNowSettings, api: JsonApi) -> ServiceNow {
         let mut settings = settings;
         settings.url = settings.url.trim_end_matches('/').to_string();
-        let keys = match auth {
-            Auth::Basic { .. } => "user_env and password_env",
-            Auth::Bearer { .. } => "token_env",
-        };
-        Ok(ServiceNow {
-            settings,
-            auth,
-            http: Http::new("servicenow", keys)?,
-        })
-    }
-
-    /// Backoff without `Retry-After` starts here (tests make it short).
-    pub fn with_first_backoff(mut self, backoff: std::time::Duration) -> ServiceNow {
-        self.http = self.http.with_first_backoff(backoff);
-        self
+        ServiceNow { settings, api }
     }
 
     fn table_url(&self) -> String {
@@ -81,33 +57,6 @@ impl ServiceNow {
             "{}/api/now/table/{}",
             self.settings.url, self.settings.table
         )
-    }
-
-    async fn call(
-        &self,
-        what: &str,
-        call: Call,
-        method: reqwest::Method,
-        url: &str,
-        query: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> Result<Reply, TicketError> {
-        self.http
-            .send(what, call, &[], |client| {
-                let r = client
-                    .request(method.clone(), url)
-                    .query(query)
-                    .header(reqwest::header::ACCEPT, "application/json");
-                let r = match &self.auth {
-                    Auth::Basic { user, password } => r.basic_auth(user, Some(password)),
-                    Auth::Bearer { token } => r.bearer_auth(token),
-                };
-                match body {
-                    Some(b) => r.json(b),
-                    None => r,
-                }
-            })
-            .await
     }
 
     fn record(&self, row: &Value) -> Option<Record> {
@@ -149,21 +98,16 @@ impl ServiceNow {
         query: &str,
         limit: &str,
     ) -> Result<Vec<Record>, TicketError> {
-        let reply = self
-            .call(
-                what,
-                Call::Repeatable,
-                reqwest::Method::GET,
-                &self.table_url(),
-                &[
-                    ("sysparm_query", query),
-                    ("sysparm_fields", FIELDS),
-                    ("sysparm_limit", limit),
-                ],
-                None,
-            )
-            .await?;
-        let page = reply.json(self.http.system(), what)?;
+        let params = [
+            ("sysparm_query", query),
+            ("sysparm_fields", FIELDS),
+            ("sysparm_limit", limit),
+        ];
+        let page = self
+            .api
+            .get(what, &self.table_url(), &params)
+            .await?
+            .unwrap_or_default();
         Ok(page
             .get("result")
             .and_then(Value::as_array)
@@ -173,15 +117,7 @@ impl ServiceNow {
 
     async fn patch(&self, what: &str, ticket: &Record, body: Value) -> Result<(), TicketError> {
         let url = format!("{}/{}", self.table_url(), ticket.id);
-        self.call(
-            what,
-            Call::Repeatable,
-            reqwest::Method::PATCH,
-            &url,
-            &[],
-            Some(&body),
-        )
-        .await?;
+        self.api.patch(what, &url, &body).await?;
         Ok(())
     }
 }
@@ -189,7 +125,7 @@ impl ServiceNow {
 #[async_trait]
 impl Tracker for ServiceNow {
     fn system(&self) -> &'static str {
-        self.http.system()
+        self.api.system()
     }
 
     async fn get(&self, number: &str) -> Result<Option<Record>, TicketError> {
@@ -229,7 +165,8 @@ impl Tracker for ServiceNow {
             "short_description",
             one_line(&new.text.title, MAX_SHORT_DESCRIPTION),
         );
-        put("description", description(new));
+        let outline = Outline::ticket(new.text, new.problem_key, new.previous);
+        put("description", plain(&outline));
         put("correlation_id", new.problem_key.to_string());
         put("correlation_display", "hubtriage".to_string());
         if let Some(sev) = new.severity {
@@ -246,25 +183,21 @@ impl Tracker for ServiceNow {
         if let Some(c) = &s.category {
             put("category", c.clone());
         }
-        let reply = self
-            .call(
+        let created = self
+            .api
+            .post(
                 "create the record",
                 Call::Create,
-                reqwest::Method::POST,
                 &self.table_url(),
-                &[],
-                Some(&Value::Object(body)),
+                &Value::Object(body),
             )
             .await?;
-        let created = reply.json(self.system(), "create the record")?;
         let mut record = created
             .get("result")
             .and_then(|r| self.record(r))
             .ok_or_else(|| {
-                TicketError::new(
-                    self.system(),
-                    "create the record: the reply names no sys_id and number",
-                )
+                self.api
+                    .error("create the record: the reply names no sys_id and number")
             })?;
         record.problem_key = Some(new.problem_key.to_string());
         Ok(record)
@@ -299,39 +232,6 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
         .ok()
         .map(|t| t.and_utc())
-}
-
-/// The ticket's text as plain lines.
-fn description(new: &NewTicket<'_>) -> String {
-    let t = new.text;
-    let mut out = String::new();
-    for (k, v) in &t.facts {
-        out.push_str(&format!("{k}: {v}\n"));
-    }
-    out.push_str(&format!("\nWhy this is a ticket:\n{}\n", t.why));
-    out.push_str("\nWhat fails:\n");
-    if t.fails.is_empty() {
-        out.push_str("- The live state was not read in detail.\n");
-    }
-    for f in &t.fails {
-        out.push_str(&format!("- {f}\n"));
-    }
-    out.push_str("\nHow to fix:\n");
-    for (i, step) in t.fix.iter().enumerate() {
-        out.push_str(&format!("{}. {step}\n", i + 1));
-    }
-    out.push_str(&format!(
-        "\nThe finding in the Security Hub console: {}\n",
-        t.link
-    ));
-    if let Some(old) = new.previous {
-        out.push_str(&format!(
-            "\nThe problem failed again; this follows {} ({}), which can no longer be reopened.\n",
-            old.key, old.url
-        ));
-    }
-    out.push_str(&format!("\nhubtriage problem key: {}\n", new.problem_key));
-    out
 }
 
 #[cfg(test)]

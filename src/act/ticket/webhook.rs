@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
@@ -85,20 +84,15 @@ struct Reply {
 }
 
 impl WebhookTickets {
-    pub fn new(url: impl Into<String>, secret: impl Into<Vec<u8>>) -> Result<Self, TicketError> {
-        Ok(WebhookTickets {
+    /// `http`: the client (`Http::new("webhook", "secret_env")`).
+    pub fn new(url: impl Into<String>, secret: impl Into<Vec<u8>>, http: Http) -> Self {
+        WebhookTickets {
             url: url.into(),
             secret: secret.into(),
-            http: Http::new("webhook", "secret_env")?,
+            http,
             opened: Mutex::default(),
             resolved: Mutex::default(),
-        })
-    }
-
-    /// Backoff without `Retry-After` starts here (tests make it short).
-    pub fn with_first_backoff(mut self, backoff: Duration) -> Self {
-        self.http = self.http.with_first_backoff(backoff);
-        self
+        }
     }
 
     /// `sha256=<hex of HMAC-SHA256(secret, body)>`.

@@ -48,9 +48,10 @@ fn decision(finding: &str) -> Decision {
 }
 
 fn sink(url: &str) -> WebhookTickets {
-    WebhookTickets::new(url, SECRET)
+    let http = crate::act::ticket::http::Http::new("webhook", "secret_env")
         .unwrap()
-        .with_first_backoff(Duration::from_millis(10))
+        .with_first_backoff(Duration::from_millis(10));
+    WebhookTickets::new(url, SECRET, http)
 }
 
 #[tokio::test]
