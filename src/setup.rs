@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::aws::{AwsResult, Error};
 use crate::config::{Config, Queue};
+use crate::finding::Compliance;
 
 /// The EventBridge pattern for Security Hub's Neptune.2 findings, FAILED and
 /// PASSED (so resolutions are seen too), from Security Hub's own product only,
@@ -23,12 +24,13 @@ use crate::config::{Config, Queue};
 /// `ProductFields.ControlId`) and the new Security Hub's OCSF events
 /// (`compliance.control`). One flat `$or` of three alternatives.
 pub fn event_pattern() -> Value {
+    let (asff_statuses, ocsf_statuses) = Compliance::routed();
     let asff = |control: Value| {
         json!({
             "detail-type": [crate::finding::DETAIL_TYPE_IMPORTED],
             "detail": {"findings": merge(json!({
                 "ProductArn": [{"suffix": "::product/aws/securityhub"}],
-                "Compliance": {"Status": ["FAILED", "PASSED"]}
+                "Compliance": {"Status": asff_statuses}
             }), control)}
         })
     };
@@ -41,7 +43,7 @@ pub fn event_pattern() -> Value {
                 "detail-type": [crate::finding::DETAIL_TYPE_V2],
                 "detail": {"findings": {
                     "metadata": {"product": {"uid": [{"suffix": "::productv2/aws/securityhub"}]}},
-                    "compliance": {"control": ["Neptune.2"], "status": ["Fail", "Pass"]}
+                    "compliance": {"control": ["Neptune.2"], "status": ocsf_statuses}
                 }}
             }
         ]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Remediation, RuleAction, Subject};
-use crate::finding::{ClusterArn, Finding, Format, Workflow};
+use crate::finding::{ClusterArn, Compliance, Finding, Format, RecordState, Workflow};
 use crate::state::ClusterState;
 
 mod plan;
@@ -183,11 +183,11 @@ pub fn screen(f: &Finding, config: &Config, reach: &Reach) -> Option<Decision> {
     }
 
     // 2. Nothing to fix.
-    if f.record_state == "ARCHIVED" {
+    if f.record_state == RecordState::Archived {
         return ignore("The finding is archived.".into());
     }
-    match f.compliance_status.as_deref() {
-        Some("FAILED") => {}
+    match &f.compliance_status {
+        Some(Compliance::Failed) => {}
         Some(status) => return ignore(format!("The compliance status is {status}, not FAILED.")),
         None => return ignore("The finding has no compliance status.".into()),
     }

@@ -97,13 +97,13 @@ fn step1_untrusted_findings_are_ignored() {
 #[test]
 fn step2_archived_or_not_failed_is_ignored() {
     let mut f = finding();
-    f.record_state = "ARCHIVED".into();
+    f.record_state = crate::finding::RecordState::Archived;
     assert!(screen(&f, &config(""), &reach())
         .unwrap()
         .reason
         .contains("archived"));
     let mut f = finding();
-    f.compliance_status = Some("PASSED".into());
+    f.compliance_status = Some(crate::finding::Compliance::parse("PASSED"));
     assert!(screen(&f, &config(""), &reach())
         .unwrap()
         .reason

@@ -22,9 +22,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{
-    opt_string, plain, region_of, ClusterArn, Finding, Format, Node, Note, ParseError, Workflow,
-};
+use super::node::{check_plain, opt_string, region_of, Node};
+use super::{ClusterArn, Compliance, Finding, Format, Note, ParseError, RecordState, Workflow};
 use crate::marks::{comment, UPDATED_BY};
 
 /// Resource types of a Neptune (RDS) DB cluster: OCSF findings use the
@@ -59,94 +58,39 @@ pub(super) fn parse_finding(
     let account = cloud.field("account")?.field("uid")?.string()?.to_string();
     let region = region_of(&cloud, "region", event_region)?;
 
-    let compliance = node.opt_field("compliance");
-    let control = opt_string(compliance.as_ref().and_then(|c| c.opt_field("control")))?;
-    let compliance_status = match compliance.as_ref() {
-        Some(c) => compliance_status(c)?,
-        None => None,
-    };
-    let status_id = node
-        .opt_field("status_id")
-        .map(|s| s.integer())
-        .transpose()?;
-    let workflow_status = match status_id {
-        None | Some(1) => Workflow::New,
-        Some(2) => Workflow::Notified,
-        Some(3) => Workflow::Suppressed,
-        Some(4) => Workflow::Resolved,
-        Some(5) => Workflow::Other("ARCHIVED".into()),
-        Some(6) => Workflow::Other("DELETED".into()),
-        Some(other) => Workflow::Other(format!("OTHER({other})")),
-    };
-    let activity_id = node
-        .opt_field("activity_id")
-        .map(|a| a.integer())
-        .transpose()?;
-    let record_state = if status_id == Some(5) || activity_id == Some(3) {
-        "ARCHIVED"
-    } else {
-        "ACTIVE"
-    }
-    .to_string();
-    let severity_label = match node
-        .opt_field("severity_id")
-        .map(|s| s.integer())
-        .transpose()?
-    {
-        Some(1) => Some("INFORMATIONAL"),
-        Some(2) => Some("LOW"),
-        Some(3) => Some("MEDIUM"),
-        Some(4) => Some("HIGH"),
-        Some(5 | 6) => Some("CRITICAL"),
-        _ => None,
-    }
-    .map(str::to_string);
+    // The Compliance Finding class requires `compliance`: without it the
+    // finding cannot be judged, and is malformed (as ASFF without Compliance).
+    let compliance = node.field("compliance")?;
+    compliance.object()?;
+    let control = opt_string(compliance.opt_field("control"))?;
+    let compliance_status = compliance_status(&compliance)?;
+    let status_id = opt_integer(node, "status_id")?;
+    let activity_id = opt_integer(node, "activity_id")?;
+    let severity_label = opt_integer(node, "severity_id")?
+        .and_then(severity)
+        .map(str::to_string);
     let (cluster_arn, cluster_resource_id) = cluster(node)?;
     let updated_at = opt_string(info.opt_field("modified_time_dt"))?;
-    let (note, user_defined_fields) = match node.opt_field("comment") {
-        Some(c) => {
-            let text = c.string()?;
-            match comment::fields(text) {
-                Some(fields) => (
-                    Some(Note {
-                        text: text.to_string(),
-                        updated_by: UPDATED_BY.to_string(),
-                        updated_at: None,
-                    }),
-                    fields,
-                ),
-                // A person's comment: kept as a note by nobody hubtriage knows.
-                None => (
-                    Some(Note {
-                        text: text.to_string(),
-                        updated_by: String::new(),
-                        updated_at: None,
-                    }),
-                    BTreeMap::new(),
-                ),
-            }
-        }
-        None => (None, BTreeMap::new()),
-    };
+    let (note, user_defined_fields) = comment_of(node)?;
 
-    for (path, value, max) in [
-        ("finding_info.uid", Some(&id), 512),
-        ("metadata.uid", Some(&metadata_uid), 512),
-        ("metadata.product.uid", Some(&product_arn), 512),
-        ("finding_info.analytic.name", Some(&generator_id), 512),
-        ("cloud.account.uid", Some(&account), 64),
-        ("cloud.region", Some(&region), 32),
-        ("compliance.control", control.as_ref(), 64),
-        ("resources[].uid_alt", cluster_arn.as_ref(), 2048),
-        ("resources[].uid", cluster_resource_id.as_ref(), 256),
-        ("finding_info.modified_time_dt", updated_at.as_ref(), 64),
-    ] {
-        if let Some(value) = value {
-            plain(&node.path_of(path), value, max)?;
-        }
-    }
+    check_plain(
+        node,
+        &[
+            ("finding_info.uid", Some(&id), 512),
+            ("metadata.uid", Some(&metadata_uid), 512),
+            ("metadata.product.uid", Some(&product_arn), 512),
+            ("finding_info.analytic.name", Some(&generator_id), 512),
+            ("cloud.account.uid", Some(&account), 64),
+            ("cloud.region", Some(&region), 32),
+            ("compliance.control", control.as_ref(), 64),
+            ("resources[].uid_alt", cluster_arn.as_ref(), 2048),
+            ("resources[].uid", cluster_resource_id.as_ref(), 256),
+            ("finding_info.modified_time_dt", updated_at.as_ref(), 64),
+        ],
+    )?;
     for (key, value) in &user_defined_fields {
-        plain(&node.path_of(&format!("comment.{key}")), value, 1024)?;
+        let path = format!("comment.{key}");
+        check_plain(node, &[(path.as_str(), Some(value), 1024)])?;
     }
 
     Ok(Finding {
@@ -160,8 +104,8 @@ pub(super) fn parse_finding(
         cluster_arn,
         cluster_resource_id,
         compliance_status,
-        record_state,
-        workflow_status,
+        record_state: record_state(status_id, activity_id),
+        workflow_status: workflow(status_id),
         severity_label,
         user_defined_fields,
         note,
@@ -169,26 +113,84 @@ pub(super) fn parse_finding(
     })
 }
 
-/// `compliance.status_id` (1 Pass, 2 Warning, 3 Fail), else `compliance.status`,
-/// in ASFF's words.
-fn compliance_status(c: &Node<'_>) -> Result<Option<String>, ParseError> {
-    let from_id = match c.opt_field("status_id").map(|s| s.integer()).transpose()? {
-        Some(1) => Some("PASSED"),
-        Some(2) => Some("WARNING"),
-        Some(3) => Some("FAILED"),
-        Some(_) => Some("NOT_AVAILABLE"),
+/// An optional integer field (OCSF's enum ids).
+fn opt_integer(node: &Node<'_>, key: &str) -> Result<Option<i64>, ParseError> {
+    node.opt_field(key).map(|n| n.integer()).transpose()
+}
+
+/// `status_id`: 1 New, 2 In Progress (NOTIFIED), 3 Suppressed, 4 Resolved,
+/// 5 Archived, 6 Deleted, 99 Other.
+fn workflow(status_id: Option<i64>) -> Workflow {
+    match status_id {
+        None | Some(1) => Workflow::New,
+        Some(2) => Workflow::Notified,
+        Some(3) => Workflow::Suppressed,
+        Some(4) => Workflow::Resolved,
+        Some(5) => Workflow::Other("ARCHIVED".into()),
+        Some(6) => Workflow::Other("DELETED".into()),
+        Some(other) => Workflow::Other(format!("OTHER({other})")),
+    }
+}
+
+/// ARCHIVED when `status_id` is 5 (Archived) or `activity_id` is 3 (Close).
+fn record_state(status_id: Option<i64>, activity_id: Option<i64>) -> RecordState {
+    if status_id == Some(5) || activity_id == Some(3) {
+        RecordState::Archived
+    } else {
+        RecordState::Active
+    }
+}
+
+/// `severity_id`: 1 INFORMATIONAL … 5 CRITICAL (6 Fatal as CRITICAL).
+fn severity(id: i64) -> Option<&'static str> {
+    match id {
+        1 => Some("INFORMATIONAL"),
+        2 => Some("LOW"),
+        3 => Some("MEDIUM"),
+        4 => Some("HIGH"),
+        5 | 6 => Some("CRITICAL"),
+        _ => None,
+    }
+}
+
+/// The finding's `comment`: hubtriage's own (its note and the fields it
+/// keeps there), or a person's (a note by nobody hubtriage knows).
+fn comment_of(node: &Node<'_>) -> Result<(Option<Note>, BTreeMap<String, String>), ParseError> {
+    let Some(c) = node.opt_field("comment") else {
+        return Ok((None, BTreeMap::new()));
+    };
+    let text = c.string()?;
+    let (updated_by, fields) = match comment::fields(text) {
+        Some(fields) => (UPDATED_BY.to_string(), fields),
+        None => (String::new(), BTreeMap::new()),
+    };
+    let note = Note {
+        text: text.to_string(),
+        updated_by,
+        updated_at: None,
+    };
+    Ok((Some(note), fields))
+}
+
+/// `compliance.status_id` (1 Pass, 2 Warning, 3 Fail), else `compliance.status`.
+fn compliance_status(c: &Node<'_>) -> Result<Option<Compliance>, ParseError> {
+    let from_id = match opt_integer(c, "status_id")? {
+        Some(1) => Some(Compliance::Passed),
+        Some(2) => Some(Compliance::Warning),
+        Some(3) => Some(Compliance::Failed),
+        Some(_) => Some(Compliance::NotAvailable),
         None => None,
     };
     let from_name = match c.opt_field("status") {
         Some(s) => Some(match s.string()? {
-            "Pass" => "PASSED",
-            "Warning" => "WARNING",
-            "Fail" => "FAILED",
-            _ => "NOT_AVAILABLE",
+            "Pass" => Compliance::Passed,
+            "Warning" => Compliance::Warning,
+            "Fail" => Compliance::Failed,
+            _ => Compliance::NotAvailable,
         }),
         None => None,
     };
-    Ok(from_id.or(from_name).map(str::to_string))
+    Ok(from_id.or(from_name))
 }
 
 /// The first cluster resource: its ARN (`uid_alt` or `uid`, whichever is

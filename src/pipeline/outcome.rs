@@ -7,7 +7,7 @@ use crate::act::ticket::TicketError;
 use crate::config::Mode;
 use crate::decide::{out_of_reach, untrusted, Action, Decision};
 use crate::events::Outcome;
-use crate::finding::{Finding, Workflow};
+use crate::finding::{Compliance, Finding, Workflow};
 use crate::lock;
 use crate::marks::FIELD_TICKET;
 use crate::metrics::Metrics;
@@ -63,7 +63,7 @@ impl Pipeline {
         let Some(ticket) = f.user_defined_fields.get(FIELD_TICKET) else {
             return Ok(());
         };
-        let passed = f.compliance_status.as_deref() == Some("PASSED");
+        let passed = f.compliance_status == Some(Compliance::Passed);
         let resolved =
             f.workflow_status == Workflow::Resolved || decision.action == Action::Resolve;
         if !(passed || resolved)

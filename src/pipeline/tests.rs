@@ -276,7 +276,7 @@ async fn a_ticketed_finding_that_passes_or_is_fixed_resolves_its_ticket() {
     // It passes.
     let (p, tickets) = with_tickets(sample_state());
     let mut f = ticketed(finding());
-    f.compliance_status = Some("PASSED".into());
+    f.compliance_status = Some(crate::finding::Compliance::parse("PASSED"));
     p.handle(&f, false).await.unwrap();
     let resolved = lock(&tickets.resolved).clone();
     assert_eq!(resolved.len(), 1);
@@ -290,10 +290,10 @@ async fn a_ticketed_finding_that_passes_or_is_fixed_resolves_its_ticket() {
     // No ticket named, or not a finding to trust: nothing.
     let (p, tickets) = with_tickets(sample_state());
     let mut f = finding();
-    f.compliance_status = Some("PASSED".into());
+    f.compliance_status = Some(crate::finding::Compliance::parse("PASSED"));
     p.handle(&f, false).await.unwrap();
     let mut forged = ticketed(finding());
-    forged.compliance_status = Some("PASSED".into());
+    forged.compliance_status = Some(crate::finding::Compliance::parse("PASSED"));
     forged.product_arn =
         "arn:aws:securityhub:us-east-1:999999999999:product/999999999999/default".into();
     p.handle(&forged, false).await.unwrap();

@@ -14,7 +14,7 @@ use aws_sdk_securityhub::Client;
 
 use super::{FindingId, FindingUpdate, FindingsApi, Unprocessed};
 use crate::aws::{AwsResult, Error};
-use crate::finding::{Finding, Note, Workflow};
+use crate::finding::{Compliance, Finding, Note, RecordState, Workflow};
 use crate::marks::UPDATED_BY;
 use crate::pace::{Api, Pacer};
 
@@ -332,11 +332,10 @@ fn to_finding(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> Finding {
         compliance_status: f
             .compliance()
             .and_then(|c| c.status())
-            .map(|s| s.as_str().to_string()),
+            .map(|s| Compliance::parse(s.as_str())),
         record_state: f
             .record_state()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|| "ACTIVE".into()),
+            .map_or(RecordState::Active, |s| RecordState::parse(s.as_str())),
         workflow_status: f
             .workflow()
             .and_then(|w| w.status())

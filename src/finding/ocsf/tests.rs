@@ -47,9 +47,9 @@ fn the_sample_reads_as_the_asff_finding_of_the_same_check_would() {
         Some("arn:aws:rds:us-east-1:123456789012:cluster:neptune-prod-graph")
     );
     assert_eq!(f.cluster_id(), Some("neptune-prod-graph"));
-    assert_eq!(f.compliance_status.as_deref(), Some("FAILED"));
+    assert_eq!(f.compliance_status.as_ref().map(|c| c.as_str()), Some("FAILED"));
     assert_eq!(f.workflow_status, Workflow::New);
-    assert_eq!(f.record_state, "ACTIVE");
+    assert_eq!(f.record_state, RecordState::Active);
     assert_eq!(f.severity_label.as_deref(), Some("MEDIUM"));
     assert_eq!(f.updated_at.as_deref(), Some("2026-03-10T08:15:42.120Z"));
     assert!(f.note.is_none() && f.user_defined_fields.is_empty());
@@ -69,7 +69,7 @@ fn status_compliance_and_severity_ids_map_to_asff_words() {
         finding(&mut v)["status_id"] = status_id.into();
         let f = parse(&v).unwrap();
         assert_eq!(f.workflow_status, workflow, "{status_id}");
-        assert_eq!(f.record_state == "ARCHIVED", status_id == 5);
+        assert_eq!(f.record_state == RecordState::Archived, status_id == 5);
     }
     for (id, name, want) in [
         (Some(1), "Fail", "PASSED"),
@@ -87,7 +87,7 @@ fn status_compliance_and_severity_ids_map_to_asff_words() {
                 c.as_object_mut().unwrap().remove("status_id");
             }
         }
-        assert_eq!(parse(&v).unwrap().compliance_status.as_deref(), Some(want));
+        assert_eq!(parse(&v).unwrap().compliance_status.as_ref().map(|c| c.as_str()), Some(want));
     }
     for (id, label) in [
         (1, "INFORMATIONAL"),
@@ -101,7 +101,7 @@ fn status_compliance_and_severity_ids_map_to_asff_words() {
     }
     let mut v = sample();
     finding(&mut v)["activity_id"] = 3.into();
-    assert_eq!(parse(&v).unwrap().record_state, "ARCHIVED", "a Close");
+    assert_eq!(parse(&v).unwrap().record_state, RecordState::Archived, "a Close");
 }
 
 #[test]
