@@ -197,22 +197,12 @@ impl NeptuneReader {
         self.accounts.ready(&place).await?;
         let client = self.clients.get(&place);
         let id = arn.identifier;
-
-        // Only the cluster with exactly the finding's ARN is this cluster: a
-        // same-named cluster in another account, region or partition is not.
         let listing = self.listing(&place, &client).await?;
-        let listed = listing.as_ref().and_then(|l| {
-            l.clusters
-                .iter()
-                .find(|c| c.db_cluster_arn() == Some(cluster_arn))
-                .cloned()
-        });
-        let cluster = match listed {
-            Some(c) => c,
-            None => match self.describe(&place, &client, cluster_arn, id).await? {
-                Some(c) => c,
-                None => return Ok(None),
-            },
+        let Some(cluster) = self
+            .find(&place, &client, listing.as_deref(), cluster_arn, id)
+            .await?
+        else {
+            return Ok(None);
         };
         if cluster.engine() != Some("neptune") {
             // Not ours to read further; the decision ignores it.
@@ -223,39 +213,15 @@ impl NeptuneReader {
                 vec![],
             )));
         }
-
         let group = cluster
             .db_cluster_parameter_group()
             .unwrap_or_default()
             .to_string();
-        let known = listing
-            .as_ref()
-            .and_then(|l| crate::lock(&l.groups).get(&group).cloned());
-        let audit = match known {
-            Some(a) => a,
-            None => {
-                self.pace(&place).await;
-                let a = audit_parameter(&client, id, &group).await?;
-                if let Some(l) = &listing {
-                    crate::lock(&l.groups).insert(group.clone(), a.clone());
-                }
-                a
-            }
-        };
-
+        let audit = self
+            .audit_parameter(&place, &client, listing.as_deref(), id, &group)
+            .await?;
         self.pace(&place).await;
-        let tags = client
-            .list_tags_for_resource()
-            .resource_name(cluster_arn)
-            .send()
-            .await
-            .aws("Neptune", "ListTagsForResource", id)?
-            .tag_list
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
-            .collect();
-
+        let tags = tags(&client, cluster_arn, id).await?;
         // Who else uses the group matters only for custom groups.
         let shared_with = if group.starts_with("default.") || group.is_empty() {
             Vec::new()
@@ -266,6 +232,49 @@ impl NeptuneReader {
             on_group(&neptune_clusters(&client).await?, id, &group)
         };
         Ok(Some(to_state(&cluster, audit, tags, shared_with)))
+    }
+
+    /// The cluster with exactly the finding's ARN, from the listing or asked
+    /// for by ARN: a same-named cluster in another account, region or
+    /// partition is not this cluster.
+    async fn find(
+        &self,
+        place: &Place,
+        client: &Client,
+        listing: Option<&Listing>,
+        cluster_arn: &str,
+        id: &str,
+    ) -> Result<Option<DbCluster>, Error> {
+        let listed = listing.and_then(|l| {
+            l.clusters
+                .iter()
+                .find(|c| c.db_cluster_arn() == Some(cluster_arn))
+                .cloned()
+        });
+        match listed {
+            Some(c) => Ok(Some(c)),
+            None => self.describe(place, client, cluster_arn, id).await,
+        }
+    }
+
+    /// `neptune_enable_audit_log` in `group`, read once per listing.
+    async fn audit_parameter(
+        &self,
+        place: &Place,
+        client: &Client,
+        listing: Option<&Listing>,
+        id: &str,
+        group: &str,
+    ) -> Result<AuditParameter, Error> {
+        if let Some(known) = listing.and_then(|l| crate::lock(&l.groups).get(group).cloned()) {
+            return Ok(known);
+        }
+        self.pace(place).await;
+        let a = audit_parameter(client, id, group).await?;
+        if let Some(l) = listing {
+            crate::lock(&l.groups).insert(group.to_string(), a.clone());
+        }
+        Ok(a)
     }
 
     /// The cluster asked for by its full ARN; `None` when it does not exist or
@@ -305,6 +314,25 @@ fn the_cluster(clusters: Vec<DbCluster>, arn: &str) -> Option<DbCluster> {
         }
     }
     found
+}
+
+/// The cluster's tags.
+async fn tags(
+    client: &Client,
+    cluster_arn: &str,
+    id: &str,
+) -> Result<BTreeMap<String, String>, Error> {
+    Ok(client
+        .list_tags_for_resource()
+        .resource_name(cluster_arn)
+        .send()
+        .await
+        .aws("Neptune", "ListTagsForResource", id)?
+        .tag_list
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
+        .collect())
 }
 
 async fn audit_parameter(

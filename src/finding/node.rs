@@ -36,7 +36,11 @@ fn plain(path: &str, value: &str, max: usize) -> Result<(), ParseError> {
 }
 
 /// The finding's region at `key` below `node`, else the event's `region`.
-pub(super) fn region_of(node: &Node<'_>, key: &str, event_region: Option<&str>) -> Result<String, ParseError> {
+pub(super) fn region_of(
+    node: &Node<'_>,
+    key: &str,
+    event_region: Option<&str>,
+) -> Result<String, ParseError> {
     match (node.opt_field(key), event_region) {
         (Some(r), _) => Ok(r.string()?.to_string()),
         (None, Some(r)) => Ok(r.to_string()),
@@ -153,4 +157,3 @@ fn kind_of(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
-

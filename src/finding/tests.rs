@@ -21,7 +21,10 @@ fn parses_the_sample_event() {
     assert_eq!(f.account, "111122223333");
     assert_eq!(f.region, "us-east-1");
     assert_eq!(f.cluster_id(), Some("orders-graph"));
-    assert_eq!(f.compliance_status.as_ref().map(|c| c.as_str()), Some("FAILED"));
+    assert_eq!(
+        f.compliance_status.as_ref().map(|c| c.as_str()),
+        Some("FAILED")
+    );
     assert_eq!(f.workflow_status, Workflow::New);
     assert_eq!(f.record_state, RecordState::Active);
     assert_eq!(f.severity_label.as_deref(), Some("MEDIUM"));

@@ -116,7 +116,6 @@ pub(crate) fn ticket_decision(finding: &str) -> Decision {
     }
 }
 
-
 /// One HTTP/1.1 request from a loopback fake's connection: its head (request
 /// line and headers) and its body (by Content-Length).
 pub(crate) fn read_http_request(stream: &mut impl std::io::Read) -> (String, Vec<u8>) {
@@ -151,4 +150,3 @@ pub(crate) fn read_http_request(stream: &mut impl std::io::Read) -> (String, Vec
         return (head, body);
     }
 }
-

@@ -1,6 +1,5 @@
 //! The OCSF twin of an ASFF event, for tests that compare the two formats.
 
-
 /// The OCSF "Findings Imported V2" event of the same check as the ASFF
 /// event `asff` (the new Security Hub re-publishes CSPM control findings):
 /// the mapping AWS documents, for tests that compare the two formats.

@@ -47,7 +47,10 @@ fn the_sample_reads_as_the_asff_finding_of_the_same_check_would() {
         Some("arn:aws:rds:us-east-1:123456789012:cluster:neptune-prod-graph")
     );
     assert_eq!(f.cluster_id(), Some("neptune-prod-graph"));
-    assert_eq!(f.compliance_status.as_ref().map(|c| c.as_str()), Some("FAILED"));
+    assert_eq!(
+        f.compliance_status.as_ref().map(|c| c.as_str()),
+        Some("FAILED")
+    );
     assert_eq!(f.workflow_status, Workflow::New);
     assert_eq!(f.record_state, RecordState::Active);
     assert_eq!(f.severity_label.as_deref(), Some("MEDIUM"));
@@ -87,7 +90,14 @@ fn status_compliance_and_severity_ids_map_to_asff_words() {
                 c.as_object_mut().unwrap().remove("status_id");
             }
         }
-        assert_eq!(parse(&v).unwrap().compliance_status.as_ref().map(|c| c.as_str()), Some(want));
+        assert_eq!(
+            parse(&v)
+                .unwrap()
+                .compliance_status
+                .as_ref()
+                .map(|c| c.as_str()),
+            Some(want)
+        );
     }
     for (id, label) in [
         (1, "INFORMATIONAL"),
@@ -101,7 +111,11 @@ fn status_compliance_and_severity_ids_map_to_asff_words() {
     }
     let mut v = sample();
     finding(&mut v)["activity_id"] = 3.into();
-    assert_eq!(parse(&v).unwrap().record_state, RecordState::Archived, "a Close");
+    assert_eq!(
+        parse(&v).unwrap().record_state,
+        RecordState::Archived,
+        "a Close"
+    );
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //!
 //! Contract: [`Config::validate`] runs the tables' checks in a fixed order and
 //! returns the first problem as (key, message); the caller puts the file in
-//! front and names an environment override that set the key. `[scope]`,
-//! `[default]` and `[ticket]` need no check beyond their types.
+//! front and names an environment override that set the key. `[scope]` and
+//! `[default]` need no check beyond their types.
 
 use std::collections::HashSet;
 use std::fmt::Display;
@@ -14,6 +14,8 @@ use super::tables::{
 };
 use super::values::check_region;
 use super::{Config, ACCOUNT_PLACEHOLDER};
+
+mod ticket;
 
 /// CloudWatch Logs accepts only these retention periods.
 pub const RETENTION_DAYS: &[i32] = &[
@@ -43,7 +45,7 @@ impl Config {
         securityhub(&self.securityhub)?;
         pacing(&self.pacing)?;
         accounts(&self.accounts)?;
-        ticket(&self.ticket)?;
+        ticket::ticket(&self.ticket)?;
         if let Some(c) = &self.coordination {
             coordination(c)?;
         }
@@ -53,137 +55,6 @@ impl Config {
             events(e)?;
         }
         Ok(())
-    }
-}
-
-/// A ticket system needs its URL (https, or loopback http) and the variables
-/// holding its credentials; each system its own keys.
-fn ticket(t: &super::Ticket) -> Result<(), Problem> {
-    use super::TicketKind as K;
-    if t.kind == K::Log {
-        return Ok(());
-    }
-    let Some(url) = &t.url else {
-        return problem("ticket.url", "expected the ticket system's URL");
-    };
-    check_ticket_url(url).map_err(|m| ("ticket.url".to_string(), m))?;
-    within(
-        "ticket.reopen_within_days",
-        t.reopen_within_days,
-        (0, 3650),
-        "",
-    )?;
-    for (key, name) in [
-        ("ticket.secret_env", &t.secret_env),
-        ("ticket.email_env", &t.email_env),
-        ("ticket.token_env", &t.token_env),
-        ("ticket.user_env", &t.user_env),
-        ("ticket.password_env", &t.password_env),
-    ] {
-        if let Some(name) = name {
-            if !is_env_name(name) {
-                return problem(
-                    key,
-                    format!("expected the name of an environment variable, found {name:?}"),
-                );
-            }
-        }
-    }
-    let required = |key: &str, value: &Option<String>, what: &str| match value {
-        Some(_) => Ok(()),
-        None => problem(key, format!("expected {what}")),
-    };
-    match t.kind {
-        K::Log => Ok(()),
-        K::Webhook => required(
-            "ticket.secret_env",
-            &t.secret_env,
-            "the environment variable holding the webhook's secret",
-        ),
-        K::Jira | K::JiraDc => {
-            match &t.project {
-                Some(p) if is_jira_project_key(p) => {}
-                Some(p) => {
-                    return problem(
-                        "ticket.project",
-                        format!("expected a Jira project key such as \"SEC\", found {p:?}"),
-                    )
-                }
-                None => return problem("ticket.project", "expected the Jira project key"),
-            }
-            if t.issue_type.trim().is_empty() {
-                return problem("ticket.issue_type", "expected an issue type name");
-            }
-            for label in &t.labels {
-                if label.is_empty()
-                    || label.chars().count() > 255
-                    || label.contains(char::is_whitespace)
-                {
-                    return problem(
-                        "ticket.labels",
-                        format!("expected labels of 1 to 255 characters without spaces, found {label:?}"),
-                    );
-                }
-            }
-            severity_keys("ticket.priority", &t.priority)?;
-            if t.kind == K::Jira {
-                required(
-                    "ticket.email_env",
-                    &t.email_env,
-                    "the environment variable holding the Jira account's email",
-                )?;
-            }
-            required(
-                "ticket.token_env",
-                &t.token_env,
-                if t.kind == K::Jira {
-                    "the environment variable holding the Jira API token"
-                } else {
-                    "the environment variable holding the Jira personal access token"
-                },
-            )
-        }
-        K::Servicenow => {
-            if t.table.is_empty()
-                || !t
-                    .table
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            {
-                return problem(
-                    "ticket.table",
-                    format!(
-                        "expected a table name such as \"incident\", found {:?}",
-                        t.table
-                    ),
-                );
-            }
-            for (key, map) in [("ticket.urgency", &t.urgency), ("ticket.impact", &t.impact)] {
-                severity_keys(key, map)?;
-                if let Some((k, v)) = map
-                    .iter()
-                    .find(|(_, v)| !matches!(v.as_str(), "1" | "2" | "3"))
-                {
-                    return problem(
-                        format!("{key}.{k}"),
-                        format!("expected \"1\", \"2\" or \"3\", found {v:?}"),
-                    );
-                }
-            }
-            if t.close_code.trim().is_empty() {
-                return problem(
-                    "ticket.close_code",
-                    "expected the close code of a resolved incident",
-                );
-            }
-            match (&t.user_env, &t.password_env, &t.token_env) {
-                (Some(_), Some(_), None) | (None, None, Some(_)) => Ok(()),
-                _ => problem(
-                    "ticket.user_env",
-                    "expected user_env and password_env (Basic), or token_env (OAuth Bearer) alone",
-                ),
-            }
-        }
     }
 }
 
@@ -210,58 +81,33 @@ fn coordination(c: &super::Coordination) -> Result<(), Problem> {
     )
 }
 
-/// The keys of a per-severity table are Security Hub's severity labels.
-fn severity_keys(
+/// A key that must be set: its value, else "expected {what}".
+pub(super) fn require<'a>(
     key: &str,
-    map: &std::collections::BTreeMap<String, String>,
+    value: &'a Option<String>,
+    what: &str,
+) -> Result<&'a str, Problem> {
+    match value {
+        Some(v) => Ok(v),
+        None => Err((key.to_string(), format!("expected {what}"))),
+    }
+}
+
+/// A value that `ok` accepts, else "expected {what}, found {value:?}".
+pub(super) fn characters(
+    key: &str,
+    value: &str,
+    ok: impl Fn(&str) -> bool,
+    what: &str,
 ) -> Result<(), Problem> {
-    const LABELS: [&str; 5] = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"];
-    match map.keys().find(|k| !LABELS.contains(&k.as_str())) {
-        Some(k) => problem(
-            format!("{key}.{k}"),
-            "expected a severity label: CRITICAL, HIGH, MEDIUM, LOW or INFORMATIONAL",
-        ),
-        None => Ok(()),
-    }
-}
-
-/// Jira project keys: an uppercase letter, then uppercase letters, digits or `_`.
-fn is_jira_project_key(key: &str) -> bool {
-    key.starts_with(|c: char| c.is_ascii_uppercase())
-        && key.len() <= 255
-        && key
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-}
-
-/// `https://host...`, or `http://` to a loopback address only.
-pub(crate) fn check_ticket_url(url: &str) -> Result<(), String> {
-    let expected = || {
-        format!(
-            "expected an https:// URL (or http:// to 127.0.0.1, [::1] or localhost), found {url:?}"
-        )
-    };
-    if let Some(rest) = url.strip_prefix("https://") {
-        return if rest.is_empty() || rest.starts_with('/') {
-            Err(expected())
-        } else {
-            Ok(())
-        };
-    }
-    let rest = url.strip_prefix("http://").ok_or_else(expected)?;
-    let host = rest.split('/').next().unwrap_or_default();
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    };
-    if matches!(host, "127.0.0.1" | "[::1]" | "localhost") {
+    if ok(value) {
         Ok(())
     } else {
-        Err(expected())
+        problem(key, format!("expected {what}, found {value:?}"))
     }
 }
 
-fn is_env_name(name: &str) -> bool {
+pub(super) fn is_env_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -287,15 +133,12 @@ fn accounts(a: &super::Accounts) -> Result<(), Problem> {
         );
     }
     if let Some(name) = &a.external_id_env {
-        let ok = !name.is_empty()
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !ok {
-            return problem(
-                "accounts.external_id_env",
-                format!("expected the name of an environment variable, found {name:?}"),
-            );
-        }
+        characters(
+            "accounts.external_id_env",
+            name,
+            is_env_name,
+            "the name of an environment variable",
+        )?;
     }
     Ok(())
 }
@@ -478,12 +321,12 @@ fn events(e: &Events) -> Result<(), Problem> {
     Ok(())
 }
 
-fn problem(key: impl Into<String>, message: impl Into<String>) -> Result<(), Problem> {
+pub(super) fn problem(key: impl Into<String>, message: impl Into<String>) -> Result<(), Problem> {
     Err((key.into(), message.into()))
 }
 
 /// `value` is in `low..=high`; else "expected {low} to {high}{note}, found {value}".
-fn within<T: PartialOrd + Display>(
+pub(super) fn within<T: PartialOrd + Display>(
     key: &str,
     value: T,
     (low, high): (T, T),
