@@ -258,11 +258,11 @@ impl Daemon {
             async move {
                 let id = message.id.clone();
                 let started = std::time::Instant::now();
-                let ticket_failed = tokio::select! {
-                    failed = process(&pipeline, &deleter, &message) => failed,
-                    _ = keep_invisible(queue.as_ref(), &message.receipt, visibility) => false,
+                let processed = tokio::select! {
+                    processed = process(&pipeline, &deleter, &message) => processed,
+                    _ = keep_invisible(queue.as_ref(), &message.receipt, visibility) => Processed::Settled,
                 };
-                if ticket_failed {
+                if processed == Processed::TicketSystemFailed {
                     back_off(queue.as_ref(), &message, visibility).await;
                 }
                 let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -411,35 +411,27 @@ async fn back_off(queue: &dyn MessageQueue, message: &Message, visibility: i32) 
 /// SQS's longest visibility timeout: 12 hours.
 const MAX_VISIBILITY_SECONDS: i64 = 43_200;
 
+/// How work on a message ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Processed {
+    /// Deleted, or left on the queue for a later try or its redrive policy.
+    Settled,
+    /// A ticket system failed: the message is left on the queue and comes
+    /// back later than its visibility would bring it (backed off).
+    TicketSystemFailed,
+}
+
 /// Works on one message. Deletes it only when every finding in it is handled.
-/// Returns true when a finding failed because of its ticket system.
-async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) -> bool {
+async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) -> Processed {
     if let Some(recheck) = Recheck::parse(&message.body) {
         match recheck {
-            Ok(r) => {
-                let span = tracing::info_span!(
-                    "finding",
-                    finding_id = %r.finding_id,
-                    account = %r.account,
-                    region = %r.region,
-                    cluster = ClusterArn::parse(&r.cluster_arn).map(|a| a.identifier).unwrap_or(""),
-                    recheck = true,
-                );
-                match pipeline.handle_recheck(&r).instrument(span.clone()).await {
-                    Ok(_) => deleter.delete(message).await,
-                    Err(e) => {
-                        Metrics::inc(&pipeline.metrics.findings_failed);
-                        Metrics::inc(&pipeline.metrics.messages_failed);
-                        span.in_scope(|| tracing::error!(error = %e, "re-check failed; the message stays on the queue"));
-                    }
-                }
-            }
+            Ok(r) => process_recheck(pipeline, deleter, message, &r).await,
             Err(e) => {
                 Metrics::inc(&pipeline.metrics.messages_unparseable);
                 tracing::error!(error = %e, "re-check message cannot be parsed; not deleted, left for the queue's redrive policy (DLQ)");
             }
         }
-        return false;
+        return Processed::Settled;
     }
     let findings = match parse_event(message.body.as_bytes()) {
         Ok(f) => f,
@@ -450,11 +442,11 @@ async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) -> b
                 finding_id = finding_id_hint(&message.body).as_deref().unwrap_or(""),
                 "message cannot be parsed; not deleted, left for the queue's redrive policy (DLQ)"
             );
-            return false;
+            return Processed::Settled;
         }
     };
     let mut all_done = true;
-    let mut ticket_failed = false;
+    let mut processed = Processed::Settled;
     for f in &findings {
         let span = tracing::info_span!(
             "finding",
@@ -463,18 +455,17 @@ async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) -> b
             region = %f.region,
             cluster = f.cluster_id().unwrap_or(""),
         );
-        match pipeline
+        let handled = pipeline
             .handle(f, message.receive_count > 1)
             .instrument(span.clone())
-            .await
-        {
-            Ok(_) => {}
-            Err(e) => {
-                all_done = false;
-                ticket_failed |= matches!(e, crate::pipeline::FindingError::Ticket(_));
-                Metrics::inc(&pipeline.metrics.findings_failed);
-                span.in_scope(|| tracing::error!(error = %e, "finding not handled; the message stays on the queue"));
+            .await;
+        if let Err(e) = handled {
+            all_done = false;
+            if matches!(e, crate::pipeline::FindingError::Ticket(_)) {
+                processed = Processed::TicketSystemFailed;
             }
+            Metrics::inc(&pipeline.metrics.findings_failed);
+            span.in_scope(|| tracing::error!(error = %e, "finding not handled; the message stays on the queue"));
         }
     }
     if all_done {
@@ -482,7 +473,29 @@ async fn process(pipeline: &Pipeline, deleter: &Deleter, message: &Message) -> b
     } else {
         Metrics::inc(&pipeline.metrics.messages_failed);
     }
-    ticket_failed
+    processed
+}
+
+/// A re-check message: carried on by the pipeline, deleted once handled.
+async fn process_recheck(pipeline: &Pipeline, deleter: &Deleter, message: &Message, r: &Recheck) {
+    let span = tracing::info_span!(
+        "finding",
+        finding_id = %r.finding_id,
+        account = %r.account,
+        region = %r.region,
+        cluster = ClusterArn::parse(&r.cluster_arn).map(|a| a.identifier).unwrap_or(""),
+        recheck = true,
+    );
+    match pipeline.handle_recheck(r).instrument(span.clone()).await {
+        Ok(_) => deleter.delete(message).await,
+        Err(e) => {
+            Metrics::inc(&pipeline.metrics.findings_failed);
+            Metrics::inc(&pipeline.metrics.messages_failed);
+            span.in_scope(
+                || tracing::error!(error = %e, "re-check failed; the message stays on the queue"),
+            );
+        }
+    }
 }
 
 /// The finding id in a body that did not parse, when one can be seen.
@@ -507,7 +520,7 @@ async fn keep_invisible(queue: &dyn MessageQueue, receipt: &str, visibility: i32
         wait = every;
         match queue.set_visibility(receipt, visibility).await {
             Ok(()) => {}
-            Err(e) if e.code.as_deref() == Some("ReceiptHandleIsInvalid") => {
+            Err(e) if e.is_invalid_receipt() => {
                 tracing::warn!(
                     "the message's visibility ran out before it could be extended; another receive holds it now"
                 );

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use crate::config::Config;
-use crate::decide::{decide, screen, Decision, Reach};
-use crate::finding::parse_event;
+use crate::decide::{decide, out_of_reach, screen, Decision, Reach};
+use crate::finding::{parse_event, Finding};
 use crate::state::{cli, AuditParameter};
 
 /// The files `explain` reads.
@@ -108,6 +108,26 @@ pub fn explain(
             // to come from the finding's own account.
             let reach = Reach::own(own_account.as_deref().unwrap_or(&f.account))
                 .with_role(config.accounts.role_arn.is_some());
+            // A cluster named only by its resource id is looked up in the
+            // listing, as the daemon looks it up live.
+            let resolved;
+            let f = match (&f.cluster_arn, &f.cluster_resource_id) {
+                (None, Some(id))
+                    if f.is_neptune2() && out_of_reach(f, config, &reach).is_none() =>
+                {
+                    match cli::arn_by_resource_id(&listing, &f.account, &f.region, id) {
+                        Some(arn) => {
+                            resolved = Finding {
+                                cluster_arn: Some(arn),
+                                ..f.clone()
+                            };
+                            &resolved
+                        }
+                        None => f,
+                    }
+                }
+                _ => f,
+            };
             if let Some(d) = screen(f, config, &reach) {
                 return d;
             }

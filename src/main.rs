@@ -299,6 +299,10 @@ fn check_config(source: &ConfigSource, now: Option<DateTime<Utc>>) -> Result<(),
     for warning in hubtriage::config::report::warnings(&config, now) {
         eprintln!("warning: {warning}");
     }
+    let is_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    for warning in hubtriage::config::report::unset_variables(&config, is_set) {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
 }
 

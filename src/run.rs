@@ -157,25 +157,24 @@ fn pipeline(
             config.remediation.max_concurrent,
             config.remediation.max_per_hour,
         );
-        Executor {
-            api: Arc::new(AwsFixApi::new(
+        Executor::new(
+            Arc::new(AwsFixApi::new(
                 sdk,
                 neptune.clone(),
                 accounts.clone(),
                 pacer.clone(),
             )),
-            rechecks: Arc::new(queue.clone()),
-            limiter: match &coordinator {
+            Arc::new(queue.clone()),
+            match &coordinator {
                 Some(c) => limiter.shared(c.clone()),
                 None => limiter,
             },
-            coordination: coordinator
+            coordinator
                 .clone()
                 .map(|c| c as Arc<dyn crate::coordination::Coordinator>),
-            working: Default::default(),
-            policy: config.remediation.clone(),
-            metrics: metrics.clone(),
-        }
+            config.remediation.clone(),
+            metrics.clone(),
+        )
     });
     let cache_ttl = Duration::from_secs(config.enrich.cache_seconds);
     let pipeline = Arc::new(Pipeline::new(Parts {

@@ -495,3 +495,85 @@ fn normalise(v: &Value) -> Value {
         _ => v.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A loopback DynamoDB where no table exists, a table made stays
+    /// CREATING, and every call is answered.
+    fn dynamodb_that_never_finishes_a_table() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let mut created = false;
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let (head, _) = crate::testing::read_http_request(&mut stream);
+                let target = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("x-amz-target:")
+                            .map(|t| t.trim().to_string())
+                    })
+                    .unwrap_or_default();
+                let (status, body) = match target.rsplit('.').next().unwrap_or("") {
+                    "describetable" if !created => (
+                        400,
+                        r#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"Requested resource not found"}"#.to_string(),
+                    ),
+                    "describetable" => (
+                        200,
+                        r#"{"Table":{"TableName":"hubtriage-state","TableStatus":"CREATING","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}]}}"#.to_string(),
+                    ),
+                    "createtable" => {
+                        created = true;
+                        (200, r#"{"TableDescription":{"TableName":"hubtriage-state","TableStatus":"CREATING"}}"#.to_string())
+                    }
+                    _ => (200, "{}".to_string()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_table_that_never_becomes_active_is_an_error_naming_it() {
+        let url = dynamodb_that_never_finishes_a_table();
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&url)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await;
+        let mut setup = Setup::new(&sdk, false).with_table_wait(
+            std::time::Duration::from_millis(300),
+            std::time::Duration::from_millis(50),
+        );
+        let err = setup.ensure_table("hubtriage-state").await.unwrap_err();
+        assert!(matches!(err, SetupError::Timeout(_)), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("DynamoDB table hubtriage-state is still CREATING"),
+            "{text}"
+        );
+        assert_eq!(
+            setup.changes,
+            vec![Change(
+                "create DynamoDB table hubtriage-state (pay per request, partition key pk)".into()
+            )],
+            "TTL is not claimed while the table is not active"
+        );
+    }
+}

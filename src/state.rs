@@ -155,6 +155,9 @@ pub mod cli {
         pub identifier: String,
         #[serde(rename = "DBClusterArn")]
         pub arn: String,
+        /// `cluster-…`: how an OCSF finding may name the cluster.
+        #[serde(rename = "DbClusterResourceId", default)]
+        pub resource_id: Option<String>,
         #[serde(rename = "Engine")]
         pub engine: String,
         #[serde(rename = "EngineVersion", default)]
@@ -232,6 +235,27 @@ pub mod cli {
         pub fn into_map(self) -> BTreeMap<String, String> {
             self.tags.into_iter().map(|t| (t.key, t.value)).collect()
         }
+    }
+
+    /// The ARN of the Neptune cluster with `DbClusterResourceId`
+    /// `resource_id` in `account` and `region`, as the daemon looks it up for
+    /// an OCSF finding that names its cluster by that id alone.
+    pub fn arn_by_resource_id(
+        listing: &DescribeDbClusters,
+        account: &str,
+        region: &str,
+        resource_id: &str,
+    ) -> Option<String> {
+        listing
+            .clusters
+            .iter()
+            .filter(|c| c.engine == "neptune")
+            .filter(|c| {
+                crate::finding::ClusterArn::parse(&c.arn)
+                    .is_some_and(|a| a.account == account && a.region == region)
+            })
+            .find(|c| c.resource_id.as_deref() == Some(resource_id))
+            .map(|c| c.arn.clone())
     }
 
     /// Builds the state of the cluster with `arn` from a describe-db-clusters

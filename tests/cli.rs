@@ -587,3 +587,103 @@ fn explain_takes_a_v2_event_and_decides_as_for_its_asff_twin() {
         stderr(&out)
     );
 }
+
+#[test]
+fn check_config_warns_about_each_secret_variable_not_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        &dir,
+        "[ticket]\ntype = \"jira-dc\"\nurl = \"https://jira.example.com\"\nproject = \"SEC\"\ntoken_env = \"HUBTRIAGE_TEST_UNSET_TOKEN\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_hubtriage"))
+        .args(["check-config", "--config", config.to_str().unwrap()])
+        .env_remove("HUBTRIAGE_TEST_UNSET_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: HUBTRIAGE_TEST_UNSET_TOKEN is not set in this environment ([ticket] token_env names it)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_hubtriage"))
+        .args(["check-config", "--config", config.to_str().unwrap()])
+        .env("HUBTRIAGE_TEST_UNSET_TOKEN", "pat-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!stderr(&out).contains("not set"), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("pat-secret"));
+}
+
+/// The V2 orders event with its cluster named only by `DbClusterResourceId`.
+fn v2_event_by_resource_id(dir: &tempfile::TempDir, edit: impl Fn(&mut Value)) -> String {
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("neptune2-v2-orders-event.json")).unwrap(),
+    )
+    .unwrap();
+    let finding = &mut event["detail"]["findings"][0];
+    for r in finding["resources"].as_array_mut().unwrap() {
+        let r = r.as_object_mut().unwrap();
+        r.remove("uid_alt");
+        r.insert("uid".into(), "cluster-7QW2ZK4XH5JNDLF3R6YB2TQ4VA".into());
+    }
+    edit(finding);
+    let path = dir.path().join("v2-by-resource-id.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn explain_finds_a_cluster_named_only_by_its_resource_id_as_the_daemon_does() {
+    let explain = |event: &str| {
+        let out = run(&[
+            "explain",
+            "--config",
+            &example_config(),
+            "--event",
+            event,
+            "--clusters",
+            &fixture("describe-db-clusters.json"),
+            "--parameters",
+            &fixture("describe-db-cluster-parameters.json"),
+            "--now",
+            NOW,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout_lines(&out).remove(0)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let asff = explain(&fixture("neptune2-failed-event.json"));
+    let by_id = explain(&v2_event_by_resource_id(&dir, |_| {}));
+    assert_eq!(by_id["cluster"], "orders-graph", "{by_id}");
+    for key in ["action", "rule", "plan", "problems", "reason"] {
+        assert_eq!(asff[key], by_id[key], "{key}");
+    }
+    assert_ne!(by_id["action"], "ignore");
+}
+
+#[test]
+fn explain_refuses_a_v2_finding_without_compliance_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = v2_event_by_resource_id(&dir, |f| {
+        f.as_object_mut().unwrap().remove("compliance");
+    });
+    let out = run(&[
+        "explain",
+        "--config",
+        &example_config(),
+        "--event",
+        &event,
+        "--clusters",
+        &fixture("describe-db-clusters.json"),
+    ]);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("detail.findings[0].compliance: missing"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+    assert_no_panic(&out);
+}

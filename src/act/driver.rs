@@ -27,16 +27,24 @@ const IN_PROGRESS_TRUSTED_FOR_DAYS: i64 = 8;
 /// What remediation in `apply` mode needs.
 pub struct Executor {
     /// The remediation's calls, in the finding's account.
-    pub api: Arc<dyn FixApis>,
-    pub rechecks: Arc<dyn RecheckQueue>,
-    pub limiter: Limiter,
+    api: Arc<dyn FixApis>,
+    rechecks: Arc<dyn RecheckQueue>,
+    limiter: Limiter,
     /// `[coordination] table`: one task at a time works on a cluster.
-    pub coordination: Option<Arc<dyn Coordinator>>,
+    coordination: Option<Arc<dyn Coordinator>>,
     /// Clusters a worker of this process is reading and changing now.
-    pub working: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    working: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// `[remediation]`: reboots, deadlines, re-check intervals.
-    pub policy: Remediation,
-    pub metrics: Arc<Metrics>,
+    policy: Remediation,
+    metrics: Arc<Metrics>,
+}
+
+/// Whether a pass is the remediation's first (its in-progress note is
+/// written then) or carries one on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PassOf {
+    First,
+    Later,
 }
 
 /// Why a remediation's turn failed; the message stays on the queue.
@@ -144,6 +152,32 @@ pub enum Turn {
 }
 
 impl Executor {
+    /// `coordination`: `[coordination] table`'s, for leases across tasks
+    /// (the limiter should count in the same table: [`Limiter::shared`]).
+    pub fn new(
+        api: Arc<dyn FixApis>,
+        rechecks: Arc<dyn RecheckQueue>,
+        limiter: Limiter,
+        coordination: Option<Arc<dyn Coordinator>>,
+        policy: Remediation,
+        metrics: Arc<Metrics>,
+    ) -> Executor {
+        Executor {
+            api,
+            rechecks,
+            limiter,
+            coordination,
+            working: Default::default(),
+            policy,
+            metrics,
+        }
+    }
+
+    /// The remediation of `cluster` stopped: its slot is free.
+    pub async fn finish(&self, cluster: &str) {
+        self.limiter.finish(cluster).await;
+    }
+
     /// The cluster's lease, when a coordination table is configured, for one
     /// task at a time to read and change the cluster (held until dropped);
     /// `None` when another task holds it. Without a table: always granted.
@@ -241,7 +275,8 @@ impl Executor {
                 Progress::start(state, &self.policy, now)
             }
         };
-        self.turn(f, decision, state, progress, (true, lease)).await
+        self.turn(f, decision, state, progress, lease, PassOf::First)
+            .await
     }
 
     /// Carries on a remediation from its re-check: `decision` is the one that
@@ -260,7 +295,7 @@ impl Executor {
         decision.reason = "A remediation hubtriage started is under way.".into();
         // A task that stopped mid-pass may have got further than the re-check says.
         let progress = progress.newest(lease.saved(now));
-        self.turn(f, decision, state, progress, (false, lease))
+        self.turn(f, decision, state, progress, lease, PassOf::Later)
             .await
     }
 
@@ -269,15 +304,16 @@ impl Executor {
         self.schedule(r.clone(), Duration::zero(), Utc::now()).await
     }
 
-    /// One pass, and what it means for the finding (`first`: the
-    /// remediation's first pass; `lease`: the cluster's, guarding every change).
+    /// One pass, and what it means for the finding (`lease`: the cluster's,
+    /// guarding every change).
     async fn turn(
         &self,
         f: &Finding,
         decision: Decision,
         state: &ClusterState,
         mut progress: Progress,
-        (first, lease): (bool, &ClusterLease),
+        lease: &ClusterLease,
+        pass_of: PassOf,
     ) -> Result<Turn, DriverError> {
         let now = Utc::now();
         // The cluster the finding names; `pass` refuses state read for any other.
@@ -328,7 +364,7 @@ impl Executor {
                     why,
                     recheck_in,
                     window,
-                    first,
+                    first: pass_of == PassOf::First,
                 };
                 self.waiting(f, decision, state, progress, wait).await
             }

@@ -1,6 +1,8 @@
-//! Act step: carry out a decision. Tickets go to a ticket system; remediation
-//! plans go to the remediation executor. Both sit behind small traits so that
-//! real ticket systems and the Neptune.2 executor are new modules, not rewrites.
+//! Act step: carry out a decision. Tickets go to the ticket system
+//! ([`ticket`]: log lines, a signed webhook, Jira Cloud and Data Center,
+//! ServiceNow); remediations to the driver ([`driver`]), which runs their
+//! passes ([`remediate`]) through the AWS calls in [`neptune_api`] and carries
+//! them on with re-check messages, within the caps of [`recheck`]'s limiter.
 
 pub mod driver;
 pub mod neptune_api;

@@ -134,7 +134,11 @@ impl FixApi for AwsFixApi {
                         .apply_method()
                         .map(|m| m.as_str())
                         .unwrap_or("pending-reboot");
-                    out.push((name.to_string(), value.to_string(), method.to_string()));
+                    out.push(ParameterValue {
+                        name: name.to_string(),
+                        value: value.to_string(),
+                        apply_method: method.to_string(),
+                    });
                 }
             }
         }
@@ -151,11 +155,11 @@ impl FixApi for AwsFixApi {
         for chunk in params.chunks(20) {
             let parameters = chunk
                 .iter()
-                .map(|(name, value, method)| {
+                .map(|p| {
                     Parameter::builder()
-                        .parameter_name(name)
-                        .parameter_value(value)
-                        .apply_method(ApplyMethod::from(method.as_str()))
+                        .parameter_name(&p.name)
+                        .parameter_value(&p.value)
+                        .apply_method(ApplyMethod::from(p.apply_method.as_str()))
                         .build()
                 })
                 .collect();

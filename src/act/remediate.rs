@@ -21,8 +21,14 @@ use crate::finding::ClusterArn;
 use crate::state::{ClusterState, AUDIT_PARAMETER};
 use crate::window::Window;
 
-/// A parameter to set: name, value, apply method.
-pub type ParameterValue = (String, String, String);
+/// A cluster parameter as a group holds it, or as it is to be set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParameterValue {
+    pub name: String,
+    pub value: String,
+    /// `immediate` or `pending-reboot`.
+    pub apply_method: String,
+}
 
 /// The calls remediation makes (Neptune, CloudWatch Logs, IAM), per region.
 #[async_trait]
@@ -358,10 +364,10 @@ impl Pass<'_> {
                 .user_parameters(region, source)
                 .await?
                 .into_iter()
-                .filter(|(n, _, _)| n != AUDIT_PARAMETER)
+                .filter(|p| p.name != AUDIT_PARAMETER)
                 .collect();
             if !params.is_empty() {
-                let names: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
+                let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
                 self.changing(
                     "ModifyDBClusterParameterGroup",
                     format!("group={name} copy from {source}: {}", names.join(",")),
@@ -381,11 +387,11 @@ impl Pass<'_> {
             format!("group={group} {AUDIT_PARAMETER}=1 apply=pending-reboot"),
         )
         .await?;
-        let p = (
-            AUDIT_PARAMETER.to_string(),
-            "1".to_string(),
-            "pending-reboot".to_string(),
-        );
+        let p = ParameterValue {
+            name: AUDIT_PARAMETER.to_string(),
+            value: "1".to_string(),
+            apply_method: "pending-reboot".to_string(),
+        };
         self.api
             .set_parameters(self.arn.region, group, &[p])
             .await?;

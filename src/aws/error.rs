@@ -112,6 +112,12 @@ impl Error {
         self
     }
 
+    /// SQS no longer knows the receipt: the message came back to the queue
+    /// and another receive holds it.
+    pub fn is_invalid_receipt(&self) -> bool {
+        self.code.as_deref() == Some("ReceiptHandleIsInvalid")
+    }
+
     /// The role of a member account could not be assumed (STS AssumeRole
     /// failed, or no role is configured for it): nothing in that account can
     /// be read until it can.

@@ -143,6 +143,37 @@ pub fn warnings(c: &Config, now: DateTime<Utc>) -> Vec<String> {
         .collect()
 }
 
+/// One line per environment variable the config names for a secret
+/// (`[ticket]` credentials, `[accounts] external_id_env`) that `is_set` says
+/// is not set here. Only names are said, never values: `run` needs them set
+/// and stops without them, but `check-config` is often run where they are not.
+pub fn unset_variables(c: &Config, is_set: impl Fn(&str) -> bool) -> Vec<String> {
+    let t = &c.ticket;
+    let mut named: Vec<(&str, &Option<String>)> = Vec::new();
+    if t.kind != crate::config::TicketKind::Log {
+        named.extend([
+            ("[ticket] email_env", &t.email_env),
+            ("[ticket] token_env", &t.token_env),
+            ("[ticket] user_env", &t.user_env),
+            ("[ticket] password_env", &t.password_env),
+            ("[ticket] secret_env", &t.secret_env),
+        ]);
+    }
+    if c.accounts.role_arn.is_some() {
+        named.push(("[accounts] external_id_env", &c.accounts.external_id_env));
+    }
+    named
+        .into_iter()
+        .filter_map(|(key, name)| Some((key, name.as_deref()?)))
+        .filter(|(_, name)| !is_set(name))
+        .map(|(key, name)| {
+            format!(
+                "{name} is not set in this environment ({key} names it); `hubtriage run` needs it"
+            )
+        })
+        .collect()
+}
+
 /// The config spelling of an enum value ("dry-run", "maintenance-window", ...).
 fn kebab<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)
@@ -154,6 +185,22 @@ fn kebab<T: serde::Serialize>(value: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_each_secret_variable_that_is_not_set() {
+        let c = Config::from_toml_with_env(
+            "t.toml",
+            "[ticket]\ntype = \"servicenow\"\nurl = \"https://x.service-now.com\"\nuser_env = \"SN_U\"\npassword_env = \"SN_P\"\n",
+            vec![],
+        )
+        .unwrap();
+        let w = unset_variables(&c, |name| name == "SN_U");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("SN_P is not set") && w[0].contains("[ticket] password_env"));
+        assert!(unset_variables(&c, |_| true).is_empty());
+        let log = Config::from_toml_with_env("t.toml", "", vec![]).unwrap();
+        assert!(unset_variables(&log, |_| false).is_empty());
+    }
 
     #[test]
     fn warns_for_expired_and_soon_expiring_suppressions() {

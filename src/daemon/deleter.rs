@@ -9,10 +9,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
-use crate::source::{Message, MessageQueue};
+use crate::source::{Failed, Message, MessageQueue, Receipt};
 
 enum DeleteRequest {
-    Delete(String, String),
+    Delete(Receipt),
     Flush(oneshot::Sender<()>),
 }
 
@@ -29,7 +29,7 @@ impl Deleter {
     ) -> (Deleter, JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<DeleteRequest>(256);
         let handle = tokio::spawn(async move {
-            let mut pending: Vec<(String, String)> = Vec::new();
+            let mut pending: Vec<Receipt> = Vec::new();
             let linger = Duration::from_millis(100);
             loop {
                 let next = if pending.is_empty() {
@@ -44,8 +44,8 @@ impl Deleter {
                     }
                 };
                 match next {
-                    Some(DeleteRequest::Delete(id, receipt)) => {
-                        pending.push((id, receipt));
+                    Some(DeleteRequest::Delete(receipt)) => {
+                        pending.push(receipt);
                         if pending.len() >= 10 {
                             delete_now(queue.as_ref(), &metrics, &mut pending).await;
                         }
@@ -67,10 +67,10 @@ impl Deleter {
     pub(super) async fn delete(&self, message: &Message) {
         let _ = self
             .tx
-            .send(DeleteRequest::Delete(
-                message.id.clone(),
-                message.receipt.clone(),
-            ))
+            .send(DeleteRequest::Delete(Receipt {
+                id: message.id.clone(),
+                receipt: message.receipt.clone(),
+            }))
             .await;
     }
 
@@ -82,18 +82,14 @@ impl Deleter {
     }
 }
 
-async fn delete_now(
-    queue: &dyn MessageQueue,
-    metrics: &Metrics,
-    pending: &mut Vec<(String, String)>,
-) {
+async fn delete_now(queue: &dyn MessageQueue, metrics: &Metrics, pending: &mut Vec<Receipt>) {
     if pending.is_empty() {
         return;
     }
-    let batch: Vec<(String, String)> = std::mem::take(pending);
+    let batch: Vec<Receipt> = std::mem::take(pending);
     match queue.delete_batch(&batch).await {
         Ok(failed) => {
-            for (id, why) in &failed {
+            for Failed { id, why } in &failed {
                 tracing::warn!(message_id = %id, error = %why, "delete failed; the message will come back and be recognised as done");
             }
             for _ in 0..batch.len() - failed.len() {

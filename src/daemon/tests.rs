@@ -218,3 +218,33 @@ async fn visibility_is_extended_every_third_until_the_receipt_is_no_longer_valid
     let _ = tokio::time::timeout(Duration::from_secs(600), &mut keep).await;
     assert_eq!(lock(&queue.visibility).len(), 7);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_v2_finding_without_compliance_is_left_for_the_dlq_and_nothing_recorded() {
+    let mut v2: serde_json::Value =
+        serde_json::from_str(&crate::testing::ocsf_twin(crate::testing::EVENT)).unwrap();
+    v2["detail"]["findings"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("compliance");
+    let queue = FakeQueue::with_bodies([v2.to_string(), event(1)]);
+    let hub: Arc<FakeHub> = Arc::default();
+    let (pipeline, recorder_task) = pipeline("", FakeClusters::with(sample_state()), hub.clone());
+    let (stop, shutdown) = watch::channel(false);
+    let run = tokio::spawn(run(
+        queue.clone(),
+        pipeline.clone(),
+        recorder_task,
+        settings(false),
+        shutdown,
+    ));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    stop.send(true).unwrap();
+    assert_eq!(run.await.unwrap().unwrap(), Exit::Shutdown);
+    // The good message is recorded and deleted; the malformed one is not
+    // deleted (the queue's redrive policy moves it to the DLQ) and nothing
+    // of it is recorded.
+    assert_eq!(lock(&queue.deleted).clone(), vec!["m1".to_string()]);
+    let m = pipeline.metrics.snapshot();
+    assert_eq!((m.messages_unparseable, m.recorded), (1, 1));
+}

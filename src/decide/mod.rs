@@ -289,7 +289,6 @@ pub fn out_of_reach(f: &Finding, config: &Config, reach: &Reach) -> Option<Strin
     reach.refuses(&f.account)
 }
 
-/// `arn:<partition>:securityhub:<region>::product/aws/securityhub` for the finding's region.
 /// Security Hub's own product in `region`: `…::product/aws/securityhub` for
 /// ASFF findings, `…::productv2/aws/securityhub` for OCSF ones.
 fn is_security_hub_product(product_arn: &str, region: &str, format: &Format) -> bool {

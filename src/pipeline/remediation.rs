@@ -122,7 +122,7 @@ impl Pipeline {
             return Ok(Handled::Remediating);
         }
         let stop = |why: String| async move {
-            executor.limiter.finish(&r.cluster_arn).await;
+            executor.finish(&r.cluster_arn).await;
             tracing::info!(why = %why, "remediation stopped");
             Ok(Handled::Stopped(why))
         };

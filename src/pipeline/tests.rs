@@ -156,15 +156,14 @@ fn applying(hub: Arc<FakeHub>) -> (Arc<Pipeline>, Arc<FakeQueue>) {
     );
     let metrics = Arc::new(Metrics::default());
     let queue = Arc::new(FakeQueue::default());
-    let executor = Executor {
-        api: Arc::new(Arc::new(FakeNeptune::new(sample_state()))),
-        rechecks: queue.clone(),
-        limiter: Limiter::new(1, 10),
-        coordination: None,
-        working: Default::default(),
-        policy: config.remediation.clone(),
-        metrics: metrics.clone(),
-    };
+    let executor = Executor::new(
+        Arc::new(Arc::new(FakeNeptune::new(sample_state()))),
+        queue.clone(),
+        Limiter::new(1, 10),
+        None,
+        config.remediation.clone(),
+        metrics.clone(),
+    );
     let (recorder, _) = Recorder::start(
         hub.clone(),
         crate::testing::fast_recorder(),

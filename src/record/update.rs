@@ -154,7 +154,6 @@ impl FindingUpdate {
         Self::remediation(Workflow::Notified, note, rule, "reboot-pending", None)
     }
 
-    /// True when the finding already carries this update (nothing to write).
     /// BatchUpdateFindingsV2's `StatusId` for this update's workflow.
     pub fn v2_status_id(&self) -> i32 {
         match self.workflow {
@@ -174,6 +173,7 @@ impl FindingUpdate {
         comment::write(&fields, &self.note, MAX_NOTE_CHARS)
     }
 
+    /// True when the finding already carries this update (nothing to write).
     pub fn already_on(&self, f: &Finding) -> bool {
         let note = match f.format {
             crate::finding::Format::Asff => self.note.clone(),

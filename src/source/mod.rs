@@ -17,6 +17,20 @@ pub struct Message {
     pub receive_count: u32,
 }
 
+/// A message to delete: its id (for logs) and the receipt of this receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub id: String,
+    pub receipt: String,
+}
+
+/// A message a batch call did not act on, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub id: String,
+    pub why: String,
+}
+
 /// What the queue holds, by SQS's approximate counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Depth {
@@ -42,11 +56,8 @@ pub trait MessageQueue: Send + Sync {
         wait_seconds: i32,
         visibility: Option<i32>,
     ) -> Result<Vec<Message>, Error>;
-    /// Deletes up to 10 messages (id, receipt); returns the ids that failed, with why.
-    async fn delete_batch(
-        &self,
-        messages: &[(String, String)],
-    ) -> Result<Vec<(String, String)>, Error>;
+    /// Deletes up to 10 messages; returns those that failed, with why.
+    async fn delete_batch(&self, messages: &[Receipt]) -> Result<Vec<Failed>, Error>;
     async fn set_visibility(&self, receipt: &str, seconds: i32) -> Result<(), Error>;
     /// Makes up to 10 messages visible again at once (shutdown).
     async fn release_batch(&self, receipts: &[String]) -> Result<(), Error>;

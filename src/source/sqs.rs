@@ -13,7 +13,7 @@ use aws_sdk_sqs::Client;
 
 use async_trait::async_trait;
 
-use super::{Depth, Message, MessageQueue};
+use super::{Depth, Failed, Message, MessageQueue, Receipt};
 use crate::aws::{AwsResult, Error};
 
 #[derive(Clone)]
@@ -113,16 +113,13 @@ impl MessageQueue for Queue {
             .collect())
     }
 
-    /// Deletes up to 10 messages; returns the ids that failed, with why.
-    async fn delete_batch(
-        &self,
-        messages: &[(String, String)],
-    ) -> Result<Vec<(String, String)>, Error> {
+    /// Deletes up to 10 messages; returns those that failed, with why.
+    async fn delete_batch(&self, messages: &[Receipt]) -> Result<Vec<Failed>, Error> {
         let mut entries = Vec::new();
-        for (i, (_, receipt)) in messages.iter().enumerate() {
+        for (i, m) in messages.iter().enumerate() {
             let entry = DeleteMessageBatchRequestEntry::builder()
                 .id(i.to_string())
-                .receipt_handle(receipt)
+                .receipt_handle(&m.receipt)
                 .build()
                 .map_err(|e| Error::other("SQS", "DeleteMessageBatch", &self.url, e.to_string()))?;
             entries.push(entry);
@@ -143,12 +140,12 @@ impl MessageQueue for Queue {
                     f.id.parse::<usize>()
                         .ok()
                         .and_then(|i| messages.get(i))
-                        .map(|(id, _)| id.clone())
+                        .map(|m| m.id.clone())
                         .unwrap_or_else(|| f.id.clone());
-                (
+                Failed {
                     id,
-                    format!("{}: {}", f.code, f.message.as_deref().unwrap_or("")),
-                )
+                    why: format!("{}: {}", f.code, f.message.as_deref().unwrap_or("")),
+                }
             })
             .collect())
     }

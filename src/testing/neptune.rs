@@ -75,12 +75,12 @@ impl FixApi for FakeNeptune {
             "set {group} {}",
             params
                 .iter()
-                .map(|p| format!("{}={}", p.0, p.1))
+                .map(|p| format!("{}={}", p.name, p.value))
                 .collect::<Vec<_>>()
                 .join(",")
         ));
         let mut s = self.state.lock().unwrap();
-        if s.parameter_group == group && params.iter().any(|p| p.0 == AUDIT_PARAMETER) {
+        if s.parameter_group == group && params.iter().any(|p| p.name == AUDIT_PARAMETER) {
             s.audit_parameter.value = "1".into();
             for m in &mut s.members {
                 m.parameter_group_status = PENDING_REBOOT.into();
@@ -98,12 +98,10 @@ impl FixApi for FakeNeptune {
         self.call(format!("attach {group}"));
         let mut s = self.state.lock().unwrap();
         s.parameter_group = group.into();
-        let has = self
-            .groups
-            .lock()
-            .unwrap()
-            .get(group)
-            .is_some_and(|ps| ps.iter().any(|p| p.0 == AUDIT_PARAMETER && p.1 == "1"));
+        let has = self.groups.lock().unwrap().get(group).is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p.name == AUDIT_PARAMETER && p.value == "1")
+        });
         s.audit_parameter.value = if has { "1".into() } else { "0".into() };
         for m in &mut s.members {
             m.parameter_group_status = PENDING_REBOOT.into();

@@ -82,17 +82,20 @@ impl MessageQueue for FakeQueue {
 
     async fn delete_batch(
         &self,
-        messages: &[(String, String)],
-    ) -> Result<Vec<(String, String)>, Error> {
+        messages: &[crate::source::Receipt],
+    ) -> Result<Vec<crate::source::Failed>, Error> {
         assert!(messages.len() <= 10, "SQS takes at most 10 entries");
-        lock(&self.delete_calls).push(messages.iter().map(|(id, _)| id.clone()).collect());
+        lock(&self.delete_calls).push(messages.iter().map(|m| m.id.clone()).collect());
         let mut failed = Vec::new();
-        for (id, receipt) in messages {
-            if lock(&self.fail_delete).contains(id) {
-                failed.push((id.clone(), "InternalError: try again".to_string()));
+        for m in messages {
+            if lock(&self.fail_delete).contains(&m.id) {
+                failed.push(crate::source::Failed {
+                    id: m.id.clone(),
+                    why: "InternalError: try again".to_string(),
+                });
             } else {
-                lock(&self.in_flight).remove(receipt);
-                lock(&self.deleted).push(id.clone());
+                lock(&self.in_flight).remove(&m.receipt);
+                lock(&self.deleted).push(m.id.clone());
             }
         }
         Ok(failed)

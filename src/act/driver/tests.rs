@@ -15,15 +15,14 @@ fn task(
     owner: &'static str,
 ) -> (Executor, Arc<FakeQueue>) {
     let queue = Arc::new(FakeQueue::default());
-    let executor = Executor {
-        api: Arc::new(api.clone()),
-        rechecks: queue.clone(),
-        limiter: Limiter::new(2, 10),
-        coordination: Some(table.task(owner)),
-        working: Default::default(),
-        policy: applying().remediation,
-        metrics: Arc::new(Metrics::default()),
-    };
+    let executor = Executor::new(
+        Arc::new(api.clone()),
+        queue.clone(),
+        Limiter::new(2, 10),
+        Some(table.task(owner)),
+        applying().remediation,
+        Arc::new(Metrics::default()),
+    );
     (executor, queue)
 }
 
