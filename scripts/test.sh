@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Everything the project tests: formatting, lints (Rust, Dockerfile, CloudFormation),
-# cargo-deny's dependency checks,
-# the emulator's self-test, unit tests, CLI tests, template tests and the
-# end-to-end tests against the local emulators
-# (127.0.0.1 only). Installs what it needs itself (a Python venv for moto).
+# Everything the project tests by default: formatting, lints (Rust, Dockerfile,
+# CloudFormation), cargo-deny's dependency checks (advisories offline), the
+# emulator's and the ticket fakes' self-tests, unit tests, the offline tests
+# and the end-to-end tests against the local emulators (127.0.0.1 only).
+# Installs what it needs itself (Python venvs for moto and the linters).
+# Longer runs are behind switches (README, "Testing"): HUBTRIAGE_KILL_SEEDS,
+# HUBTRIAGE_FAULT_FINDINGS, HUBTRIAGE_FUZZ_CASES; HUBTRIAGE_E2E_THREADS sets
+# how many end-to-end tests run at once (default 8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,5 +28,10 @@ python="$(scripts/emulator-venv.sh | tail -n1)"
 echo "== ticket system fakes' self-test (Jira Cloud, Jira Data Center, ServiceNow)"
 "$python" tests/emulator/test_ticketfakes.py
 
-echo "== cargo test (unit, CLI, property and end-to-end tests)"
-cargo test --all-targets
+echo "== cargo test: unit tests, then tests/offline (CLI, explain golden files, templates, hostile input, property, structure)"
+cargo test --lib --bins --benches --test offline
+
+# The end-to-end tests mostly wait (reboots, re-checks, long polls), each on
+# its own emulator and daemons: they run side by side.
+echo "== cargo test: tests/e2e against the emulators, ${HUBTRIAGE_E2E_THREADS:-8} at a time"
+cargo test --test e2e -- --test-threads "${HUBTRIAGE_E2E_THREADS:-8}"

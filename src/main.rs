@@ -276,8 +276,11 @@ fn explain_account(flag: Option<String>) -> Result<Option<String>, CliError> {
 fn run(source: &ConfigSource, until_empty: bool) -> Result<(), CliError> {
     let (config, queue) = load_with_queue(source)?;
     hubtriage::telemetry::init();
+    // Workers get 8 MiB stacks, not tokio's 2: a finding's work is one deep
+    // future, and debug builds keep every frame of it.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(8 * 1024 * 1024)
         .build()
         .map_err(CliError::failure)?;
     runtime

@@ -132,9 +132,10 @@ impl Pipeline {
     /// message out before, so an earlier attempt may already have recorded it.
     pub async fn handle(&self, f: &Finding, redelivered: bool) -> Result<Handled, FindingError> {
         // Two copies of one event worked on at once: the second waits here for
-        // the first, and then finds it recorded.
+        // the first, and then finds it recorded. (Boxed: the whole of a
+        // finding's work is one large future, kept off the worker's stack.)
         self.deliveries
-            .one_at_a_time(f, self.handle_one(f, redelivered))
+            .one_at_a_time(f, Box::pin(self.handle_one(f, redelivered)))
             .await
     }
 

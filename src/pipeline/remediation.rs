@@ -85,7 +85,7 @@ impl Pipeline {
         let Some(executor) = &self.executor else {
             return Ok(Handled::Stopped("remediation mode is dry-run".into()));
         };
-        let turn = executor.start(f, decision, state, lease).await;
+        let turn = Box::pin(executor.start(f, decision, state, lease)).await;
         // The first pass may have changed the cluster.
         self.clusters.forget(&state.arn);
         self.carry_out(f, turn?, slot).await
@@ -133,7 +133,7 @@ impl Pipeline {
         };
         let Some(progress) = r.progress.clone() else {
             // It waited for a slot: decide again from live state (triage reads it).
-            return self.triage(&current, &mut slot).await;
+            return Box::pin(self.triage(&current, &mut slot)).await;
         };
         // One task at a time reads and changes the cluster.
         let Some(cluster_lease) = executor.lease(&r.cluster_arn).await? else {
@@ -155,9 +155,8 @@ impl Pipeline {
             &self.reach,
             Utc::now(),
         );
-        let turn = executor
-            .resume(&current, decision, &state, progress, &cluster_lease)
-            .await;
+        let turn =
+            Box::pin(executor.resume(&current, decision, &state, progress, &cluster_lease)).await;
         // The pass may have changed the cluster: what was read before is stale.
         self.clusters.forget(&r.cluster_arn);
         let turn = turn?;

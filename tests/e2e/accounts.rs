@@ -3,7 +3,7 @@
 //! against the emulators (moto's AssumeRole credentials act in the role's
 //! account). The daemon runs in the administrator account, `support::ACCOUNT`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -10,7 +10,7 @@
 //! (README, "Crashes and faults"): `HUBTRIAGE_KILL_SEEDS=1,2,3,4,5` and
 //! `HUBTRIAGE_FAULT_FINDINGS=1000`, `HUBTRIAGE_FAULT_SEED`.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! BatchUpdateFindingsV2 out (StatusId and Comment), against the emulator's
 //! V2 half (its OCSF twins of CSPM findings, and their events).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -226,7 +226,7 @@ async fn a_malformed_v2_event_is_never_deleted_and_lands_in_the_dlq() {
     w.mirror_v2(false);
     cluster(&w, "orders-prod", "prod", 1).await;
     let mut bad: Value =
-        serde_json::from_str(include_str!("fixtures/neptune2-v2-orders-event.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/neptune2-v2-orders-event.json")).unwrap();
     bad["detail"]["findings"][0]["cloud"]
         .as_object_mut()
         .unwrap()

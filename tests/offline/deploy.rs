@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use hubtriage::setup::event_pattern;
 
-const TEMPLATE: &str = include_str!("../deploy/hubtriage.yaml");
-const SAMPLE: &str = include_str!("fixtures/neptune2-failed-event.json");
+const TEMPLATE: &str = include_str!("../../deploy/hubtriage.yaml");
+const SAMPLE: &str = include_str!("../fixtures/neptune2-failed-event.json");
 
 fn template() -> serde_yaml::Value {
     serde_yaml::from_str(TEMPLATE).expect("deploy/hubtriage.yaml is YAML")
@@ -100,7 +100,7 @@ fn the_pattern_routes_both_neptune2_flavours_failed_and_passed() {
 }
 
 fn v2_sample() -> Value {
-    serde_json::from_str(include_str!("fixtures/neptune2-v2-event.json")).unwrap()
+    serde_json::from_str(include_str!("../fixtures/neptune2-v2-event.json")).unwrap()
 }
 
 #[test]
@@ -178,7 +178,7 @@ fn statements(policy: &serde_yaml::Value) -> Vec<&serde_yaml::Value> {
         .collect()
 }
 
-const MEMBER_TEMPLATE: &str = include_str!("../deploy/member-role.yaml");
+const MEMBER_TEMPLATE: &str = include_str!("../../deploy/member-role.yaml");
 
 /// Every action of every inline policy of every role in `t`.
 fn role_actions(t: &serde_yaml::Value) -> Vec<String> {
@@ -384,7 +384,7 @@ fn the_dashboard_shows_a_storm_from_metrics_hubtriage_writes() {
     );
     assert!(text.contains("\"p50\"") && text.contains("\"p99\""));
     // Nothing in the code makes dashboards: the template is their one source.
-    assert!(!include_str!("../src/setup.rs").contains("Dashboard"));
+    assert!(!include_str!("../../src/setup.rs").contains("Dashboard"));
 }
 
 /// The AWS calls the code makes with a member account's credentials: every

@@ -3,7 +3,7 @@
 //! `"jira-dc"` and `"servicenow"` (the loopback fakes of
 //! `tests/emulator/ticketfakes.py`, which reject what the real servers reject).
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -3,7 +3,7 @@
 //! real binary drains it, and the tests read back what a user would check: the
 //! finding's workflow status and note, the queue and DLQ, the calls made.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -13,9 +13,9 @@ use serde_json::Value;
 
 use hubtriage::finding::parse_event;
 
-const SAMPLE: &str = include_str!("fixtures/neptune2-failed-event.json");
+const SAMPLE: &str = include_str!("../fixtures/neptune2-failed-event.json");
 /// The new Security Hub's OCSF event: every property runs over both formats.
-const SAMPLE_V2: &str = include_str!("fixtures/neptune2-v2-event.json");
+const SAMPLE_V2: &str = include_str!("../fixtures/neptune2-v2-event.json");
 
 fn sample(v2: bool) -> &'static str {
     if v2 {

@@ -14,7 +14,7 @@ use hubtriage::config::Config;
 use hubtriage::decide::{decide, Action, Reach};
 use hubtriage::finding::{parse_event, ParseError};
 
-const SAMPLE: &str = include_str!("fixtures/neptune2-failed-event.json");
+const SAMPLE: &str = include_str!("../fixtures/neptune2-failed-event.json");
 /// SQS's largest message.
 const SQS_MAX: usize = 256 * 1024;
 
@@ -223,7 +223,7 @@ fn a_finding_that_names_another_account_is_never_acted_on() {
     }
 }
 
-const SAMPLE_V2: &str = include_str!("fixtures/neptune2-v2-orders-event.json");
+const SAMPLE_V2: &str = include_str!("../fixtures/neptune2-v2-orders-event.json");
 
 fn sample_v2() -> Value {
     serde_json::from_str(SAMPLE_V2).unwrap()

@@ -2,7 +2,7 @@
 //! the tests check live state (parameter groups, the audit export, reboots, log
 //! retention) and the finding (RESOLVED with a note naming each change).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
