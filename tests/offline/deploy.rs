@@ -294,7 +294,7 @@ fn the_template_makes_the_coordination_table_and_hands_it_to_the_task() {
     assert!(TEMPLATE.contains("HUBTRIAGE__COORDINATION__TABLE"));
     // Every DynamoDB call the code makes on the table is granted, and no other.
     let code = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/coordination.rs"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/coordination/dynamo.rs"),
     )
     .unwrap();
     for (call, action) in [
@@ -408,9 +408,9 @@ fn member_calls_in_the_code() -> std::collections::BTreeSet<String> {
     );
     let mut calls = std::collections::BTreeSet::new();
     for text in sources {
-        for chunk in text.split("from_sdk(").skip(1) {
+        for chunk in text.split(".aws(").skip(1) {
             let quoted: Vec<&str> = chunk.split('"').collect();
-            // from_sdk(\n "Service", "Operation", ...
+            // .aws(\n "Service", "Operation", ...
             let (Some(service), Some(op)) = (quoted.get(1), quoted.get(3)) else {
                 continue;
             };
