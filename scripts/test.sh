@@ -16,7 +16,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 
-echo "== cargo deny: licenses, bans, sources (and advisories from a local database), deny.toml"
+echo "== cargo deny: licenses, bans, sources and advisories (offline), deny.toml"
 scripts/deny.sh
 
 echo "== deployment lint: hadolint (Dockerfile) and cfn-lint (deploy/*.yaml), pinned"

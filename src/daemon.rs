@@ -365,14 +365,19 @@ async fn emit_metrics(
     }
 }
 
-/// The interval's EMF lines on stdout: the counters, then ticket failures by status.
+/// The interval's EMF lines on stdout: the counters, then ticket failures by
+/// status and decisions by control and action.
 fn write_emf(metrics: &Metrics, delta: &crate::metrics::Snapshot, namespace: &str) {
     let now = chrono::Utc::now().timestamp_millis();
     println!(
         "{}",
         delta.emf_line(namespace, now, &metrics.latencies.take())
     );
-    for line in metrics.ticket_error_lines(namespace, now) {
+    for line in metrics
+        .ticket_error_lines(namespace, now)
+        .into_iter()
+        .chain(metrics.control_lines(namespace, now))
+    {
         println!("{line}");
     }
 }

@@ -9,21 +9,26 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use crate::config::Config;
-use crate::decide::{decide, out_of_reach, screen, Decision, Reach};
+use crate::control::{self, Kind};
+use crate::decide::{decide_on, out_of_reach, screen, Decision, Reach};
 use crate::finding::{parse_event, Finding};
-use crate::state::{cli, AuditParameter};
+use crate::state::{cli, AuditParameter, LiveState};
 
 /// The files `explain` reads.
 #[derive(Debug, Clone)]
 pub struct Inputs {
     /// The event JSON, as an SQS message body.
     pub event: PathBuf,
-    /// `aws neptune describe-db-clusters` output.
-    pub clusters: PathBuf,
+    /// `aws neptune describe-db-clusters` output (absent: no cluster listed).
+    pub clusters: Option<PathBuf>,
     /// `aws neptune describe-db-cluster-parameters` output for the cluster's group.
     pub parameters: Option<PathBuf>,
-    /// `aws neptune list-tags-for-resource` output for the cluster.
+    /// `aws neptune list-tags-for-resource` output for the cluster (or the snapshot).
     pub tags: Option<PathBuf>,
+    /// `aws neptune describe-db-cluster-snapshots` output, for snapshot controls.
+    pub snapshots: Option<PathBuf>,
+    /// `aws neptune describe-db-cluster-snapshot-attributes` output for the snapshot.
+    pub snapshot_attributes: Option<PathBuf>,
     /// The account hubtriage would run in (`--account`, else `AWS_ACCOUNT_ID`);
     /// `None`: the account of the clusters in the saved describe-db-clusters output.
     pub account: Option<String>,
@@ -73,10 +78,10 @@ pub fn explain(
         file: inputs.event.display().to_string(),
         message: format!("not a Security Hub findings event: {e}"),
     })?;
-    let listing: cli::DescribeDbClusters = read_json(
-        &inputs.clusters,
-        "`aws neptune describe-db-clusters` output",
-    )?;
+    let listing: cli::DescribeDbClusters = match &inputs.clusters {
+        Some(p) => read_json(p, "`aws neptune describe-db-clusters` output")?,
+        None => cli::DescribeDbClusters { clusters: vec![] },
+    };
     let audit_parameter = match &inputs.parameters {
         Some(p) => read_json::<cli::DescribeDbClusterParameters>(
             p,
@@ -93,11 +98,31 @@ pub fn explain(
         None => Default::default(),
     };
 
+    let snapshots = match &inputs.snapshots {
+        Some(p) => read_json::<cli::DescribeDbClusterSnapshots>(
+            p,
+            "`aws neptune describe-db-cluster-snapshots` output",
+        )?,
+        None => Default::default(),
+    };
+    let attributes = match &inputs.snapshot_attributes {
+        Some(p) => Some(read_json::<cli::DescribeDbClusterSnapshotAttributes>(
+            p,
+            "`aws neptune describe-db-cluster-snapshot-attributes` output",
+        )?),
+        None => None,
+    };
+
+    let cluster_arns = listing.clusters.iter().map(|c| c.arn.as_str());
+    let snapshot_arns = snapshots.snapshots.iter().map(|s| s.arn.as_str());
     let own_account = match &inputs.account {
         Some(a) => Some(a.clone()),
-        None => listing_account(&listing).map_err(|message| InputError {
-            file: inputs.clusters.display().to_string(),
-            message,
+        None => listing_account(cluster_arns.chain(snapshot_arns)).map_err(|message| {
+            let file = inputs.clusters.as_ref().or(inputs.snapshots.as_ref());
+            InputError {
+                file: file.map(|p| p.display().to_string()).unwrap_or_default(),
+                message,
+            }
         })?,
     };
 
@@ -131,21 +156,35 @@ pub fn explain(
             if let Some(d) = screen(f, config, &reach) {
                 return d;
             }
-            let state = f.cluster_arn.as_deref().and_then(|arn| {
-                cli::cluster_state(&listing, arn, audit_parameter.clone(), tags.clone())
-            });
-            decide(f, state.as_ref(), config, &reach, now)
+            let kind = f
+                .control
+                .as_deref()
+                .and_then(control::deciding)
+                .map(|c| c.kind());
+            let state = match kind {
+                Some(Kind::ClusterSnapshot) => f.snapshot_arn.as_deref().and_then(|arn| {
+                    cli::snapshot_state(&snapshots, arn, attributes.as_ref(), tags.clone())
+                        .map(LiveState::Snapshot)
+                }),
+                _ => f.cluster_arn.as_deref().and_then(|arn| {
+                    cli::cluster_state(&listing, arn, audit_parameter.clone(), tags.clone())
+                        .map(LiveState::Cluster)
+                }),
+            };
+            decide_on(f, state.as_ref().map(LiveState::live), config, &reach, now)
         })
         .collect())
 }
 
-/// The one account the saved describe-db-clusters output was taken in (from
-/// its clusters' ARNs); `None` when it lists no cluster.
-fn listing_account(listing: &cli::DescribeDbClusters) -> Result<Option<String>, String> {
-    let mut accounts: Vec<&str> = listing
-        .clusters
-        .iter()
-        .filter_map(|c| crate::finding::ClusterArn::parse(&c.arn).map(|a| a.account))
+/// The one account the saved outputs were taken in (from the ARNs of their
+/// clusters and snapshots); `None` when they list none.
+fn listing_account<'a>(arns: impl Iterator<Item = &'a str>) -> Result<Option<String>, String> {
+    let mut accounts: Vec<&str> = arns
+        .filter_map(|arn| {
+            crate::finding::ClusterArn::parse(arn)
+                .or_else(|| crate::finding::ClusterArn::parse_snapshot(arn))
+                .map(|a| a.account)
+        })
         .collect();
     accounts.sort_unstable();
     accounts.dedup();

@@ -1,9 +1,10 @@
-//! hubtriage: triage AWS Security Hub Neptune.2 findings from live cluster state.
+//! hubtriage: triage AWS Security Hub's Neptune findings from live state.
 //!
 //! A finding travels one way: **source → parse → enrich → decide → act → record**.
 //!
 //! - [`finding`]: parse an EventBridge event (SQS message body) into `Finding`s.
-//! - [`state`]: the live cluster state the decision reads (`ClusterState`).
+//! - [`state`]: the live state the decision reads (a cluster's or a snapshot's).
+//! - [`control`]: the Neptune controls, one module each, behind one interface.
 //! - [`config`]: the typed, validated configuration.
 //! - [`coordination`]: what the tasks of one deployment share (DynamoDB leases).
 //! - [`decide`]: the pure decision: (finding, state, config, now) → `Decision`.
@@ -17,6 +18,7 @@
 pub mod act;
 pub mod aws;
 pub mod config;
+pub mod control;
 pub mod coordination;
 pub mod daemon;
 pub mod decide;

@@ -94,14 +94,26 @@ struct ExplainArgs {
         conflicts_with = "live"
     )]
     event: Option<PathBuf>,
-    /// `aws neptune describe-db-clusters` output.
+    /// `aws neptune describe-db-clusters` output (for cluster controls).
     #[arg(
         long,
         value_name = "FILE",
-        required_unless_present = "live",
+        required_unless_present_any = ["live", "snapshots"],
         conflicts_with = "live"
     )]
     clusters: Option<PathBuf>,
+    /// `aws neptune describe-db-cluster-snapshots` output (for Neptune.3 and Neptune.6).
+    #[arg(long, value_name = "FILE", conflicts_with = "live")]
+    snapshots: Option<PathBuf>,
+    /// `aws neptune describe-db-cluster-snapshot-attributes` output for the
+    /// snapshot (absent: its restore attribute is empty, not public).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "live",
+        requires = "snapshots"
+    )]
+    snapshot_attributes: Option<PathBuf>,
     /// Read the finding (--finding-id) from Security Hub and its cluster's live
     /// state through the same account reach as `run`; change nothing.
     #[arg(long, requires = "finding_id", conflicts_with_all = ["parameters", "tags", "account"])]
@@ -207,24 +219,25 @@ fn main() -> ExitCode {
 fn explain(args: ExplainArgs) -> Result<(), CliError> {
     let config = Config::load(&args.config).map_err(CliError::usage)?;
     let now = args.now.unwrap_or_else(Utc::now);
-    let decisions = match (args.live, args.event, args.clusters, args.finding_id) {
-        (true, _, _, Some(id)) => vec![explain_live(&config, &id, now)?],
-        (false, Some(event), Some(clusters), _) => {
-            let inputs = Inputs {
-                event,
-                clusters,
-                parameters: args.parameters,
-                tags: args.tags,
-                account: explain_account(args.account)?,
-            };
-            hubtriage::explain::explain(&config, &inputs, now).map_err(CliError::data)?
-        }
-        _ => {
-            return Err(CliError::usage(
-                "explain needs --event and --clusters, or --live and --finding-id",
-            ))
-        }
-    };
+    let decisions =
+        match (args.live, args.event, args.finding_id) {
+            (true, _, Some(id)) => vec![explain_live(&config, &id, now)?],
+            (false, Some(event), _) if args.clusters.is_some() || args.snapshots.is_some() => {
+                let inputs = Inputs {
+                    event,
+                    clusters: args.clusters,
+                    parameters: args.parameters,
+                    tags: args.tags,
+                    snapshots: args.snapshots,
+                    snapshot_attributes: args.snapshot_attributes,
+                    account: explain_account(args.account)?,
+                };
+                hubtriage::explain::explain(&config, &inputs, now).map_err(CliError::data)?
+            }
+            _ => return Err(CliError::usage(
+                "explain needs --event and --clusters (or --snapshots), or --live and --finding-id",
+            )),
+        };
     let mut out = std::io::stdout().lock();
     for d in decisions {
         let line = serde_json::to_string(&d).map_err(CliError::failure)?;
@@ -299,6 +312,7 @@ fn check_config(source: &ConfigSource, now: Option<DateTime<Utc>>) -> Result<(),
     let (config, name) = load(source)?;
     let now = now.unwrap_or_else(Utc::now);
     print!("{}", hubtriage::config::report::render(&name, &config, now));
+    print!("{}", hubtriage::control::report::render(&config));
     for warning in hubtriage::config::report::warnings(&config, now) {
         eprintln!("warning: {warning}");
     }

@@ -50,6 +50,10 @@ macro_rules! metrics {
             /// ("none" when it did not answer), written as `TicketErrors` with
             /// the dimension `Status`.
             pub ticket_errors_by_status: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+            /// Decisions of the current interval by control and action,
+            /// written as `Decided` with the dimensions `Control` and `Action`.
+            pub decided_by_control:
+                std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
         }
 
         /// A point-in-time copy, for logs and tests.
@@ -122,7 +126,8 @@ impl Metrics {
         counter.fetch_add(1, Relaxed);
     }
 
-    pub fn decided(&self, action: Action) {
+    /// A decision, by action and (when it names one) by control.
+    pub fn decided(&self, action: Action, control: Option<&str>) {
         Self::inc(match action {
             Action::Remediate => &self.decided_remediate,
             Action::Ticket => &self.decided_ticket,
@@ -130,6 +135,37 @@ impl Metrics {
             Action::Resolve => &self.decided_resolve,
             Action::Ignore => &self.decided_ignore,
         });
+        if let Some(control) = control {
+            *crate::lock(&self.decided_by_control)
+                .entry((control.to_string(), action.as_str()))
+                .or_default() += 1;
+        }
+    }
+
+    /// One EMF line per control and action of the interval's decisions
+    /// (metric `Decided`, dimensions `Control` and `Action`), leaving the
+    /// counts empty.
+    pub fn control_lines(&self, namespace: &str, timestamp_ms: i64) -> Vec<String> {
+        let counts = std::mem::take(&mut *crate::lock(&self.decided_by_control));
+        counts
+            .into_iter()
+            .map(|((control, action), n)| {
+                serde_json::json!({
+                    "Control": control,
+                    "Action": action,
+                    "Decided": n,
+                    "_aws": {
+                        "Timestamp": timestamp_ms,
+                        "CloudWatchMetrics": [{
+                            "Namespace": namespace,
+                            "Dimensions": [["Control", "Action"]],
+                            "Metrics": [{"Name": "Decided", "Unit": "Count"}]
+                        }]
+                    }
+                })
+                .to_string()
+            })
+            .collect()
     }
 
     /// A ticket system failed with `status` (`None`: it did not answer).
@@ -403,7 +439,7 @@ mod tests {
     fn emf_lines_carry_deltas_in_cloudwatchs_format() {
         let m = Metrics::default();
         Metrics::inc(&m.findings_received);
-        m.decided(Action::Ticket);
+        m.decided(Action::Ticket, None);
         m.latency(40);
         m.latency(20);
         let first = m.snapshot();
@@ -481,5 +517,33 @@ mod tests {
             serde_json::json!([["Status"]])
         );
         assert!(m.ticket_error_lines("ns", 0).is_empty());
+    }
+
+    #[test]
+    fn decisions_are_counted_by_control_and_action() {
+        let m = Metrics::default();
+        m.decided(Action::Remediate, Some("Neptune.4"));
+        m.decided(Action::Remediate, Some("Neptune.4"));
+        m.decided(Action::Ticket, Some("Neptune.7"));
+        m.decided(Action::Ignore, None);
+        let lines: Vec<serde_json::Value> = m
+            .control_lines("ns", 0)
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            (
+                &lines[0]["Control"],
+                &lines[0]["Action"],
+                &lines[0]["Decided"]
+            ),
+            (&"Neptune.4".into(), &"remediate".into(), &2.into())
+        );
+        assert_eq!(
+            lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Control", "Action"]])
+        );
+        assert!(m.control_lines("ns", 0).is_empty(), "taken");
     }
 }

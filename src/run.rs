@@ -172,7 +172,7 @@ fn pipeline(
             coordinator
                 .clone()
                 .map(|c| c as Arc<dyn crate::coordination::Coordinator>),
-            config.remediation.clone(),
+            config.clone(),
             metrics.clone(),
         )
     });

@@ -15,16 +15,25 @@ use serde_json::{json, Value};
 
 use crate::aws::{AwsResult, Error};
 use crate::config::{Config, Queue};
+use crate::control::ids;
 use crate::finding::Compliance;
 
-/// The EventBridge pattern for Security Hub's Neptune.2 findings, FAILED and
-/// PASSED (so resolutions are seen too), from Security Hub's own product only,
-/// in both formats: CSPM's ASFF events (the consolidated
-/// `Compliance.SecurityControlId` and the standard-specific
-/// `ProductFields.ControlId`) and the new Security Hub's OCSF events
-/// (`compliance.control`). One flat `$or` of three alternatives.
+/// The EventBridge pattern for Security Hub's findings of the controls
+/// hubtriage triages (every Neptune control, and the RDS controls decided as
+/// one: `control::ids::routed`), FAILED and PASSED (so resolutions are seen
+/// too), from Security Hub's own product only, in both formats: CSPM's ASFF
+/// events (the consolidated `Compliance.SecurityControlId`, and the
+/// standard-specific `ProductFields.ControlId`, also in Control Tower's
+/// `CT.` form) and the new Security Hub's OCSF events (`compliance.control`).
+/// One flat `$or` of three alternatives.
 pub fn event_pattern() -> Value {
     let (asff_statuses, ocsf_statuses) = Compliance::routed();
+    let routed = ids::routed();
+    let standard_specific: Vec<String> = routed
+        .iter()
+        .map(|id| id.to_string())
+        .chain(ids::NEPTUNE.iter().map(|id| format!("CT.{id}")))
+        .collect();
     let asff = |control: Value| {
         json!({
             "detail-type": [crate::finding::DETAIL_TYPE_IMPORTED],
@@ -37,13 +46,13 @@ pub fn event_pattern() -> Value {
     json!({
         "source": ["aws.securityhub"],
         "$or": [
-            asff(json!({"Compliance": {"SecurityControlId": ["Neptune.2"]}})),
-            asff(json!({"ProductFields": {"ControlId": ["Neptune.2"]}})),
+            asff(json!({"Compliance": {"SecurityControlId": routed}})),
+            asff(json!({"ProductFields": {"ControlId": standard_specific}})),
             {
                 "detail-type": [crate::finding::DETAIL_TYPE_V2],
                 "detail": {"findings": {
                     "metadata": {"product": {"uid": [{"suffix": "::productv2/aws/securityhub"}]}},
-                    "compliance": {"control": ["Neptune.2"], "status": ocsf_statuses}
+                    "compliance": {"control": routed, "status": ocsf_statuses}
                 }}
             }
         ]
@@ -423,7 +432,7 @@ impl Setup {
             "create"
         };
         if !self.change(format!(
-            "{what} EventBridge rule {name} (Neptune.2 findings, FAILED and PASSED)"
+            "{what} EventBridge rule {name} (Neptune findings, FAILED and PASSED)"
         )) {
             return Ok(current
                 .and_then(|r| r.arn)
@@ -435,7 +444,7 @@ impl Setup {
             .name(name)
             .event_pattern(want.to_string())
             .state(RuleState::Enabled)
-            .description("Security Hub Neptune.2 findings to the hubtriage queue")
+            .description("Security Hub Neptune findings to the hubtriage queue")
             .send()
             .await
             .aws("EventBridge", "PutRule", name)?;

@@ -9,16 +9,17 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::neptune_api::RDS_SERVICE_LINKED_ROLE;
 use super::recheck::{Limiter, Recheck, RecheckQueue};
-use super::remediate::{pass, Fence, FixApis, PassError, PassResult, Progress};
-use crate::config::Remediation;
+use super::remediate::{pass, Fence, FixApis, Job, PassError, PassResult, Progress};
+use crate::config::{Config, Remediation};
+use crate::control::{self, Control};
 use crate::coordination::{cluster_item, CoordinationError, Coordinator, Held};
 use crate::decide::{Action, Decision};
-use crate::finding::{Finding, NEPTUNE_2};
+use crate::finding::Finding;
 use crate::lock;
 use crate::marks::{FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED};
 use crate::metrics::Metrics;
 use crate::record::{describe_plan, FindingUpdate};
-use crate::state::ClusterState;
+use crate::state::Live;
 
 /// A remediation marked in progress is trusted to be carried on by its
 /// re-checks for this long (a week's maintenance window, and a day).
@@ -34,8 +35,9 @@ pub struct Executor {
     coordination: Option<Arc<dyn Coordinator>>,
     /// Clusters a worker of this process is reading and changing now.
     working: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// `[remediation]`: reboots, deadlines, re-check intervals.
-    policy: Remediation,
+    /// The config: `[remediation]` (reboots, deadlines, re-check intervals)
+    /// and what the controls' plans read.
+    config: Arc<Config>,
     metrics: Arc<Metrics>,
 }
 
@@ -159,7 +161,7 @@ impl Executor {
         rechecks: Arc<dyn RecheckQueue>,
         limiter: Limiter,
         coordination: Option<Arc<dyn Coordinator>>,
-        policy: Remediation,
+        config: Arc<Config>,
         metrics: Arc<Metrics>,
     ) -> Executor {
         Executor {
@@ -168,9 +170,13 @@ impl Executor {
             limiter,
             coordination,
             working: Default::default(),
-            policy,
+            config,
             metrics,
         }
+    }
+
+    fn policy(&self) -> &Remediation {
+        &self.config.remediation
     }
 
     /// The remediation of `cluster` stopped: its slot is free.
@@ -228,7 +234,7 @@ impl Executor {
     ) -> Result<(), DriverError> {
         tracing::info!("another task is working on this cluster; checking again later");
         let recheck = Recheck::new(f, cluster, progress);
-        self.schedule(recheck, recheck_delay(&self.policy), Utc::now())
+        self.schedule(recheck, recheck_delay(self.policy()), Utc::now())
             .await
     }
 
@@ -239,20 +245,19 @@ impl Executor {
         &self,
         f: &Finding,
         mut decision: Decision,
-        state: &ClusterState,
+        live: Live<'_>,
         lease: &ClusterLease,
     ) -> Result<Turn, DriverError> {
         let now = Utc::now();
-        if let Err(why) = self.limiter.try_start(&state.arn, &f.id, now).await {
+        if let Err(why) = self.limiter.try_start(live.arn(), &f.id, now).await {
             tracing::info!(why = %why, "remediation waits for a slot; checking again later");
-            let recheck = Recheck::new(f, &state.arn, None);
-            self.schedule(recheck, recheck_delay(&self.policy), now)
+            let recheck = Recheck::new(f, live.arn(), None);
+            self.schedule(recheck, recheck_delay(self.policy()), now)
                 .await?;
             return Ok(Turn::Waiting(None));
         }
-        let role = self.api.at(&f.account).service_linked_role_exists().await;
-        if !role.map_err(|e| DriverError::Fix(Box::new(e)))? {
-            self.limiter.finish(&state.arn).await;
+        if control_of(&decision).id() == "Neptune.2" && !self.service_linked_role(f).await? {
+            self.limiter.finish(live.arn()).await;
             decision.action = Action::Ticket;
             decision.plan.clear();
             decision.reason = format!(
@@ -272,11 +277,18 @@ impl Executor {
             None => {
                 Metrics::inc(&self.metrics.remediations_started);
                 tracing::info!(plan = %describe_plan(&decision.plan), "remediation started");
-                Progress::start(state, &self.policy, now)
+                Progress::start(live, self.policy(), now)
             }
         };
-        self.turn(f, decision, state, progress, lease, PassOf::First)
+        self.turn(f, decision, live, progress, lease, PassOf::First)
             .await
+    }
+
+    /// Whether the RDS service-linked role exists in the finding's account
+    /// (Neptune needs it to publish logs).
+    async fn service_linked_role(&self, f: &Finding) -> Result<bool, DriverError> {
+        let role = self.api.at(&f.account).service_linked_role_exists().await;
+        role.map_err(|e| DriverError::Fix(Box::new(e)))
     }
 
     /// Carries on a remediation from its re-check: `decision` is the one that
@@ -285,17 +297,17 @@ impl Executor {
         &self,
         f: &Finding,
         mut decision: Decision,
-        state: &ClusterState,
+        live: Live<'_>,
         progress: Progress,
         lease: &ClusterLease,
     ) -> Result<Turn, DriverError> {
         let now = Utc::now();
-        self.limiter.hold(&state.arn, &f.id, now).await;
+        self.limiter.hold(live.arn(), &f.id, now).await;
         decision.action = Action::Remediate;
         decision.reason = "A remediation hubtriage started is under way.".into();
         // A task that stopped mid-pass may have got further than the re-check says.
         let progress = progress.newest(lease.saved(now));
-        self.turn(f, decision, state, progress, lease, PassOf::Later)
+        self.turn(f, decision, live, progress, lease, PassOf::Later)
             .await
     }
 
@@ -310,49 +322,47 @@ impl Executor {
         &self,
         f: &Finding,
         decision: Decision,
-        state: &ClusterState,
+        live: Live<'_>,
         mut progress: Progress,
         lease: &ClusterLease,
         pass_of: PassOf,
     ) -> Result<Turn, DriverError> {
         let now = Utc::now();
-        // The cluster the finding names; `pass` refuses state read for any other.
-        let cluster_arn = f.cluster_arn.as_deref().unwrap_or_default();
+        let control = control_of(&decision);
+        // The resource the finding names; `pass` refuses state read for any other.
+        let job = Job {
+            control,
+            resource_arn: resource_arn(f, control),
+            live,
+            config: &self.config,
+        };
         let api = self.api.at(&f.account);
-        let result = pass(
-            api.as_ref(),
-            lease,
-            cluster_arn,
-            state,
-            &self.policy,
-            &mut progress,
-            now,
-        )
-        .await
-        .map_err(|e| match e {
-            PassError::Aws(e) => {
-                if e.throttled {
-                    Metrics::inc(&self.metrics.throttles);
+        let result = pass(api.as_ref(), lease, job, &mut progress, now)
+            .await
+            .map_err(|e| match e {
+                PassError::Aws(e) => {
+                    if e.throttled {
+                        Metrics::inc(&self.metrics.throttles);
+                    }
+                    DriverError::Fix(Box::new(e))
                 }
-                DriverError::Fix(Box::new(e))
-            }
-            PassError::Fenced(_) => {
-                tracing::warn!(error = %e, "stopped: another task took the cluster over");
-                DriverError::Coordination(e.to_string())
-            }
-        })?;
+                PassError::Fenced(_) => {
+                    tracing::warn!(error = %e, "stopped: another task took the cluster over");
+                    DriverError::Coordination(e.to_string())
+                }
+            })?;
         if !matches!(result, PassResult::Waiting { .. }) {
             lease.finished().await;
         }
         let rule = decision.rule.clone();
         let rule = rule.as_deref();
         match result {
-            PassResult::Verified => {
-                self.limiter.finish(&state.arn).await;
+            PassResult::Verified { seen } => {
+                self.limiter.finish(live.arn()).await;
                 Metrics::inc(&self.metrics.remediations_verified);
-                let changes = progress.changes(state);
-                tracing::info!(changes = %changes.join("; "), "remediation verified");
-                let update = FindingUpdate::remediated(&changes, rule);
+                let changes = progress.changes(control, live);
+                tracing::info!(changes = %changes.join("; "), seen = %seen, "remediation verified");
+                let update = FindingUpdate::remediated(&changes, &seen, rule);
                 Ok(Turn::Record(remediated(decision, Action::Resolve), update))
             }
             PassResult::Waiting {
@@ -366,15 +376,16 @@ impl Executor {
                     window,
                     first: pass_of == PassOf::First,
                 };
-                self.waiting(f, decision, state, progress, wait).await
+                self.waiting(f, decision, live, progress, wait).await
             }
             PassResult::RebootPending { why } => {
-                self.limiter.finish(&state.arn).await;
-                let update = FindingUpdate::reboot_pending(&progress.changes(state), &why, rule);
+                self.limiter.finish(live.arn()).await;
+                let changes = progress.changes(control, live);
+                let update = FindingUpdate::reboot_pending(&changes, &why, rule);
                 Ok(Turn::Record(decision, update))
             }
             PassResult::Refused { why } => {
-                self.limiter.finish(&state.arn).await;
+                self.limiter.finish(live.arn()).await;
                 let mut d = remediated(decision, Action::Ticket);
                 d.reason = format!("{} Not remediated: {why}", d.reason);
                 Ok(Turn::Ticket(d))
@@ -388,7 +399,7 @@ impl Executor {
         &self,
         f: &Finding,
         decision: Decision,
-        state: &ClusterState,
+        live: Live<'_>,
         progress: Progress,
         wait: Waiting,
     ) -> Result<Turn, DriverError> {
@@ -400,23 +411,23 @@ impl Executor {
             first,
         } = wait;
         if !window && now > progress.deadline {
-            self.limiter.finish(&state.arn).await;
+            self.limiter.finish(live.arn()).await;
             Metrics::inc(&self.metrics.remediations_failed);
             let mut d = remediated(decision, Action::Ticket);
             d.reason = format!(
                 "Remediation did not verify by its deadline ({} minutes after the last change): {why}.",
-                self.policy.verify_deadline_minutes
+                self.policy().verify_deadline_minutes
             );
-            d.problems = state.problems();
+            d.problems = control_of(&d).problems(live, &self.config);
             tracing::warn!(why = %why, "remediation did not verify in time; opening a ticket");
             return Ok(Turn::Ticket(d));
         }
         tracing::info!(why = %why, recheck_in_seconds = recheck_in.as_secs(), "remediation waiting");
-        let wait = Duration::from_std(recheck_in).unwrap_or_else(|_| recheck_delay(&self.policy));
-        let recheck = Recheck::new(f, &state.arn, Some(progress.clone()));
+        let wait = Duration::from_std(recheck_in).unwrap_or_else(|_| recheck_delay(self.policy()));
+        let recheck = Recheck::new(f, live.arn(), Some(progress.clone()));
         self.schedule(recheck, wait, now).await?;
         // The slot stays taken until the re-check is due (and a while after).
-        self.limiter.hold(&state.arn, &f.id, now + wait).await;
+        self.limiter.hold(live.arn(), &f.id, now + wait).await;
         let note = first.then(|| {
             let rule = decision.rule.as_deref();
             let update = FindingUpdate::remediating(
@@ -456,8 +467,25 @@ fn recheck_delay(policy: &Remediation) -> Duration {
 /// The decision as a remediation ends it.
 fn remediated(mut d: Decision, action: Action) -> Decision {
     d.action = action;
-    d.control = Some(NEPTUNE_2.into());
     d
+}
+
+/// The control a remediation's decision is about (a decision without one is
+/// Neptune.2's, as re-checks written before other controls were triaged).
+fn control_of(d: &Decision) -> &'static dyn Control {
+    d.control
+        .as_deref()
+        .and_then(control::by_id)
+        .unwrap_or(&control::neptune2::CONTROL)
+}
+
+/// The resource a finding of `control` names: its cluster's or snapshot's ARN.
+pub fn resource_arn<'a>(f: &'a Finding, control: &dyn Control) -> &'a str {
+    match control.kind() {
+        control::Kind::Cluster => f.cluster_arn.as_deref(),
+        control::Kind::ClusterSnapshot => f.snapshot_arn.as_deref(),
+    }
+    .unwrap_or_default()
 }
 
 /// The finding says a remediation started recently and has not ended.

@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use crate::aws::accounts::Accounts;
 use crate::aws::{client_maker, AwsResult, Clients, Error, InRegion, NeptuneClients, Place};
+use crate::control::{ClusterSetting, SettingValue};
+use crate::enrich::neptune::{settings_of, snapshot_restore};
 use crate::pace::{Api, Pacer};
+use crate::state::{ClusterSettings, PUBLIC};
 
 /// The service-linked role RDS (and so Neptune) needs to publish logs.
 pub const RDS_SERVICE_LINKED_ROLE: &str = "AWSServiceRoleForRDS";
@@ -299,5 +302,98 @@ impl FixApi for AwsFixApi {
             .aws("CloudWatch Logs", "DescribeLogStreams", log_group)
             .in_region(region)?;
         Ok(streams.is_some_and(|out| !out.log_streams().is_empty()))
+    }
+
+    async fn modify_cluster(
+        &self,
+        region: &str,
+        cluster: &str,
+        setting: ClusterSetting,
+        value: SettingValue,
+    ) -> Result<(), Error> {
+        let call = self
+            .neptune
+            .get(&self.place(region))
+            .modify_db_cluster()
+            .db_cluster_identifier(cluster);
+        let call = match (setting, value) {
+            (ClusterSetting::DeletionProtection, SettingValue::Flag(on)) => {
+                call.deletion_protection(on)
+            }
+            (ClusterSetting::BackupRetentionPeriod, SettingValue::Days(days)) => {
+                call.backup_retention_period(days)
+            }
+            (ClusterSetting::CopyTagsToSnapshot, SettingValue::Flag(on)) => {
+                call.copy_tags_to_snapshot(on)
+            }
+            (ClusterSetting::EnableIamDatabaseAuthentication, SettingValue::Flag(on)) => {
+                call.enable_iam_database_authentication(on)
+            }
+            (setting, value) => {
+                return Err(Error::other(
+                    "Neptune",
+                    "ModifyDBCluster",
+                    cluster,
+                    format!("{} cannot be set to {value}", setting.as_str()),
+                ))
+            }
+        };
+        call.send()
+            .await
+            .aws("Neptune", "ModifyDBCluster", cluster)
+            .in_region(region)?;
+        Ok(())
+    }
+
+    async fn cluster_settings(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> Result<Option<ClusterSettings>, Error> {
+        self.pacer
+            .wait(Api::NeptuneRead, self.account.as_deref(), region)
+            .await;
+        let described = self
+            .neptune
+            .get(&self.place(region))
+            .describe_db_clusters()
+            .db_cluster_identifier(cluster)
+            .send()
+            .await
+            .absent_if(|e| e.is_db_cluster_not_found_fault())
+            .aws("Neptune", "DescribeDBClusters", cluster)
+            .in_region(region)?;
+        Ok(described.and_then(|out| {
+            out.db_clusters()
+                .iter()
+                .find(|c| c.db_cluster_identifier() == Some(cluster))
+                .map(settings_of)
+        }))
+    }
+
+    async fn make_snapshot_private(&self, region: &str, snapshot: &str) -> Result<(), Error> {
+        self.neptune
+            .get(&self.place(region))
+            .modify_db_cluster_snapshot_attribute()
+            .db_cluster_snapshot_identifier(snapshot)
+            .attribute_name("restore")
+            .values_to_remove(PUBLIC)
+            .send()
+            .await
+            .aws("Neptune", "ModifyDBClusterSnapshotAttribute", snapshot)
+            .in_region(region)?;
+        Ok(())
+    }
+
+    async fn snapshot_restore(
+        &self,
+        region: &str,
+        snapshot: &str,
+    ) -> Result<Option<Vec<String>>, Error> {
+        self.pacer
+            .wait(Api::NeptuneRead, self.account.as_deref(), region)
+            .await;
+        let client = self.neptune.get(&self.place(region));
+        snapshot_restore(&client, snapshot).await.in_region(region)
     }
 }

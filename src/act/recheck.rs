@@ -29,7 +29,14 @@ pub struct Recheck {
     pub product_arn: String,
     pub account: String,
     pub region: String,
+    /// The resource being remediated: the cluster's ARN, or the cluster
+    /// snapshot's (kept under this name so that re-checks written by an
+    /// earlier release are read).
     pub cluster_arn: String,
+    /// The control being remediated; absent in re-checks written before
+    /// other controls than Neptune.2 were triaged (then Neptune.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
     /// Do not act before this time (for waits longer than one SQS delay).
     pub not_before: DateTime<Utc>,
     /// `None`: the remediation has not started yet (it waited for a slot).
@@ -59,6 +66,11 @@ impl Recheck {
             account: f.account.clone(),
             region: f.region.clone(),
             cluster_arn: cluster_arn.to_string(),
+            control: f
+                .control
+                .as_deref()
+                .and_then(crate::control::deciding)
+                .map(|c| c.id().to_string()),
             not_before: Utc::now(),
             progress,
         }
@@ -243,6 +255,7 @@ mod tests {
             account: "111122223333".into(),
             region: "us-east-1".into(),
             cluster_arn: "arn:aws:rds:us-east-1:111122223333:cluster:c".into(),
+            control: None,
             not_before: at("2026-11-25T12:30:00Z"),
             progress: None,
         };

@@ -1,24 +1,27 @@
-//! The Neptune.2 remediation executor.
+//! The remediation executor, for every control that may be fixed.
 //!
-//! A remediation runs in *passes*. Each pass reads live state, recomputes the plan
-//! (`decide::plan`: only what is still missing), and carries out steps in order
-//! until one needs time (a cluster modification, a reboot, the maintenance
-//! window, logs to start flowing). Then it returns `Waiting` and the daemon
-//! schedules a re-check on the queue, so no worker and no message is held for
-//! minutes, and a restart or another replica resumes from live state. Every
-//! step is idempotent: a pass run twice changes nothing the second time.
-
-use std::collections::BTreeMap;
+//! A remediation runs in *passes*. Each pass reads live state, recomputes the
+//! control's plan (only what is still missing), and carries out steps in
+//! order until one needs time (for Neptune.2: a cluster modification, a
+//! reboot, the maintenance window, logs to start flowing). Then it returns
+//! `Waiting` and the daemon schedules a re-check on the queue, so no worker
+//! and no message is held for minutes, and a restart or another replica
+//! resumes from live state. Every step is idempotent: a pass run twice
+//! changes nothing the second time.
+//!
+//! The one-setting fixes (ModifyDBCluster for Neptune.4, .5, .7 and .8,
+//! ModifyDBClusterSnapshotAttribute for Neptune.3) apply at once: their pass
+//! makes the change, reads the resource again, and verifies in the same pass.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::aws::Error;
-use crate::config::{RebootPolicy, Remediation};
-use crate::decide::{audit_log_group, plan, Step};
+use crate::config::{Config, RebootPolicy, Remediation};
+use crate::control::neptune2::audit_log_group;
+use crate::control::{ClusterSetting, Control, Kind, SettingValue, Step};
 use crate::finding::ClusterArn;
-use crate::state::{ClusterState, AUDIT_PARAMETER};
+use crate::state::{ClusterSettings, ClusterState, Live, AUDIT_PARAMETER};
 use crate::window::Window;
 
 /// A cluster parameter as a group holds it, or as it is to be set.
@@ -62,6 +65,28 @@ pub trait FixApi: Send + Sync {
     ) -> Result<Option<Option<i32>>, Error>;
     async fn put_retention(&self, region: &str, log_group: &str, days: i32) -> Result<(), Error>;
     async fn has_log_stream(&self, region: &str, log_group: &str) -> Result<bool, Error>;
+    /// ModifyDBCluster with one setting (applied at once).
+    async fn modify_cluster(
+        &self,
+        region: &str,
+        cluster: &str,
+        setting: ClusterSetting,
+        value: SettingValue,
+    ) -> Result<(), Error>;
+    /// The cluster's settings, read afresh; `None`: it does not exist.
+    async fn cluster_settings(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> Result<Option<ClusterSettings>, Error>;
+    /// ModifyDBClusterSnapshotAttribute: `all` removed from `restore`.
+    async fn make_snapshot_private(&self, region: &str, snapshot: &str) -> Result<(), Error>;
+    /// The snapshot's `restore` attribute, read afresh; `None`: it does not exist.
+    async fn snapshot_restore(
+        &self,
+        region: &str,
+        snapshot: &str,
+    ) -> Result<Option<Vec<String>>, Error>;
 }
 
 /// The guard of a pass's changes: before each change the pass saves its
@@ -104,111 +129,6 @@ pub trait FixApis: Send + Sync {
     fn at(&self, account: &str) -> std::sync::Arc<dyn FixApi>;
 }
 
-/// The cluster as it was when the remediation started.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Original {
-    pub parameter_group: String,
-    pub audit_exported: bool,
-    pub audit_value: String,
-}
-
-/// What a remediation in progress carries from pass to pass (in its re-check message).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Progress {
-    pub started_at: DateTime<Utc>,
-    /// Verification must succeed by then; moved on by each change and by window waits.
-    pub deadline: DateTime<Utc>,
-    pub original: Original,
-    #[serde(default)]
-    pub created_group: Option<String>,
-    #[serde(default)]
-    pub copied_parameters: usize,
-    #[serde(default)]
-    pub rebooted: Vec<String>,
-    #[serde(default)]
-    pub retention_set: Option<i32>,
-    /// Instance → when hubtriage asked for its reboot (written with the
-    /// cluster's lease before the call, so a task that takes over after a
-    /// crash does not reboot it again while that reboot applies).
-    #[serde(default)]
-    pub reboots_issued: BTreeMap<String, DateTime<Utc>>,
-    /// When this progress was last saved with the cluster's lease.
-    #[serde(default)]
-    pub saved_at: Option<DateTime<Utc>>,
-}
-
-impl Progress {
-    pub fn start(state: &ClusterState, policy: &Remediation, now: DateTime<Utc>) -> Self {
-        Progress {
-            started_at: now,
-            deadline: now + deadline(policy),
-            original: Original {
-                parameter_group: state.parameter_group.clone(),
-                audit_exported: state.exports_audit(),
-                audit_value: state.audit_parameter.value.clone(),
-            },
-            created_group: None,
-            copied_parameters: 0,
-            rebooted: Vec::new(),
-            retention_set: None,
-            reboots_issued: BTreeMap::new(),
-            saved_at: None,
-        }
-    }
-
-    /// The later of two records of one remediation: the re-check's and the
-    /// one saved with the cluster's lease (newer when a task stopped mid-pass).
-    pub fn newest(self, saved: Option<Progress>) -> Progress {
-        match saved {
-            Some(s) if s.started_at == self.started_at && s.saved_at > self.saved_at => s,
-            _ => self,
-        }
-    }
-
-    /// What changed, in words for the finding's note.
-    pub fn changes(&self, state: &ClusterState) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(group) = &self.created_group {
-            let mut s = format!(
-                "created parameter group {group} ({})",
-                state.parameter_group_family()
-            );
-            if self.copied_parameters > 0 {
-                s.push_str(&format!(
-                    " with {} parameters copied from {}",
-                    self.copied_parameters, self.original.parameter_group
-                ));
-            }
-            out.push(s);
-        }
-        if state.parameter_group != self.original.parameter_group {
-            out.push(format!(
-                "attached {} in place of {}",
-                state.parameter_group, self.original.parameter_group
-            ));
-        }
-        if self.original.audit_value.trim() != "1" && state.audit_parameter.is_enabled() {
-            out.push(format!(
-                "set {AUDIT_PARAMETER}=1 in {}",
-                state.parameter_group
-            ));
-        }
-        if !self.original.audit_exported && state.exports_audit() {
-            out.push("enabled the audit log export to CloudWatch Logs".into());
-        }
-        if !self.rebooted.is_empty() {
-            out.push(format!("rebooted {}", self.rebooted.join(", ")));
-        }
-        if let Some(days) = self.retention_set {
-            out.push(format!(
-                "set {} retention to {days} days",
-                audit_log_group(&state.identifier)
-            ));
-        }
-        out
-    }
-}
-
 fn deadline(policy: &Remediation) -> Duration {
     Duration::minutes(i64::try_from(policy.verify_deadline_minutes).unwrap_or(60))
 }
@@ -223,41 +143,57 @@ pub enum PassResult {
         recheck_in: std::time::Duration,
         window: bool,
     },
-    /// Compliant, and an audit log stream exists.
-    Verified,
+    /// Verified: the control finds nothing wrong (Neptune.2: and an audit
+    /// log stream exists); `seen` says what was seen, for the note.
+    Verified { seen: String },
     /// All done but the reboot, which policy `never` leaves to people.
     RebootPending { why: String },
     /// hubtriage must not change this cluster: the finding gets a ticket.
     Refused { why: String },
 }
 
-/// One pass over a cluster being remediated. `cluster_arn` is the cluster the
-/// finding names; `state` must be that very cluster's (same ARN), or nothing is
-/// changed. Every call names the cluster by the finding's ARN.
+/// What a pass works on: the control, the resource the finding names, its
+/// live state, and the config.
+#[derive(Clone, Copy)]
+pub struct Job<'a> {
+    pub control: &'a dyn Control,
+    /// The cluster's or snapshot's ARN, as the finding names it.
+    pub resource_arn: &'a str,
+    /// Its live state; it must be that very resource's (same ARN), or nothing
+    /// is changed.
+    pub live: Live<'a>,
+    pub config: &'a Config,
+}
+
+/// One pass over a resource being remediated. Every call names the resource
+/// by the finding's ARN.
 pub async fn pass(
     api: &dyn FixApi,
     fence: &dyn Fence,
-    cluster_arn: &str,
-    state: &ClusterState,
-    policy: &Remediation,
+    job: Job<'_>,
     progress: &mut Progress,
     now: DateTime<Utc>,
 ) -> Result<PassResult, PassError> {
-    let Some(arn) = ClusterArn::parse(cluster_arn) else {
+    let resource_arn = job.resource_arn;
+    let arn = match job.control.kind() {
+        Kind::Cluster => ClusterArn::parse(resource_arn),
+        Kind::ClusterSnapshot => ClusterArn::parse_snapshot(resource_arn),
+    };
+    let Some(arn) = arn else {
         return Ok(PassResult::Refused {
-            why: format!("the cluster ARN {cluster_arn} cannot be read."),
+            why: format!("the ARN {resource_arn} cannot be read."),
         });
     };
-    if state.arn != cluster_arn {
+    if job.live.arn() != resource_arn {
         tracing::warn!(
-            wanted = cluster_arn,
-            read = %state.arn,
-            "live state is for another cluster; nothing changed"
+            wanted = resource_arn,
+            read = %job.live.arn(),
+            "live state is for another resource; nothing changed"
         );
         return Ok(PassResult::Refused {
             why: format!(
-                "the live state read is for {}, not {cluster_arn}.",
-                state.arn
+                "the live state read is for {}, not {resource_arn}.",
+                job.live.arn()
             ),
         });
     }
@@ -265,17 +201,17 @@ pub async fn pass(
         api,
         fence,
         arn,
-        state,
-        policy,
+        job,
+        policy: &job.config.remediation,
         progress,
         now,
         changed: false,
     };
-    if state.status != "available" {
-        return Ok(pass.waiting(format!("the cluster is {}", state.status)));
+    if job.live.status() != "available" {
+        return Ok(pass.waiting(format!("it is {}", job.live.status())));
     }
-    let steps = match plan(state, policy) {
-        Ok((steps, _)) => steps,
+    let steps = match job.control.plan(job.live, job.config) {
+        Ok(plan) => plan.steps,
         Err(why) => return Ok(PassResult::Refused { why }),
     };
     for step in &steps {
@@ -290,9 +226,9 @@ pub async fn pass(
 struct Pass<'a> {
     api: &'a dyn FixApi,
     fence: &'a dyn Fence,
-    /// The cluster the finding names (region, account, identifier).
+    /// The resource the finding names (region, account, identifier).
     arn: ClusterArn<'a>,
-    state: &'a ClusterState,
+    job: Job<'a>,
     policy: &'a Remediation,
     progress: &'a mut Progress,
     now: DateTime<Utc>,
@@ -315,7 +251,19 @@ impl Pass<'_> {
             Step::WaitForMaintenanceWindow { window } => Ok(self.wait_for_window(window)),
             Step::RebootInstance { instance } => self.reboot(instance).await,
             Step::SetLogRetention { log_group, days } => self.set_retention(log_group, *days).await,
-            Step::Verify => self.verify().await.map(Some),
+            Step::ModifyCluster { setting, value } => self.modify_cluster(*setting, *value).await,
+            Step::MakeSnapshotPrivate { snapshot } => self.make_private(snapshot).await,
+            Step::Verify if self.job.control.id() == "Neptune.2" => self.verify().await.map(Some),
+            Step::Verify => self.verify_again().await.map(Some),
+        }
+    }
+
+    /// The cluster a Neptune.2 step works on (plans give cluster steps to
+    /// clusters only).
+    fn cluster(&self) -> Option<&'_ ClusterState> {
+        match self.job.live {
+            Live::Cluster(c) => Some(c),
+            Live::Snapshot(_) => None,
         }
     }
 
@@ -339,8 +287,9 @@ impl Pass<'_> {
             .checkpoint(self.progress)
             .await
             .map_err(PassError::Fenced)?;
-        let (cluster, account, region) = (self.arn.identifier, self.arn.account, self.arn.region);
-        tracing::info!(cluster, account, region, call, params = %params, "changing the cluster");
+        let (resource, account, region) = (self.arn.identifier, self.arn.account, self.arn.region);
+        let control = self.job.control.id();
+        tracing::info!(resource, account, region, control, call, params = %params, "changing the resource");
         Ok(())
     }
 
@@ -462,7 +411,10 @@ impl Pass<'_> {
             }
         }
         let region = self.arn.region;
-        for m in &self.state.members {
+        let Some(state) = self.cluster() else {
+            return Ok(Some(not_a_cluster()));
+        };
+        for m in &state.members {
             let status = self.api.instance_status(region, &m.instance).await?;
             if status.as_deref() != Some("available") {
                 return Ok(Some(self.waiting(format!(
@@ -526,7 +478,9 @@ impl Pass<'_> {
             self.changed_now();
             return Ok(self.waiting("changed the parameter group; checking again".into()));
         }
-        let state = self.state;
+        let Some(state) = self.cluster() else {
+            return Ok(not_a_cluster());
+        };
         let problems = state.problems();
         if !problems.is_empty() {
             if self.policy.reboot == RebootPolicy::Never
@@ -543,9 +497,22 @@ impl Pass<'_> {
         if !self.api.has_log_stream(self.arn.region, &log_group).await? {
             return Ok(self.waiting(format!("verify: no audit log stream in {log_group} yet")));
         }
-        Ok(PassResult::Verified)
+        let seen = self.job.control.verified(self.job.live, self.job.config);
+        Ok(PassResult::Verified { seen })
     }
 }
+
+/// A cluster step met a snapshot: nothing is changed.
+fn not_a_cluster() -> PassResult {
+    PassResult::Refused {
+        why: "a cluster's step was planned for a snapshot.".into(),
+    }
+}
+
+mod progress;
+mod settings;
+
+pub use progress::{Original, Progress};
 
 #[cfg(test)]
 mod tests;

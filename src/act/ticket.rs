@@ -94,10 +94,14 @@ impl TicketSink for LogTickets {
             account = %d.account,
             region = %d.region,
             cluster = d.cluster.as_deref().unwrap_or(""),
+            snapshot = d.snapshot.as_deref().unwrap_or(""),
+            control = d.control.as_deref().unwrap_or(""),
             rule = d.rule.as_deref().unwrap_or(""),
             problems = %d.problems.join("; "),
             reason = %d.reason,
-            "ticket: Neptune cluster does not write audit logs to CloudWatch Logs"
+            fix = %problem::TicketText::new(d, None).fix.join(" "),
+            "ticket: {}",
+            problem::TicketText::new(d, None).title
         );
         Ok(Ticket::default())
     }

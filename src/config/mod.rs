@@ -15,6 +15,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+mod controls;
 mod env;
 mod matching;
 mod pacing;
@@ -26,6 +27,7 @@ mod values;
 #[cfg(test)]
 mod tests;
 
+pub use controls::{covers, ControlTable, Controls, DEFAULT_MIN_RETENTION_DAYS};
 pub use env::{CONFIG_TOML_ENV, ENV_PREFIX, ENV_SEPARATOR};
 pub use matching::{Match, Subject, TagMatch};
 pub use pacing::{Rate, Rates};
@@ -59,6 +61,9 @@ pub struct Config {
     pub scope: Scope,
     #[serde(default)]
     pub remediation: Remediation,
+    /// `[controls."<id>"]`: per-control settings.
+    #[serde(default)]
+    pub controls: Controls,
     #[serde(default)]
     pub suppress: Vec<Suppression>,
     #[serde(default)]

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::controls::opt_controls;
 use super::matching::Match;
 use super::values::{
     accounts, regions, Expiry, Mode, OnResolve, OwnAccount, RebootPolicy, Regression, RuleAction,
@@ -108,6 +109,9 @@ pub struct Suppression {
     pub name: String,
     pub reason: String,
     pub expires: Expiry,
+    /// The controls it applies to; absent: every control.
+    #[serde(default, deserialize_with = "opt_controls")]
+    pub controls: Option<Vec<String>>,
     #[serde(default, rename = "match")]
     pub matcher: Match,
 }
@@ -118,6 +122,10 @@ pub struct Suppression {
 pub struct Rule {
     pub name: String,
     pub action: RuleAction,
+    /// The controls it applies to; absent: every control. An opt-in
+    /// control (Neptune.7) is remediated only by a rule that names it here.
+    #[serde(default, deserialize_with = "opt_controls")]
+    pub controls: Option<Vec<String>>,
     #[serde(default, rename = "match")]
     pub matcher: Match,
 }

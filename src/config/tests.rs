@@ -409,3 +409,45 @@ fn securityhub_api_is_auto_v1_or_v2() {
     let e = error("[pacing]\nget_findings_v2 = { per_second = 3, burst = 0 }\n");
     assert!(e.contains("pacing.get_findings_v2.burst"), "{e}");
 }
+
+#[test]
+fn controls_settings_and_rule_controls_are_read_and_checked() {
+    let c = parse(
+        "[controls.\"Neptune.5\"]\nmin_retention_days = 14\n\
+         [[rule]]\nname = \"iam\"\naction = \"remediate\"\ncontrols = [\"Neptune.7\", \"Neptune.4\"]\n\
+         [[suppress]]\nname = \"tags\"\nreason = \"r\"\nexpires = \"2099-01-01\"\ncontrols = \"Neptune.8\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.controls.neptune5_min_retention_days(), 14);
+    assert_eq!(
+        c.rule[0].controls.as_deref(),
+        Some(&["Neptune.7".to_string(), "Neptune.4".to_string()][..])
+    );
+    assert_eq!(
+        c.suppress[0].controls.as_deref(),
+        Some(&["Neptune.8".to_string()][..])
+    );
+    assert_eq!(parse("").unwrap().controls.neptune5_min_retention_days(), 7);
+
+    let e = error("[[rule]]\nname = \"x\"\naction = \"ticket\"\ncontrols = [\"Neptune.10\"]\n");
+    assert!(
+        e.contains("rule[0].controls") && e.contains("unknown control \"Neptune.10\""),
+        "{e}"
+    );
+    let e = error("[[rule]]\nname = \"x\"\naction = \"ticket\"\ncontrols = []\n");
+    assert!(
+        e.contains("rule[0].controls") && e.contains("at least one"),
+        "{e}"
+    );
+    let e = error("[controls.\"Neptune.5\"]\nmin_retention_days = 40\n");
+    assert!(
+        e.contains("controls.\"Neptune.5\".min_retention_days") && e.contains("expected 7 to 35"),
+        "{e}"
+    );
+    let e = error("[controls.\"Neptune.4\"]\nmin_retention_days = 10\n");
+    assert!(e.contains("only Neptune.5"), "{e}");
+    let e = error("[controls.\"RDS.7\"]\n");
+    assert!(e.contains("unknown control \"RDS.7\""), "{e}");
+    let e = error("[controls.\"Neptune.5\"]\nmin_days = 10\n");
+    assert!(e.contains("unknown"), "{e}");
+}

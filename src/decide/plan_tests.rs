@@ -28,6 +28,7 @@ fn ops(d: &Decision) -> Vec<String> {
                 format!("retention {log_group} {days}")
             }
             Step::Verify => "verify".into(),
+            other => format!("{other:?}"),
         })
         .collect()
 }

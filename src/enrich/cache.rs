@@ -86,6 +86,13 @@ impl ClusterReader for CachedReader {
         read
     }
 
+    async fn snapshot_state(
+        &self,
+        arn: &str,
+    ) -> Result<Option<crate::state::SnapshotState>, crate::aws::Error> {
+        self.inner.snapshot_state(arn).await
+    }
+
     fn forget(&self, arn: &str) {
         lock(&self.entries).remove(arn);
         self.inner.forget(arn);

@@ -27,12 +27,18 @@ use crate::aws::accounts::Accounts;
 use crate::aws::{AwsResult, Error, NeptuneClients, Place};
 use crate::finding::ClusterArn;
 use crate::pace::{Api, Pacer};
-use crate::state::{AuditParameter, ClusterState, Member, AUDIT_PARAMETER, IN_SYNC};
+use crate::state::{
+    AuditParameter, ClusterSettings, ClusterState, Member, SnapshotState, AUDIT_PARAMETER, IN_SYNC,
+};
 
 /// Reads a cluster's live state. `Ok(None)`: the cluster does not exist.
 #[async_trait]
 pub trait ClusterReader: Send + Sync {
     async fn cluster_state(&self, cluster_arn: &str) -> Result<Option<ClusterState>, Error>;
+
+    /// A cluster snapshot's live state (read afresh each time). `Ok(None)`:
+    /// it does not exist.
+    async fn snapshot_state(&self, snapshot_arn: &str) -> Result<Option<SnapshotState>, Error>;
 
     /// hubtriage changed this cluster: state read before must not be used again.
     fn forget(&self, _cluster_arn: &str) {}
@@ -154,6 +160,15 @@ impl ClusterReader for NeptuneReader {
             .map_err(|e| e.in_region(arn.region))
     }
 
+    async fn snapshot_state(&self, snapshot_arn: &str) -> Result<Option<SnapshotState>, Error> {
+        let Some(arn) = ClusterArn::parse_snapshot(snapshot_arn) else {
+            return Ok(None);
+        };
+        self.read_snapshot(snapshot_arn, arn)
+            .await
+            .map_err(|e| e.in_region(arn.region))
+    }
+
     fn forget(&self, cluster_arn: &str) {
         if let Some(arn) = ClusterArn::parse(cluster_arn) {
             let place = self.accounts.place(arn.account, arn.region);
@@ -232,6 +247,66 @@ impl NeptuneReader {
             on_group(&neptune_clusters(&client).await?, id, &group)
         };
         Ok(Some(to_state(&cluster, audit, tags, shared_with)))
+    }
+
+    /// A snapshot's state: DescribeDBClusterSnapshots (by identifier, in the
+    /// snapshot's own account and region; only the answer with exactly the
+    /// finding's ARN is used), its `restore` attribute, and its tags.
+    async fn read_snapshot(
+        &self,
+        snapshot_arn: &str,
+        arn: ClusterArn<'_>,
+    ) -> Result<Option<SnapshotState>, Error> {
+        let place = self.accounts.place(arn.account, arn.region);
+        self.accounts.ready(&place).await?;
+        let client = self.clients.get(&place);
+        let id = arn.identifier;
+        self.pace(&place).await;
+        let mut ask = client
+            .describe_db_cluster_snapshots()
+            .db_cluster_snapshot_identifier(id);
+        if id.starts_with("rds:") {
+            ask = ask.snapshot_type("automated");
+        }
+        let described = ask
+            .send()
+            .await
+            .absent_if(|e| e.is_db_cluster_snapshot_not_found_fault())
+            .aws("Neptune", "DescribeDBClusterSnapshots", id)?;
+        let Some(snapshot) = described.and_then(|out| {
+            out.db_cluster_snapshots
+                .unwrap_or_default()
+                .into_iter()
+                .find(|s| s.db_cluster_snapshot_arn() == Some(snapshot_arn))
+        }) else {
+            return Ok(None);
+        };
+        let mut state = SnapshotState {
+            identifier: snapshot
+                .db_cluster_snapshot_identifier()
+                .unwrap_or(id)
+                .to_string(),
+            arn: snapshot_arn.to_string(),
+            cluster: snapshot
+                .db_cluster_identifier()
+                .unwrap_or_default()
+                .to_string(),
+            engine: snapshot.engine().unwrap_or_default().to_string(),
+            status: snapshot.status().unwrap_or_default().to_string(),
+            snapshot_type: snapshot.snapshot_type().unwrap_or_default().to_string(),
+            storage_encrypted: snapshot.storage_encrypted().unwrap_or(false),
+            restore: Vec::new(),
+            tags: BTreeMap::new(),
+        };
+        if state.engine != "neptune" {
+            // Not ours to read further; the decision ignores it.
+            return Ok(Some(state));
+        }
+        self.pace(&place).await;
+        state.restore = snapshot_restore(&client, id).await?.unwrap_or_default();
+        self.pace(&place).await;
+        state.tags = tags(&client, snapshot_arn, id).await?;
+        Ok(Some(state))
     }
 
     /// The cluster with exactly the finding's ARN, from the listing or asked
@@ -316,7 +391,30 @@ fn the_cluster(clusters: Vec<DbCluster>, arn: &str) -> Option<DbCluster> {
     found
 }
 
-/// The cluster's tags.
+/// A snapshot's `restore` attribute; `None` when the snapshot does not exist.
+pub async fn snapshot_restore(
+    client: &Client,
+    snapshot: &str,
+) -> Result<Option<Vec<String>>, Error> {
+    let described = client
+        .describe_db_cluster_snapshot_attributes()
+        .db_cluster_snapshot_identifier(snapshot)
+        .send()
+        .await
+        .absent_if(|e| e.is_db_cluster_snapshot_not_found_fault())
+        .aws("Neptune", "DescribeDBClusterSnapshotAttributes", snapshot)?;
+    Ok(described.map(|out| {
+        out.db_cluster_snapshot_attributes_result()
+            .map(|r| r.db_cluster_snapshot_attributes())
+            .unwrap_or_default()
+            .iter()
+            .filter(|a| a.attribute_name() == Some("restore"))
+            .flat_map(|a| a.attribute_values().iter().cloned())
+            .collect()
+    }))
+}
+
+/// The resource's tags.
 async fn tags(
     client: &Client,
     cluster_arn: &str,
@@ -423,6 +521,19 @@ fn to_state(
         tags,
         group_shared_with,
         audit_log_retention_days: None,
+        settings: settings_of(c),
+    }
+}
+
+/// The settings Neptune.1, .4, .5, .7, .8 and .9 check, as DescribeDBClusters gives them.
+pub fn settings_of(c: &DbCluster) -> ClusterSettings {
+    ClusterSettings {
+        storage_encrypted: c.storage_encrypted().unwrap_or(false),
+        deletion_protection: c.deletion_protection().unwrap_or(false),
+        backup_retention_period: c.backup_retention_period().unwrap_or(0),
+        iam_database_authentication: c.iam_database_authentication_enabled().unwrap_or(false),
+        copy_tags_to_snapshot: c.copy_tags_to_snapshot().unwrap_or(false),
+        multi_az: c.multi_az().unwrap_or(false),
     }
 }
 

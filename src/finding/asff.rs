@@ -10,6 +10,7 @@
 //! | `workflow_status` | `Workflow.Status`, else the legacy `WorkflowState` |
 //! | `record_state` | `RecordState` (absent: ACTIVE) |
 //! | `cluster_arn` | the `Id` of the first `Resources[]` entry of type `AwsRdsDbCluster` |
+//! | `snapshot_arn` | the `Id` of the first `Resources[]` entry of type `AwsRdsDbClusterSnapshot` |
 //! | `note`, `user_defined_fields`, `updated_at` | `Note`, `UserDefinedFields`, `UpdatedAt` |
 
 use std::collections::BTreeMap;
@@ -32,7 +33,8 @@ pub(super) fn parse_finding(
     compliance.object()?;
     let status = opt_string(compliance.opt_field("Status"))?;
     let control = control(node, &compliance, &generator_id)?;
-    let cluster_arn = cluster_arn(node)?;
+    let cluster_arn = resource_id(node, "AwsRdsDbCluster")?;
+    let snapshot_arn = resource_id(node, "AwsRdsDbClusterSnapshot")?;
     let workflow_status = workflow(node)?;
     let record_state =
         opt_string(node.opt_field("RecordState"))?.unwrap_or_else(|| "ACTIVE".into());
@@ -54,6 +56,7 @@ pub(super) fn parse_finding(
             ("Region", Some(&region), 32),
             ("Compliance.SecurityControlId", control.as_ref(), 64),
             ("Resources[].Id", cluster_arn.as_ref(), 2048),
+            ("Resources[].Id", snapshot_arn.as_ref(), 2048),
             ("Compliance.Status", status.as_ref(), 32),
             ("RecordState", Some(&record_state), 32),
             ("Severity.Label", severity_label.as_ref(), 32),
@@ -71,6 +74,7 @@ pub(super) fn parse_finding(
         control,
         cluster_arn,
         cluster_resource_id: None,
+        snapshot_arn,
         compliance_status: status.as_deref().map(Compliance::parse),
         record_state: RecordState::parse(&record_state),
         workflow_status,
@@ -141,11 +145,11 @@ fn note(node: &Node<'_>) -> Result<Option<Note>, ParseError> {
     }))
 }
 
-/// The `Id` of the first `Resources[]` entry of type `AwsRdsDbCluster`.
-fn cluster_arn(node: &Node<'_>) -> Result<Option<String>, ParseError> {
+/// The `Id` of the first `Resources[]` entry of type `kind`.
+fn resource_id(node: &Node<'_>, kind: &str) -> Result<Option<String>, ParseError> {
     for resource in &node.field("Resources")?.array()? {
         resource.object()?;
-        if resource.field("Type")?.string()? == "AwsRdsDbCluster" {
+        if resource.field("Type")?.string()? == kind {
             return Ok(Some(resource.field("Id")?.string()?.to_string()));
         }
     }

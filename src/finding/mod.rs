@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use self::node::Node;
+use crate::control::ids;
 
 /// The control this crate triages.
 pub const NEPTUNE_2: &str = "Neptune.2";
@@ -64,14 +65,18 @@ pub struct Finding {
     pub generator_id: String,
     pub account: String,
     pub region: String,
-    /// `Compliance.SecurityControlId`, else `ProductFields.ControlId`, else the
-    /// last `/`-separated part of `GeneratorId` when it names Neptune.2.
+    /// `Compliance.SecurityControlId`, else `ProductFields.ControlId` (without
+    /// Control Tower's `CT.` prefix), else the last `/`-separated part of
+    /// `GeneratorId` when it names a control hubtriage triages.
     pub control: Option<String>,
     /// The `Id` of the first `Resources[]` entry of type `AwsRdsDbCluster`.
     pub cluster_arn: Option<String>,
     /// OCSF only: the cluster's `DbClusterResourceId` (`cluster-…`) when the
     /// finding gives no ARN; the pipeline looks the cluster up by it.
     pub cluster_resource_id: Option<String>,
+    /// The `Id` of the first `Resources[]` entry of type
+    /// `AwsRdsDbClusterSnapshot` (OCSF: `AWS::RDS::DBClusterSnapshot`).
+    pub snapshot_arn: Option<String>,
     pub compliance_status: Option<Compliance>,
     pub record_state: RecordState,
     pub workflow_status: Workflow,
@@ -226,9 +231,17 @@ impl Finding {
             .as_deref()
             .and_then(|arn| ClusterArn::parse(arn).map(|a| a.identifier))
     }
+
+    /// The snapshot identifier from the resource ARN (`...:cluster-snapshot:<id>`), if any.
+    pub fn snapshot_id(&self) -> Option<&str> {
+        self.snapshot_arn
+            .as_deref()
+            .and_then(|arn| ClusterArn::parse_snapshot(arn).map(|a| a.identifier))
+    }
 }
 
-/// The parts of `arn:<partition>:rds:<region>:<account>:cluster:<identifier>`.
+/// The parts of `arn:<partition>:rds:<region>:<account>:cluster:<identifier>`
+/// (or `cluster-snapshot:<identifier>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClusterArn<'a> {
     pub partition: &'a str,
@@ -238,11 +251,22 @@ pub struct ClusterArn<'a> {
 }
 
 impl<'a> ClusterArn<'a> {
+    /// `arn:<partition>:rds:<region>:<account>:cluster:<identifier>`.
     pub fn parse(arn: &'a str) -> Option<Self> {
+        Self::parse_kind(arn, "cluster")
+    }
+
+    /// A cluster snapshot's: `arn:<partition>:rds:<region>:<account>:cluster-snapshot:<identifier>`.
+    pub fn parse_snapshot(arn: &'a str) -> Option<Self> {
+        Self::parse_kind(arn, "cluster-snapshot")
+    }
+
+    fn parse_kind(arn: &'a str, kind: &str) -> Option<Self> {
         let parts: Vec<&str> = arn.splitn(7, ':').collect();
         match parts.as_slice() {
-            ["arn", partition, "rds", region, account, "cluster", identifier]
-                if !partition.is_empty()
+            ["arn", partition, "rds", region, account, k, identifier]
+                if *k == kind
+                    && !partition.is_empty()
                     && !region.is_empty()
                     && !account.is_empty()
                     && !identifier.is_empty() =>
@@ -315,10 +339,12 @@ pub fn control_of(
     generator_id: &str,
 ) -> Option<String> {
     let generator_control = generator_id
-        .ends_with(&format!("/{NEPTUNE_2}"))
-        .then(|| NEPTUNE_2.to_string());
+        .rsplit('/')
+        .next()
+        .filter(|last| generator_id.contains('/') && ids::is_known(ids::normalize(last)))
+        .map(|last| ids::normalize(last).to_string());
     security_control_id
-        .or(product_control_id)
+        .or(product_control_id.map(|id| ids::normalize(&id).to_string()))
         .or(generator_control)
 }
 

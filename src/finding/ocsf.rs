@@ -13,6 +13,7 @@
 //! | `record_state` | ARCHIVED when `status_id` is 5 or `activity_id` is 3 (Close), else ACTIVE |
 //! | `severity_label` | `severity_id`: 1 INFORMATIONAL … 5 CRITICAL (6 Fatal as CRITICAL) |
 //! | `cluster_arn` | the `resources[]` entry of type `AWS::RDS::DBCluster` (or `AwsRdsDbCluster`): `uid_alt` or `uid`, whichever is the cluster ARN; else `cluster_resource_id` from a `cluster-…` uid |
+//! | `snapshot_arn` | the `resources[]` entry of type `AWS::RDS::DBClusterSnapshot` (or `AwsRdsDbClusterSnapshot`): `uid_alt` or `uid`, whichever is its ARN |
 //! | `updated_at` | `finding_info.modified_time_dt` |
 //! | `note`, `user_defined_fields` | hubtriage's own `comment` (see [`comment`]) |
 //!
@@ -29,6 +30,8 @@ use crate::marks::{comment, UPDATED_BY};
 /// Resource types of a Neptune (RDS) DB cluster: OCSF findings use the
 /// CloudFormation name; early samples used ASFF's.
 const CLUSTER_TYPES: [&str; 2] = ["AWS::RDS::DBCluster", "AwsRdsDbCluster"];
+/// The same for a DB cluster snapshot.
+const SNAPSHOT_TYPES: [&str; 2] = ["AWS::RDS::DBClusterSnapshot", "AwsRdsDbClusterSnapshot"];
 
 /// One OCSF finding as GetFindingsV2 returns it (the same object as an
 /// event's `detail.findings[0]`).
@@ -70,6 +73,7 @@ pub(super) fn parse_finding(
         .and_then(severity)
         .map(str::to_string);
     let (cluster_arn, cluster_resource_id) = cluster(node)?;
+    let snapshot_arn = snapshot(node)?;
     let updated_at = opt_string(info.opt_field("modified_time_dt"))?;
     let (note, user_defined_fields) = comment_of(node)?;
 
@@ -85,6 +89,7 @@ pub(super) fn parse_finding(
             ("compliance.control", control.as_ref(), 64),
             ("resources[].uid_alt", cluster_arn.as_ref(), 2048),
             ("resources[].uid", cluster_resource_id.as_ref(), 256),
+            ("resources[].uid", snapshot_arn.as_ref(), 2048),
             ("finding_info.modified_time_dt", updated_at.as_ref(), 64),
         ],
     )?;
@@ -103,6 +108,7 @@ pub(super) fn parse_finding(
         control,
         cluster_arn,
         cluster_resource_id,
+        snapshot_arn,
         compliance_status,
         record_state: record_state(status_id, activity_id),
         workflow_status: workflow(status_id),
@@ -220,6 +226,29 @@ fn cluster(node: &Node<'_>) -> Result<(Option<String>, Option<String>), ParseErr
         return Ok((None, resource_id));
     }
     Ok((None, None))
+}
+
+/// The first cluster snapshot resource's ARN (`uid_alt` or `uid`, whichever is one).
+fn snapshot(node: &Node<'_>) -> Result<Option<String>, ParseError> {
+    let Some(resources) = node.opt_field("resources") else {
+        return Err(node.missing("resources"));
+    };
+    for resource in &resources.array()? {
+        resource.object()?;
+        if !SNAPSHOT_TYPES.contains(&resource.field("type")?.string()?) {
+            continue;
+        }
+        for key in ["uid_alt", "uid"] {
+            if let Some(value) = resource.opt_field(key) {
+                let value = value.string()?;
+                if ClusterArn::parse_snapshot(value).is_some() {
+                    return Ok(Some(value.to_string()));
+                }
+            }
+        }
+        return Ok(None);
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

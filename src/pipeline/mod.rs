@@ -12,14 +12,15 @@ use self::remediation::Leased;
 use crate::act::driver::{self, DriverError, Executor};
 use crate::act::ticket::{TicketError, TicketSink};
 use crate::config::Config;
-use crate::decide::{decide, out_of_reach, screen, Decision, Reach};
+use crate::control::Kind;
+use crate::decide::{decide_on, out_of_reach, screen, Decision, Reach};
 use crate::enrich::neptune::ClusterReader;
 use crate::events::Publisher;
 use crate::finding::Finding;
 use crate::lock;
 use crate::metrics::Metrics;
 use crate::record::{is_own_update, FindingId, FindingUpdate, FindingsApi, RecordError, Recorder};
-use crate::state::ClusterState;
+use crate::state::{ClusterState, LiveState};
 
 /// Why a finding could not be handled; its message stays on the queue.
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +187,12 @@ impl Pipeline {
         let (None, Some(resource_id)) = (&f.cluster_arn, &f.cluster_resource_id) else {
             return Ok(None);
         };
-        if !f.is_neptune2() || out_of_reach(f, &self.config, &self.reach).is_some() {
+        let cluster_control = f
+            .control
+            .as_deref()
+            .and_then(crate::control::deciding)
+            .is_some_and(|c| c.kind() == Kind::Cluster);
+        if !cluster_control || out_of_reach(f, &self.config, &self.reach).is_some() {
             return Ok(None);
         }
         let arn = self
@@ -217,14 +223,15 @@ impl Pipeline {
         let (decision, state) = match screen(f, &self.config, &self.reach) {
             Some(d) => (d, None),
             None => {
-                let state = self.read_cluster(f.cluster_arn.as_deref()).await?;
+                let state = self.read_live(f).await?;
                 if self.executor.is_some() && driver::in_progress(f, now) {
                     tracing::info!(
                         "a remediation of this finding is in progress; its re-checks carry it on"
                     );
                     return Ok(Handled::Remediating);
                 }
-                let decision = decide(f, state.as_ref(), &self.config, &self.reach, now);
+                let live = state.as_ref().map(LiveState::live);
+                let decision = decide_on(f, live, &self.config, &self.reach, now);
                 (decision, state)
             }
         };
@@ -236,13 +243,44 @@ impl Pipeline {
         else {
             return Ok(Handled::Remediating);
         };
-        self.metrics.decided(decision.action);
+        self.metrics
+            .decided(decision.action, decision.control.as_deref());
         log_decision(&decision);
         self.act_on(f, decision, state, lease, slot).await
     }
 
-    async fn read_cluster(&self, arn: Option<&str>) -> Result<Option<ClusterState>, FindingError> {
-        let Some(arn) = arn else { return Ok(None) };
+    /// The live state of the resource the finding's control checks: its
+    /// cluster (cached, read once by its findings), or its cluster snapshot.
+    async fn read_live(&self, f: &Finding) -> Result<Option<LiveState>, FindingError> {
+        let Some(control) = f.control.as_deref().and_then(crate::control::deciding) else {
+            return Ok(None);
+        };
+        let arn = driver::resource_arn(f, control);
+        if arn.is_empty() {
+            return Ok(None);
+        }
+        self.read_resource(control.kind(), arn).await
+    }
+
+    /// A cluster's or a cluster snapshot's live state, by its ARN.
+    async fn read_resource(
+        &self,
+        kind: Kind,
+        arn: &str,
+    ) -> Result<Option<LiveState>, FindingError> {
+        match kind {
+            Kind::Cluster => Ok(self.read_cluster(arn).await?.map(LiveState::Cluster)),
+            Kind::ClusterSnapshot => Ok(self
+                .clusters
+                .snapshot_state(arn)
+                .await
+                .inspect_err(|e| self.count_throttle(e))
+                .map_err(|e| FindingError::Enrich(Box::new(e)))?
+                .map(LiveState::Snapshot)),
+        }
+    }
+
+    async fn read_cluster(&self, arn: &str) -> Result<Option<ClusterState>, FindingError> {
         self.clusters
             .cluster_state(arn)
             .await

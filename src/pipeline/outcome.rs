@@ -12,7 +12,7 @@ use crate::lock;
 use crate::marks::FIELD_TICKET;
 use crate::metrics::Metrics;
 use crate::record::{describe_plan, Acted, FindingId, FindingUpdate, RecordError};
-use crate::state::ClusterState;
+use crate::state::LiveState;
 
 impl Pipeline {
     /// Carries the decision out (its ticket, the remediation's first turn, or
@@ -21,7 +21,7 @@ impl Pipeline {
         &self,
         f: &Finding,
         decision: Decision,
-        state: Option<ClusterState>,
+        state: Option<LiveState>,
         lease: Option<ClusterLease>,
         slot: &mut Slot<'_>,
     ) -> Result<Handled, FindingError> {

@@ -5,19 +5,21 @@
 use chrono::{DateTime, Utc};
 
 use super::{FindingError, Handled, Pipeline, Slot};
+use crate::act::driver::resource_arn;
 use crate::act::driver::{ClusterLease, Turn};
 use crate::act::recheck::Recheck;
-use crate::decide::{decide, out_of_reach, untrusted, Action, Decision};
+use crate::control::{self, Kind};
+use crate::decide::{decide_on, out_of_reach, untrusted, Action, Decision};
 use crate::finding::Finding;
 use crate::record::FindingId;
-use crate::state::ClusterState;
+use crate::state::LiveState;
 
 /// A decision that goes ahead: made again under the cluster's lease when
 /// other tasks may change the cluster, the state it was made from, and the
 /// lease when it remediates.
 pub(super) struct Leased {
     pub decision: Decision,
-    pub state: Option<ClusterState>,
+    pub state: Option<LiveState>,
     pub lease: Option<ClusterLease>,
 }
 
@@ -38,13 +40,13 @@ impl Pipeline {
         &self,
         f: &Finding,
         decision: Decision,
-        state: Option<ClusterState>,
+        state: Option<LiveState>,
         now: DateTime<Utc>,
     ) -> Result<Option<Leased>, FindingError> {
         let (Some(executor), Action::Remediate, Some(arn)) = (
             &self.executor,
             decision.action,
-            state.as_ref().map(|s| s.arn.clone()),
+            state.as_ref().map(|s| s.live().arn().to_string()),
         ) else {
             return Ok(Some(Leased {
                 decision,
@@ -64,8 +66,9 @@ impl Pipeline {
             }));
         }
         self.clusters.forget(&arn);
-        let state = self.read_cluster(Some(&arn)).await?;
-        let decision = decide(f, state.as_ref(), &self.config, &self.reach, now);
+        let state = self.read_live(f).await?;
+        let live = state.as_ref().map(LiveState::live);
+        let decision = decide_on(f, live, &self.config, &self.reach, now);
         Ok(Some(Leased {
             decision,
             state,
@@ -78,16 +81,16 @@ impl Pipeline {
         &self,
         f: &Finding,
         decision: Decision,
-        state: &ClusterState,
+        state: &LiveState,
         lease: &ClusterLease,
         slot: &mut Slot<'_>,
     ) -> Result<Handled, FindingError> {
         let Some(executor) = &self.executor else {
             return Ok(Handled::Stopped("remediation mode is dry-run".into()));
         };
-        let turn = Box::pin(executor.start(f, decision, state, lease)).await;
+        let turn = Box::pin(executor.start(f, decision, state.live(), lease)).await;
         // The first pass may have changed the cluster.
-        self.clusters.forget(&state.arn);
+        self.clusters.forget(state.live().arn());
         self.carry_out(f, turn?, slot).await
     }
 
@@ -144,19 +147,16 @@ impl Pipeline {
         };
         // A remediation decides from state read now, never from a cached read.
         self.clusters.forget(&r.cluster_arn);
-        let Some(state) = self.read_cluster(Some(&r.cluster_arn)).await? else {
-            return stop("the cluster no longer exists".into()).await;
+        let kind = recheck_kind(r);
+        let Some(state) = self.read_resource(kind, &r.cluster_arn).await? else {
+            return stop(format!("the {} no longer exists", kind.noun())).await;
         };
         // The decision that started it, seen from live state now (for its rule and plan).
-        let decision = decide(
-            &current,
-            Some(&state),
-            &self.config,
-            &self.reach,
-            Utc::now(),
-        );
+        let now = Utc::now();
+        let decision = decide_on(&current, Some(state.live()), &self.config, &self.reach, now);
         let turn =
-            Box::pin(executor.resume(&current, decision, &state, progress, &cluster_lease)).await;
+            Box::pin(executor.resume(&current, decision, state.live(), progress, &cluster_lease))
+                .await;
         // The pass may have changed the cluster: what was read before is stale.
         self.clusters.forget(&r.cluster_arn);
         let turn = turn?;
@@ -187,13 +187,33 @@ impl Pipeline {
         {
             return Ok(Recheckable::Stop(why));
         }
-        if current.cluster_arn.as_deref() != Some(r.cluster_arn.as_str()) {
+        let named = current
+            .control
+            .as_deref()
+            .and_then(control::deciding)
+            .map(|c| resource_arn(&current, c))
+            .unwrap_or_default();
+        if named != r.cluster_arn {
+            let named = if named.is_empty() {
+                "no resource"
+            } else {
+                named
+            };
             return Ok(Recheckable::Stop(format!(
-                "the finding names {}, not the re-check's cluster {}",
-                current.cluster_arn.as_deref().unwrap_or("no cluster"),
+                "the finding names {named}, not the re-check's {} {}",
+                recheck_kind(r).noun(),
                 r.cluster_arn
             )));
         }
         Ok(Recheckable::Current(Box::new(current)))
     }
+}
+
+/// The kind of resource a re-check carries on (Neptune.2's cluster for a
+/// re-check written before other controls were triaged).
+fn recheck_kind(r: &Recheck) -> Kind {
+    r.control
+        .as_deref()
+        .and_then(control::by_id)
+        .map_or(Kind::Cluster, |c| c.kind())
 }

@@ -161,7 +161,7 @@ fn applying(hub: Arc<FakeHub>) -> (Arc<Pipeline>, Arc<FakeQueue>) {
         queue.clone(),
         Limiter::new(1, 10),
         None,
-        config.remediation.clone(),
+        Arc::new(config.clone()),
         metrics.clone(),
     );
     let (recorder, _) = Recorder::start(

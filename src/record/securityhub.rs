@@ -329,6 +329,12 @@ fn to_finding(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> Finding {
             .and_then(|r| r.id())
             .map(str::to_string),
         cluster_resource_id: None,
+        snapshot_arn: f
+            .resources()
+            .iter()
+            .find(|r| r.r#type() == Some("AwsRdsDbClusterSnapshot"))
+            .and_then(|r| r.id())
+            .map(str::to_string),
         compliance_status: f
             .compliance()
             .and_then(|c| c.status())

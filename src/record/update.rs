@@ -121,10 +121,11 @@ impl FindingUpdate {
         }
     }
 
-    /// A verified remediation: RESOLVED, with each change made.
-    pub fn remediated(changes: &[String], rule: Option<&str>) -> FindingUpdate {
+    /// A verified remediation: RESOLVED, with each change made and what was
+    /// seen when verified.
+    pub fn remediated(changes: &[String], seen: &str, rule: Option<&str>) -> FindingUpdate {
         let note = format!(
-            "hubtriage remediated this finding: {}. Verified: audit log export on, neptune_enable_audit_log=1, every instance in-sync, audit log stream present.",
+            "hubtriage remediated this finding: {}. Verified: {seen}.",
             listed(changes, "no change was needed")
         );
         Self::remediation(Workflow::Resolved, note, rule, "done", None)
@@ -220,6 +221,10 @@ pub fn describe_plan(plan: &[Step]) -> String {
             }
             Step::RebootInstance { instance } => format!("reboot_instance {instance}"),
             Step::SetLogRetention { days, .. } => format!("set_log_retention {days}d"),
+            Step::ModifyCluster { setting, value } => {
+                format!("modify_cluster {}={value}", setting.as_str())
+            }
+            Step::MakeSnapshotPrivate { snapshot } => format!("make_snapshot_private {snapshot}"),
             Step::Verify => "verify".to_string(),
         })
         .collect::<Vec<_>>()
@@ -271,6 +276,8 @@ mod tests {
             region: "us-east-1".into(),
             cluster: Some("c1".into()),
             control: Some("Neptune.2".into()),
+            snapshot: None,
+            finding_control: None,
             action,
             rule: Some("prod".into()),
             reason: "Rule prod chose ticket: the audit log export to CloudWatch Logs is off."

@@ -6,6 +6,7 @@ use super::*;
 #[derive(Default)]
 pub(crate) struct FakeClusters {
     pub(crate) states: Mutex<HashMap<String, ClusterState>>,
+    pub(crate) snapshots: Mutex<HashMap<String, crate::state::SnapshotState>>,
     pub(crate) reads: AtomicUsize,
     pub(crate) stall: bool,
 }
@@ -30,6 +31,14 @@ impl ClusterReader for FakeClusters {
             std::future::pending::<()>().await;
         }
         Ok(lock(&self.states).get(arn).cloned())
+    }
+
+    async fn snapshot_state(
+        &self,
+        arn: &str,
+    ) -> Result<Option<crate::state::SnapshotState>, Error> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Ok(lock(&self.snapshots).get(arn).cloned())
     }
 
     /// The fake's clusters have no resource ids: none is found.

@@ -107,6 +107,8 @@ pub(crate) fn ticket_decision(finding: &str) -> Decision {
         region: "us-east-1".into(),
         cluster: Some("orders-graph".into()),
         control: Some("Neptune.2".into()),
+        snapshot: None,
+        finding_control: None,
         action: crate::decide::Action::Ticket,
         rule: Some("prod-needs-change-ticket".into()),
         reason: "Rule prod-needs-change-ticket chose ticket: the audit log export is off.".into(),

@@ -11,6 +11,8 @@ pub(crate) struct FakeNeptune {
     pub(crate) stream: bool,
     /// The next reboot fails with this error (taken once).
     pub(crate) reboot_error: Mutex<Option<Error>>,
+    /// A cluster snapshot, for snapshot controls.
+    pub(crate) snapshot: Mutex<Option<crate::state::SnapshotState>>,
 }
 
 impl FakeNeptune {
@@ -22,6 +24,7 @@ impl FakeNeptune {
             log_group: Mutex::new(None),
             stream: true,
             reboot_error: Mutex::new(None),
+            snapshot: Mutex::new(None),
         }
     }
     pub(crate) fn call(&self, c: String) {
@@ -149,5 +152,45 @@ impl FixApi for FakeNeptune {
     }
     async fn has_log_stream(&self, _: &str, _: &str) -> Result<bool, Error> {
         Ok(self.stream && self.state.lock().unwrap().is_compliant())
+    }
+
+    async fn modify_cluster(
+        &self,
+        _: &str,
+        cluster: &str,
+        setting: crate::control::ClusterSetting,
+        value: crate::control::SettingValue,
+    ) -> Result<(), Error> {
+        use crate::control::{ClusterSetting as S, SettingValue as V};
+        self.call(format!("modify {cluster} {}={value}", setting.as_str()));
+        let mut state = lock(&self.state);
+        let settings = &mut state.settings;
+        match (setting, value) {
+            (S::DeletionProtection, V::Flag(on)) => settings.deletion_protection = on,
+            (S::BackupRetentionPeriod, V::Days(d)) => settings.backup_retention_period = d,
+            (S::CopyTagsToSnapshot, V::Flag(on)) => settings.copy_tags_to_snapshot = on,
+            (S::EnableIamDatabaseAuthentication, V::Flag(on)) => {
+                settings.iam_database_authentication = on
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    async fn cluster_settings(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<crate::state::ClusterSettings>, Error> {
+        Ok(Some(lock(&self.state).settings.clone()))
+    }
+    async fn make_snapshot_private(&self, _: &str, snapshot: &str) -> Result<(), Error> {
+        self.call(format!("private {snapshot}"));
+        if let Some(s) = lock(&self.snapshot).as_mut() {
+            s.restore.retain(|v| v != crate::state::PUBLIC);
+        }
+        Ok(())
+    }
+    async fn snapshot_restore(&self, _: &str, _: &str) -> Result<Option<Vec<String>>, Error> {
+        Ok(lock(&self.snapshot).as_ref().map(|s| s.restore.clone()))
     }
 }

@@ -54,11 +54,10 @@ async fn findings_end_with_the_workflow_and_note_their_decision_implies() {
     // The finding claims FAILED with stale details; live state is compliant.
     let compliant = w.finding("billing-graph", |_| {});
     let other_control = w.finding("orders-graph", |f| {
-        f["Id"] = json!(
-            "arn:aws:securityhub:us-east-1:111122223333:security-control/Neptune.1/finding/1"
-        );
-        f["Compliance"]["SecurityControlId"] = json!("Neptune.1");
-        f["GeneratorId"] = json!("security-control/Neptune.1");
+        f["Id"] =
+            json!("arn:aws:securityhub:us-east-1:111122223333:security-control/EC2.1/finding/1");
+        f["Compliance"]["SecurityControlId"] = json!("EC2.1");
+        f["GeneratorId"] = json!("security-control/EC2.1");
     });
     w.import(&[
         prod.clone(),

@@ -852,6 +852,122 @@ def apply_moto_patches():
             return wrapper
         setattr(RDSBackend, meth, make(getattr(RDSBackend, meth)))
 
+    # --- Patch I: CreateDBCluster settings of a Neptune cluster (Neptune.1/5/7).
+    # moto refuses EnableIAMDatabaseAuthentication for any engine but aurora-*
+    # ("not supported by Multi-AZ DB clusters"), takes any BackupRetentionPeriod
+    # (0, 36, ...), and reports KmsKeyId "default_kms_key_id" even on an
+    # unencrypted cluster. Neptune takes IAM auth, 1-35 days, and reports the
+    # key's ARN only when encrypted (aws/rds's key when none is given).
+    orig_cluster_init_i = DBCluster.__init__
+
+    def neptune_cluster_init(self, backend, *a, **kw):
+        if kw.get("engine") != "neptune":
+            return orig_cluster_init_i(self, backend, *a, **kw)
+        check_backup_retention(kw.get("backup_retention_period"))
+        iam = kw.pop("enable_iam_database_authentication", None)
+        orig_cluster_init_i(self, backend, *a, **kw)
+        # (a restore copies the source's attributes: iam_auth, kms_key_id)
+        self.iam_auth = bool(iam if iam is not None else kw.get("iam_auth"))
+        self.kms_key_id = neptune_kms_key_arn(backend, self.storage_encrypted, kw.get("kms_key_id"))
+
+    DBCluster.__init__ = neptune_cluster_init
+
+    # --- Patch J: ModifyDBCluster settings of a Neptune cluster (Neptune.4/5/7/8).
+    # DeletionProtection and CopyTagsToSnapshot are applied by moto (at once,
+    # as Neptune applies them whatever ApplyImmediately says), but
+    # EnableIAMDatabaseAuthentication lands on an attribute the response never
+    # reads, and BackupRetentionPeriod is not checked. Wraps patch A.
+    orig_modify_j = RDSBackend.modify_db_cluster
+
+    def modify_neptune_cluster_settings(self, kwargs):
+        cluster = self.clusters.get(kwargs["db_cluster_identifier"])
+        if cluster is None or cluster.engine != "neptune":
+            return orig_modify_j(self, kwargs)
+        check_backup_retention(kwargs.get("backup_retention_period"))  # before any change
+        new_id = kwargs.get("new_db_cluster_identifier") or kwargs["db_cluster_identifier"]
+        iam = kwargs.pop("enable_iam_database_authentication", None)
+        result = orig_modify_j(self, kwargs)
+        if iam is not None:
+            self.clusters[new_id].iam_auth = result.iam_auth = bool(iam)
+        return result
+
+    RDSBackend.modify_db_cluster = modify_neptune_cluster_settings
+
+    # --- Patch K: cluster snapshots named by ARN (Neptune.3/6). moto matches
+    # DBClusterSnapshotIdentifier against identifiers only, so
+    # DescribeDBClusterSnapshots, DescribeDBClusterSnapshotAttributes and
+    # ModifyDBClusterSnapshotAttribute said DBClusterSnapshotNotFoundFault for
+    # the snapshot's own ARN (the Id a Security Hub finding gives). Resolved
+    # here; the attribute results then name the snapshot's identifier.
+    orig_describe_cs = RDSBackend.describe_db_cluster_snapshots
+
+    def describe_db_cluster_snapshots(self, db_cluster_identifier, db_snapshot_identifier,
+                                      snapshot_type=None, filters=None):
+        if db_snapshot_identifier and db_snapshot_identifier.startswith("arn:"):
+            db_snapshot_identifier = cluster_snapshot_id_from_arn(self, db_snapshot_identifier)
+        return orig_describe_cs(self, db_cluster_identifier, db_snapshot_identifier,
+                                snapshot_type, filters)
+
+    RDSBackend.describe_db_cluster_snapshots = describe_db_cluster_snapshots
+
+    def snapshot_attributes_result(backend, identifier, attributes):
+        snapshot = backend.describe_db_cluster_snapshots(None, identifier)[0]
+        return rds_responses.ActionResult({"DBClusterSnapshotAttributesResult": {
+            "DBClusterSnapshotIdentifier": snapshot.db_cluster_snapshot_identifier,
+            "DBClusterSnapshotAttributes": [{"AttributeName": name, "AttributeValues": list(values)}
+                                            for name, values in attributes.items()]}})
+
+    def resp_describe_db_cluster_snapshot_attributes(self):
+        identifier = self.params["DBClusterSnapshotIdentifier"]
+        attributes = self.backend.describe_db_cluster_snapshot_attributes(
+            db_cluster_snapshot_identifier=identifier)
+        return snapshot_attributes_result(self.backend, identifier, attributes)
+
+    def resp_modify_db_cluster_snapshot_attribute(self):
+        identifier = self.params["DBClusterSnapshotIdentifier"]
+        attributes = self.backend.modify_db_cluster_snapshot_attribute(
+            db_cluster_snapshot_identifier=identifier,
+            attribute_name=self.params["AttributeName"],
+            values_to_add=self.params.get("ValuesToAdd"),
+            values_to_remove=self.params.get("ValuesToRemove"))
+        return snapshot_attributes_result(self.backend, identifier, attributes)
+
+    rds_responses.RDSResponse.describe_db_cluster_snapshot_attributes = (
+        resp_describe_db_cluster_snapshot_attributes)
+    rds_responses.RDSResponse.modify_db_cluster_snapshot_attribute = (
+        resp_modify_db_cluster_snapshot_attribute)
+
+    # --- Patch L: ModifyDBClusterSnapshotAttribute's values (Neptune.3). moto
+    # takes any value ("12345", "everyone"), repeats a value added twice, and
+    # makes an encrypted snapshot public. RDS takes "all" or account ids, and
+    # "You can't use all as a value ... if a manual DB cluster snapshot is
+    # encrypted": refused with InvalidParameterValue (see README).
+    orig_modify_csa = RDSBackend.modify_db_cluster_snapshot_attribute
+
+    def modify_db_cluster_snapshot_attribute(self, db_cluster_snapshot_identifier, attribute_name,
+                                             values_to_add=None, values_to_remove=None):
+        snapshot = self.describe_db_cluster_snapshots(None, db_cluster_snapshot_identifier)[0]
+        values_to_add, values_to_remove = list(values_to_add or []), list(values_to_remove or [])
+        if attribute_name == "restore":
+            for value in values_to_add + values_to_remove:
+                if value != "all" and not (len(value) == 12 and value.isdigit()):
+                    raise RDSClientError(
+                        "InvalidParameterValue",
+                        f"Invalid value {value} for the restore attribute: "
+                        "give a 12-digit AWS account ID or all.")
+            if "all" in values_to_add and snapshot.storage_encrypted:
+                raise RDSClientError(
+                    "InvalidParameterValue",
+                    f"DB cluster snapshot {snapshot.db_cluster_snapshot_identifier} is encrypted: "
+                    "it can be shared with AWS account IDs but not made public (all).")
+            present = list(snapshot.attributes.get(attribute_name, []))
+            values_to_add = [v for i, v in enumerate(values_to_add)
+                             if v not in present and v not in values_to_add[:i]]
+        return orig_modify_csa(self, snapshot.db_cluster_snapshot_identifier, attribute_name,
+                               values_to_add, values_to_remove)
+
+    RDSBackend.modify_db_cluster_snapshot_attribute = modify_db_cluster_snapshot_attribute
+
     # --- Patch F: Neptune writes audit logs to CloudWatch Logs (see
     # sync_neptune_audit_logs). Checked before the CloudWatch Logs reads below.
     from moto.logs.models import LogsBackend
@@ -957,6 +1073,49 @@ def apply_moto_patches():
         return {k: copy.deepcopy(event[k]) for k in keys if k in event}
 
     events_utils.EventTemplateParser.parse = staticmethod(parse)
+
+
+def check_backup_retention(value):
+    """Patches I/J: a Neptune cluster keeps automated backups 1 to 35 days
+    (None: not given, moto's default 1 stands)."""
+    if value is None:
+        return
+    from moto.rds.exceptions import RDSClientError
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        days = None
+    if days is None or not 1 <= days <= 35:
+        raise RDSClientError("InvalidParameterValue",
+                             f"Invalid backup retention period: {value}. "
+                             "The backup retention period must be between 1 and 35 days.")
+
+
+def neptune_kms_key_arn(backend, encrypted, kms_key_id):
+    """Patch I: the KmsKeyId a Neptune cluster reports: none when unencrypted,
+    else the ARN of the key given (KMSKeyNotAccessibleFault when moto's KMS
+    has no such key) or of the account's aws/rds key (created by moto's KMS
+    on first use, as AWS does)."""
+    from moto.rds.exceptions import KMSKeyNotAccessibleFault, RDSClientError
+    if not encrypted:
+        return None
+    try:
+        return backend._validate_kms_key(kms_key_id or "alias/aws/rds")
+    except RDSClientError:
+        raise
+    except Exception:  # e.g. an alias moto's KMS does not know
+        raise KMSKeyNotAccessibleFault(kms_key_id)
+
+
+def cluster_snapshot_id_from_arn(backend, arn):
+    """Patch K: the identifier a cluster-snapshot ARN of this account and
+    region names (DBClusterSnapshotNotFoundFault otherwise)."""
+    from moto.rds.exceptions import DBClusterSnapshotNotFoundError
+    parts = arn.split(":", 6)
+    if (len(parts) != 7 or parts[2] != "rds" or parts[5] != "cluster-snapshot"
+            or parts[3] != backend.region_name or parts[4] != backend.account_id):
+        raise DBClusterSnapshotNotFoundError(arn)
+    return parts[6]
 
 
 def cluster_modifying(cluster):
@@ -1187,6 +1346,16 @@ def v2_values(f, field):
     return values
 
 
+# The resource types of Neptune control findings (Neptune.1-9, and RDS
+# controls such as RDS.7 on a Neptune cluster), ASFF -> the CloudFormation name
+# the new Security Hub uses. A cluster's uid is its DbClusterResourceId
+# (cluster_resource_id); a cluster snapshot's is its ARN. Others pass as given.
+ASFF_TO_OCSF_RESOURCE_TYPE = {
+    "AwsRdsDbCluster": "AWS::RDS::DBCluster",
+    "AwsRdsDbClusterSnapshot": "AWS::RDS::DBClusterSnapshot",
+}
+
+
 def cluster_resource_id(arn):
     """The DbClusterResourceId moto gave the cluster an ARN names, if it exists."""
     parts = (arn or "").split(":")
@@ -1211,7 +1380,7 @@ def asff_to_ocsf(f):
     severity_id = ASFF_TO_V2_SEVERITY.get((f.get("Severity") or {}).get("Label"), 0)
     resources = []
     for r in f.get("Resources") or []:
-        kind = "AWS::RDS::DBCluster" if r.get("Type") == "AwsRdsDbCluster" else r.get("Type")
+        kind = ASFF_TO_OCSF_RESOURCE_TYPE.get(r.get("Type"), r.get("Type"))
         res = {"type": kind, "uid_alt": r.get("Id"), "region": r.get("Region"),
                "cloud_partition": r.get("Partition", "aws")}
         rid = cluster_resource_id(r.get("Id")) if kind == "AWS::RDS::DBCluster" else None

@@ -547,6 +547,56 @@ def v2_twins_updates_and_their_events():
         control("POST", "/_emu/v2", {"mirror": False})
 
 
+# Neptune.3 (snapshots not public) and Neptune.6 (snapshots encrypted) name a
+# cluster snapshot; every other Neptune control names the cluster.
+SNAPSHOT_CONTROLS = {"Neptune.3", "Neptune.6"}
+
+
+@test
+def findings_of_every_neptune_control_and_their_v2_twins():
+    neptune = client("neptune")
+    neptune.create_db_cluster(DBClusterIdentifier="controls-graph", Engine="neptune")
+    neptune.create_db_cluster_snapshot(DBClusterSnapshotIdentifier="controls-graph-snap",
+                                       DBClusterIdentifier="controls-graph")
+    c = describe_cluster("controls-graph")
+    cluster_arn, snap_arn = c["DBClusterArn"], snapshot_arn("controls-graph-snap")
+    findings = []
+    for control_id in [f"Neptune.{n}" for n in range(1, 10)] + ["RDS.7"]:
+        on_snapshot = control_id in SNAPSHOT_CONTROLS
+        f = make_finding(f"controls-{control_id}", control_id=control_id,
+                         cluster_arn=snap_arn if on_snapshot else cluster_arn)
+        if on_snapshot:
+            f["Resources"][0]["Type"] = "AwsRdsDbClusterSnapshot"
+        findings.append(f)
+    control("POST", "/_emu/v2", {"mirror": True})
+    try:
+        import_findings(*findings)
+        for f in findings:
+            got = get_one(f)
+            assert got["Compliance"]["SecurityControlId"] == f["Compliance"]["SecurityControlId"], got
+            assert got["Resources"] == f["Resources"], got
+        on_snapshots = client("securityhub").get_findings(Filters={
+            "ResourceType": [{"Value": "AwsRdsDbClusterSnapshot", "Comparison": "EQUALS"}],
+            "ResourceId": [{"Value": snap_arn, "Comparison": "EQUALS"}]})["Findings"]
+        assert {x["Compliance"]["SecurityControlId"] for x in on_snapshots} == SNAPSHOT_CONTROLS, on_snapshots
+        # The V2 twins: a snapshot by its ARN, a cluster by its resource id.
+        for f in findings:
+            [r] = get_v2(f)["resources"]
+            if f["Compliance"]["SecurityControlId"] in SNAPSHOT_CONTROLS:
+                assert (r["type"], r["uid"]) == ("AWS::RDS::DBClusterSnapshot", snap_arn), r
+            else:
+                assert (r["type"], r["uid"], r["uid_alt"]) == (
+                    "AWS::RDS::DBCluster", c["DbClusterResourceId"], cluster_arn), r
+        assert get_v2(findings[-1])["compliance"]["control"] == "RDS.7"
+        v2 = client("securityhub").get_findings_v2(Filters={"CompositeFilters": [{"StringFilters": [
+            {"FieldName": "resources.type",
+             "Filter": {"Value": "AWS::RDS::DBClusterSnapshot", "Comparison": "EQUALS"}},
+            {"FieldName": "resources.uid", "Filter": {"Value": snap_arn, "Comparison": "EQUALS"}}]}]})
+        assert {x["compliance"]["control"] for x in v2["Findings"]} == SNAPSHOT_CONTROLS, v2
+    finally:
+        control("POST", "/_emu/v2", {"mirror": False})
+
+
 @test
 def sqs_counts_and_deletes_stay_right_at_depth():
     # Patch H changes how moto finds messages, not what it answers.
@@ -754,6 +804,204 @@ def patch_c_describe_db_clusters_and_tags():
                      "ApplyMethod": "pending-reboot"}])
     assert {m["DBClusterParameterGroupStatus"] for m in describe_cluster("orders-graph")["DBClusterMembers"]} \
         == {"pending-reboot"}
+
+
+def neptune_cluster(name, filtered=False):
+    """A cluster from DescribeDBClusters, by identifier or (rds client) from
+    the engine=neptune listing, as the daemon reads both."""
+    if not filtered:
+        return describe_cluster(name)
+    listing = client("rds").describe_db_clusters(Filters=[{"Name": "engine", "Values": ["neptune"]}])
+    [c] = [c for c in listing["DBClusters"] if c["DBClusterIdentifier"] == name]
+    return c
+
+
+def settings(c):
+    return {k: c.get(k) for k in ("DeletionProtection", "BackupRetentionPeriod", "CopyTagsToSnapshot",
+                                  "IAMDatabaseAuthenticationEnabled", "StorageEncrypted", "MultiAZ")}
+
+
+@test
+def patch_i_neptune_cluster_settings_at_create():
+    neptune, kms = client("neptune"), client("kms")
+    neptune.create_db_cluster(DBClusterIdentifier="settings-plain", Engine="neptune")
+    c = describe_cluster("settings-plain")
+    assert settings(c) == {"DeletionProtection": False, "BackupRetentionPeriod": 1, "CopyTagsToSnapshot": False,
+                           "IAMDatabaseAuthenticationEnabled": False, "StorageEncrypted": False,
+                           "MultiAZ": False}, c
+    assert "KmsKeyId" not in c, "an unencrypted cluster has no key"
+    assert c["DbClusterResourceId"].startswith("cluster-"), c
+    # Every Neptune control's setting at creation (moto refused IAM auth).
+    key = kms.create_key(Description="neptune at rest")["KeyMetadata"]
+    neptune.create_db_cluster(DBClusterIdentifier="settings-all", Engine="neptune", DeletionProtection=True,
+                              BackupRetentionPeriod=35, CopyTagsToSnapshot=True,
+                              EnableIAMDatabaseAuthentication=True, StorageEncrypted=True,
+                              KmsKeyId=key["KeyId"])
+    for n, az in ((1, "us-east-1a"), (2, "us-east-1b")):
+        neptune.create_db_instance(DBInstanceIdentifier=f"settings-all-{n}", DBInstanceClass="db.r5.large",
+                                   Engine="neptune", DBClusterIdentifier="settings-all", AvailabilityZone=az)
+    for c in (describe_cluster("settings-all"), neptune_cluster("settings-all", filtered=True)):
+        assert settings(c) == {"DeletionProtection": True, "BackupRetentionPeriod": 35, "CopyTagsToSnapshot": True,
+                               "IAMDatabaseAuthenticationEnabled": True, "StorageEncrypted": True,
+                               "MultiAZ": True}, c
+        assert c["KmsKeyId"] == key["Arn"], c
+        assert c["DbClusterResourceId"] == describe_cluster("settings-all")["DbClusterResourceId"]
+    # Encrypted without a key: the account's aws/rds key; one AZ: not Multi-AZ.
+    make_neptune_cluster("settings-default-key", instances=2, StorageEncrypted=True)
+    c = describe_cluster("settings-default-key")
+    assert c["KmsKeyId"] == kms.describe_key(KeyId="alias/aws/rds")["KeyMetadata"]["Arn"], c
+    assert c["MultiAZ"] is False, c
+    # Refused as Neptune refuses them; nothing is created.
+    for days in (0, 36):
+        expect_client_error(lambda: neptune.create_db_cluster(
+            DBClusterIdentifier=f"settings-bad-{days}", Engine="neptune", BackupRetentionPeriod=days),
+            "InvalidParameterValue", 400)
+        expect_client_error(lambda: describe_cluster(f"settings-bad-{days}"), "DBClusterNotFoundFault")
+    expect_client_error(lambda: neptune.create_db_cluster(
+        DBClusterIdentifier="settings-bad-key", Engine="neptune", StorageEncrypted=True, KmsKeyId="alias/nope"),
+        "KMSKeyNotAccessibleFault", 400)
+
+
+@test
+def patch_j_modify_cluster_settings_apply_at_once():
+    neptune = make_neptune_cluster("settings-mod", instances=1)
+    # Neptune applies these at once, ApplyImmediately or not.
+    neptune.modify_db_cluster(DBClusterIdentifier="settings-mod", ApplyImmediately=False,
+                              DeletionProtection=True, BackupRetentionPeriod=7, CopyTagsToSnapshot=True,
+                              EnableIAMDatabaseAuthentication=True)
+    for c in (describe_cluster("settings-mod"), neptune_cluster("settings-mod", filtered=True)):
+        assert settings(c) == {"DeletionProtection": True, "BackupRetentionPeriod": 7, "CopyTagsToSnapshot": True,
+                               "IAMDatabaseAuthenticationEnabled": True, "StorageEncrypted": False,
+                               "MultiAZ": False}, c
+    expect_client_error(lambda: neptune.delete_db_cluster(DBClusterIdentifier="settings-mod",
+                                                          SkipFinalSnapshot=True),
+                        "InvalidParameterCombination", 400)
+    # Out of range: refused, and nothing else in the call is applied.
+    for days in (0, 36):
+        expect_client_error(lambda: neptune.modify_db_cluster(
+            DBClusterIdentifier="settings-mod", BackupRetentionPeriod=days, DeletionProtection=False),
+            "InvalidParameterValue", 400)
+    assert settings(describe_cluster("settings-mod"))["DeletionProtection"] is True
+    assert settings(describe_cluster("settings-mod"))["BackupRetentionPeriod"] == 7
+    neptune.modify_db_cluster(DBClusterIdentifier="settings-mod", DeletionProtection=False,
+                              BackupRetentionPeriod=1, CopyTagsToSnapshot=False,
+                              EnableIAMDatabaseAuthentication=False)
+    assert settings(describe_cluster("settings-mod")) == {
+        "DeletionProtection": False, "BackupRetentionPeriod": 1, "CopyTagsToSnapshot": False,
+        "IAMDatabaseAuthenticationEnabled": False, "StorageEncrypted": False, "MultiAZ": False}
+    # With patch A's log exports and patch E's timing in the same call.
+    control("POST", "/_emu/neptune/timing", {"modify_seconds": 0.5})
+    try:
+        neptune.modify_db_cluster(DBClusterIdentifier="settings-mod", ApplyImmediately=True,
+                                  EnableIAMDatabaseAuthentication=True,
+                                  CloudwatchLogsExportConfiguration={"EnableLogTypes": ["audit"]})
+        c = describe_cluster("settings-mod")
+        assert c["Status"] == "modifying" and c["IAMDatabaseAuthenticationEnabled"] is True, c
+        assert c["EnabledCloudwatchLogsExports"] == ["audit"], c
+    finally:
+        control("POST", "/_emu/neptune/timing", {"modify_seconds": 0})
+    calls = control("GET", "/_emu/calls?service=rds&operation=ModifyDBCluster")
+    assert calls and all(c["mutating"] for c in calls), calls
+    assert calls[-1]["status"] == 200 and calls[-1]["request"]["EnableIAMDatabaseAuthentication"] == "true"
+
+
+def snapshot_arn(name):
+    return f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster-snapshot:{name}"
+
+
+@test
+def patch_k_cluster_snapshots():
+    neptune, rds, kms = client("neptune"), client("rds"), client("kms")
+    key = kms.create_key(Description="snapshots")["KeyMetadata"]
+    neptune.create_db_cluster(DBClusterIdentifier="snap-src", Engine="neptune", StorageEncrypted=True,
+                              KmsKeyId=key["Arn"], CopyTagsToSnapshot=True,
+                              Tags=[{"Key": "env", "Value": "prod"}])
+    neptune.create_db_cluster(DBClusterIdentifier="snap-plain-src", Engine="neptune")
+    s = neptune.create_db_cluster_snapshot(DBClusterSnapshotIdentifier="snap-enc", DBClusterIdentifier="snap-src",
+                                           Tags=[{"Key": "purpose", "Value": "self-test"}])["DBClusterSnapshot"]
+    assert {k: s.get(k) for k in ("DBClusterSnapshotIdentifier", "DBClusterIdentifier", "SnapshotType", "Status",
+                                  "Engine", "StorageEncrypted", "KmsKeyId", "DBClusterSnapshotArn")} == {
+        "DBClusterSnapshotIdentifier": "snap-enc", "DBClusterIdentifier": "snap-src", "SnapshotType": "manual",
+        "Status": "available", "Engine": "neptune", "StorageEncrypted": True, "KmsKeyId": key["Arn"],
+        "DBClusterSnapshotArn": snapshot_arn("snap-enc")}, s
+    plain = neptune.create_db_cluster_snapshot(DBClusterSnapshotIdentifier="snap-plain",
+                                               DBClusterIdentifier="snap-plain-src")["DBClusterSnapshot"]
+    assert plain["StorageEncrypted"] is False and "KmsKeyId" not in plain, plain
+    # By identifier or ARN (the Id a finding names), with either client.
+    for c in (neptune, rds):
+        for name in ("snap-enc", snapshot_arn("snap-enc")):
+            [got] = c.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=name)["DBClusterSnapshots"]
+            assert got["DBClusterSnapshotArn"] == snapshot_arn("snap-enc") and got["KmsKeyId"] == key["Arn"], got
+    listed = {x["DBClusterSnapshotIdentifier"]: x["SnapshotType"]
+              for x in neptune.describe_db_cluster_snapshots()["DBClusterSnapshots"]}
+    assert listed["snap-enc"] == listed["snap-plain"] == "manual", listed
+    manual = neptune.describe_db_cluster_snapshots(DBClusterIdentifier="snap-src", SnapshotType="manual")
+    assert [x["DBClusterSnapshotIdentifier"] for x in manual["DBClusterSnapshots"]] == ["snap-enc"], manual
+    other_account = f"arn:aws:rds:{REGION}:111122223333:cluster-snapshot:snap-enc"
+    for name in ("snap-nope", snapshot_arn("snap-nope"), other_account):
+        expect_client_error(lambda: neptune.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=name),
+                            "DBClusterSnapshotNotFoundFault", 404)
+    # Tags given at creation (the cluster's are not copied then); else copied.
+    tags = neptune.list_tags_for_resource(ResourceName=snapshot_arn("snap-enc"))["TagList"]
+    assert tags == [{"Key": "purpose", "Value": "self-test"}], tags
+    neptune.create_db_cluster_snapshot(DBClusterSnapshotIdentifier="snap-copied", DBClusterIdentifier="snap-src")
+    tags = neptune.list_tags_for_resource(ResourceName=snapshot_arn("snap-copied"))["TagList"]
+    assert tags == [{"Key": "env", "Value": "prod"}], tags
+
+
+@test
+def patch_l_cluster_snapshot_attributes():
+    neptune = client("neptune")
+    neptune.create_db_cluster(DBClusterIdentifier="share-enc", Engine="neptune", StorageEncrypted=True)
+    neptune.create_db_cluster(DBClusterIdentifier="share-plain", Engine="neptune")
+    for name in ("share-enc", "share-plain"):
+        neptune.create_db_cluster_snapshot(DBClusterSnapshotIdentifier=f"{name}-snap", DBClusterIdentifier=name)
+    control("DELETE", "/_emu/calls")
+
+    def restore(name, **kw):
+        if kw:
+            r = neptune.modify_db_cluster_snapshot_attribute(
+                DBClusterSnapshotIdentifier=name, AttributeName="restore", **kw)
+        else:
+            r = neptune.describe_db_cluster_snapshot_attributes(DBClusterSnapshotIdentifier=name)
+        result = r["DBClusterSnapshotAttributesResult"]
+        [attr] = result["DBClusterSnapshotAttributes"]
+        assert attr["AttributeName"] == "restore", result
+        return result["DBClusterSnapshotIdentifier"], attr["AttributeValues"]
+
+    plain, enc = "share-plain-snap", "share-enc-snap"
+    assert restore(plain) == (plain, [])
+    assert restore(snapshot_arn(plain), ValuesToAdd=["all", "111122223333"]) == (
+        plain, ["all", "111122223333"])
+    assert restore(snapshot_arn(plain)) == (plain, ["all", "111122223333"])
+    assert restore(plain, ValuesToAdd=["111122223333", "444455556666"]) == (
+        plain, ["all", "111122223333", "444455556666"]), "a value is listed once"
+    # Removing "all" leaves the accounts shared.
+    assert restore(plain, ValuesToRemove=["all"]) == (plain, ["111122223333", "444455556666"])
+    # An encrypted snapshot can be shared with accounts, never made public.
+    assert restore(enc, ValuesToAdd=["111122223333"]) == (enc, ["111122223333"])
+    expect_client_error(lambda: restore(enc, ValuesToAdd=["all"]), "InvalidParameterValue", 400)
+    expect_client_error(lambda: restore(snapshot_arn(enc), ValuesToAdd=["all", "444455556666"]),
+                        "InvalidParameterValue", 400)
+    assert restore(enc) == (enc, ["111122223333"]), "the refused call changed nothing"
+    for bad in ("12345", "everyone", "1111222233334", "ALL"):
+        expect_client_error(lambda: restore(plain, ValuesToAdd=[bad]), "InvalidParameterValue", 400)
+    expect_client_error(lambda: neptune.modify_db_cluster_snapshot_attribute(
+        DBClusterSnapshotIdentifier=plain, AttributeName="copy", ValuesToAdd=["111122223333"]),
+        "InvalidParameterValue", 400)
+    for name in ("share-nope", snapshot_arn("share-nope")):
+        expect_client_error(lambda: restore(name), "DBClusterSnapshotNotFoundFault", 404)
+        expect_client_error(lambda: restore(name, ValuesToAdd=["111122223333"]),
+                            "DBClusterSnapshotNotFoundFault", 404)
+    # Both are logged like every moto call; only the modification mutates.
+    calls = control("GET", "/_emu/calls?service=rds")
+    flags = {(c["operation"], c["mutating"]) for c in calls}
+    assert flags == {("ModifyDBClusterSnapshotAttribute", True),
+                     ("DescribeDBClusterSnapshotAttributes", False)}, flags
+    mods = control("GET", "/_emu/calls?operation=ModifyDBClusterSnapshotAttribute&mutating=true")
+    assert [c["status"] for c in mods[:2]] == [200, 200], mods
+    assert mods[0]["request"]["DBClusterSnapshotIdentifier"] == snapshot_arn(plain), mods[0]
+    assert {c["status"] for c in mods} == {200, 400, 404}, mods
 
 
 def audit_param_group(name):

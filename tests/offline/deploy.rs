@@ -112,7 +112,7 @@ fn the_pattern_routes_v2_findings_of_neptune2_from_security_hub_failed_and_passe
     assert!(matches(&p, &passed), "V2 Pass");
 
     let mut other_control = v2_sample();
-    other_control["detail"]["findings"][0]["compliance"]["control"] = json!("Neptune.1");
+    other_control["detail"]["findings"][0]["compliance"]["control"] = json!("EC2.1");
     assert!(!matches(&p, &other_control), "V2 of another control");
     let mut other_product = v2_sample();
     other_product["detail"]["findings"][0]["metadata"]["product"]["uid"] =
@@ -138,7 +138,7 @@ fn the_pattern_routes_v2_findings_of_neptune2_from_security_hub_failed_and_passe
 fn the_pattern_leaves_other_controls_products_and_custom_actions_out() {
     let p = event_pattern();
     let mut other_control = sample();
-    other_control["detail"]["findings"][0]["Compliance"]["SecurityControlId"] = json!("Neptune.1");
+    other_control["detail"]["findings"][0]["Compliance"]["SecurityControlId"] = json!("EC2.1");
     assert!(!matches(&p, &other_control));
 
     let mut other_product = sample();
@@ -439,6 +439,41 @@ fn the_member_policy_grants_exactly_what_the_code_calls_in_a_member_account() {
         granted, called,
         "deploy/member-role.yaml and the code differ"
     );
+    // Both ways with the control registry too: every action a control's fix
+    // needs is granted, and every remediation grant is one a control needs.
+    let registry: std::collections::BTreeSet<String> = hubtriage::control::iam_actions()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let missing: Vec<&String> = registry.difference(&granted).collect();
+    assert!(missing.is_empty(), "the member role lacks {missing:?}");
+    let reads = [
+        "rds:DescribeDBClusters",
+        "rds:ListTagsForResource",
+        "rds:DescribeDBClusterSnapshots",
+        "rds:DescribeDBClusterSnapshotAttributes",
+    ];
+    let extra: Vec<&String> = granted
+        .difference(&registry)
+        .filter(|a| !reads.contains(&a.as_str()))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "the member role grants {extra:?}, which no control's fix and no live-state read needs"
+    );
+}
+
+#[test]
+fn the_task_role_grants_every_action_the_controls_need() {
+    for action in hubtriage::control::iam_actions() {
+        assert!(TEMPLATE.contains(action), "the task role lacks {action}");
+    }
+    for read in [
+        "rds:DescribeDBClusterSnapshots",
+        "rds:DescribeDBClusterSnapshotAttributes",
+    ] {
+        assert!(TEMPLATE.contains(read), "the task role lacks {read}");
+    }
 }
 
 #[test]

@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["coordination", "metrics", "pace"],
     &["decide"],
     &["aws"],
-    &["config", "finding", "state"],
+    &["config", "control", "finding", "state"],
     &["marks", "window", "telemetry", "lib"],
 ];
 

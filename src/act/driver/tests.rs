@@ -7,6 +7,7 @@ use super::*;
 use crate::act::recheck::Limiter;
 use crate::decide::{decide, Reach};
 use crate::state::tests::sample_state;
+use crate::state::ClusterState;
 use crate::testing::{finding, FakeNeptune, FakeQueue, MemoryTable};
 
 fn task(
@@ -20,7 +21,7 @@ fn task(
         queue.clone(),
         Limiter::new(2, 10),
         Some(table.task(owner)),
-        applying().remediation,
+        Arc::new(applying()),
         Arc::new(Metrics::default()),
     );
     (executor, queue)
@@ -58,7 +59,9 @@ async fn a_takeover_carries_on_from_the_lease_and_the_paused_task_changes_nothin
 
     // Task a starts: its first pass attaches the new group, then waits.
     let a_lease = a.lease(&arn).await.unwrap().expect("free");
-    let turn = a.start(&f, started.clone(), &api.state(), &a_lease).await;
+    let turn = a
+        .start(&f, started.clone(), Live::Cluster(&api.state()), &a_lease)
+        .await;
     assert!(matches!(turn, Ok(Turn::Waiting(Some(_)))), "{turn:?}");
     let a_progress = last_progress(&a_queue);
     assert_eq!(api.mutating().len(), 3, "{:?}", api.mutating());
@@ -72,7 +75,9 @@ async fn a_takeover_carries_on_from_the_lease_and_the_paused_task_changes_nothin
         .await
         .unwrap()
         .expect("expired, so taken over");
-    let turn = b.start(&f, started.clone(), &api.state(), &b_lease).await;
+    let turn = b
+        .start(&f, started.clone(), Live::Cluster(&api.state()), &b_lease)
+        .await;
     assert!(matches!(turn, Ok(Turn::Waiting(_))), "{turn:?}");
     assert_eq!(
         last_progress(&b_queue).started_at,
@@ -83,7 +88,13 @@ async fn a_takeover_carries_on_from_the_lease_and_the_paused_task_changes_nothin
 
     // Task a wakes up and goes on with its re-check: nothing is changed.
     let turn = a
-        .resume(&f, started.clone(), &api.state(), a_progress, &a_lease)
+        .resume(
+            &f,
+            started.clone(),
+            Live::Cluster(&api.state()),
+            a_progress,
+            &a_lease,
+        )
         .await;
     assert!(
         matches!(turn, Err(DriverError::Coordination(_))),
@@ -98,7 +109,13 @@ async fn a_takeover_carries_on_from_the_lease_and_the_paused_task_changes_nothin
     for _ in 0..10 {
         let progress = last_progress(&b_queue);
         let turn = b
-            .resume(&f, started.clone(), &api.state(), progress, &b_lease)
+            .resume(
+                &f,
+                started.clone(),
+                Live::Cluster(&api.state()),
+                progress,
+                &b_lease,
+            )
             .await
             .unwrap();
         if let Turn::Record(d, update) = turn {

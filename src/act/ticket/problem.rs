@@ -10,25 +10,26 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::control::Target;
 use crate::decide::Decision;
 
-/// One cluster failing one control.
+/// One resource (a cluster, or a cluster snapshot) failing one control.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub account: String,
     pub region: String,
-    /// The cluster identifier.
+    /// The cluster's identifier, or the snapshot's for a snapshot control.
     pub cluster: String,
     pub control: String,
 }
 
 impl Problem {
-    /// The problem a decision is about; `None` when it names no cluster or control.
+    /// The problem a decision is about; `None` when it names no resource or control.
     pub fn of(d: &Decision) -> Option<Problem> {
         Some(Problem {
             account: d.account.clone(),
             region: d.region.clone(),
-            cluster: d.cluster.clone()?,
+            cluster: d.snapshot.clone().or_else(|| d.cluster.clone())?,
             control: d.control.clone()?,
         })
     }
@@ -68,28 +69,50 @@ impl TicketText {
     /// The text of a ticket decision; `severity` is the finding's label.
     pub fn new(d: &Decision, severity: Option<&str>) -> TicketText {
         let cluster = d.cluster.as_deref().unwrap_or("(unknown cluster)");
-        let control = d.control.as_deref().unwrap_or("(unknown control)");
-        let facts = [
+        let id = d.control.as_deref().unwrap_or("(unknown control)");
+        let control = d
+            .control
+            .as_deref()
+            .and_then(crate::control::by_id)
+            .unwrap_or(&crate::control::neptune2::CONTROL);
+        let mut facts = vec![
             ("Account", d.account.as_str()),
             ("Region", d.region.as_str()),
             ("Cluster", cluster),
-            ("Control", control),
+        ];
+        if let Some(snapshot) = &d.snapshot {
+            facts.push(("Snapshot", snapshot));
+        }
+        facts.extend([
+            ("Control", id),
             ("Severity", severity.unwrap_or("(not given)")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        // The reason names the rule or suppression that chose the ticket.
-        let why = d.reason.clone();
+        ]);
+        let facts = facts
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (noun, resource) = match &d.snapshot {
+            Some(s) => ("cluster snapshot", s.as_str()),
+            None => ("cluster", cluster),
+        };
+        let target = Target {
+            account: &d.account,
+            region: &d.region,
+            cluster,
+            snapshot: d.snapshot.as_deref(),
+        };
         TicketText {
             title: format!(
-                "{control}: Neptune cluster {cluster} ({}, {}) does not publish audit logs to CloudWatch Logs",
-                d.account, d.region
+                "{id}: Neptune {noun} {resource} ({}, {}) {}",
+                d.account,
+                d.region,
+                control.failing()
             ),
             facts,
-            why,
+            // The reason names the rule or suppression that chose the ticket.
+            why: d.reason.clone(),
             fails: d.problems.clone(),
-            fix: neptune2_fix(cluster),
+            fix: control.manual_fix(&target),
             link: console_link(&d.region, &d.finding_id),
         }
     }
@@ -108,17 +131,6 @@ pub fn one_line(text: &str, max: usize) -> String {
     let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
     cut.push('…');
     cut
-}
-
-/// The steps that fix Neptune.2 by hand.
-fn neptune2_fix(cluster: &str) -> Vec<String> {
-    vec![
-        "Give the cluster a custom DB cluster parameter group of its family (default.* groups cannot be changed), copying any parameters its current group sets.".into(),
-        "Set neptune_enable_audit_log = 1 in that group (a static parameter: it applies after a reboot).".into(),
-        "Enable the audit log export: modify the cluster with CloudwatchLogsExportConfiguration EnableLogTypes = [\"audit\"].".into(),
-        "Reboot the instances one at a time, in the maintenance window, until every member's parameter group status is in-sync.".into(),
-        format!("Check that the log group /aws/neptune/{cluster}/audit receives audit records."),
-    ]
 }
 
 /// The finding in the Security Hub console of its region and partition.

@@ -64,6 +64,9 @@ struct Document<'a> {
     account: &'a str,
     region: &'a str,
     cluster: Option<&'a str>,
+    /// A snapshot control's snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<&'a str>,
     control: Option<&'a str>,
     severity: Option<&'a str>,
     rule: Option<&'a str>,
@@ -164,6 +167,7 @@ impl TicketSink for WebhookTickets {
             account: &d.account,
             region: &d.region,
             cluster: d.cluster.as_deref(),
+            snapshot: d.snapshot.as_deref(),
             control: d.control.as_deref(),
             severity,
             rule: d.rule.as_deref(),

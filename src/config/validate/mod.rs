@@ -30,6 +30,7 @@ impl Config {
     /// Every table's checks, in this order: the first problem found is the one reported.
     pub(super) fn validate(&self) -> Result<(), Problem> {
         remediation(&self.remediation)?;
+        controls(&self.controls)?;
         suppressions(&self.suppress)?;
         rules(&self.rule)?;
         if let Some(q) = &self.queue {
@@ -185,6 +186,24 @@ fn pacing(p: &super::Rates) -> Result<(), Problem> {
         )?;
         if rate.per_second > 0 {
             within(&format!("{key}.burst"), rate.burst, (1, 10_000), "")?;
+        }
+    }
+    Ok(())
+}
+
+/// Each control's settings apply to it: `min_retention_days` to Neptune.5
+/// only, within Security Hub's 7 to 35.
+fn controls(c: &super::Controls) -> Result<(), Problem> {
+    for (id, table) in &c.0 {
+        if let Some(days) = table.min_retention_days {
+            let key = format!("controls.\"{id}\".min_retention_days");
+            if id != "Neptune.5" {
+                return problem(
+                    key,
+                    format!("{id} has no such setting (only Neptune.5 takes min_retention_days)"),
+                );
+            }
+            within(&key, days, (7, 35), " (Security Hub's range for Neptune.5)")?;
         }
     }
     Ok(())

@@ -1,13 +1,98 @@
-//! The remediation plan: what a non-compliant cluster still lacks, as steps in
-//! the order they must run. Pure, like the rest of the decide step.
+//! Neptune.2: Neptune DB clusters should publish audit logs to CloudWatch
+//! Logs. The control checks only that the `audit` export is on; hubtriage
+//! calls a cluster compliant only when audit logs really flow: the export
+//! on, `neptune_enable_audit_log` 1 in its cluster parameter group, and every
+//! instance rebooted to apply it (`ClusterState::problems`). The plan: what
+//! a non-compliant cluster still lacks, as steps in the order they must run.
 
-use crate::config::{RebootPolicy, Remediation, SharedGroupPolicy};
-use crate::state::{ClusterState, IN_SYNC};
+use super::{not_skipped, Control, Kind, Plan, Safety, Step, Target};
+use crate::config::{Config, RebootPolicy, Remediation, SharedGroupPolicy};
+use crate::state::{ClusterState, Live, IN_SYNC};
 
-use super::Step;
+pub struct Neptune2;
 
-/// The tag that keeps hubtriage from changing a cluster (any value).
-pub const SKIP_TAG: &str = "hubtriage:skip";
+pub static CONTROL: Neptune2 = Neptune2;
+
+/// The calls a Neptune.2 remediation makes, as IAM actions.
+const IAM: &[&str] = &[
+    "iam:GetRole",
+    "logs:DescribeLogGroups",
+    "logs:DescribeLogStreams",
+    "logs:PutRetentionPolicy",
+    "rds:CreateDBClusterParameterGroup",
+    "rds:DescribeDBClusterParameters",
+    "rds:DescribeDBInstances",
+    "rds:ModifyDBCluster",
+    "rds:ModifyDBClusterParameterGroup",
+    "rds:RebootDBInstance",
+];
+
+impl Control for Neptune2 {
+    fn id(&self) -> &'static str {
+        "Neptune.2"
+    }
+
+    fn title(&self) -> &'static str {
+        "Neptune DB clusters should publish audit logs to CloudWatch Logs"
+    }
+
+    fn failing(&self) -> &'static str {
+        "does not publish audit logs to CloudWatch Logs"
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Cluster
+    }
+
+    fn safety(&self) -> Safety {
+        Safety::Auto
+    }
+
+    fn problems(&self, live: Live<'_>, _config: &Config) -> Vec<String> {
+        match live {
+            Live::Cluster(c) => c.problems(),
+            Live::Snapshot(_) => Vec::new(),
+        }
+    }
+
+    fn compliant(&self, _config: &Config) -> String {
+        "the audit log is exported, neptune_enable_audit_log is 1 and every instance has applied it.".into()
+    }
+
+    fn plan(&self, live: Live<'_>, config: &Config) -> Result<Plan, String> {
+        let Live::Cluster(state) = live else {
+            return Err("Neptune.2 checks clusters.".into());
+        };
+        let (steps, note) = plan(state, &config.remediation)?;
+        Ok(Plan { steps, note })
+    }
+
+    fn not_automatic(&self) -> &'static str {
+        ""
+    }
+
+    fn manual_fix(&self, t: &Target<'_>) -> Vec<String> {
+        vec![
+            "Give the cluster a custom DB cluster parameter group of its family (default.* groups cannot be changed), copying any parameters its current group sets.".into(),
+            "Set neptune_enable_audit_log = 1 in that group (a static parameter: it applies after a reboot).".into(),
+            "Enable the audit log export: modify the cluster with CloudwatchLogsExportConfiguration EnableLogTypes = [\"audit\"].".into(),
+            "Reboot the instances one at a time, in the maintenance window, until every member's parameter group status is in-sync.".into(),
+            format!("Check that the log group {} receives audit records.", audit_log_group(t.cluster)),
+        ]
+    }
+
+    fn iam_actions(&self) -> &'static [&'static str] {
+        IAM
+    }
+
+    fn fix_summary(&self) -> &'static str {
+        "neptune_enable_audit_log=1 in a custom parameter group, the audit export, reboots per policy"
+    }
+
+    fn verified(&self, _live: Live<'_>, _config: &Config) -> String {
+        "audit log export on, neptune_enable_audit_log=1, every instance in-sync, audit log stream present".into()
+    }
+}
 
 /// The log group Neptune writes audit logs to.
 pub fn audit_log_group(cluster: &str) -> String {
@@ -22,9 +107,7 @@ pub fn plan(
     state: &ClusterState,
     policy: &Remediation,
 ) -> Result<(Vec<Step>, Option<String>), String> {
-    if state.tags.contains_key(SKIP_TAG) {
-        return Err(format!("the cluster is tagged {SKIP_TAG}."));
-    }
+    not_skipped(Live::Cluster(state))?;
 
     let mut steps = parameter_steps(state, policy, audit_group(state, policy)?);
     // Any parameter step changes the parameter, which an instance applies only

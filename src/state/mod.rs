@@ -1,8 +1,10 @@
-//! Live cluster state: the input the decision reads instead of the finding's
-//! (possibly stale) `Details`.
+//! Live state: the input the decision reads instead of the finding's
+//! (possibly stale) `Details`: a cluster's ([`ClusterState`]) or a cluster
+//! snapshot's ([`SnapshotState`]), whichever the finding's control checks
+//! ([`Live`]).
 //!
-//! `ClusterState` is built either by the Neptune adapter (`enrich::neptune`) or,
-//! for `hubtriage explain`, from saved AWS CLI outputs (the `cli` module below).
+//! Both are built either by the Neptune adapter (`enrich::neptune`) or, for
+//! `hubtriage explain`, from saved AWS CLI outputs (the `cli` module below).
 
 use std::collections::BTreeMap;
 
@@ -33,6 +35,118 @@ pub struct ClusterState {
     pub group_shared_with: Vec<String>,
     /// Retention of `/aws/neptune/<cluster>/audit` when known; `None` = not read.
     pub audit_log_retention_days: Option<i32>,
+    /// The settings the other Neptune controls check.
+    pub settings: ClusterSettings,
+}
+
+/// What DescribeDBClusters says of the settings Neptune.1, .4, .5, .7, .8
+/// and .9 check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClusterSettings {
+    pub storage_encrypted: bool,
+    pub deletion_protection: bool,
+    /// Days of automated backups (Neptune keeps 1 to 35).
+    pub backup_retention_period: i32,
+    pub iam_database_authentication: bool,
+    pub copy_tags_to_snapshot: bool,
+    /// The cluster has instances in more than one Availability Zone.
+    pub multi_az: bool,
+}
+
+/// A Neptune DB cluster snapshot, as DescribeDBClusterSnapshots and
+/// DescribeDBClusterSnapshotAttributes show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotState {
+    pub identifier: String,
+    pub arn: String,
+    /// The cluster it was taken of.
+    pub cluster: String,
+    pub engine: String,
+    pub status: String,
+    /// `manual` or `automated`.
+    pub snapshot_type: String,
+    pub storage_encrypted: bool,
+    /// The accounts that may copy or restore it (`restore`); `all` makes it public.
+    pub restore: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The value of the `restore` attribute that makes a snapshot public.
+pub const PUBLIC: &str = "all";
+
+impl SnapshotState {
+    pub fn is_public(&self) -> bool {
+        self.restore.iter().any(|v| v == PUBLIC)
+    }
+}
+
+/// The live state a decision reads: the finding's cluster or cluster snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live<'a> {
+    Cluster(&'a ClusterState),
+    Snapshot(&'a SnapshotState),
+}
+
+/// [`Live`], owned: what the pipeline read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveState {
+    Cluster(ClusterState),
+    Snapshot(SnapshotState),
+}
+
+impl LiveState {
+    pub fn live(&self) -> Live<'_> {
+        match self {
+            LiveState::Cluster(c) => Live::Cluster(c),
+            LiveState::Snapshot(s) => Live::Snapshot(s),
+        }
+    }
+}
+
+impl Live<'_> {
+    pub fn arn(&self) -> &str {
+        match self {
+            Live::Cluster(c) => &c.arn,
+            Live::Snapshot(s) => &s.arn,
+        }
+    }
+
+    pub fn identifier(&self) -> &str {
+        match self {
+            Live::Cluster(c) => &c.identifier,
+            Live::Snapshot(s) => &s.identifier,
+        }
+    }
+
+    /// The cluster's identifier (a snapshot's: the cluster it was taken of),
+    /// which rules' `clusters` globs match.
+    pub fn cluster(&self) -> &str {
+        match self {
+            Live::Cluster(c) => &c.identifier,
+            Live::Snapshot(s) => &s.cluster,
+        }
+    }
+
+    pub fn engine(&self) -> &str {
+        match self {
+            Live::Cluster(c) => &c.engine,
+            Live::Snapshot(s) => &s.engine,
+        }
+    }
+
+    pub fn status(&self) -> &str {
+        match self {
+            Live::Cluster(c) => &c.status,
+            Live::Snapshot(s) => &s.status,
+        }
+    }
+
+    pub fn tags(&self) -> &BTreeMap<String, String> {
+        match self {
+            Live::Cluster(c) => &c.tags,
+            Live::Snapshot(s) => &s.tags,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -134,174 +248,7 @@ pub fn family_for_engine_version(version: &str) -> String {
     }
 }
 
-/// Saved AWS CLI outputs (`aws neptune describe-db-clusters`, ...) and the
-/// conversion to `ClusterState`, for `hubtriage explain`.
-pub mod cli {
-    use std::collections::BTreeMap;
-
-    use serde::Deserialize;
-
-    use super::{AuditParameter, ClusterState, Member, AUDIT_PARAMETER};
-
-    #[derive(Debug, Deserialize)]
-    pub struct DescribeDbClusters {
-        #[serde(rename = "DBClusters")]
-        pub clusters: Vec<DbCluster>,
-    }
-
-    #[derive(Debug, Clone, Deserialize)]
-    pub struct DbCluster {
-        #[serde(rename = "DBClusterIdentifier")]
-        pub identifier: String,
-        #[serde(rename = "DBClusterArn")]
-        pub arn: String,
-        /// `cluster-…`: how an OCSF finding may name the cluster.
-        #[serde(rename = "DbClusterResourceId", default)]
-        pub resource_id: Option<String>,
-        #[serde(rename = "Engine")]
-        pub engine: String,
-        #[serde(rename = "EngineVersion", default)]
-        pub engine_version: String,
-        #[serde(rename = "Status", default)]
-        pub status: String,
-        #[serde(rename = "DBClusterParameterGroup", default)]
-        pub parameter_group: String,
-        #[serde(rename = "EnabledCloudwatchLogsExports", default)]
-        pub exported_logs: Vec<String>,
-        #[serde(rename = "DBClusterMembers", default)]
-        pub members: Vec<DbClusterMember>,
-        #[serde(rename = "PreferredMaintenanceWindow", default)]
-        pub maintenance_window: Option<String>,
-    }
-
-    #[derive(Debug, Clone, Deserialize)]
-    pub struct DbClusterMember {
-        #[serde(rename = "DBInstanceIdentifier")]
-        pub instance: String,
-        #[serde(rename = "IsClusterWriter", default)]
-        pub is_writer: bool,
-        #[serde(rename = "DBClusterParameterGroupStatus", default)]
-        pub parameter_group_status: Option<String>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    pub struct DescribeDbClusterParameters {
-        #[serde(rename = "Parameters")]
-        pub parameters: Vec<Parameter>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    pub struct Parameter {
-        #[serde(rename = "ParameterName")]
-        pub name: String,
-        #[serde(rename = "ParameterValue", default)]
-        pub value: Option<String>,
-        #[serde(rename = "Source", default)]
-        pub source: Option<String>,
-        #[serde(rename = "ApplyMethod", default)]
-        pub apply_method: Option<String>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    pub struct ListTagsForResource {
-        #[serde(rename = "TagList")]
-        pub tags: Vec<Tag>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    pub struct Tag {
-        #[serde(rename = "Key")]
-        pub key: String,
-        #[serde(rename = "Value", default)]
-        pub value: String,
-    }
-
-    impl DescribeDbClusterParameters {
-        /// `neptune_enable_audit_log` from the listing, or the engine default.
-        pub fn audit_parameter(&self) -> AuditParameter {
-            self.parameters
-                .iter()
-                .find(|p| p.name == AUDIT_PARAMETER)
-                .map(|p| AuditParameter {
-                    value: p.value.clone().unwrap_or_else(|| "0".into()),
-                    source: p.source.clone(),
-                    apply_method: p.apply_method.clone(),
-                })
-                .unwrap_or_else(AuditParameter::engine_default)
-        }
-    }
-
-    impl ListTagsForResource {
-        pub fn into_map(self) -> BTreeMap<String, String> {
-            self.tags.into_iter().map(|t| (t.key, t.value)).collect()
-        }
-    }
-
-    /// The ARN of the Neptune cluster with `DbClusterResourceId`
-    /// `resource_id` in `account` and `region`, as the daemon looks it up for
-    /// an OCSF finding that names its cluster by that id alone.
-    pub fn arn_by_resource_id(
-        listing: &DescribeDbClusters,
-        account: &str,
-        region: &str,
-        resource_id: &str,
-    ) -> Option<String> {
-        listing
-            .clusters
-            .iter()
-            .filter(|c| c.engine == "neptune")
-            .filter(|c| {
-                crate::finding::ClusterArn::parse(&c.arn)
-                    .is_some_and(|a| a.account == account && a.region == region)
-            })
-            .find(|c| c.resource_id.as_deref() == Some(resource_id))
-            .map(|c| c.arn.clone())
-    }
-
-    /// Builds the state of the cluster with `arn` from a describe-db-clusters
-    /// listing; `None` when the listing does not hold it. The other clusters in
-    /// the listing tell who shares its parameter group.
-    pub fn cluster_state(
-        listing: &DescribeDbClusters,
-        arn: &str,
-        audit_parameter: AuditParameter,
-        tags: BTreeMap<String, String>,
-    ) -> Option<ClusterState> {
-        let cluster = listing.clusters.iter().find(|c| c.arn == arn)?;
-        let group_shared_with = listing
-            .clusters
-            .iter()
-            .filter(|c| c.arn != arn && c.parameter_group == cluster.parameter_group)
-            .map(|c| c.identifier.clone())
-            .collect();
-        Some(ClusterState {
-            identifier: cluster.identifier.clone(),
-            arn: cluster.arn.clone(),
-            engine: cluster.engine.clone(),
-            engine_version: cluster.engine_version.clone(),
-            status: cluster.status.clone(),
-            parameter_group: cluster.parameter_group.clone(),
-            exported_logs: cluster.exported_logs.clone(),
-            members: cluster
-                .members
-                .iter()
-                .map(|m| Member {
-                    instance: m.instance.clone(),
-                    is_writer: m.is_writer,
-                    parameter_group_status: m
-                        .parameter_group_status
-                        .clone()
-                        .unwrap_or_else(|| super::IN_SYNC.into()),
-                })
-                .collect(),
-            maintenance_window: cluster.maintenance_window.clone(),
-            audit_parameter,
-            tags,
-            group_shared_with,
-            audit_log_retention_days: None,
-        })
-    }
-}
+pub mod cli;
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -334,6 +281,7 @@ pub(crate) mod tests {
             tags: BTreeMap::new(),
             group_shared_with: vec![],
             audit_log_retention_days: None,
+            settings: ClusterSettings::default(),
         }
     }
 
@@ -377,15 +325,16 @@ pub(crate) mod tests {
 
     #[test]
     fn cli_fixtures_build_a_state() {
-        let listing: cli::DescribeDbClusters =
-            serde_json::from_str(include_str!("../tests/fixtures/describe-db-clusters.json"))
-                .unwrap();
+        let listing: cli::DescribeDbClusters = serde_json::from_str(include_str!(
+            "../../tests/fixtures/describe-db-clusters.json"
+        ))
+        .unwrap();
         let params: cli::DescribeDbClusterParameters = serde_json::from_str(include_str!(
-            "../tests/fixtures/describe-db-cluster-parameters.json"
+            "../../tests/fixtures/describe-db-cluster-parameters.json"
         ))
         .unwrap();
         let tags: cli::ListTagsForResource = serde_json::from_str(include_str!(
-            "../tests/fixtures/list-tags-for-resource.json"
+            "../../tests/fixtures/list-tags-for-resource.json"
         ))
         .unwrap();
         let state = cli::cluster_state(
@@ -406,6 +355,14 @@ pub(crate) mod tests {
                 value: "0".into(),
                 source: Some("engine-default".into()),
                 apply_method: Some("pending-reboot".into()),
+            };
+            s.settings = ClusterSettings {
+                storage_encrypted: true,
+                deletion_protection: true,
+                backup_retention_period: 7,
+                iam_database_authentication: false,
+                copy_tags_to_snapshot: true,
+                multi_az: true,
             };
             s
         });

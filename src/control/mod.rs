@@ -1,0 +1,254 @@
+//! The Security Hub Neptune controls, one module each, behind one small
+//! interface ([`Control`]): the resource it checks, the problems it sees in
+//! live state (none: compliant), its plan, its safety class, the manual fix a
+//! ticket shows, and the IAM actions its fix needs. Decide, the remediation
+//! driver, notes, tickets, metrics, `setup`'s event pattern and the IAM
+//! policies read this registry ([`all`], [`by_id`]); the ids findings use are
+//! in [`ids`].
+//!
+//! Pure: no I/O and no clock, like the decide step that uses it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::state::Live;
+
+pub mod ids;
+pub mod neptune1;
+pub mod neptune2;
+pub mod neptune3;
+pub mod neptune4;
+pub mod neptune5;
+pub mod neptune6;
+pub mod neptune7;
+pub mod neptune8;
+pub mod neptune9;
+pub mod report;
+mod setting;
+
+pub use setting::{ClusterSetting, SettingValue};
+
+/// The tag that keeps hubtriage from changing a resource (any value).
+pub const SKIP_TAG: &str = "hubtriage:skip";
+
+/// What a control checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A DB cluster (`AwsRdsDbCluster`, `AWS::RDS::DBCluster`).
+    Cluster,
+    /// A DB cluster snapshot (`AwsRdsDbClusterSnapshot`, `AWS::RDS::DBClusterSnapshot`).
+    ClusterSnapshot,
+}
+
+impl Kind {
+    /// The ASFF resource type of a finding of this kind.
+    pub fn asff_type(self) -> &'static str {
+        match self {
+            Kind::Cluster => "AwsRdsDbCluster",
+            Kind::ClusterSnapshot => "AwsRdsDbClusterSnapshot",
+        }
+    }
+
+    /// In words: "cluster", "cluster snapshot".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Cluster => "cluster",
+            Kind::ClusterSnapshot => "cluster snapshot",
+        }
+    }
+}
+
+/// How far hubtriage may fix a control on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Safety {
+    /// A `remediate` rule (or default) fixes it.
+    Auto,
+    /// Only a `remediate` rule whose `controls` names it fixes it; otherwise
+    /// a ticket.
+    OptIn,
+    /// Never fixed in place: always a ticket with the manual fix.
+    TicketOnly,
+}
+
+impl Safety {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Safety::Auto => "auto",
+            Safety::OptIn => "opt-in",
+            Safety::TicketOnly => "ticket only",
+        }
+    }
+}
+
+/// One step of a remediation plan, in the order it must run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Step {
+    /// Create `<prefix><cluster>`; with `copy_from`, copy that group's user-set parameters.
+    CreateParameterGroup {
+        name: String,
+        family: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        copy_from: Option<String>,
+    },
+    SetAuditParameter {
+        group: String,
+    },
+    AttachParameterGroup {
+        group: String,
+    },
+    EnableAuditExport,
+    WaitForMaintenanceWindow {
+        window: String,
+    },
+    RebootInstance {
+        instance: String,
+    },
+    SetLogRetention {
+        log_group: String,
+        days: i32,
+    },
+    /// ModifyDBCluster with one setting, as the API names it
+    /// (`DeletionProtection`, `BackupRetentionPeriod`, ...); applied at once.
+    ModifyCluster {
+        setting: ClusterSetting,
+        value: SettingValue,
+    },
+    /// ModifyDBClusterSnapshotAttribute: `all` removed from `restore` (the
+    /// accounts named there keep their access).
+    MakeSnapshotPrivate {
+        snapshot: String,
+    },
+    Verify,
+}
+
+/// A remediation plan and a sentence to add to the decision's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub note: Option<String>,
+}
+
+/// The resource a ticket's manual fix names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    /// The cluster's identifier (a snapshot's: the cluster it was taken of, when known).
+    pub cluster: &'a str,
+    /// The snapshot's identifier, for snapshot controls.
+    pub snapshot: Option<&'a str>,
+}
+
+/// One Security Hub Neptune control.
+pub trait Control: Send + Sync {
+    /// `Neptune.4`.
+    fn id(&self) -> &'static str;
+    /// Security Hub's title.
+    fn title(&self) -> &'static str;
+    /// What is wrong, after the resource's name in a ticket's title: "has no
+    /// deletion protection".
+    fn failing(&self) -> &'static str;
+    fn kind(&self) -> Kind;
+    fn safety(&self) -> Safety;
+    /// What fails in live state, in words that do not name the resource
+    /// (findings with the same problems share one note); empty: compliant.
+    fn problems(&self, live: Live<'_>, config: &Config) -> Vec<String>;
+    /// Why a compliant resource's finding is resolved (after "Live state is compliant: ").
+    fn compliant(&self, config: &Config) -> String;
+    /// The steps still needed, in order, `verify` last; `Err` says why
+    /// hubtriage must not change the resource (the decision becomes a ticket).
+    fn plan(&self, live: Live<'_>, config: &Config) -> Result<Plan, String>;
+    /// Why a `remediate` decision becomes a ticket (opt-in without a rule
+    /// naming it, or ticket only); empty for `auto` controls.
+    fn not_automatic(&self) -> &'static str;
+    /// The fix a person makes, with the resource's identifiers.
+    fn manual_fix(&self, target: &Target<'_>) -> Vec<String>;
+    /// What the fix calls (ticket-only controls: none), as IAM actions.
+    fn iam_actions(&self) -> &'static [&'static str];
+    /// The fix, in a few words (check-config, README): `ModifyDBCluster DeletionProtection=true`.
+    fn fix_summary(&self) -> &'static str;
+    /// What a verified fix's note says was seen.
+    fn verified(&self, live: Live<'_>, config: &Config) -> String;
+}
+
+/// Every control, Neptune.1 to Neptune.9.
+pub fn all() -> [&'static dyn Control; 9] {
+    [
+        &neptune1::CONTROL,
+        &neptune2::CONTROL,
+        &neptune3::CONTROL,
+        &neptune4::CONTROL,
+        &neptune5::CONTROL,
+        &neptune6::CONTROL,
+        &neptune7::CONTROL,
+        &neptune8::CONTROL,
+        &neptune9::CONTROL,
+    ]
+}
+
+/// The control `id` names (`Neptune.4`, `CT.Neptune.4`).
+pub fn by_id(id: &str) -> Option<&'static dyn Control> {
+    let id = ids::normalize(id);
+    all().into_iter().find(|c| c.id() == id)
+}
+
+/// The control that decides a finding of `id`: a Neptune control, or the
+/// Neptune control an RDS control is decided as.
+pub fn deciding(id: &str) -> Option<&'static dyn Control> {
+    let id = ids::normalize(id);
+    by_id(id).or_else(|| ids::rds(id).and_then(|r| r.neptune).and_then(by_id))
+}
+
+/// Every IAM action a remediation of any control needs, sorted, once each.
+pub fn iam_actions() -> Vec<&'static str> {
+    let mut actions: Vec<&str> = all()
+        .iter()
+        .flat_map(|c| c.iam_actions().iter().copied())
+        .collect();
+    actions.sort_unstable();
+    actions.dedup();
+    actions
+}
+
+/// `Err` when the resource is tagged [`SKIP_TAG`].
+pub fn not_skipped(live: Live<'_>) -> Result<(), String> {
+    if live.tags().contains_key(SKIP_TAG) {
+        let noun = match live {
+            Live::Cluster(_) => "cluster",
+            Live::Snapshot(_) => "snapshot",
+        };
+        return Err(format!("the {noun} is tagged {SKIP_TAG}."));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_has_every_neptune_control_once() {
+        let listed: Vec<&str> = all().iter().map(|c| c.id()).collect();
+        assert_eq!(listed, ids::NEPTUNE);
+        assert_eq!(deciding("RDS.7").map(|c| c.id()), Some("Neptune.4"));
+        assert_eq!(deciding("CT.Neptune.5").map(|c| c.id()), Some("Neptune.5"));
+        assert!(deciding("RDS.2").is_none());
+        for c in all() {
+            assert_eq!(
+                c.iam_actions().is_empty(),
+                c.safety() == Safety::TicketOnly,
+                "{}: only ticket-only controls call nothing",
+                c.id()
+            );
+            assert_eq!(
+                c.not_automatic().is_empty(),
+                c.safety() == Safety::Auto,
+                "{}",
+                c.id()
+            );
+        }
+    }
+}

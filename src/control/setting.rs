@@ -1,0 +1,170 @@
+//! The controls that one cluster setting decides, fixed (where it is safe)
+//! by one ModifyDBCluster call that Neptune applies at once, whatever
+//! `ApplyImmediately` says: no reboot and no maintenance window. Each
+//! control's module (neptune1, 4, 5, 7, 8, 9) fills one [`SettingControl`].
+
+use serde::{Deserialize, Serialize};
+
+use super::{not_skipped, Control, Kind, Plan, Safety, Step, Target};
+use crate::config::Config;
+use crate::state::{ClusterSettings, Live};
+
+/// A ModifyDBCluster parameter, as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ClusterSetting {
+    DeletionProtection,
+    BackupRetentionPeriod,
+    CopyTagsToSnapshot,
+    #[serde(rename = "EnableIAMDatabaseAuthentication")]
+    EnableIamDatabaseAuthentication,
+}
+
+impl ClusterSetting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterSetting::DeletionProtection => "DeletionProtection",
+            ClusterSetting::BackupRetentionPeriod => "BackupRetentionPeriod",
+            ClusterSetting::CopyTagsToSnapshot => "CopyTagsToSnapshot",
+            ClusterSetting::EnableIamDatabaseAuthentication => "EnableIAMDatabaseAuthentication",
+        }
+    }
+
+    /// The setting's value in DescribeDBClusters' terms.
+    pub fn value_in(self, s: &ClusterSettings) -> SettingValue {
+        match self {
+            ClusterSetting::DeletionProtection => SettingValue::Flag(s.deletion_protection),
+            ClusterSetting::BackupRetentionPeriod => SettingValue::Days(s.backup_retention_period),
+            ClusterSetting::CopyTagsToSnapshot => SettingValue::Flag(s.copy_tags_to_snapshot),
+            ClusterSetting::EnableIamDatabaseAuthentication => {
+                SettingValue::Flag(s.iam_database_authentication)
+            }
+        }
+    }
+}
+
+/// A setting's value: a flag, or a number of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    Flag(bool),
+    Days(i32),
+}
+
+impl std::fmt::Display for SettingValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingValue::Flag(b) => write!(f, "{b}"),
+            SettingValue::Days(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+/// A control decided by the cluster's settings.
+pub struct SettingControl {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub failing: &'static str,
+    pub safety: Safety,
+    /// The setting the fix changes; `None`: no fix in place (ticket only).
+    pub setting: Option<ClusterSetting>,
+    /// What fails, if anything.
+    pub problem: fn(&ClusterSettings, &Config) -> Option<String>,
+    /// The value the fix sets.
+    pub target: fn(&ClusterSettings, &Config) -> SettingValue,
+    pub compliant: fn(&Config) -> String,
+    pub not_automatic: &'static str,
+    pub manual_fix: fn(&Target<'_>) -> Vec<String>,
+    pub iam_actions: &'static [&'static str],
+    pub fix_summary: &'static str,
+}
+
+impl SettingControl {
+    fn settings<'a>(&self, live: Live<'a>) -> Option<&'a ClusterSettings> {
+        match live {
+            Live::Cluster(c) => Some(&c.settings),
+            Live::Snapshot(_) => None,
+        }
+    }
+}
+
+impl Control for SettingControl {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+
+    fn title(&self) -> &'static str {
+        self.title
+    }
+
+    fn failing(&self) -> &'static str {
+        self.failing
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Cluster
+    }
+
+    fn safety(&self) -> Safety {
+        self.safety
+    }
+
+    fn problems(&self, live: Live<'_>, config: &Config) -> Vec<String> {
+        self.settings(live)
+            .and_then(|s| (self.problem)(s, config))
+            .into_iter()
+            .collect()
+    }
+
+    fn compliant(&self, config: &Config) -> String {
+        (self.compliant)(config)
+    }
+
+    fn plan(&self, live: Live<'_>, config: &Config) -> Result<Plan, String> {
+        not_skipped(live)?;
+        let (Some(setting), Some(settings)) = (self.setting, self.settings(live)) else {
+            return Err(format!("{} has no fix in place.", self.id));
+        };
+        let mut steps = Vec::new();
+        if (self.problem)(settings, config).is_some() {
+            steps.push(Step::ModifyCluster {
+                setting,
+                value: (self.target)(settings, config),
+            });
+        }
+        steps.push(Step::Verify);
+        Ok(Plan { steps, note: None })
+    }
+
+    fn not_automatic(&self) -> &'static str {
+        self.not_automatic
+    }
+
+    fn manual_fix(&self, target: &Target<'_>) -> Vec<String> {
+        (self.manual_fix)(target)
+    }
+
+    fn iam_actions(&self) -> &'static [&'static str] {
+        self.iam_actions
+    }
+
+    fn fix_summary(&self) -> &'static str {
+        self.fix_summary
+    }
+
+    fn verified(&self, live: Live<'_>, _config: &Config) -> String {
+        match (self.setting, self.settings(live)) {
+            (Some(setting), Some(s)) => {
+                format!("{} is {}", setting.as_str(), setting.value_in(s))
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+/// `aws neptune modify-db-cluster` for the target's cluster with `args`.
+pub fn modify_command(t: &Target<'_>, args: &str) -> String {
+    format!(
+        "aws neptune modify-db-cluster --region {} --db-cluster-identifier {} {args}",
+        t.region, t.cluster
+    )
+}
