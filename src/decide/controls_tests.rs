@@ -107,7 +107,8 @@ fn every_cluster_control_resolves_a_compliant_cluster() {
 
 #[test]
 fn auto_controls_plan_one_setting_then_verify() {
-    let cases: [(&str, fn(&mut ClusterSettings), Step); 3] = [
+    type Case = (&'static str, fn(&mut ClusterSettings), Step);
+    let cases: [Case; 3] = [
         (
             "Neptune.4",
             |s| s.deletion_protection = false,
