@@ -10,10 +10,12 @@ use chrono::{DateTime, Utc};
 
 use crate::aws::accounts::{own_identity, Accounts, Identity, RoleSettings};
 use crate::config::Config;
-use crate::decide::{decide, screen, Decision, Reach};
+use crate::control::Kind;
+use crate::decide::{decide_on, screen, Decision, Reach};
 use crate::enrich::neptune::{ClusterReader, NeptuneReader};
 use crate::pace::Pacer;
 use crate::record::securityhub::SecurityHub;
+use crate::state::LiveState;
 
 /// Why a live explanation could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +73,25 @@ pub async fn explain_live(
         pacer,
         std::time::Duration::ZERO,
     );
-    let state = match finding.cluster_arn.as_deref() {
-        Some(arn) => reader
+    let aws = |e: crate::aws::Error| LiveError::Aws(e.to_string());
+    let kind = finding
+        .control
+        .as_deref()
+        .and_then(crate::control::deciding)
+        .map(|c| c.kind());
+    let state = match (kind, &finding.cluster_arn, &finding.snapshot_arn) {
+        (Some(Kind::ClusterSnapshot), _, Some(arn)) => reader
+            .snapshot_state(arn)
+            .await
+            .map_err(aws)?
+            .map(LiveState::Snapshot),
+        (Some(Kind::Cluster), Some(arn), _) => reader
             .cluster_state(arn)
             .await
-            .map_err(|e| LiveError::Aws(e.to_string()))?,
-        None => None,
+            .map_err(aws)?
+            .map(LiveState::Cluster),
+        _ => None,
     };
-    Ok(decide(&finding, state.as_ref(), config, &reach, now))
+    let live = state.as_ref().map(LiveState::live);
+    Ok(decide_on(&finding, live, config, &reach, now))
 }

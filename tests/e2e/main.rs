@@ -9,6 +9,7 @@
 mod support;
 
 mod accounts;
+mod controls;
 mod daemon;
 mod faults;
 mod remediate;
