@@ -5,6 +5,7 @@
 
 mod cli;
 mod deploy;
+mod explain_controls;
 mod explain_golden;
 mod hostile_input;
 mod parse_props;
