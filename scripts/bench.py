@@ -145,7 +145,9 @@ def create_clusters(emu, count):
     return arns
 
 
-def findings(arns, start, count):
+def findings(arns, start, count, controls=("Neptune.2",)):
+    """Findings `start`.. over the clusters round-robin, and over `controls`
+    round-robin (cluster controls: each finding names its cluster)."""
     event = json.loads((ROOT / "tests/fixtures/neptune2-failed-event.json").read_text())
     base = event["detail"]["findings"][0]
     base.pop("Workflow", None)
@@ -154,7 +156,10 @@ def findings(arns, start, count):
     for n in range(start, start + count):
         f = json.loads(json.dumps(base))
         arn = arns[n % len(arns)]
-        f["Id"] = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:security-control/Neptune.2/finding/bench-{n:08d}"
+        control = controls[n % len(controls)]
+        f["Id"] = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:security-control/{control}/finding/bench-{n:08d}"
+        f["GeneratorId"] = f"security-control/{control}"
+        f["Compliance"]["SecurityControlId"] = control
         f["AwsAccountId"] = ACCOUNT
         f["Resources"] = [{"Type": "AwsRdsDbCluster", "Id": arn, "Partition": "aws", "Region": REGION}]
         f["ProductFields"]["Resources:0/Id"] = arn
@@ -299,7 +304,16 @@ def main():
     ap.add_argument("--config-extra", default="",
                     help="TOML appended to hubtriage's config (e.g. a [pacing] table); "
                          "the default configuration when absent")
+    ap.add_argument("--controls", default="Neptune.2",
+                    help="comma-separated cluster controls the findings are spread over "
+                         "round-robin (e.g. Neptune.1,Neptune.2,Neptune.4,Neptune.5,"
+                         "Neptune.7,Neptune.8,Neptune.9)")
     args = ap.parse_args()
+    controls = tuple(c.strip() for c in args.controls.split(",") if c.strip())
+    cluster_controls = {"Neptune.1", "Neptune.2", "Neptune.4", "Neptune.5", "Neptune.7",
+                        "Neptune.8", "Neptune.9"}
+    if not controls or not set(controls) <= cluster_controls:
+        raise SystemExit(f"bench: --controls takes cluster controls: {sorted(cluster_controls)}")
     if args.findings < 1 or args.clusters < 1:
         raise SystemExit("bench: N and M must be at least 1")
 
@@ -311,7 +325,7 @@ def main():
         log(f"creating {args.clusters} clusters")
         arns = create_clusters(emu, args.clusters)
         log(f"importing {args.findings} findings")
-        load(emu, sqs, url, findings(arns, 0, args.findings))
+        load(emu, sqs, url, findings(arns, 0, args.findings, controls))
 
         log("hubtriage draining the queue")
         seconds, rss, latencies, totals = run_hubtriage(emu, args.binary, url, workdir,
@@ -327,7 +341,7 @@ def main():
 
         k = min(args.findings, args.naive_findings)
         log(f"naive consumer draining {k} findings")
-        load(emu, sqs, url, findings(arns, n, k))
+        load(emu, sqs, url, findings(arns, n, k, controls))
         naive_seconds = naive(emu, url, k)
 
         result = {
@@ -351,6 +365,7 @@ def main():
             "findings_failed": totals.get("FindingsFailed", 0),
             "dlq_messages": dlq_depth,
             "config_extra": args.config_extra,
+            "controls": list(controls),
         }
         out = pathlib.Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Starts the project's emulator (tests/emulator/hubemu.py: moto + a Security Hub
 emulator), creates the findings queue with its DLQ and an EventBridge rule,
-creates a few Neptune clusters, imports their Neptune.2 findings (Security Hub
+creates a few Neptune clusters, imports their findings (Security Hub
 publishes the Imported events, EventBridge routes them to the queue), runs
 `hubtriage run --until-empty`, prints what happened to each finding, and stops
 everything. Run it through scripts/demo.sh.
@@ -39,6 +39,13 @@ name = "sandbox-account"
 reason = "The sandbox account holds no customer data (RISK-142)"
 expires = "2027-03-31"
 match = {{ accounts = ["{sandbox}"] }}
+
+# Limited to one control: Neptune.8 findings only.
+[[suppress]]
+name = "tags-by-backup-plan"
+reason = "AWS Backup copies the tags to its snapshots (RISK-77)"
+expires = "2027-06-30"
+controls = ["Neptune.8"]
 
 [[rule]]
 name = "prod-needs-change-ticket"
@@ -283,6 +290,8 @@ def run_demo(binary, endpoints, workdir):
     for part in textwrap.wrap(got.get("Note", {}).get("Text", "-"), 100):
         print(f"     {part}")
 
+    family(binary, endpoints, neptune, hub, template, config, env_apply)
+
     dead = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
     print(f"\n   DLQ messages: {dead['Attributes']['ApproximateNumberOfMessages']}")
     calls = emulator_get(endpoints, "/_emu/calls?service=securityhub&operation=BatchUpdateFindings")
@@ -291,6 +300,48 @@ def run_demo(binary, endpoints, workdir):
     used = sorted({c["request"].get("RoleArn", "") for c in roles
                    if c["request"].get("RoleSessionName") == "hubtriage"})
     print(f"   roles hubtriage assumed: {', '.join(used)}")
+
+
+def family(binary, endpoints, neptune, hub, template, config, env):
+    """Phase three: four controls of one dev cluster in one apply run."""
+    print("\n== The Neptune family: four controls of the dev cluster family-dev in one apply run")
+    neptune.create_db_cluster(DBClusterIdentifier="family-dev", Engine="neptune",
+                              EngineVersion="1.3.2.1", StorageEncrypted=False,
+                              DeletionProtection=False, CopyTagsToSnapshot=False,
+                              Tags=[{"Key": "env", "Value": "dev"}])
+    neptune.create_db_instance(DBInstanceIdentifier="family-dev-1", DBInstanceClass="db.r5.large",
+                               Engine="neptune", DBClusterIdentifier="family-dev")
+    print("   family-dev  env=dev: unencrypted, no deletion protection, no IAM authentication, "
+          "tags not copied to snapshots")
+    cases = [("Neptune.4", "auto: fixed and verified"),
+             ("Neptune.7", "opt-in: no rule names it, so a ticket"),
+             ("Neptune.1", "ticket only: the ticket carries the manual fix"),
+             ("Neptune.8", "suppressed by a suppression limited to controls = [\"Neptune.8\"]")]
+    findings = [finding(template, "family-dev", 10 + i, control=c) for i, (c, _) in enumerate(cases)]
+    hub.batch_import_findings(Findings=findings)
+    run = subprocess.run([binary, "run", "--config", config, "--until-empty"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    if run.returncode != 0:
+        print(run.stdout[-4000:], run.stderr[-4000:], sep="\n")
+        sys.exit(f"demo: hubtriage exited {run.returncode}")
+    logs = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    for entry in logs:
+        if entry.get("message") in ("changing the cluster", "changing the snapshot"):
+            print(f"   change: {entry.get('control')} {entry.get('call')} {entry.get('params')}")
+    for (control, what), f in zip(cases, findings):
+        got = hub.get_findings(Filters={"Id": [{"Value": f["Id"], "Comparison": "EQUALS"}]})["Findings"][0]
+        print(f"   {control:10} {got['Workflow']['Status']:11} {what}")
+        for part in textwrap.wrap(got.get("Note", {}).get("Text", "-"), 96):
+            print(f"              {part}")
+    for entry in logs:
+        if entry.get("ticket") == "log" and entry.get("control") == "Neptune.1":
+            print("   the Neptune.1 ticket's manual fix (a log line here; Jira, ServiceNow or a webhook in production):")
+            for part in textwrap.wrap(entry.get("fix", ""), 96):
+                print(f"     {part}")
+    live = neptune.describe_db_clusters(DBClusterIdentifier="family-dev")["DBClusters"][0]
+    print(f"   live: DeletionProtection={live['DeletionProtection']}, "
+          f"IAMDatabaseAuthenticationEnabled={live['IAMDatabaseAuthenticationEnabled']}, "
+          f"CopyTagsToSnapshot={live['CopyTagsToSnapshot']}, StorageEncrypted={live['StorageEncrypted']}")
 
 
 if __name__ == "__main__":

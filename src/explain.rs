@@ -138,7 +138,7 @@ pub fn explain(
             let resolved;
             let f = match (&f.cluster_arn, &f.cluster_resource_id) {
                 (None, Some(id))
-                    if f.is_neptune2() && out_of_reach(f, config, &reach).is_none() =>
+                    if cluster_control(f) && out_of_reach(f, config, &reach).is_none() =>
                 {
                     match cli::arn_by_resource_id(&listing, &f.account, &f.region, id) {
                         Some(arn) => {
@@ -174,6 +174,14 @@ pub fn explain(
             decide_on(f, state.as_ref().map(LiveState::live), config, &reach, now)
         })
         .collect())
+}
+
+/// The finding's control checks a cluster (only those name a resource id).
+fn cluster_control(f: &Finding) -> bool {
+    f.control
+        .as_deref()
+        .and_then(control::deciding)
+        .is_some_and(|c| c.kind() == Kind::Cluster)
 }
 
 /// The one account the saved outputs were taken in (from the ARNs of their

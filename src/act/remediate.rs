@@ -287,9 +287,16 @@ impl Pass<'_> {
             .checkpoint(self.progress)
             .await
             .map_err(PassError::Fenced)?;
-        let (resource, account, region) = (self.arn.identifier, self.arn.account, self.arn.region);
+        let (id, account, region) = (self.arn.identifier, self.arn.account, self.arn.region);
         let control = self.job.control.id();
-        tracing::info!(resource, account, region, control, call, params = %params, "changing the resource");
+        match self.job.live {
+            Live::Cluster(_) => {
+                tracing::info!(cluster = id, account, region, control, call, params = %params, "changing the cluster")
+            }
+            Live::Snapshot(_) => {
+                tracing::info!(snapshot = id, account, region, control, call, params = %params, "changing the snapshot")
+            }
+        }
         Ok(())
     }
 
