@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# scripts/bench.sh [N] [M]: the storm benchmark. Starts the emulators on
-# 127.0.0.1 with Security Hub's quota enforced, loads N FAILED Neptune.2
-# findings (default 10000) over M prod clusters (default 200), drains them with
+# scripts/bench.sh [N] [M] [--controls LIST]: the storm benchmark. Starts the
+# emulators on 127.0.0.1 with Security Hub's quota enforced, loads N FAILED
+# findings (default 10000; Neptune.2, or round-robin over the cluster controls
+# of --controls) over M prod clusters (default 200), drains them with
 # the release build of hubtriage and, in the same run, a sample with a naive
 # consumer (scripts/bench.py). Writes target/bench/result.json and prints a
 # table. Measures; asserts nothing. See docs/benchmarks.md.
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 n="${1:-10000}"
 m="${2:-200}"
 if ! [[ "$n" =~ ^[1-9][0-9]*$ && "$m" =~ ^[1-9][0-9]*$ ]]; then
-    echo "usage: scripts/bench.sh [N findings, default 10000] [M clusters, default 200]" >&2
+    echo "usage: scripts/bench.sh [N findings, default 10000] [M clusters, default 200] [--controls Neptune.1,Neptune.2,...]" >&2
     exit 64
 fi
 

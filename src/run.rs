@@ -134,8 +134,11 @@ fn pipeline(
         pacer.clone(),
     ));
     let metrics = Arc::new(Metrics::default());
-    let (recorder, recorder_task) =
-        Recorder::start(hub.clone(), RecorderSettings::default(), metrics.clone());
+    let (recorder, recorder_task) = Recorder::start(
+        hub.clone(),
+        RecorderSettings::holding(config.daemon.max_in_flight),
+        metrics.clone(),
+    );
 
     let events = config.events.as_ref().map(|e| {
         Arc::new(Publisher::new(

@@ -213,10 +213,12 @@ fn default_concurrency() -> usize {
     8
 }
 
-/// Enough for a storm to fill 100-finding batches several times over while a
-/// batch lingers, and small next to the visibility the loop keeps extending.
+/// Enough for a storm of several controls and actions (each a different note,
+/// so a batch of its own) to fill 100-finding batches while they linger, and
+/// small next to the visibility the loop keeps extending. With 300, a mix of
+/// seven controls drained at 85% of the rate of one (docs/benchmarks.md).
 fn default_max_in_flight() -> usize {
-    300
+    1000
 }
 
 /// `[enrich]`: how live state is read.

@@ -1,6 +1,7 @@
 //! The recorder: batches alike updates (findings with an identical update
-//! share one BatchUpdateFindings of up to 100 identifiers, flushed when full or
-//! after a short linger), a few calls at once (the adapter paces them to
+//! share one BatchUpdateFindings of up to 100 identifiers, flushed when full,
+//! after a short linger, or — the largest first — when so many updates wait
+//! that the daemon could take no more messages), a few calls at once (the adapter paces them to
 //! Security Hub's quota, see [`crate::pace`]), and retries throttled or failed calls and retryable `UnprocessedFindings`
 //! (`ConcurrentUpdateError`, `InternalFailure`) with backoff.
 
@@ -25,9 +26,26 @@ pub struct RecorderSettings {
     /// hundred milliseconds, so one at a time would cap a storm near 300
     /// findings/s, under the quota's 1,000.
     pub max_concurrent_calls: usize,
+    /// Updates waiting, over all groups, at which the largest group goes
+    /// without waiting for its linger. Each waiting update holds a message,
+    /// so a mix of many different updates (several controls, several
+    /// actions) would otherwise fill `[daemon] max_in_flight` with groups
+    /// that never reach 100 and stall the daemon for the whole linger.
+    pub max_waiting: usize,
     pub max_attempts: u32,
     pub first_backoff: Duration,
     pub max_backoff: Duration,
+}
+
+impl RecorderSettings {
+    /// The defaults, with `max_waiting` three quarters of the messages the
+    /// daemon holds at once, so updates go before reception stalls.
+    pub fn holding(max_in_flight: usize) -> Self {
+        RecorderSettings {
+            max_waiting: (max_in_flight.saturating_mul(3) / 4).max(1),
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for RecorderSettings {
@@ -35,6 +53,7 @@ impl Default for RecorderSettings {
         RecorderSettings {
             linger: Duration::from_millis(1000),
             max_concurrent_calls: 4,
+            max_waiting: usize::MAX,
             max_attempts: 8,
             first_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
@@ -152,6 +171,13 @@ async fn batcher(
                         calls.start(req.update, g).await;
                     }
                 }
+                if waiting(&groups) >= settings.max_waiting {
+                    if let Some(largest) = largest(&groups) {
+                        if let Some(g) = groups.remove(&largest) {
+                            calls.start(largest, g).await;
+                        }
+                    }
+                }
             }
             Some(None) => {
                 // Every sender is gone: flush what is left, wait for it, and stop.
@@ -176,6 +202,24 @@ async fn batcher(
             }
         }
     }
+}
+
+/// Updates waiting in all groups.
+fn waiting(groups: &HashMap<FindingUpdate, Group>) -> usize {
+    groups.values().map(|g| g.order.len()).sum()
+}
+
+/// The group with the most findings (the oldest of equals).
+fn largest(groups: &HashMap<FindingUpdate, Group>) -> Option<FindingUpdate> {
+    groups
+        .iter()
+        .max_by(|(_, a), (_, b)| {
+            a.order
+                .len()
+                .cmp(&b.order.len())
+                .then(b.since.cmp(&a.since))
+        })
+        .map(|(u, _)| u.clone())
 }
 
 /// The BatchUpdateFindings calls under way, at most `slots` at once.
@@ -439,5 +483,58 @@ mod tests {
             hub.most_in_call.load(std::sync::atomic::Ordering::SeqCst),
             1
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_different_updates_go_before_their_linger_when_too_many_wait() {
+        let hub = Arc::new(FakeHub::default());
+        let settings = RecorderSettings {
+            linger: Duration::from_secs(1),
+            max_waiting: 20,
+            ..fast_recorder()
+        };
+        let (recorder, handle) = Recorder::start(hub.clone(), settings, Arc::default());
+        // Seven different notes (as a mix of controls makes), three findings
+        // each, and one group of six: no group comes near 100.
+        let mut pending = Vec::new();
+        for n in 0..21 {
+            let note = format!("control {}", n % 7);
+            pending.push(recorder.submit(id(n), update(&note)).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        {
+            let calls = hub.calls.lock().unwrap();
+            assert_eq!(calls.len(), 1, "the 20th waiting update sends one group");
+            assert_eq!(calls[0].0.len(), 3);
+        }
+        for p in pending {
+            assert!(p.written().await.is_ok());
+        }
+        drop(recorder);
+        handle.await.unwrap();
+        assert_eq!(hub.calls.lock().unwrap().len(), 7, "one call per note");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn updates_under_the_waiting_limit_linger() {
+        let hub = Arc::new(FakeHub::default());
+        let settings = RecorderSettings {
+            linger: Duration::from_secs(1),
+            ..RecorderSettings::holding(300)
+        };
+        let (recorder, handle) = Recorder::start(hub.clone(), settings, Arc::default());
+        let mut pending = Vec::new();
+        for n in 0..200 {
+            let note = format!("control {}", n % 7);
+            pending.push(recorder.submit(id(n), update(&note)).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert!(hub.calls.lock().unwrap().is_empty(), "200 < 225 waiting");
+        for p in pending {
+            assert!(p.written().await.is_ok());
+        }
+        drop(recorder);
+        handle.await.unwrap();
+        assert_eq!(hub.calls.lock().unwrap().len(), 7);
     }
 }

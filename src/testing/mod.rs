@@ -51,6 +51,7 @@ pub(crate) fn fast_recorder() -> RecorderSettings {
     RecorderSettings {
         linger: std::time::Duration::from_millis(50),
         max_concurrent_calls: 4,
+        max_waiting: usize::MAX,
         max_attempts: 5,
         first_backoff: std::time::Duration::from_millis(1),
         max_backoff: std::time::Duration::from_millis(5),
