@@ -11,6 +11,7 @@ everything. Run it through scripts/demo.sh.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -336,8 +337,9 @@ def family(binary, endpoints, neptune, hub, template, config, env):
     for entry in logs:
         if entry.get("ticket") == "log" and entry.get("control") == "Neptune.1":
             print("   the Neptune.1 ticket's manual fix (a log line here; Jira, ServiceNow or a webhook in production):")
-            for part in textwrap.wrap(entry.get("fix", ""), 96):
-                print(f"     {part}")
+            for line in re.split(r" (?=\d+\. )", entry.get("fix", "")):
+                for n, part in enumerate(textwrap.wrap(line, 96, break_on_hyphens=False)):
+                    print(f"     {'  ' if n else ''}{part}")
     live = neptune.describe_db_clusters(DBClusterIdentifier="family-dev")["DBClusters"][0]
     print(f"   live: DeletionProtection={live['DeletionProtection']}, "
           f"IAMDatabaseAuthenticationEnabled={live['IAMDatabaseAuthenticationEnabled']}, "

@@ -99,7 +99,7 @@ impl TicketSink for LogTickets {
             rule = d.rule.as_deref().unwrap_or(""),
             problems = %d.problems.join("; "),
             reason = %d.reason,
-            fix = %problem::TicketText::new(d, None).fix.join(" "),
+            fix = %numbered(&problem::TicketText::new(d, None).fix),
             "ticket: {}",
             problem::TicketText::new(d, None).title
         );
@@ -122,4 +122,14 @@ impl TicketSink for LogTickets {
         );
         Ok(())
     }
+}
+
+/// The manual fix's steps on one line: "1. … 2. …".
+fn numbered(steps: &[String]) -> String {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{}. {s}", i + 1))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
