@@ -69,6 +69,14 @@ impl AwsFixApi {
             region: region.to_string(),
         }
     }
+
+    /// The Neptune client for a read in `region`, once the read pacer lets it go.
+    async fn paced_read(&self, region: &str) -> aws_sdk_neptune::Client {
+        self.pacer
+            .wait(Api::NeptuneRead, self.account.as_deref(), region)
+            .await;
+        self.neptune.get(&self.place(region))
+    }
 }
 
 impl FixApis for AwsFixApi {
@@ -116,12 +124,9 @@ impl FixApi for AwsFixApi {
         group: &str,
     ) -> Result<Vec<ParameterValue>, Error> {
         let mut out = Vec::new();
-        self.pacer
-            .wait(Api::NeptuneRead, self.account.as_deref(), region)
-            .await;
         let mut pages = self
-            .neptune
-            .get(&self.place(region))
+            .paced_read(region)
+            .await
             .describe_db_cluster_parameters()
             .db_cluster_parameter_group_name(group)
             .source("user")
@@ -212,12 +217,9 @@ impl FixApi for AwsFixApi {
     }
 
     async fn instance_status(&self, region: &str, instance: &str) -> Result<Option<String>, Error> {
-        self.pacer
-            .wait(Api::NeptuneRead, self.account.as_deref(), region)
-            .await;
         let described = self
-            .neptune
-            .get(&self.place(region))
+            .paced_read(region)
+            .await
             .describe_db_instances()
             .db_instance_identifier(instance)
             .send()
@@ -350,12 +352,9 @@ impl FixApi for AwsFixApi {
         region: &str,
         cluster: &str,
     ) -> Result<Option<ClusterSettings>, Error> {
-        self.pacer
-            .wait(Api::NeptuneRead, self.account.as_deref(), region)
-            .await;
         let described = self
-            .neptune
-            .get(&self.place(region))
+            .paced_read(region)
+            .await
             .describe_db_clusters()
             .db_cluster_identifier(cluster)
             .send()
@@ -390,10 +389,7 @@ impl FixApi for AwsFixApi {
         region: &str,
         snapshot: &str,
     ) -> Result<Option<Vec<String>>, Error> {
-        self.pacer
-            .wait(Api::NeptuneRead, self.account.as_deref(), region)
-            .await;
-        let client = self.neptune.get(&self.place(region));
+        let client = self.paced_read(region).await;
         snapshot_restore(&client, snapshot).await.in_region(region)
     }
 }

@@ -32,12 +32,7 @@ async fn weak_cluster(neptune: &aws_sdk_neptune::Client, id: &str) -> String {
         .deletion_protection(false)
         .backup_retention_period(1)
         .copy_tags_to_snapshot(false)
-        .tags(
-            aws_sdk_neptune::types::Tag::builder()
-                .key("env")
-                .value("dev")
-                .build(),
-        )
+        .tags(dev_tag())
         .send()
         .await
         .unwrap()
@@ -136,12 +131,7 @@ async fn a_storm_of_mixed_controls_is_fixed_once_ticketed_once_and_untouched_in_
         .create_db_cluster_snapshot()
         .db_cluster_identifier("ctl-a")
         .db_cluster_snapshot_identifier("ctl-a-snap")
-        .tags(
-            aws_sdk_neptune::types::Tag::builder()
-                .key("env")
-                .value("dev")
-                .build(),
-        )
+        .tags(dev_tag())
         .send()
         .await
         .unwrap()
@@ -355,4 +345,12 @@ async fn a_storm_of_mixed_controls_is_fixed_once_ticketed_once_and_untouched_in_
     ));
     assert_eq!(w.depth(&w.queue_url).await, 0);
     assert_eq!(w.depth(&w.dlq_url).await, 0);
+}
+
+/// The tag `env=dev`, which the test's rules match.
+fn dev_tag() -> aws_sdk_neptune::types::Tag {
+    aws_sdk_neptune::types::Tag::builder()
+        .key("env")
+        .value("dev")
+        .build()
 }
