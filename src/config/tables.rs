@@ -484,7 +484,8 @@ fn default_metrics_interval() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Setup {
-    /// The EventBridge rule (default bus) that routes Neptune.2 findings to the queue.
+    /// The EventBridge rule (default bus) that routes the Neptune controls'
+    /// findings to the queue (its default name is from when it routed Neptune.2 alone).
     #[serde(default = "default_rule_name")]
     pub rule_name: String,
     /// Receives before a message moves to the dead-letter queue `<queue>-dlq`.
