@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use crate::config::Config;
-use crate::control::{self, Kind};
-use crate::decide::{decide_on, out_of_reach, screen, Decision, Reach};
+use crate::control::Kind;
+use crate::decide::{decide_on, out_of_reach, resource_kind, screen, Decision, Reach};
 use crate::finding::{parse_event, Finding};
 use crate::state::{cli, AuditParameter, LiveState};
 
@@ -138,7 +138,8 @@ pub fn explain(
             let resolved;
             let f = match (&f.cluster_arn, &f.cluster_resource_id) {
                 (None, Some(id))
-                    if cluster_control(f) && out_of_reach(f, config, &reach).is_none() =>
+                    if resource_kind(f) == Some(Kind::Cluster)
+                        && out_of_reach(f, config, &reach).is_none() =>
                 {
                     match cli::arn_by_resource_id(&listing, &f.account, &f.region, id) {
                         Some(arn) => {
@@ -156,12 +157,7 @@ pub fn explain(
             if let Some(d) = screen(f, config, &reach) {
                 return d;
             }
-            let kind = f
-                .control
-                .as_deref()
-                .and_then(control::deciding)
-                .map(|c| c.kind());
-            let state = match kind {
+            let state = match resource_kind(f) {
                 Some(Kind::ClusterSnapshot) => f.snapshot_arn.as_deref().and_then(|arn| {
                     cli::snapshot_state(&snapshots, arn, attributes.as_ref(), tags.clone())
                         .map(LiveState::Snapshot)
@@ -174,14 +170,6 @@ pub fn explain(
             decide_on(f, state.as_ref().map(LiveState::live), config, &reach, now)
         })
         .collect())
-}
-
-/// The finding's control checks a cluster (only those name a resource id).
-fn cluster_control(f: &Finding) -> bool {
-    f.control
-        .as_deref()
-        .and_then(control::deciding)
-        .is_some_and(|c| c.kind() == Kind::Cluster)
 }
 
 /// The one account the saved outputs were taken in (from the ARNs of their

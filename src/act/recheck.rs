@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::remediate::Progress;
 use crate::coordination::{Caps, SharedSlots, SlotChange, Slots, SlotsChanged};
+use crate::decide::deciding_control;
 use crate::finding::Finding;
 use crate::lock;
 
@@ -66,11 +67,7 @@ impl Recheck {
             account: f.account.clone(),
             region: f.region.clone(),
             cluster_arn: cluster_arn.to_string(),
-            control: f
-                .control
-                .as_deref()
-                .and_then(crate::control::deciding)
-                .map(|c| c.id().to_string()),
+            control: deciding_control(f).map(|c| c.id().to_string()),
             not_before: Utc::now(),
             progress,
         }

@@ -4,7 +4,7 @@
 
 use super::tests::{config, finding, now, reach};
 use super::*;
-use crate::control::{ClusterSetting, SettingValue};
+use crate::control::{self, ClusterSetting, SettingValue};
 use crate::state::tests::sample_state;
 use crate::state::{ClusterSettings, SnapshotState};
 

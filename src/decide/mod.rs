@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, RuleAction};
-use crate::control::{self, Control, Kind};
+use crate::control::{Control, Kind};
 use crate::finding::Finding;
 use crate::state::{ClusterState, Live};
 
@@ -96,9 +96,20 @@ pub struct Decision {
     pub expires: Option<String>,
 }
 
+/// The control that decides `f`: its Neptune control, or the Neptune control
+/// its RDS control is decided as.
+pub fn deciding_control(f: &Finding) -> Option<&'static dyn Control> {
+    f.control.as_deref().and_then(crate::control::deciding)
+}
+
+/// What the control deciding `f` checks: a cluster or a cluster snapshot.
+pub fn resource_kind(f: &Finding) -> Option<Kind> {
+    deciding_control(f).map(|c| c.kind())
+}
+
 impl Decision {
     fn new(f: &Finding, action: Action, reason: impl Into<String>) -> Self {
-        let deciding = f.control.as_deref().and_then(control::deciding);
+        let deciding = deciding_control(f);
         let control = deciding
             .map(|c| c.id().to_string())
             .or_else(|| f.control.clone());
@@ -197,7 +208,7 @@ pub fn decide_on(
     if let Some(decision) = screen(f, config, reach) {
         return decision;
     }
-    let Some(control) = f.control.as_deref().and_then(control::deciding) else {
+    let Some(control) = deciding_control(f) else {
         return Decision::new(f, Action::Ignore, "The finding's control is not triaged.");
     };
 

@@ -1,9 +1,9 @@
 //! Steps 1 to 5 of a decision: what the finding, the config and the reach
 //! decide alone, before any live state is read.
 
-use super::{Action, Decision, Reach};
+use super::{deciding_control, Action, Decision, Reach};
 use crate::config::Config;
-use crate::control::{self, ids, Kind};
+use crate::control::{ids, Kind};
 use crate::finding::{ClusterArn, Compliance, Finding, Format, RecordState};
 
 /// Steps 1–5: what can be decided from the finding, the config and the reach
@@ -41,7 +41,7 @@ pub fn screen(f: &Finding, config: &Config, reach: &Reach) -> Option<Decision> {
 /// Step 1: why the finding is not one of a control hubtriage triages, on a
 /// resource it can trust, if so.
 pub fn untrusted(f: &Finding) -> Option<String> {
-    let Some(control) = f.control.as_deref().and_then(control::deciding) else {
+    let Some(control) = deciding_control(f) else {
         return Some(not_triaged(f.control.as_deref()));
     };
     let resource_arn = match control.kind() {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::aws::accounts::{own_identity, Accounts, Identity, RoleSettings};
 use crate::config::Config;
 use crate::control::Kind;
-use crate::decide::{decide_on, screen, Decision, Reach};
+use crate::decide::{decide_on, resource_kind, screen, Decision, Reach};
 use crate::enrich::neptune::{ClusterReader, NeptuneReader};
 use crate::pace::Pacer;
 use crate::record::securityhub::SecurityHub;
@@ -74,12 +74,11 @@ pub async fn explain_live(
         std::time::Duration::ZERO,
     );
     let aws = |e: crate::aws::Error| LiveError::Aws(e.to_string());
-    let kind = finding
-        .control
-        .as_deref()
-        .and_then(crate::control::deciding)
-        .map(|c| c.kind());
-    let state = match (kind, &finding.cluster_arn, &finding.snapshot_arn) {
+    let state = match (
+        resource_kind(&finding),
+        &finding.cluster_arn,
+        &finding.snapshot_arn,
+    ) {
         (Some(Kind::ClusterSnapshot), _, Some(arn)) => reader
             .snapshot_state(arn)
             .await

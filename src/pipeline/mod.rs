@@ -13,7 +13,9 @@ use crate::act::driver::{self, DriverError, Executor};
 use crate::act::ticket::{TicketError, TicketSink};
 use crate::config::Config;
 use crate::control::Kind;
-use crate::decide::{decide_on, out_of_reach, screen, Decision, Reach};
+use crate::decide::{
+    decide_on, deciding_control, out_of_reach, resource_kind, screen, Decision, Reach,
+};
 use crate::enrich::neptune::ClusterReader;
 use crate::events::Publisher;
 use crate::finding::Finding;
@@ -187,11 +189,7 @@ impl Pipeline {
         let (None, Some(resource_id)) = (&f.cluster_arn, &f.cluster_resource_id) else {
             return Ok(None);
         };
-        let cluster_control = f
-            .control
-            .as_deref()
-            .and_then(crate::control::deciding)
-            .is_some_and(|c| c.kind() == Kind::Cluster);
+        let cluster_control = resource_kind(f) == Some(Kind::Cluster);
         if !cluster_control || out_of_reach(f, &self.config, &self.reach).is_some() {
             return Ok(None);
         }
@@ -252,7 +250,7 @@ impl Pipeline {
     /// The live state of the resource the finding's control checks: its
     /// cluster (cached, read once by its findings), or its cluster snapshot.
     async fn read_live(&self, f: &Finding) -> Result<Option<LiveState>, FindingError> {
-        let Some(control) = f.control.as_deref().and_then(crate::control::deciding) else {
+        let Some(control) = deciding_control(f) else {
             return Ok(None);
         };
         let arn = driver::resource_arn(f, control);

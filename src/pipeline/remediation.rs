@@ -9,7 +9,7 @@ use crate::act::driver::resource_arn;
 use crate::act::driver::{ClusterLease, Turn};
 use crate::act::recheck::Recheck;
 use crate::control::{self, Kind};
-use crate::decide::{decide_on, out_of_reach, untrusted, Action, Decision};
+use crate::decide::{decide_on, deciding_control, out_of_reach, untrusted, Action, Decision};
 use crate::finding::Finding;
 use crate::record::FindingId;
 use crate::state::LiveState;
@@ -187,10 +187,7 @@ impl Pipeline {
         {
             return Ok(Recheckable::Stop(why));
         }
-        let named = current
-            .control
-            .as_deref()
-            .and_then(control::deciding)
+        let named = deciding_control(&current)
             .map(|c| resource_arn(&current, c))
             .unwrap_or_default();
         if named != r.cluster_arn {
