@@ -292,6 +292,9 @@ impl Daemon {
         if let Some(events) = self.pipeline.events() {
             events.drain(Duration::from_secs(5)).await;
         }
+        if let Some(journal) = self.pipeline.journal() {
+            journal.flush(Duration::from_secs(10)).await;
+        }
         self.emf.abort();
         let _ = self.emf.await;
         let last = *lock(&self.emitted);

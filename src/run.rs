@@ -21,6 +21,7 @@ use crate::decide::Reach;
 use crate::enrich::cache::CachedReader;
 use crate::enrich::neptune::NeptuneReader;
 use crate::events::Publisher;
+use crate::journal::{DynamoJournal, Journal};
 use crate::metrics::Metrics;
 use crate::pace::Pacer;
 use crate::pipeline::{Parts, Pipeline};
@@ -155,6 +156,13 @@ fn pipeline(
             Duration::from_secs(c.lease_seconds),
         ))
     });
+    let journal: Option<Arc<dyn Journal>> = config.journal.as_ref().map(|j| {
+        tracing::info!(table = %j.table, keep_days = j.keep_days, "every change and decision is journaled");
+        DynamoJournal::new(sdk, &j.table, j.keep_days) as Arc<dyn Journal>
+    });
+    if journal.is_none() {
+        tracing::warn!("no [journal] table: no change journal is kept");
+    }
     let executor = (config.remediation.mode == Mode::Apply).then(|| {
         let limiter = Limiter::new(
             config.remediation.max_concurrent,
@@ -178,6 +186,7 @@ fn pipeline(
             config.clone(),
             metrics.clone(),
         )
+        .with_journal(journal.clone())
     });
     let cache_ttl = Duration::from_secs(config.enrich.cache_seconds);
     let pipeline = Arc::new(Pipeline::new(Parts {
@@ -193,6 +202,7 @@ fn pipeline(
         recorder,
         events,
         metrics,
+        journal,
     }));
     (pipeline, recorder_task)
 }

@@ -9,12 +9,13 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::neptune_api::RDS_SERVICE_LINKED_ROLE;
 use super::recheck::{Limiter, Recheck, RecheckQueue};
-use super::remediate::{pass, Fence, FixApis, Job, PassError, PassResult, Progress};
-use crate::config::{Config, Remediation};
+use super::remediate::{pass, ChangeLog, Fence, FixApis, Job, PassError, PassResult, Progress};
+use crate::config::{Config, Mode, Remediation};
 use crate::control::{self, Control};
 use crate::coordination::{cluster_item, CoordinationError, Coordinator, Held};
 use crate::decide::{Action, Decision};
 use crate::finding::Finding;
+use crate::journal::{Entry, Journal, JournalError};
 use crate::lock;
 use crate::marks::{FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED};
 use crate::metrics::Metrics;
@@ -39,6 +40,8 @@ pub struct Executor {
     /// and what the controls' plans read.
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    /// `[journal]`: every change is written there before it is made.
+    journal: Option<Arc<dyn Journal>>,
 }
 
 /// Whether a pass is the remediation's first (its in-progress note is
@@ -58,6 +61,9 @@ pub enum DriverError {
     Schedule(String),
     #[error("coordination table: {0}")]
     Coordination(String),
+    /// A change's journal entry could not be written: the change was not made.
+    #[error("remediation: {0}")]
+    Journal(#[from] JournalError),
 }
 
 /// A cluster's lease: this process's worker, and the coordination table's
@@ -172,7 +178,14 @@ impl Executor {
             working: Default::default(),
             config,
             metrics,
+            journal: None,
         }
+    }
+
+    /// Journals every change in `journal` before it is made.
+    pub fn with_journal(mut self, journal: Option<Arc<dyn Journal>>) -> Executor {
+        self.journal = journal;
+        self
     }
 
     fn policy(&self) -> &Remediation {
@@ -329,12 +342,18 @@ impl Executor {
     ) -> Result<Turn, DriverError> {
         let now = Utc::now();
         let control = control_of(&decision);
+        let template = self.change_template(f, &decision, control, &progress);
         // The resource the finding names; `pass` refuses state read for any other.
         let job = Job {
             control,
             resource_arn: resource_arn(f, control),
             live,
             config: &self.config,
+            log: self
+                .journal
+                .as_deref()
+                .zip(template.as_ref())
+                .map(|(journal, template)| ChangeLog { journal, template }),
         };
         let api = self.api.at(&f.account);
         let result = pass(api.as_ref(), lease, job, &mut progress, now)
@@ -350,6 +369,7 @@ impl Executor {
                     tracing::warn!(error = %e, "stopped: another task took the cluster over");
                     DriverError::Coordination(e.to_string())
                 }
+                PassError::Journal(e) => DriverError::Journal(e),
             })?;
         if !matches!(result, PassResult::Waiting { .. }) {
             lease.finished().await;
@@ -360,6 +380,7 @@ impl Executor {
             PassResult::Verified { seen } => {
                 self.limiter.finish(live.arn()).await;
                 Metrics::inc(&self.metrics.remediations_verified);
+                self.mark_verified(&progress).await;
                 let changes = progress.changes(control, live);
                 tracing::info!(changes = %changes.join("; "), seen = %seen, "remediation verified");
                 let update = FindingUpdate::remediated(&changes, &seen, rule);
@@ -462,6 +483,46 @@ impl Executor {
 
 fn recheck_delay(policy: &Remediation) -> Duration {
     Duration::seconds(i64::try_from(policy.recheck_seconds).unwrap_or(60))
+}
+
+impl Executor {
+    /// The entry a remediation's changes start from: the resource, its
+    /// control, the finding, the rule and the remediation (`None` without a journal).
+    fn change_template(
+        &self,
+        f: &Finding,
+        decision: &Decision,
+        control: &dyn Control,
+        progress: &Progress,
+    ) -> Option<Entry> {
+        self.journal.as_ref()?;
+        let mut e = Entry::new(
+            crate::journal::Kind::Change,
+            Mode::Apply,
+            &f.account,
+            &f.region,
+            resource_arn(f, control),
+        );
+        e.control = Some(control.id().to_string());
+        e.finding_ids = vec![f.id.clone()];
+        e.rule = decision.rule.clone();
+        e.action = Some(Action::Remediate.as_str().to_string());
+        e.remediation = progress.remediation.clone();
+        Some(e)
+    }
+
+    /// The remediation verified: its changes' entries say when.
+    async fn mark_verified(&self, progress: &Progress) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let now = Utc::now();
+        for id in &progress.journal {
+            if let Err(e) = journal.mark_verified(id, now).await {
+                tracing::warn!(entry = %id, error = %e, "could not mark the change verified in the journal");
+            }
+        }
+    }
 }
 
 /// The decision as a remediation ends it.

@@ -18,9 +18,11 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::aws::Error;
 use crate::config::{Config, RebootPolicy, Remediation};
+use crate::control::change::{change_of, Change};
 use crate::control::neptune2::audit_log_group;
 use crate::control::{ClusterSetting, Control, Kind, SettingValue, Step};
 use crate::finding::ClusterArn;
+use crate::journal::JournalError;
 use crate::state::{ClusterSettings, ClusterState, Live, AUDIT_PARAMETER};
 use crate::window::Window;
 
@@ -114,6 +116,10 @@ pub enum PassError {
     Aws(#[from] Error),
     #[error("the cluster's lease is lost ({0}); no further change made")]
     Fenced(String),
+    /// The change's journal entry could not be written, so the change was
+    /// not made; the remediation tries again later.
+    #[error("{0}; the change was not made and is tried again later")]
+    Journal(#[from] JournalError),
 }
 
 /// A reboot hubtriage asked for (or may have: the call was cut off) is given
@@ -153,7 +159,7 @@ pub enum PassResult {
 }
 
 /// What a pass works on: the control, the resource the finding names, its
-/// live state, and the config.
+/// live state, the config, and where its changes are journaled.
 #[derive(Clone, Copy)]
 pub struct Job<'a> {
     pub control: &'a dyn Control,
@@ -163,6 +169,8 @@ pub struct Job<'a> {
     /// is changed.
     pub live: Live<'a>,
     pub config: &'a Config,
+    /// `[journal]`: every change is written there before it is made.
+    pub log: Option<ChangeLog<'a>>,
 }
 
 /// One pass over a resource being remediated. Every call names the resource
@@ -210,6 +218,7 @@ pub async fn pass(
     if job.live.status() != "available" {
         return Ok(pass.waiting(format!("it is {}", job.live.status())));
     }
+    pass.settle_open_changes().await;
     let steps = match job.control.plan(job.live, job.config) {
         Ok(plan) => plan.steps,
         Err(why) => return Ok(PassResult::Refused { why }),
@@ -239,22 +248,51 @@ struct Pass<'a> {
 impl Pass<'_> {
     /// Runs one step; `Some` ends the pass there.
     async fn step(&mut self, step: &Step) -> Result<Option<PassResult>, PassError> {
-        match step {
-            Step::CreateParameterGroup {
-                name,
-                family,
-                copy_from,
-            } => self.create_group(name, family, copy_from.as_deref()).await,
-            Step::SetAuditParameter { group } => self.set_audit_parameter(group).await,
-            Step::AttachParameterGroup { group } => self.attach_group(group).await,
-            Step::EnableAuditExport => self.enable_audit_export().await,
-            Step::WaitForMaintenanceWindow { window } => Ok(self.wait_for_window(window)),
-            Step::RebootInstance { instance } => self.reboot(instance).await,
-            Step::SetLogRetention { log_group, days } => self.set_retention(log_group, *days).await,
-            Step::ModifyCluster { setting, value } => self.modify_cluster(*setting, *value).await,
-            Step::MakeSnapshotPrivate { snapshot } => self.make_private(snapshot).await,
-            Step::Verify if self.job.control.id() == "Neptune.2" => self.verify().await.map(Some),
-            Step::Verify => self.verify_again().await.map(Some),
+        // What the step changes, as the journal records it.
+        let change = change_of(step, self.job.live);
+        match (step, change) {
+            (
+                Step::CreateParameterGroup {
+                    name,
+                    family,
+                    copy_from,
+                },
+                Some(c),
+            ) => {
+                self.create_group(name, family, copy_from.as_deref(), c)
+                    .await
+            }
+            (Step::SetAuditParameter { group }, Some(c)) => {
+                self.set_audit_parameter(group, c).await
+            }
+            (Step::AttachParameterGroup { group }, Some(c)) => self.attach_group(group, c).await,
+            (Step::EnableAuditExport, Some(c)) => self.enable_audit_export(c).await,
+            (Step::WaitForMaintenanceWindow { window }, _) => Ok(self.wait_for_window(window)),
+            (Step::RebootInstance { instance }, Some(c)) => self.reboot(instance, c).await,
+            (Step::SetLogRetention { log_group, days }, Some(c)) => {
+                self.set_retention(log_group, *days, c).await
+            }
+            (Step::ModifyCluster { setting, value }, Some(c)) => {
+                self.modify_cluster(*setting, *value, c).await
+            }
+            (Step::MakeSnapshotPrivate { snapshot }, Some(c)) => {
+                self.make_private(snapshot, c).await
+            }
+            (
+                Step::CreateParameterGroup { .. }
+                | Step::SetAuditParameter { .. }
+                | Step::AttachParameterGroup { .. }
+                | Step::EnableAuditExport
+                | Step::RebootInstance { .. }
+                | Step::SetLogRetention { .. }
+                | Step::ModifyCluster { .. }
+                | Step::MakeSnapshotPrivate { .. },
+                None,
+            ) => Ok(Some(not_a_cluster())),
+            (Step::Verify, _) if self.job.control.id() == "Neptune.2" => {
+                self.verify().await.map(Some)
+            }
+            (Step::Verify, _) => self.verify_again().await.map(Some),
         }
     }
 
@@ -280,15 +318,24 @@ impl Pass<'_> {
         self.progress.deadline = self.now + deadline(self.policy);
     }
 
-    /// Saves the progress with the lease (stopping if it is lost), then logs the change.
-    async fn changing(&mut self, call: &str, params: String) -> Result<(), PassError> {
+    /// Before a change: saves the progress with the lease (stopping if it
+    /// is lost), writes the change's journal entry (stopping if it cannot:
+    /// no change without its entry), then logs the change. Returns the
+    /// entry's id.
+    async fn changing(&mut self, change: &Change) -> Result<Option<String>, PassError> {
         self.progress.saved_at = Some(self.now.max(Utc::now()));
         self.fence
             .checkpoint(self.progress)
             .await
             .map_err(PassError::Fenced)?;
+        let entry = self.journal_started(change).await?;
         let (id, account, region) = (self.arn.identifier, self.arn.account, self.arn.region);
         let control = self.job.control.id();
+        let call = change.call;
+        let params = match &change.target {
+            Some(target) => format!("{target}: {}={}", change.setting, change.after),
+            None => format!("{}={}", change.setting, change.after),
+        };
         match self.job.live {
             Live::Cluster(_) => {
                 tracing::info!(cluster = id, account, region, control, call, params = %params, "changing the cluster")
@@ -297,7 +344,7 @@ impl Pass<'_> {
                 tracing::info!(snapshot = id, account, region, control, call, params = %params, "changing the snapshot")
             }
         }
-        Ok(())
+        Ok(entry)
     }
 
     async fn create_group(
@@ -305,14 +352,13 @@ impl Pass<'_> {
         name: &str,
         family: &str,
         copy_from: Option<&str>,
+        change: Change,
     ) -> Result<Option<PassResult>, PassError> {
         let region = self.arn.region;
-        self.changing(
-            "CreateDBClusterParameterGroup",
-            format!("name={name} family={family}"),
-        )
-        .await?;
-        self.api.create_group(region, name, family).await?;
+        let entry = self.changing(&change).await?;
+        let created = self.api.create_group(region, name, family).await;
+        self.journal_ended(entry, &created).await;
+        created?;
         self.progress.created_group = Some(name.to_string());
         if let Some(source) = copy_from {
             let params: Vec<ParameterValue> = self
@@ -323,13 +369,18 @@ impl Pass<'_> {
                 .filter(|p| p.name != AUDIT_PARAMETER)
                 .collect();
             if !params.is_empty() {
-                let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
-                self.changing(
-                    "ModifyDBClusterParameterGroup",
-                    format!("group={name} copy from {source}: {}", names.join(",")),
-                )
-                .await?;
-                self.api.set_parameters(region, name, &params).await?;
+                let names: Vec<String> = params.iter().map(|p| p.name.clone()).collect();
+                let copy = Change {
+                    call: "ModifyDBClusterParameterGroup",
+                    setting: format!("parameters copied from {source}"),
+                    target: Some(name.to_string()),
+                    before: crate::control::change::NONE.to_string(),
+                    after: crate::control::change::list(&names),
+                };
+                let entry = self.changing(&copy).await?;
+                let copied = self.api.set_parameters(region, name, &params).await;
+                self.journal_ended(entry, &copied).await;
+                copied?;
             }
             self.progress.copied_parameters = params.len();
         }
@@ -337,46 +388,49 @@ impl Pass<'_> {
         Ok(None)
     }
 
-    async fn set_audit_parameter(&mut self, group: &str) -> Result<Option<PassResult>, PassError> {
-        self.changing(
-            "ModifyDBClusterParameterGroup",
-            format!("group={group} {AUDIT_PARAMETER}=1 apply=pending-reboot"),
-        )
-        .await?;
+    async fn set_audit_parameter(
+        &mut self,
+        group: &str,
+        change: Change,
+    ) -> Result<Option<PassResult>, PassError> {
+        let entry = self.changing(&change).await?;
         let p = ParameterValue {
             name: AUDIT_PARAMETER.to_string(),
             value: "1".to_string(),
             apply_method: "pending-reboot".to_string(),
         };
-        self.api
-            .set_parameters(self.arn.region, group, &[p])
-            .await?;
+        let set = self.api.set_parameters(self.arn.region, group, &[p]).await;
+        self.journal_ended(entry, &set).await;
+        set?;
         self.changed = true;
         Ok(None)
     }
 
-    async fn attach_group(&mut self, group: &str) -> Result<Option<PassResult>, PassError> {
-        self.changing(
-            "ModifyDBCluster",
-            format!("DBClusterParameterGroupName={group} ApplyImmediately=true"),
-        )
-        .await?;
+    async fn attach_group(
+        &mut self,
+        group: &str,
+        change: Change,
+    ) -> Result<Option<PassResult>, PassError> {
+        let entry = self.changing(&change).await?;
         let (region, cluster) = (self.arn.region, self.arn.identifier);
-        self.api.attach_group(region, cluster, group).await?;
+        let attached = self.api.attach_group(region, cluster, group).await;
+        self.journal_ended(entry, &attached).await;
+        attached?;
         self.changed_now();
         Ok(Some(self.waiting(format!(
             "attached {group}; waiting for the cluster"
         ))))
     }
 
-    async fn enable_audit_export(&mut self) -> Result<Option<PassResult>, PassError> {
-        self.changing(
-            "ModifyDBCluster",
-            "CloudwatchLogsExportConfiguration.EnableLogTypes=[audit]".into(),
-        )
-        .await?;
+    async fn enable_audit_export(
+        &mut self,
+        change: Change,
+    ) -> Result<Option<PassResult>, PassError> {
+        let entry = self.changing(&change).await?;
         let (region, cluster) = (self.arn.region, self.arn.identifier);
-        self.api.enable_audit_export(region, cluster).await?;
+        let enabled = self.api.enable_audit_export(region, cluster).await;
+        self.journal_ended(entry, &enabled).await;
+        enabled?;
         self.changed_now();
         Ok(Some(self.waiting(
             "enabled the audit log export; waiting for the cluster".into(),
@@ -408,7 +462,11 @@ impl Pass<'_> {
     /// One at a time: every instance must be available before the next
     /// reboot. A reboot asked for less than [`REBOOT_SETTLE_MINUTES`] ago (by
     /// this task, or one that stopped) is waited for, not repeated.
-    async fn reboot(&mut self, instance: &str) -> Result<Option<PassResult>, PassError> {
+    async fn reboot(
+        &mut self,
+        instance: &str,
+        change: Change,
+    ) -> Result<Option<PassResult>, PassError> {
         if let Some(at) = self.progress.reboots_issued.get(instance) {
             if self.now < *at + Duration::minutes(REBOOT_SETTLE_MINUTES) {
                 return Ok(Some(self.waiting(format!(
@@ -436,9 +494,10 @@ impl Pass<'_> {
         self.progress
             .reboots_issued
             .insert(instance.to_string(), self.now);
-        self.changing("RebootDBInstance", format!("instance={instance}"))
-            .await?;
-        if let Err(e) = self.api.reboot(region, instance).await {
+        let entry = self.changing(&change).await?;
+        let rebooted = self.api.reboot(region, instance).await;
+        self.journal_ended(entry, &rebooted).await;
+        if let Err(e) = rebooted {
             // Refused (throttled, or a 4xx): no reboot was made, so it is saved
             // again without it and the retry need not wait. After a reset, a
             // timeout or a 5xx the reboot may have been made: it stays
@@ -463,16 +522,16 @@ impl Pass<'_> {
         &mut self,
         log_group: &str,
         days: i32,
+        mut change: Change,
     ) -> Result<Option<PassResult>, PassError> {
         let region = self.arn.region;
         if let Some(current) = self.api.log_group_retention(region, log_group).await? {
             if current != Some(days) {
-                self.changing(
-                    "PutRetentionPolicy",
-                    format!("logGroupName={log_group} retentionInDays={days}"),
-                )
-                .await?;
-                self.api.put_retention(region, log_group, days).await?;
+                change.before = current.map_or_else(|| NEVER_EXPIRE.to_string(), |d| d.to_string());
+                let entry = self.changing(&change).await?;
+                let put = self.api.put_retention(region, log_group, days).await;
+                self.journal_ended(entry, &put).await;
+                put?;
             }
             self.progress.retention_set = Some(days);
         }
@@ -516,10 +575,15 @@ fn not_a_cluster() -> PassResult {
     }
 }
 
+mod journaling;
 mod progress;
 mod settings;
 
+pub use journaling::{ChangeLog, NEVER_EXPIRE};
 pub use progress::{Original, Progress};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod journal_tests;

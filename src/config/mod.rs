@@ -33,8 +33,8 @@ pub use matching::{Match, Subject, TagMatch};
 pub use pacing::{Rate, Rates};
 pub use tables::ACCOUNT_PLACEHOLDER;
 pub use tables::{
-    Accounts, Coordination, Daemon, DefaultAction, Enrich, Events, MetricsConfig, Queue,
-    Remediation, Rule, Scope, SecurityHub, Setup, Suppression, Ticket,
+    Accounts, Coordination, Daemon, DefaultAction, Enrich, Events, JournalConfig, MetricsConfig,
+    Queue, Remediation, Rule, Scope, SecurityHub, Setup, Suppression, Ticket,
 };
 pub use validate::RETENTION_DAYS;
 pub use values::{
@@ -91,6 +91,9 @@ pub struct Config {
     /// `[coordination]`: the DynamoDB table the tasks of a deployment share.
     #[serde(default)]
     pub coordination: Option<Coordination>,
+    /// `[journal]`: the change journal's table; absent: no journal is kept.
+    #[serde(default)]
+    pub journal: Option<JournalConfig>,
     #[serde(default)]
     pub events: Option<Events>,
     #[serde(default)]

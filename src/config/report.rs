@@ -122,25 +122,31 @@ fn tickets(c: &Config) -> String {
 
 /// One line per suppression that has expired or expires within 30 days.
 pub fn warnings(c: &Config, now: DateTime<Utc>) -> Vec<String> {
-    c.suppress
-        .iter()
-        .filter_map(|s| {
-            if s.expires.is_expired(now) {
-                Some(format!(
-                    "suppression {} expired ({}); it no longer applies",
-                    s.name, s.expires.text
-                ))
-            } else if s.expires.at - now <= Duration::days(EXPIRY_WARNING_DAYS) {
-                let days = (s.expires.at - now).num_days();
-                Some(format!(
-                    "suppression {} expires in {days} days ({})",
-                    s.name, s.expires.text
-                ))
-            } else {
-                None
-            }
-        })
-        .collect()
+    let mut out = Vec::new();
+    if c.journal.is_none() {
+        out.push(
+            "no [journal] table: no change journal will be kept, so `hubtriage history`, `report` and `undo` have nothing to read"
+                .to_string(),
+        );
+    }
+    let expiring = c.suppress.iter().filter_map(|s| {
+        if s.expires.is_expired(now) {
+            Some(format!(
+                "suppression {} expired ({}); it no longer applies",
+                s.name, s.expires.text
+            ))
+        } else if s.expires.at - now <= Duration::days(EXPIRY_WARNING_DAYS) {
+            let days = (s.expires.at - now).num_days();
+            Some(format!(
+                "suppression {} expires in {days} days ({})",
+                s.name, s.expires.text
+            ))
+        } else {
+            None
+        }
+    });
+    out.extend(expiring);
+    out
 }
 
 /// One line per environment variable the config names for a secret
@@ -203,12 +209,32 @@ mod tests {
     }
 
     #[test]
+    fn warns_that_no_journal_is_kept_without_one() {
+        let now = Utc::now();
+        let without = Config::from_toml_with_env("t.toml", "", vec![]).unwrap();
+        let w = warnings(&without, now);
+        assert!(w.iter().any(|w| w.contains("no [journal] table")), "{w:?}");
+        let with =
+            Config::from_toml_with_env("t.toml", "[journal]\ntable = \"j-1\"\n", vec![]).unwrap();
+        assert!(warnings(&with, now).is_empty());
+        assert_eq!(with.journal.map(|j| j.keep_days), Some(400));
+        let bad = Config::from_toml_with_env(
+            "t.toml",
+            "[journal]\ntable = \"j\"\nkeep_days = 0\n",
+            vec![],
+        );
+        let err = bad.unwrap_err().to_string();
+        assert!(err.contains("journal.table"), "{err}");
+    }
+
+    #[test]
     fn warns_for_expired_and_soon_expiring_suppressions() {
         let c = Config::from_toml_with_env(
             "t.toml",
             "[[suppress]]\nname = \"a\"\nreason = \"r\"\nexpires = \"2026-11-01\"\n\
              [[suppress]]\nname = \"b\"\nreason = \"r\"\nexpires = \"2026-12-10\"\n\
-             [[suppress]]\nname = \"c\"\nreason = \"r\"\nexpires = \"2027-12-10\"\n",
+             [[suppress]]\nname = \"c\"\nreason = \"r\"\nexpires = \"2027-12-10\"\n\
+             [journal]\ntable = \"hubtriage-journal\"\n",
             vec![],
         )
         .unwrap();

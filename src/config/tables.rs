@@ -444,6 +444,21 @@ fn default_lease_seconds() -> u64 {
     60
 }
 
+/// `[journal]`: the change journal, a DynamoDB table of every change and
+/// decision hubtriage made (README: The change journal).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    pub table: String,
+    /// How long entries are kept (the table's TTL).
+    #[serde(default = "default_keep_days")]
+    pub keep_days: u32,
+}
+
+fn default_keep_days() -> u32 {
+    400
+}
+
 /// `[events]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::state::Live;
 
+pub mod change;
 pub mod ids;
 pub mod neptune1;
 pub mod neptune2;

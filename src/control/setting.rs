@@ -29,6 +29,18 @@ impl ClusterSetting {
         }
     }
 
+    /// The setting ModifyDBCluster names `name`.
+    pub fn named(name: &str) -> Option<ClusterSetting> {
+        [
+            ClusterSetting::DeletionProtection,
+            ClusterSetting::BackupRetentionPeriod,
+            ClusterSetting::CopyTagsToSnapshot,
+            ClusterSetting::EnableIamDatabaseAuthentication,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+
     /// The setting's value in DescribeDBClusters' terms.
     pub fn value_in(self, s: &ClusterSettings) -> SettingValue {
         match self {

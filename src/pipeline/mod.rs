@@ -19,6 +19,7 @@ use crate::decide::{
 use crate::enrich::neptune::ClusterReader;
 use crate::events::Publisher;
 use crate::finding::Finding;
+use crate::journal::Journal;
 use crate::lock;
 use crate::metrics::Metrics;
 use crate::record::{is_own_update, FindingId, FindingUpdate, FindingsApi, RecordError, Recorder};
@@ -81,9 +82,12 @@ pub struct Parts {
     pub recorder: Recorder,
     pub events: Option<Arc<Publisher>>,
     pub metrics: Arc<Metrics>,
+    /// `[journal]`: decisions (and dry-run's planned changes) are written there.
+    pub journal: Option<Arc<dyn Journal>>,
 }
 
 mod dedupe;
+mod journaling;
 mod outcome;
 mod remediation;
 
@@ -101,6 +105,7 @@ pub struct Pipeline {
     /// Work slots (`[daemon] concurrency`): held while deciding and acting.
     work: tokio::sync::Semaphore,
     pub metrics: Arc<Metrics>,
+    journal: Option<Arc<dyn Journal>>,
 }
 
 impl Pipeline {
@@ -118,6 +123,7 @@ impl Pipeline {
             work: tokio::sync::Semaphore::new(concurrency),
             deliveries: Deliveries::new(50_000),
             metrics: p.metrics,
+            journal: p.journal,
         }
     }
 
@@ -129,6 +135,10 @@ impl Pipeline {
 
     pub fn events(&self) -> Option<&Arc<Publisher>> {
         self.events.as_ref()
+    }
+
+    pub fn journal(&self) -> Option<&Arc<dyn Journal>> {
+        self.journal.as_ref()
     }
 
     /// Handles one finding from an event. `redelivered`: SQS has handed this

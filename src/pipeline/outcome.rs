@@ -41,12 +41,21 @@ impl Pipeline {
                 self.start_remediation(f, decision, &state, &lease, slot)
                     .await
             }
-            (Action::Remediate, _, _, _) => {
+            (Action::Remediate, _, state, _) => {
                 tracing::info!(plan = %describe_plan(&decision.plan), "remediation planned (dry-run); no change made");
-                let acted = Acted::Planned {
-                    dry_run: self.config.remediation.mode == Mode::DryRun,
+                let dry_run = self.config.remediation.mode == Mode::DryRun;
+                let planned = if dry_run {
+                    self.planned_changes(f, &decision, state.as_ref())
+                } else {
+                    Vec::new()
                 };
-                self.record(f, decision, &acted, slot).await
+                let handled = self
+                    .record(f, decision, &Acted::Planned { dry_run }, slot)
+                    .await?;
+                if matches!(handled, Handled::Recorded(..)) {
+                    self.journal_planned(planned);
+                }
+                Ok(handled)
             }
         }
     }
@@ -150,6 +159,7 @@ impl Pipeline {
             workflow = update.workflow.as_str(),
             "recorded on the finding"
         );
+        self.journal_decision(f, &decision, &update);
         if let Some(events) = &self.events {
             events.publish(
                 &decision,

@@ -179,6 +179,7 @@ fn applying(hub: Arc<FakeHub>) -> (Arc<Pipeline>, Arc<FakeQueue>) {
         recorder,
         events: None,
         metrics,
+        journal: None,
     });
     (Arc::new(p), queue)
 }
@@ -260,6 +261,7 @@ fn with_tickets(
         recorder,
         events: None,
         metrics,
+        journal: None,
     });
     (Arc::new(p), tickets)
 }

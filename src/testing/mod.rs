@@ -76,12 +76,14 @@ pub(crate) fn pipeline(
         recorder,
         events: None,
         metrics,
+        journal: None,
     });
     (Arc::new(pipeline), task)
 }
 
 mod clusters;
 mod hub;
+mod journal;
 mod neptune;
 mod ocsf;
 mod queue;
@@ -90,6 +92,7 @@ mod tickets;
 
 pub(crate) use clusters::FakeClusters;
 pub(crate) use hub::FakeHub;
+pub(crate) use journal::MemoryJournal;
 pub(crate) use neptune::FakeNeptune;
 pub(crate) use ocsf::ocsf_twin;
 pub(crate) use queue::FakeQueue;

@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["pipeline"],
     &["act"],
     &["enrich", "record", "events", "source"],
-    &["coordination", "metrics", "pace"],
+    &["coordination", "journal", "metrics", "pace"],
     &["decide"],
     &["aws"],
     &["config", "control", "finding", "state"],

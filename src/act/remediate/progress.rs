@@ -47,6 +47,13 @@ pub struct Progress {
     /// The one-setting fixes made, in words (`set DeletionProtection to true`).
     #[serde(default)]
     pub modified: Vec<String>,
+    /// The remediation's id in the change journal: its changes' entries carry it.
+    #[serde(default)]
+    pub remediation: Option<String>,
+    /// The journal entries of the changes made (`done`), marked verified when
+    /// the remediation verifies.
+    #[serde(default)]
+    pub journal: Vec<String>,
 }
 
 impl Progress {
@@ -74,6 +81,8 @@ impl Progress {
             reboots_issued: BTreeMap::new(),
             saved_at: None,
             modified: Vec::new(),
+            remediation: Some(format!("r-{}", crate::journal::new_id(now))),
+            journal: Vec::new(),
         }
     }
 

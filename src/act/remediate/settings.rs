@@ -3,6 +3,7 @@
 //! and their verification: the resource read again in the same pass.
 
 use super::{Pass, PassError, PassResult};
+use crate::control::change::Change;
 use crate::control::{ClusterSetting, SettingValue};
 use crate::state::{ClusterState, Live, SnapshotState};
 
@@ -12,14 +13,17 @@ impl Pass<'_> {
         &mut self,
         setting: ClusterSetting,
         value: SettingValue,
+        change: Change,
     ) -> Result<Option<PassResult>, PassError> {
         let name = setting.as_str();
-        self.changing("ModifyDBCluster", format!("{name}={value}"))
-            .await?;
+        let entry = self.changing(&change).await?;
         let (region, cluster) = (self.arn.region, self.arn.identifier);
-        self.api
+        let modified = self
+            .api
             .modify_cluster(region, cluster, setting, value)
-            .await?;
+            .await;
+        self.journal_ended(entry, &modified).await;
+        modified?;
         self.progress
             .modified
             .push(format!("set {name} to {value}"));
@@ -31,15 +35,15 @@ impl Pass<'_> {
     pub(super) async fn make_private(
         &mut self,
         snapshot: &str,
+        change: Change,
     ) -> Result<Option<PassResult>, PassError> {
-        self.changing(
-            "ModifyDBClusterSnapshotAttribute",
-            format!("snapshot={snapshot} restore: remove all"),
-        )
-        .await?;
-        self.api
+        let entry = self.changing(&change).await?;
+        let made = self
+            .api
             .make_snapshot_private(self.arn.region, snapshot)
-            .await?;
+            .await;
+        self.journal_ended(entry, &made).await;
+        made?;
         self.progress
             .modified
             .push("removed all from the snapshot's restore attribute".into());

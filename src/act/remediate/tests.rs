@@ -34,6 +34,7 @@ async fn pass(
         resource_arn: arn,
         live: Live::Cluster(state),
         config: &config,
+        log: None,
     };
     super::pass(api, fence, job, progress, now).await
 }

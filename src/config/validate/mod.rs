@@ -50,6 +50,9 @@ impl Config {
         if let Some(c) = &self.coordination {
             coordination(c)?;
         }
+        if let Some(j) = &self.journal {
+            journal(j)?;
+        }
         metrics(&self.metrics)?;
         setup(&self.setup)?;
         if let Some(e) = &self.events {
@@ -61,24 +64,35 @@ impl Config {
 
 /// A DynamoDB table name and a lease long enough to renew.
 fn coordination(c: &super::Coordination) -> Result<(), Problem> {
-    let ok = (3..=255).contains(&c.table.len())
-        && c.table
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'));
-    if !ok {
-        return problem(
-            "coordination.table",
-            format!(
-                "expected a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _ - .), found {:?}",
-                c.table
-            ),
-        );
-    }
+    table_name("coordination.table", &c.table)?;
     within(
         "coordination.lease_seconds",
         c.lease_seconds,
         (10, 3600),
         "",
+    )
+}
+
+/// A DynamoDB table name, and a keep time DynamoDB's TTL can hold.
+fn journal(j: &super::JournalConfig) -> Result<(), Problem> {
+    table_name("journal.table", &j.table)?;
+    within("journal.keep_days", j.keep_days, (1, 3650), "")
+}
+
+/// 3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.` (DynamoDB's rule).
+fn table_name(key: &str, table: &str) -> Result<(), Problem> {
+    let ok = (3..=255).contains(&table.len())
+        && table
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'));
+    if ok {
+        return Ok(());
+    }
+    problem(
+        key,
+        format!(
+            "expected a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, _ - .), found {table:?}"
+        ),
     )
 }
 
