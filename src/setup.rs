@@ -1,14 +1,11 @@
 //! `hubtriage setup`: for users without CloudFormation (and for tests), create or
 //! update what feeds the queue: the dead-letter queue and redrive policy, the
 //! queue policy, and the EventBridge rule with its SQS target; and, with
-//! `[coordination] table`, that DynamoDB table. Idempotent: a second run
+//! `[coordination] table` and `[journal] table`, those DynamoDB tables
+//! (`setup/tables.rs`). Idempotent: a second run
 //! changes nothing. The rule's event pattern is defined here once;
 //! `deploy/hubtriage.yaml` is checked against it by a test.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification, TimeToLiveStatus,
-};
 use aws_sdk_eventbridge::types::{RuleState, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
@@ -17,6 +14,10 @@ use crate::aws::{AwsResult, Error};
 use crate::config::{Config, Queue};
 use crate::control::ids;
 use crate::finding::Compliance;
+
+mod tables;
+
+use tables::TableSpec;
 
 /// The EventBridge pattern for Security Hub's findings of the controls
 /// hubtriage triages (every Neptune control, and the RDS controls decided as
@@ -203,143 +204,13 @@ impl Setup {
             ));
         }
         if let Some(c) = &config.coordination {
-            self.ensure_table(&c.table).await?;
+            self.ensure_table(&TableSpec::coordination(&c.table))
+                .await?;
+        }
+        if let Some(j) = &config.journal {
+            self.ensure_table(&TableSpec::journal(&j.table)).await?;
         }
         Ok(self.changes)
-    }
-
-    /// The coordination table: pay per request, one string partition key
-    /// `pk`, TTL on `ttl`. A table made now is waited for until it is active
-    /// (TTL can be set only then); one that does not become active in time
-    /// is an error naming it.
-    async fn ensure_table(&mut self, table: &str) -> Result<(), SetupError> {
-        let exists = self.table_exists(table).await?;
-        if !exists
-            && self.change(format!(
-                "create DynamoDB table {table} (pay per request, partition key pk)"
-            ))
-        {
-            self.create_table(table).await?;
-            self.wait_until_active(table).await?;
-        }
-        let ttl_on = exists && self.ttl_on(table).await?;
-        if !ttl_on
-            && self.change(format!(
-                "turn on TTL (attribute ttl) of DynamoDB table {table}"
-            ))
-        {
-            self.turn_on_ttl(table).await?;
-        }
-        Ok(())
-    }
-
-    /// Whether `table` exists; one with another key schema is an error.
-    async fn table_exists(&self, table: &str) -> Result<bool, SetupError> {
-        let described = self
-            .dynamodb
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .absent_if(|e| e.is_resource_not_found_exception())
-            .aws("DynamoDB", "DescribeTable", table)?;
-        let Some(d) = described else {
-            return Ok(false);
-        };
-        let keys = d.table.as_ref().map(|t| t.key_schema()).unwrap_or_default();
-        let right = keys.len() == 1
-            && keys[0].attribute_name() == "pk"
-            && keys[0].key_type() == &KeyType::Hash;
-        if !right {
-            return Err(SetupError::Config(format!(
-                "[coordination] table {table} exists with another key schema: expected one string partition key named pk"
-            )));
-        }
-        Ok(true)
-    }
-
-    async fn create_table(&self, table: &str) -> Result<(), SetupError> {
-        let attribute = AttributeDefinition::builder()
-            .attribute_name("pk")
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(|e| SetupError::Config(e.to_string()))?;
-        let key = KeySchemaElement::builder()
-            .attribute_name("pk")
-            .key_type(KeyType::Hash)
-            .build()
-            .map_err(|e| SetupError::Config(e.to_string()))?;
-        self.dynamodb
-            .create_table()
-            .table_name(table)
-            .attribute_definitions(attribute)
-            .key_schema(key)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .aws("DynamoDB", "CreateTable", table)?;
-        Ok(())
-    }
-
-    /// Waits for a new table to be ACTIVE, for [`Setup::table_wait`] at most.
-    async fn wait_until_active(&self, table: &str) -> Result<(), SetupError> {
-        let (total, every) = self.table_wait;
-        let started = std::time::Instant::now();
-        loop {
-            let status = self
-                .dynamodb
-                .describe_table()
-                .table_name(table)
-                .send()
-                .await
-                .aws("DynamoDB", "DescribeTable", table)?
-                .table
-                .and_then(|t| t.table_status);
-            if status == Some(TableStatus::Active) {
-                return Ok(());
-            }
-            if started.elapsed() >= total {
-                let status = status.map_or("unknown".to_string(), |s| s.as_str().to_string());
-                return Err(SetupError::Timeout(format!(
-                    "DynamoDB table {table} is still {status} {} s after it was created; run setup again once it is ACTIVE (TTL is set then)",
-                    total.as_secs()
-                )));
-            }
-            tokio::time::sleep(every).await;
-        }
-    }
-
-    async fn ttl_on(&self, table: &str) -> Result<bool, SetupError> {
-        let described = self
-            .dynamodb
-            .describe_time_to_live()
-            .table_name(table)
-            .send()
-            .await
-            .aws("DynamoDB", "DescribeTimeToLive", table)?;
-        Ok(described.time_to_live_description.is_some_and(|d| {
-            d.attribute_name() == Some("ttl")
-                && matches!(
-                    d.time_to_live_status(),
-                    Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-                )
-        }))
-    }
-
-    async fn turn_on_ttl(&self, table: &str) -> Result<(), SetupError> {
-        let spec = TimeToLiveSpecification::builder()
-            .attribute_name("ttl")
-            .enabled(true)
-            .build()
-            .map_err(|e| SetupError::Config(e.to_string()))?;
-        self.dynamodb
-            .update_time_to_live()
-            .table_name(table)
-            .time_to_live_specification(spec)
-            .send()
-            .await
-            .aws("DynamoDB", "UpdateTimeToLive", table)?;
-        Ok(())
     }
 
     /// The queue's URL, creating the queue when missing (`None` only in a dry run).
@@ -570,7 +441,10 @@ mod tests {
             std::time::Duration::from_millis(300),
             std::time::Duration::from_millis(50),
         );
-        let err = setup.ensure_table("hubtriage-state").await.unwrap_err();
+        let err = setup
+            .ensure_table(&TableSpec::coordination("hubtriage-state"))
+            .await
+            .unwrap_err();
         assert!(matches!(err, SetupError::Timeout(_)), "{err}");
         let text = err.to_string();
         assert!(

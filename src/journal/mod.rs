@@ -33,7 +33,7 @@ use crate::control::change::Change;
 mod dynamo;
 mod writer;
 
-pub use dynamo::DynamoJournal;
+pub use dynamo::{DynamoJournal, BY_ACCOUNT, BY_RESOURCE};
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

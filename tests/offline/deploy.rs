@@ -267,17 +267,68 @@ fn the_task_role_grants_what_the_code_calls() {
         "dynamodb:UpdateItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
     ] {
         assert!(text.contains(action), "the task role lacks {action}");
     }
+}
+
+/// The actions the task role's statement `sid` grants.
+fn statement_actions(sid: &str) -> Vec<String> {
+    let t = template();
+    for role in resources_of_type(&t, "AWS::IAM::Role") {
+        for policy in role["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in statements(&policy["PolicyDocument"]) {
+                if st["Sid"].as_str() == Some(sid) {
+                    return st["Action"]
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_str().map(str::to_string))
+                        .collect();
+                }
+            }
+        }
+    }
+    panic!("no statement {sid} in the template");
+}
+
+/// The DynamoDB calls a file makes, as IAM actions.
+fn dynamodb_calls(path: &str) -> Vec<String> {
+    let code = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap();
+    let mut calls: Vec<String> = [
+        (".get_item()", "dynamodb:GetItem"),
+        (".put_item()", "dynamodb:PutItem"),
+        (".update_item()", "dynamodb:UpdateItem"),
+        (".delete_item()", "dynamodb:DeleteItem"),
+        (".query()", "dynamodb:Query"),
+        (".scan()", "dynamodb:Scan"),
+        (".batch_write_item()", "dynamodb:BatchWriteItem"),
+    ]
+    .into_iter()
+    .filter(|(call, _)| code.contains(call))
+    .map(|(_, action)| action.to_string())
+    .collect();
+    calls.sort();
+    calls
 }
 
 #[test]
 fn the_template_makes_the_coordination_table_and_hands_it_to_the_task() {
     let t = template();
     let tables = resources_of_type(&t, "AWS::DynamoDB::Table");
-    assert_eq!(tables.len(), 1);
-    let p = to_json(&tables[0]["Properties"]);
+    assert_eq!(tables.len(), 2, "the coordination table and the journal");
+    let coordination = tables
+        .iter()
+        .find(|t| t["Properties"]["GlobalSecondaryIndexes"].is_null())
+        .unwrap();
+    let p = to_json(&coordination["Properties"]);
     assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(
         p["KeySchema"],
@@ -293,24 +344,70 @@ fn the_template_makes_the_coordination_table_and_hands_it_to_the_task() {
     );
     assert!(TEMPLATE.contains("HUBTRIAGE__COORDINATION__TABLE"));
     // Every DynamoDB call the code makes on the table is granted, and no other.
-    let code = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/coordination/dynamo.rs"),
-    )
-    .unwrap();
-    for (call, action) in [
-        (".get_item()", "dynamodb:GetItem"),
-        (".put_item()", "dynamodb:PutItem"),
-        (".update_item()", "dynamodb:UpdateItem"),
-        (".delete_item()", "dynamodb:DeleteItem"),
-        (".query()", "dynamodb:Query"),
-        (".scan()", "dynamodb:Scan"),
-    ] {
-        assert_eq!(
-            code.contains(call),
-            TEMPLATE.contains(action),
-            "{call} in the code, {action} in the template"
-        );
-    }
+    let mut granted = statement_actions("CoordinationTable");
+    granted.sort();
+    assert_eq!(granted, dynamodb_calls("src/coordination/dynamo.rs"));
+}
+
+#[test]
+fn the_template_keeps_the_journal_with_point_in_time_recovery_and_the_keys_history_reads() {
+    let t = template();
+    let tables = resources_of_type(&t, "AWS::DynamoDB::Table");
+    let journal = tables
+        .iter()
+        .find(|t| !t["Properties"]["GlobalSecondaryIndexes"].is_null())
+        .expect("the journal table");
+    assert_eq!(journal["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(journal["UpdateReplacePolicy"].as_str(), Some("Retain"));
+    let p = to_json(&journal["Properties"]);
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"],
+        serde_json::json!({"PointInTimeRecoveryEnabled": true})
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"],
+        serde_json::json!({"AttributeName": "ttl", "Enabled": true})
+    );
+    assert_eq!(
+        p["KeySchema"],
+        serde_json::json!([{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    );
+    let indexes: Vec<(String, String)> = p["GlobalSecondaryIndexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["IndexName"].as_str().unwrap().to_string(),
+                i["KeySchema"][0]["AttributeName"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        indexes,
+        [
+            (
+                hubtriage::journal::BY_ACCOUNT.to_string(),
+                "account".to_string()
+            ),
+            (
+                hubtriage::journal::BY_RESOURCE.to_string(),
+                "resource_name".to_string()
+            )
+        ]
+    );
+    assert!(TEMPLATE.contains("HUBTRIAGE__JOURNAL__TABLE"));
+    // Exactly the calls the journal's code makes: nothing missing, nothing extra.
+    let mut granted = statement_actions("JournalTable");
+    granted.sort();
+    let mut called = dynamodb_calls("src/journal/dynamo.rs");
+    called.extend(dynamodb_calls("src/journal/writer.rs"));
+    called.sort();
+    assert_eq!(granted, called);
 }
 
 /// The dashboard's body with CloudFormation's `!Sub` placeholders filled in.
