@@ -27,6 +27,7 @@ pub mod events;
 pub mod explain;
 pub mod finding;
 pub mod health;
+pub mod history;
 pub mod journal;
 pub mod marks;
 pub mod metrics;

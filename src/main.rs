@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 use hubtriage::config::{Config, Queue};
 use hubtriage::exit;
 use hubtriage::explain::Inputs;
+use hubtriage::journal::Filter;
 use hubtriage::run::RunError;
 
 #[derive(Parser)]
@@ -70,6 +71,8 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Print the change journal, newest first: what hubtriage changed and decided.
+    History(HistoryArgs),
     /// Exit 0 only while the receive loop has made progress recently (container health check).
     Healthcheck {
         #[command(flatten)]
@@ -78,6 +81,36 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         max_age_seconds: Option<i64>,
     },
+}
+
+#[derive(clap::Args)]
+struct HistoryArgs {
+    #[command(flatten)]
+    source: ConfigSource,
+    /// From when: a duration back from now (30m, 12h, 7d, 2w) or an RFC 3339 time.
+    #[arg(long, value_name = "DURATION|RFC3339", default_value = "7d")]
+    since: String,
+    /// Until when, RFC 3339 (default: now).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    until: Option<DateTime<Utc>>,
+    /// Only this account's entries.
+    #[arg(long, value_name = "ID", value_parser = parse_account)]
+    account: Option<String>,
+    /// Only this region's entries.
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Only this control's entries (Neptune.4).
+    #[arg(long, value_name = "ID")]
+    control: Option<String>,
+    /// Only this cluster's or snapshot's entries: its ARN, or its name in any account.
+    #[arg(long, value_name = "ARN|NAME")]
+    resource: Option<String>,
+    /// Only changes, decisions or undos.
+    #[arg(long, value_name = "KIND", value_parser = hubtriage::history::parse_kind)]
+    kind: Option<hubtriage::journal::Kind>,
+    /// table (120 columns), json (one entry a line) or csv.
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = hubtriage::history::Format::parse)]
+    format: hubtriage::history::Format,
 }
 
 // The flags of `hubtriage explain` (a plain comment: a doc comment here would
@@ -199,6 +232,7 @@ fn main() -> ExitCode {
         } => run(&source, until_empty),
         Command::CheckConfig { source, now } => check_config(&source, now),
         Command::Setup { source, dry_run } => setup(&source, dry_run),
+        Command::History(args) => history(args),
         Command::Healthcheck {
             source,
             max_age_seconds,
@@ -345,6 +379,54 @@ fn setup(source: &ConfigSource, dry_run: bool) -> Result<(), CliError> {
         println!("{}", c.0);
     }
     Ok(())
+}
+
+/// The filter of `history` (and `report`) flags.
+fn journal_filter(args: &HistoryArgs, now: DateTime<Utc>) -> Result<Filter, CliError> {
+    let since = hubtriage::history::parse_since(&args.since, now)
+        .map_err(|e| CliError::usage(format!("--since: {e}")))?;
+    let until = args.until.unwrap_or(now);
+    if until < since {
+        return Err(CliError::usage("--until is before --since"));
+    }
+    Ok(Filter {
+        account: args.account.clone(),
+        region: args.region.clone(),
+        control: args.control.clone(),
+        resource: args.resource.clone(),
+        kind: args.kind,
+        ..Filter::between(since, until)
+    })
+}
+
+/// A runtime for one command's AWS calls.
+fn current_thread() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::failure)
+}
+
+/// `hubtriage history`: the journal's entries on stdout.
+fn history(args: HistoryArgs) -> Result<(), CliError> {
+    let (config, _) = load(&args.source)?;
+    hubtriage::history::journal_config(&config).map_err(CliError::usage)?;
+    let filter = journal_filter(&args, Utc::now())?;
+    let entries = current_thread()?
+        .block_on(hubtriage::history::read(&config, &filter))
+        .map_err(CliError::failure)?;
+    print_out(&hubtriage::history::render(&entries, args.format))
+}
+
+/// Writes `text` to stdout; a closed stdout ends quietly with 1.
+fn print_out(text: &str) -> Result<(), CliError> {
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(|_| CliError {
+            code: exit::FAILURE,
+            message: None,
+        })
 }
 
 /// `hubtriage healthcheck`: exit 0 while the heartbeat file is fresh.

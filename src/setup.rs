@@ -203,6 +203,12 @@ impl Setup {
                 "set the redrive policy and queue policy of {queue_name}"
             ));
         }
+        self.tables(config).await
+    }
+
+    /// Brings `[coordination] table` and `[journal] table` (when set) to what
+    /// `config` asks for; what changed.
+    pub async fn tables(mut self, config: &Config) -> Result<Vec<Change>, SetupError> {
         if let Some(c) = &config.coordination {
             self.ensure_table(&TableSpec::coordination(&c.table))
                 .await?;

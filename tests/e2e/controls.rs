@@ -22,7 +22,7 @@ const EXTERNAL_ID: &str = "org-7f3a-hubtriage";
 /// A one-instance dev cluster (one Availability Zone) with every setting the
 /// controls check off: unencrypted, no deletion protection, backups kept one
 /// day, no IAM authentication, tags not copied to snapshots.
-async fn weak_cluster(neptune: &aws_sdk_neptune::Client, id: &str) -> String {
+pub(crate) async fn weak_cluster(neptune: &aws_sdk_neptune::Client, id: &str) -> String {
     neptune
         .create_db_cluster()
         .db_cluster_identifier(id)
@@ -42,7 +42,7 @@ async fn weak_cluster(neptune: &aws_sdk_neptune::Client, id: &str) -> String {
         .unwrap()
 }
 
-async fn instance(neptune: &aws_sdk_neptune::Client, cluster: &str) {
+pub(crate) async fn instance(neptune: &aws_sdk_neptune::Client, cluster: &str) {
     neptune
         .create_db_instance()
         .db_instance_identifier(format!("{cluster}-1"))
@@ -56,7 +56,13 @@ async fn instance(neptune: &aws_sdk_neptune::Client, cluster: &str) {
 
 /// A finding of `control` on `resource` (a cluster's or a snapshot's ARN) in
 /// `account`; `n` keeps ids apart.
-fn finding_of(w: &World, control: &str, account: &str, resource: &str, n: &str) -> Value {
+pub(crate) fn finding_of(
+    w: &World,
+    control: &str,
+    account: &str,
+    resource: &str,
+    n: &str,
+) -> Value {
     let kind = if resource.contains(":cluster-snapshot:") {
         "AwsRdsDbClusterSnapshot"
     } else {
@@ -75,14 +81,14 @@ fn finding_of(w: &World, control: &str, account: &str, resource: &str, n: &str) 
     })
 }
 
-fn status(w: &World, f: &Value) -> String {
+pub(crate) fn status(w: &World, f: &Value) -> String {
     w.stored(f["Id"].as_str().unwrap())["Workflow"]["Status"]
         .as_str()
         .unwrap_or_default()
         .to_string()
 }
 
-fn note(w: &World, f: &Value) -> String {
+pub(crate) fn note(w: &World, f: &Value) -> String {
     w.stored(f["Id"].as_str().unwrap())["Note"]["Text"]
         .as_str()
         .unwrap_or_default()
@@ -90,7 +96,7 @@ fn note(w: &World, f: &Value) -> String {
 }
 
 /// The findings again, as Security Hub's next evaluation imports them.
-fn evaluated_again(findings: &[Value]) -> Vec<Value> {
+pub(crate) fn evaluated_again(findings: &[Value]) -> Vec<Value> {
     findings
         .iter()
         .map(|f| {
@@ -348,7 +354,7 @@ async fn a_storm_of_mixed_controls_is_fixed_once_ticketed_once_and_untouched_in_
 }
 
 /// The tag `env=dev`, which the test's rules match.
-fn dev_tag() -> aws_sdk_neptune::types::Tag {
+pub(crate) fn dev_tag() -> aws_sdk_neptune::types::Tag {
     aws_sdk_neptune::types::Tag::builder()
         .key("env")
         .value("dev")

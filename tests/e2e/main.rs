@@ -12,6 +12,7 @@ mod accounts;
 mod controls;
 mod daemon;
 mod faults;
+mod journal;
 mod remediate;
 mod tickets;
 mod v2;

@@ -425,31 +425,56 @@ impl World {
     }
 
     pub async fn create_coordination_table(&self, name: &str) {
-        use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        };
-        let dynamodb = aws_sdk_dynamodb::Client::new(&self.emu.sdk(&self.emu.moto).await);
-        dynamodb
-            .create_table()
-            .table_name(name)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("pk")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
+        self.create_tables(&format!("[coordination]\ntable = \"{name}\"\n"))
+            .await;
+    }
+
+    /// The change journal's table, made by `hubtriage setup`'s code.
+    pub async fn create_journal_table(&self, name: &str) {
+        self.create_tables(&format!("[journal]\ntable = \"{name}\"\n"))
+            .await;
+    }
+
+    /// The DynamoDB tables `toml` names, made as `hubtriage setup` makes them.
+    async fn create_tables(&self, toml: &str) {
+        let config =
+            hubtriage::config::Config::from_toml_with_env("tables.toml", toml, vec![]).unwrap();
+        let sdk = self.emu.sdk(&self.emu.moto).await;
+        hubtriage::setup::Setup::new(&sdk, false)
+            .with_table_wait(Duration::from_secs(30), Duration::from_millis(100))
+            .tables(&config)
             .await
             .unwrap();
+    }
+
+    /// `hubtriage <args> --config <config>` run to its end: (exit code, stdout, stderr).
+    pub fn command(&self, config: &Path, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).arg("--config").arg(config);
+        for (k, v) in self.emu.env() {
+            cmd.env(k, v);
+        }
+        let out = cmd.env_remove("AWS_PROFILE").output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    /// The change journal as `hubtriage history --format json` prints it
+    /// (`args`: more filters), oldest first.
+    pub fn history(&self, config: &Path, args: &[&str]) -> Vec<Value> {
+        let mut all = vec!["history", "--format", "json", "--since", "1d"];
+        all.extend(args);
+        let (code, out, err) = self.command(config, &all);
+        assert_eq!(code, 0, "history failed: {err}");
+        let mut entries: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON entry a line"))
+            .collect();
+        entries.reverse();
+        entries
     }
 
     /// A Neptune client acting in `account` (through moto's AssumeRole) in `region`.

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 /// The layers of `src/`, top (may use everything below) to bottom. A module
 /// may use modules of its own layer and below, never above, and no circle.
 const LAYERS: &[&[&str]] = &[
-    &["main", "run", "explain", "setup", "health"],
+    &[
+        "main", "run", "explain", "setup", "health", "history", "report", "undo",
+    ],
     &["daemon"],
     &["pipeline"],
     &["act"],
