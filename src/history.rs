@@ -248,6 +248,30 @@ fn pad(text: &str, width: usize) -> String {
     format!("{cut}…")
 }
 
+/// `[journal]`, which `history`, `report` (without `--history`) and `undo` need.
+pub fn journal_config(
+    config: &crate::config::Config,
+) -> Result<&crate::config::JournalConfig, String> {
+    config.journal.as_ref().ok_or_else(|| {
+        "[journal] table is not set: there is no change journal to read (see README: The change journal)"
+            .to_string()
+    })
+}
+
+/// The journal's entries that `filter` asks for, newest first.
+pub async fn read(
+    config: &crate::config::Config,
+    filter: &Filter,
+) -> Result<Vec<Entry>, crate::journal::JournalError> {
+    use crate::journal::Journal;
+    let Ok(table) = journal_config(config) else {
+        return Ok(Vec::new());
+    };
+    let sdk = crate::aws::load().await;
+    let journal = crate::journal::DynamoJournal::new(&sdk, &table.table, table.keep_days);
+    Ok(newest_first(journal.query(filter).await?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,28 +362,4 @@ mod tests {
         let err = read_json_lines("{}\nnot json\n").unwrap_err();
         assert!(err.starts_with("line 1:"), "{err}");
     }
-}
-
-/// `[journal]`, which `history`, `report` (without `--history`) and `undo` need.
-pub fn journal_config(
-    config: &crate::config::Config,
-) -> Result<&crate::config::JournalConfig, String> {
-    config.journal.as_ref().ok_or_else(|| {
-        "[journal] table is not set: there is no change journal to read (see README: The change journal)"
-            .to_string()
-    })
-}
-
-/// The journal's entries that `filter` asks for, newest first.
-pub async fn read(
-    config: &crate::config::Config,
-    filter: &Filter,
-) -> Result<Vec<Entry>, crate::journal::JournalError> {
-    use crate::journal::Journal;
-    let Ok(table) = journal_config(config) else {
-        return Ok(Vec::new());
-    };
-    let sdk = crate::aws::load().await;
-    let journal = crate::journal::DynamoJournal::new(&sdk, &table.table, table.keep_days);
-    Ok(newest_first(journal.query(filter).await?))
 }
