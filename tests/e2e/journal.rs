@@ -255,7 +255,7 @@ async fn history_lists_every_change_once_as_the_resource_showed_it_and_each_deci
     );
     assert_eq!(text(dp, "account"), ACCOUNT);
     assert_eq!(
-        text(&changed["jr-m DeletionProtection"][0], "account"),
+        text(changed["jr-m DeletionProtection"][0], "account"),
         MEMBER
     );
     let attach = &changed["jr-audit DBClusterParameterGroupName"][0];
