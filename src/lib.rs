@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod pace;
 pub mod pipeline;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod setup;
 pub mod source;

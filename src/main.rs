@@ -73,6 +73,8 @@ enum Command {
     },
     /// Print the change journal, newest first: what hubtriage changed and decided.
     History(HistoryArgs),
+    /// Write one self-contained HTML page of what hubtriage changed and decided.
+    Report(ReportArgs),
     /// Exit 0 only while the receive loop has made progress recently (container health check).
     Healthcheck {
         #[command(flatten)]
@@ -111,6 +113,22 @@ struct HistoryArgs {
     /// table (120 columns), json (one entry a line) or csv.
     #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = hubtriage::history::Format::parse)]
     format: hubtriage::history::Format,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The config, for the journal's table (not needed with --history).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where to write the page.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// From when: a duration back from now (30m, 12h, 7d, 2w) or an RFC 3339 time.
+    #[arg(long, value_name = "DURATION|RFC3339", default_value = "7d")]
+    since: String,
+    /// A `hubtriage history --format json` file to read instead of the table (offline).
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
 }
 
 // The flags of `hubtriage explain` (a plain comment: a doc comment here would
@@ -233,6 +251,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { source, now } => check_config(&source, now),
         Command::Setup { source, dry_run } => setup(&source, dry_run),
         Command::History(args) => history(args),
+        Command::Report(args) => report(args),
         Command::Healthcheck {
             source,
             max_age_seconds,
@@ -416,6 +435,54 @@ fn history(args: HistoryArgs) -> Result<(), CliError> {
         .block_on(hubtriage::history::read(&config, &filter))
         .map_err(CliError::failure)?;
     print_out(&hubtriage::history::render(&entries, args.format))
+}
+
+/// `hubtriage report`: the page, written to `--out`.
+fn report(args: ReportArgs) -> Result<(), CliError> {
+    let now = Utc::now();
+    let since = hubtriage::history::parse_since(&args.since, now)
+        .map_err(|e| CliError::usage(format!("--since: {e}")))?;
+    let filter = Filter::between(since, now);
+    let (entries, source) = match &args.history {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| CliError::data(format!("{}: cannot read: {e}", file.display())))?;
+            let entries = hubtriage::history::read_json_lines(&text)
+                .map_err(|e| CliError::data(format!("{}: {e}", file.display())))?;
+            let source = format!("history file {}", file.display());
+            (hubtriage::history::select(entries, &filter), source)
+        }
+        None => {
+            let (config, _) = load(&ConfigSource {
+                config: args.config.clone(),
+            })?;
+            let table = hubtriage::history::journal_config(&config)
+                .map_err(CliError::usage)?
+                .table
+                .clone();
+            let entries = current_thread()?
+                .block_on(hubtriage::history::read(&config, &filter))
+                .map_err(CliError::failure)?;
+            (entries, format!("DynamoDB table {table}"))
+        }
+    };
+    let page = hubtriage::report::Report {
+        entries: &entries,
+        since,
+        until: now,
+        now,
+        source,
+    }
+    .render();
+    std::fs::write(&args.out, page)
+        .map_err(|e| CliError::failure(format!("{}: cannot write: {e}", args.out.display())))?;
+    println!(
+        "wrote {}: {} journal entries since {}",
+        args.out.display(),
+        entries.len(),
+        since.format("%Y-%m-%d %H:%M UTC")
+    );
+    Ok(())
 }
 
 /// Writes `text` to stdout; a closed stdout ends quietly with 1.

@@ -311,5 +311,6 @@ async fn history_lists_every_change_once_as_the_resource_showed_it_and_each_deci
         "{table}"
     );
 
-    // REPORT: crate::report_browser::check_report(&w, &apply, &entries);
+    let everything = w.history(&apply, &[]);
+    crate::report_browser::check_report(&w, &apply, &everything);
 }

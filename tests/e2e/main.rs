@@ -14,5 +14,6 @@ mod daemon;
 mod faults;
 mod journal;
 mod remediate;
+mod report_browser;
 mod tickets;
 mod v2;

@@ -133,18 +133,35 @@ pub fn one_line(text: &str, max: usize) -> String {
     cut
 }
 
-/// The finding in the Security Hub console of its region and partition.
-pub fn console_link(region: &str, finding_id: &str) -> String {
-    let host = if region.starts_with("cn-") {
+/// The AWS console's host for a region, in its partition.
+fn console_host(region: &str) -> String {
+    if region.starts_with("cn-") {
         format!("{region}.console.amazonaws.cn")
     } else if region.starts_with("us-gov-") {
         format!("{region}.console.amazonaws-us-gov.com")
     } else {
         format!("{region}.console.aws.amazon.com")
-    };
+    }
+}
+
+/// The finding in the Security Hub console of its region and partition.
+pub fn console_link(region: &str, finding_id: &str) -> String {
+    let host = console_host(region);
     // The console's search takes `Id=\operator\:EQUALS\:<id>`, encoded twice.
     let search = encode(&encode(&format!("Id=\\operator\\:EQUALS\\:{finding_id}")));
     format!("https://{host}/securityhub/home?region={region}#/findings?search={search}")
+}
+
+/// A Neptune cluster (or, `snapshot`, a cluster snapshot) in the Neptune
+/// console of its region and partition.
+pub fn neptune_console_link(region: &str, name: &str, snapshot: bool) -> String {
+    let host = console_host(region);
+    let name = encode(name);
+    if snapshot {
+        format!("https://{host}/neptune/home?region={region}#snapshots:id={name}")
+    } else {
+        format!("https://{host}/neptune/home?region={region}#database:id={name};is-cluster=true")
+    }
 }
 
 /// Percent-encoding of everything but RFC 3986's unreserved characters.
