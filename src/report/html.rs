@@ -234,7 +234,7 @@ fn change_list(
         entries.len()
     );
     if entries.is_empty() {
-        let _ = write!(out, "<p class=\"muted\">{}</p></section>\n", escape(none));
+        let _ = writeln!(out, "<p class=\"muted\">{}</p></section>", escape(none));
         return;
     }
     out.push_str("<table><thead><tr><th>time (UTC)</th><th>account · region</th><th>resource</th><th>control</th><th>call · setting</th><th>before → after</th><th>rule · finding</th><th>result</th><th>verified</th><th>undo</th></tr></thead><tbody>");
