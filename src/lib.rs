@@ -42,6 +42,7 @@ pub mod state;
 pub mod telemetry;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod undo;
 pub mod window;
 
 /// Locks a std mutex; a panic elsewhere while it was held does not stop the
@@ -61,4 +62,7 @@ pub mod exit {
     pub const DATA: u8 = 65;
     /// A runtime failure (AWS unreachable, ...).
     pub const FAILURE: u8 = 1;
+    /// `hubtriage undo` refused: the value is no longer what the change set
+    /// (someone changed it since); nothing was changed.
+    pub const CHANGED_SINCE: u8 = 3;
 }

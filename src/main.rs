@@ -75,6 +75,8 @@ enum Command {
     History(HistoryArgs),
     /// Write one self-contained HTML page of what hubtriage changed and decided.
     Report(ReportArgs),
+    /// Put a change from the journal back (prints what it would do without --apply).
+    Undo(UndoArgs),
     /// Exit 0 only while the receive loop has made progress recently (container health check).
     Healthcheck {
         #[command(flatten)]
@@ -129,6 +131,24 @@ struct ReportArgs {
     /// A `hubtriage history --format json` file to read instead of the table (offline).
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct UndoArgs {
+    /// The change's journal entry id (hubtriage history, report).
+    #[arg(value_name = "ID")]
+    id: String,
+    #[command(flatten)]
+    source: ConfigSource,
+    /// Make the change: without it, undo says what it would do and changes nothing.
+    #[arg(long)]
+    apply: bool,
+    /// Why, for the undo entry and the resource's hubtriage:skip tag.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    /// Needed to undo Neptune.3: the snapshot becomes public again.
+    #[arg(long)]
+    make_public: bool,
 }
 
 // The flags of `hubtriage explain` (a plain comment: a doc comment here would
@@ -252,6 +272,7 @@ fn main() -> ExitCode {
         Command::Setup { source, dry_run } => setup(&source, dry_run),
         Command::History(args) => history(args),
         Command::Report(args) => report(args),
+        Command::Undo(args) => undo(args),
         Command::Healthcheck {
             source,
             max_age_seconds,
@@ -483,6 +504,25 @@ fn report(args: ReportArgs) -> Result<(), CliError> {
         since.format("%Y-%m-%d %H:%M UTC")
     );
     Ok(())
+}
+
+/// `hubtriage undo`: what was (or would be) put back, a line each.
+fn undo(args: UndoArgs) -> Result<(), CliError> {
+    use hubtriage::undo::UndoError;
+    let (config, _) = load(&args.source)?;
+    let options = hubtriage::undo::Options {
+        apply: args.apply,
+        reason: args.reason,
+        make_public: args.make_public,
+    };
+    let lines = current_thread()?
+        .block_on(hubtriage::undo::run(&config, &args.id, &options))
+        .map_err(|e| match e {
+            UndoError::Usage(_) => CliError::usage(e),
+            UndoError::ChangedSince(_) => CliError::new(exit::CHANGED_SINCE, e),
+            UndoError::Aws(_) | UndoError::Journal(_) => CliError::failure(e),
+        })?;
+    print_out(&(lines.join("\n") + "\n"))
 }
 
 /// Writes `text` to stdout; a closed stdout ends quietly with 1.

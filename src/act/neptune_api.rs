@@ -392,4 +392,65 @@ impl FixApi for AwsFixApi {
         let client = self.paced_read(region).await;
         snapshot_restore(&client, snapshot).await.in_region(region)
     }
+
+    async fn disable_audit_export(&self, region: &str, cluster: &str) -> Result<(), Error> {
+        self.neptune
+            .get(&self.place(region))
+            .modify_db_cluster()
+            .db_cluster_identifier(cluster)
+            .cloudwatch_logs_export_configuration(
+                CloudwatchLogsExportConfiguration::builder()
+                    .disable_log_types("audit")
+                    .build(),
+            )
+            .apply_immediately(true)
+            .send()
+            .await
+            .aws("Neptune", "ModifyDBCluster", cluster)
+            .in_region(region)?;
+        Ok(())
+    }
+
+    async fn make_snapshot_public(&self, region: &str, snapshot: &str) -> Result<(), Error> {
+        self.neptune
+            .get(&self.place(region))
+            .modify_db_cluster_snapshot_attribute()
+            .db_cluster_snapshot_identifier(snapshot)
+            .attribute_name("restore")
+            .values_to_add(PUBLIC)
+            .send()
+            .await
+            .aws("Neptune", "ModifyDBClusterSnapshotAttribute", snapshot)
+            .in_region(region)?;
+        Ok(())
+    }
+
+    async fn delete_retention(&self, region: &str, log_group: &str) -> Result<(), Error> {
+        self.logs
+            .get(&self.place(region))
+            .delete_retention_policy()
+            .log_group_name(log_group)
+            .send()
+            .await
+            .aws("CloudWatch Logs", "DeleteRetentionPolicy", log_group)
+            .in_region(region)?;
+        Ok(())
+    }
+
+    async fn tag(&self, region: &str, arn: &str, key: &str, value: &str) -> Result<(), Error> {
+        let tag = aws_sdk_neptune::types::Tag::builder()
+            .key(key)
+            .value(value)
+            .build();
+        self.neptune
+            .get(&self.place(region))
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .tags(tag)
+            .send()
+            .await
+            .aws("Neptune", "AddTagsToResource", arn)
+            .in_region(region)?;
+        Ok(())
+    }
 }

@@ -89,6 +89,17 @@ pub trait FixApi: Send + Sync {
         region: &str,
         snapshot: &str,
     ) -> Result<Option<Vec<String>>, Error>;
+
+    // ---- `hubtriage undo`: the calls that put a change back.
+
+    /// ModifyDBCluster: the `audit` export off.
+    async fn disable_audit_export(&self, region: &str, cluster: &str) -> Result<(), Error>;
+    /// ModifyDBClusterSnapshotAttribute: `all` added to `restore` (public again).
+    async fn make_snapshot_public(&self, region: &str, snapshot: &str) -> Result<(), Error>;
+    /// DeleteRetentionPolicy: the log group's events never expire again.
+    async fn delete_retention(&self, region: &str, log_group: &str) -> Result<(), Error>;
+    /// AddTagsToResource on a cluster or snapshot ARN.
+    async fn tag(&self, region: &str, arn: &str, key: &str, value: &str) -> Result<(), Error>;
 }
 
 /// The guard of a pass's changes: before each change the pass saves its

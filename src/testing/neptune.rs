@@ -193,4 +193,56 @@ impl FixApi for FakeNeptune {
     async fn snapshot_restore(&self, _: &str, _: &str) -> Result<Option<Vec<String>>, Error> {
         Ok(lock(&self.snapshot).as_ref().map(|s| s.restore.clone()))
     }
+    async fn disable_audit_export(&self, _: &str, _: &str) -> Result<(), Error> {
+        self.call("export off".into());
+        lock(&self.state).exported_logs.retain(|l| l != "audit");
+        Ok(())
+    }
+    async fn make_snapshot_public(&self, _: &str, snapshot: &str) -> Result<(), Error> {
+        self.call(format!("public {snapshot}"));
+        if let Some(s) = lock(&self.snapshot).as_mut() {
+            s.restore.push(crate::state::PUBLIC.into());
+        }
+        Ok(())
+    }
+    async fn delete_retention(&self, _: &str, _: &str) -> Result<(), Error> {
+        self.call("retention off".into());
+        *lock(&self.log_group) = Some(None);
+        Ok(())
+    }
+    async fn tag(&self, _: &str, arn: &str, key: &str, value: &str) -> Result<(), Error> {
+        self.call(format!("tag {arn} {key}"));
+        let mut state = lock(&self.state);
+        if state.arn == arn {
+            state.tags.insert(key.into(), value.into());
+        }
+        if let Some(s) = lock(&self.snapshot).as_mut().filter(|s| s.arn == arn) {
+            s.tags.insert(key.into(), value.into());
+        }
+        Ok(())
+    }
+}
+
+/// The fake's cluster and snapshot as live state (`undo` reads them).
+#[async_trait]
+impl ClusterReader for FakeNeptune {
+    async fn cluster_state(&self, arn: &str) -> Result<Option<ClusterState>, Error> {
+        Ok(Some(self.state()).filter(|s| s.arn == arn))
+    }
+
+    async fn snapshot_state(
+        &self,
+        arn: &str,
+    ) -> Result<Option<crate::state::SnapshotState>, Error> {
+        Ok(lock(&self.snapshot).clone().filter(|s| s.arn == arn))
+    }
+
+    async fn cluster_arn_by_resource_id(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
 }
