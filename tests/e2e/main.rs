@@ -16,4 +16,5 @@ mod journal;
 mod remediate;
 mod report_browser;
 mod tickets;
+mod undo;
 mod v2;

@@ -449,11 +449,22 @@ impl World {
 
     /// `hubtriage <args> --config <config>` run to its end: (exit code, stdout, stderr).
     pub fn command(&self, config: &Path, args: &[&str]) -> (i32, String, String) {
+        self.command_with_env(config, args, &[])
+    }
+
+    /// As `command`, with more environment variables.
+    pub fn command_with_env(
+        &self,
+        config: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (i32, String, String) {
         let mut cmd = Command::new(BIN);
         cmd.args(args).arg("--config").arg(config);
         for (k, v) in self.emu.env() {
             cmd.env(k, v);
         }
+        cmd.envs(env.iter().copied());
         let out = cmd.env_remove("AWS_PROFILE").output().unwrap();
         (
             out.status.code().unwrap_or(-1),
