@@ -248,6 +248,29 @@ fn pad(text: &str, width: usize) -> String {
     format!("{cut}…")
 }
 
+/// The time range of `--since` (and `--until`, default `now`), checked.
+pub fn time_range(
+    since: &str,
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Filter, String> {
+    let since = parse_since(since, now).map_err(|e| format!("--since: {e}"))?;
+    let until = until.unwrap_or(now);
+    if until < since {
+        return Err("--until is before --since".into());
+    }
+    Ok(Filter::between(since, until))
+}
+
+/// The entries of a `history --format json` file that `filter` asks for,
+/// and the file named for the report; an error names the file.
+pub fn read_file(path: &std::path::Path, filter: &Filter) -> Result<(Vec<Entry>, String), String> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let entries = read_json_lines(&text).map_err(|e| format!("{name}: {e}"))?;
+    Ok((select(entries, filter), format!("history file {name}")))
+}
+
 /// `[journal]`, which `history`, `report` (without `--history`) and `undo` need.
 pub fn journal_config(
     config: &crate::config::Config,

@@ -312,15 +312,12 @@ fn explain(args: ExplainArgs) -> Result<(), CliError> {
                 "explain needs --event and --clusters (or --snapshots), or --live and --finding-id",
             )),
         };
-    let mut out = std::io::stdout().lock();
+    let mut lines = String::new();
     for d in decisions {
-        let line = serde_json::to_string(&d).map_err(CliError::failure)?;
-        writeln!(out, "{line}").map_err(|_| CliError {
-            code: exit::FAILURE,
-            message: None,
-        })?;
+        lines += &serde_json::to_string(&d).map_err(CliError::failure)?;
+        lines.push('\n');
     }
-    Ok(())
+    print_out(&lines)
 }
 
 /// `explain --live`: one finding, from Security Hub and live state.
@@ -421,24 +418,6 @@ fn setup(source: &ConfigSource, dry_run: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The filter of `history` (and `report`) flags.
-fn journal_filter(args: &HistoryArgs, now: DateTime<Utc>) -> Result<Filter, CliError> {
-    let since = hubtriage::history::parse_since(&args.since, now)
-        .map_err(|e| CliError::usage(format!("--since: {e}")))?;
-    let until = args.until.unwrap_or(now);
-    if until < since {
-        return Err(CliError::usage("--until is before --since"));
-    }
-    Ok(Filter {
-        account: args.account.clone(),
-        region: args.region.clone(),
-        control: args.control.clone(),
-        resource: args.resource.clone(),
-        kind: args.kind,
-        ..Filter::between(since, until)
-    })
-}
-
 /// A runtime for one command's AWS calls.
 fn current_thread() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread()
@@ -451,7 +430,15 @@ fn current_thread() -> Result<tokio::runtime::Runtime, CliError> {
 fn history(args: HistoryArgs) -> Result<(), CliError> {
     let (config, _) = load(&args.source)?;
     hubtriage::history::journal_config(&config).map_err(CliError::usage)?;
-    let filter = journal_filter(&args, Utc::now())?;
+    let filter = Filter {
+        account: args.account,
+        region: args.region,
+        control: args.control,
+        resource: args.resource,
+        kind: args.kind,
+        ..hubtriage::history::time_range(&args.since, args.until, Utc::now())
+            .map_err(CliError::usage)?
+    };
     let entries = current_thread()?
         .block_on(hubtriage::history::read(&config, &filter))
         .map_err(CliError::failure)?;
@@ -461,18 +448,10 @@ fn history(args: HistoryArgs) -> Result<(), CliError> {
 /// `hubtriage report`: the page, written to `--out`.
 fn report(args: ReportArgs) -> Result<(), CliError> {
     let now = Utc::now();
-    let since = hubtriage::history::parse_since(&args.since, now)
-        .map_err(|e| CliError::usage(format!("--since: {e}")))?;
-    let filter = Filter::between(since, now);
+    let filter = hubtriage::history::time_range(&args.since, None, now).map_err(CliError::usage)?;
+    let since = filter.since;
     let (entries, source) = match &args.history {
-        Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| CliError::data(format!("{}: cannot read: {e}", file.display())))?;
-            let entries = hubtriage::history::read_json_lines(&text)
-                .map_err(|e| CliError::data(format!("{}: {e}", file.display())))?;
-            let source = format!("history file {}", file.display());
-            (hubtriage::history::select(entries, &filter), source)
-        }
+        Some(file) => hubtriage::history::read_file(file, &filter).map_err(CliError::data)?,
         None => {
             let (config, _) = load(&ConfigSource {
                 config: args.config.clone(),

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use crate::act::driver::Executor;
 use crate::act::neptune_api::AwsFixApi;
 use crate::act::recheck::Limiter;
+use crate::act::settle::Sweeper;
 use crate::act::ticket::http::{Auth, Http, JsonApi};
 use crate::act::ticket::tracker::{Tracker, TrackerTickets};
 use crate::act::ticket::webhook::WebhookTickets;
@@ -90,8 +91,9 @@ pub async fn run(
         .visibility_timeout_seconds
         .unwrap_or(queue_visibility);
 
-    let (pipeline, recorder_task) =
+    let (pipeline, recorder_task, sweeper) =
         pipeline(&sdk, config.clone(), reach, accounts, tickets, &queue);
+    let sweeping = start_sweeping(sweeper).await;
 
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
@@ -114,11 +116,92 @@ pub async fn run(
         metrics_namespace: config.metrics.namespace.clone(),
         metrics_interval: Duration::from_secs(config.metrics.interval_seconds),
     };
-    daemon::run(Arc::new(queue), pipeline, recorder_task, settings, shutdown).await?;
+    let ran = daemon::run(Arc::new(queue), pipeline, recorder_task, settings, shutdown).await;
+    if let Some(sweeping) = sweeping {
+        sweeping.abort();
+    }
+    ran?;
     Ok(())
 }
 
-/// The pipeline and its recorder, wired to the AWS clients the config asks for.
+/// The pipeline, its recorder's task, and the sweeper of open changes.
+type Built = (
+    Arc<Pipeline>,
+    tokio::task::JoinHandle<()>,
+    Option<Arc<Sweeper>>,
+);
+
+/// `[events]`'s publisher, when the config names a bus.
+fn events(sdk: &aws_config::SdkConfig, config: &Config) -> Option<Arc<Publisher>> {
+    let bus = config.events.as_ref()?.bus.clone();
+    Some(Arc::new(Publisher::new(
+        aws_sdk_eventbridge::Client::new(sdk),
+        bus,
+    )))
+}
+
+/// How often the journal's open changes are swept at most.
+const SWEEP_EVERY: Duration = Duration::from_secs(300);
+
+/// Changes a killed task left open are settled before any new work, and
+/// every few minutes after (until the returned task is aborted).
+async fn start_sweeping(sweeper: Option<Arc<Sweeper>>) -> Option<tokio::task::JoinHandle<()>> {
+    let sweeper = sweeper?;
+    sweeper.sweep(chrono::Utc::now()).await;
+    let every = sweeper
+        .settle_after
+        .to_std()
+        .unwrap_or(SWEEP_EVERY)
+        .min(SWEEP_EVERY);
+    Some(tokio::spawn(sweeper.run_every(every)))
+}
+
+/// `[journal]`'s table, when the config names one.
+fn journal(sdk: &aws_config::SdkConfig, config: &Config) -> Option<Arc<dyn Journal>> {
+    let Some(j) = &config.journal else {
+        tracing::warn!("no [journal] table: no change journal is kept");
+        return None;
+    };
+    tracing::info!(table = %j.table, keep_days = j.keep_days, "every change and decision is journaled");
+    Some(DynamoJournal::new(sdk, &j.table, j.keep_days) as Arc<dyn Journal>)
+}
+
+/// In apply mode with a journal: the sweeper of its open changes.
+fn sweeper(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    journal: &Option<Arc<dyn Journal>>,
+    neptune: &Arc<crate::aws::NeptuneClients>,
+    accounts: &Arc<Accounts>,
+    pacer: &Arc<Pacer>,
+) -> Option<Arc<Sweeper>> {
+    let (Some(journal), Some(settings), Mode::Apply) =
+        (journal, &config.journal, config.remediation.mode)
+    else {
+        return None;
+    };
+    Some(Arc::new(Sweeper {
+        journal: journal.clone(),
+        reader: Arc::new(NeptuneReader::new(
+            neptune.clone(),
+            accounts.clone(),
+            pacer.clone(),
+            Duration::ZERO,
+        )),
+        apis: Arc::new(AwsFixApi::new(
+            sdk,
+            neptune.clone(),
+            accounts.clone(),
+            pacer.clone(),
+        )),
+        settle_after: chrono::Duration::seconds(
+            i64::try_from(settings.settle_after_seconds).unwrap_or(300),
+        ),
+    }))
+}
+
+/// The pipeline and its recorder, wired to the AWS clients the config asks
+/// for; in apply mode with a journal, the sweeper of its open changes.
 fn pipeline(
     sdk: &aws_config::SdkConfig,
     config: Arc<Config>,
@@ -126,7 +209,7 @@ fn pipeline(
     accounts: Arc<Accounts>,
     tickets: Arc<dyn TicketSink>,
     queue: &Queue,
-) -> (Arc<Pipeline>, tokio::task::JoinHandle<()>) {
+) -> Built {
     let neptune = Arc::new(crate::aws::neptune_clients(sdk, accounts.clone()));
     let pacer = Arc::new(Pacer::new(config.pacing));
     let hub = Arc::new(SecurityHub::from_config(
@@ -141,12 +224,7 @@ fn pipeline(
         metrics.clone(),
     );
 
-    let events = config.events.as_ref().map(|e| {
-        Arc::new(Publisher::new(
-            aws_sdk_eventbridge::Client::new(sdk),
-            e.bus.clone(),
-        ))
-    });
+    let events = events(sdk, &config);
     // With `[coordination] table`, remediations hold across tasks: the caps
     // count in the table, and one task at a time works on a cluster.
     let coordinator = config.coordination.as_ref().map(|c| {
@@ -156,13 +234,8 @@ fn pipeline(
             Duration::from_secs(c.lease_seconds),
         ))
     });
-    let journal: Option<Arc<dyn Journal>> = config.journal.as_ref().map(|j| {
-        tracing::info!(table = %j.table, keep_days = j.keep_days, "every change and decision is journaled");
-        DynamoJournal::new(sdk, &j.table, j.keep_days) as Arc<dyn Journal>
-    });
-    if journal.is_none() {
-        tracing::warn!("no [journal] table: no change journal is kept");
-    }
+    let journal = journal(sdk, &config);
+    let sweeper = sweeper(sdk, &config, &journal, &neptune, &accounts, &pacer);
     let executor = (config.remediation.mode == Mode::Apply).then(|| {
         let limiter = Limiter::new(
             config.remediation.max_concurrent,
@@ -204,7 +277,7 @@ fn pipeline(
         metrics,
         journal,
     }));
-    (pipeline, recorder_task)
+    (pipeline, recorder_task, sweeper)
 }
 
 /// The ticket system `[ticket]` names, with its secrets read from the

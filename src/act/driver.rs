@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::neptune_api::RDS_SERVICE_LINKED_ROLE;
 use super::recheck::{Limiter, Recheck, RecheckQueue};
-use super::remediate::{pass, ChangeLog, Fence, FixApis, Job, PassError, PassResult, Progress};
+use super::remediate::{pass, ChangeLog, FixApis, Job, PassError, PassResult, Progress};
 use crate::config::{Config, Mode, Remediation};
 use crate::control::{self, Control};
 use crate::coordination::{cluster_item, CoordinationError, Coordinator, Held};
@@ -64,80 +64,6 @@ pub enum DriverError {
     /// A change's journal entry could not be written: the change was not made.
     #[error("remediation: {0}")]
     Journal(#[from] JournalError),
-}
-
-/// A cluster's lease: this process's worker, and the coordination table's
-/// lease when there is one (renewed while held, released when dropped).
-/// With the table it guards every change of a pass ([`Fence`]) and carries
-/// the remediation's progress, so a task that takes over after a crash
-/// carries on where the crashed one stopped.
-pub struct ClusterLease {
-    #[allow(dead_code)] // held for its drop
-    here: tokio::sync::OwnedMutexGuard<()>,
-    table: Option<(Arc<dyn Coordinator>, String, Held)>,
-    /// The progress saved with the lease when it was taken (JSON).
-    saved: Option<String>,
-}
-
-/// Progress saved with a lease is carried on for this long after it was saved.
-const SAVED_PROGRESS_TRUSTED_FOR_HOURS: i64 = 1;
-
-impl ClusterLease {
-    /// The remediation progress saved with the lease (by this or a stopped
-    /// task), if it is recent enough to carry on.
-    fn saved(&self, now: DateTime<Utc>) -> Option<Progress> {
-        let json = self.saved.as_deref()?;
-        match serde_json::from_str::<Progress>(json) {
-            Ok(p)
-                if p.saved_at.is_some_and(|t| {
-                    now - t < Duration::hours(SAVED_PROGRESS_TRUSTED_FOR_HOURS)
-                }) =>
-            {
-                Some(p)
-            }
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "the progress saved with the cluster's lease is not what hubtriage writes; ignored");
-                None
-            }
-        }
-    }
-
-    /// The remediation ended: its progress is forgotten.
-    async fn finished(&self) {
-        if let Some((c, item, _)) = &self.table {
-            if let Err(e) = c.clear_progress(item).await {
-                tracing::warn!(error = %e, "could not clear the remediation's saved progress");
-            }
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl Fence for ClusterLease {
-    async fn checkpoint(&self, progress: &Progress) -> Result<(), String> {
-        let Some((c, item, _)) = &self.table else {
-            return Ok(());
-        };
-        let json = serde_json::to_string(progress).map_err(|e| e.to_string())?;
-        c.save_progress(item, &json)
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
-impl Drop for ClusterLease {
-    fn drop(&mut self) {
-        if let Some((c, item, renewing)) = self.table.take() {
-            drop(renewing);
-            // Released in the background; if that fails, it expires.
-            tokio::spawn(async move {
-                if let Err(e) = c.release(&item).await {
-                    tracing::warn!(error = %e, "could not release the cluster's lease; it expires");
-                }
-            });
-        }
-    }
 }
 
 /// A pass's wait, as `PassResult::Waiting` says it, and whether it was the first pass.
@@ -349,11 +275,7 @@ impl Executor {
             resource_arn: resource_arn(f, control),
             live,
             config: &self.config,
-            log: self
-                .journal
-                .as_deref()
-                .zip(template.as_ref())
-                .map(|(journal, template)| ChangeLog { journal, template }),
+            log: change_log(self.journal.as_deref(), template.as_ref()),
         };
         let api = self.api.at(&f.account);
         let result = pass(api.as_ref(), lease, job, &mut progress, now)
@@ -525,6 +447,17 @@ impl Executor {
     }
 }
 
+/// Where a pass journals its changes, when there is a journal.
+fn change_log<'a>(
+    journal: Option<&'a dyn Journal>,
+    template: Option<&'a Entry>,
+) -> Option<ChangeLog<'a>> {
+    Some(ChangeLog {
+        journal: journal?,
+        template: template?,
+    })
+}
+
 /// The decision as a remediation ends it.
 fn remediated(mut d: Decision, action: Action) -> Decision {
     d.action = action;
@@ -563,6 +496,10 @@ pub fn in_progress(f: &Finding, now: DateTime<Utc>) -> bool {
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .is_some_and(|t| now - t.with_timezone(&Utc) < Duration::days(IN_PROGRESS_TRUSTED_FOR_DAYS))
 }
+
+mod lease;
+
+pub use lease::ClusterLease;
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,9 @@
 //! them on with re-check messages, within the caps of [`recheck`]'s limiter.
 
 pub mod driver;
+pub mod fix_api;
 pub mod neptune_api;
 pub mod recheck;
 pub mod remediate;
+pub mod settle;
 pub mod ticket;

@@ -20,87 +20,13 @@ use crate::aws::Error;
 use crate::config::{Config, RebootPolicy, Remediation};
 use crate::control::change::{change_of, Change};
 use crate::control::neptune2::audit_log_group;
-use crate::control::{ClusterSetting, Control, Kind, SettingValue, Step};
+use crate::control::{Control, Kind, Step};
 use crate::finding::ClusterArn;
 use crate::journal::JournalError;
-use crate::state::{ClusterSettings, ClusterState, Live, AUDIT_PARAMETER};
+use crate::state::{ClusterState, Live, AUDIT_PARAMETER};
+
+pub use super::fix_api::{FixApi, FixApis, ParameterValue};
 use crate::window::Window;
-
-/// A cluster parameter as a group holds it, or as it is to be set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParameterValue {
-    pub name: String,
-    pub value: String,
-    /// `immediate` or `pending-reboot`.
-    pub apply_method: String,
-}
-
-/// The calls remediation makes (Neptune, CloudWatch Logs, IAM), per region.
-#[async_trait]
-pub trait FixApi: Send + Sync {
-    /// IAM: does `AWSServiceRoleForRDS` exist?
-    async fn service_linked_role_exists(&self) -> Result<bool, Error>;
-    /// Creates the group; `Ok(false)` when it already exists.
-    async fn create_group(&self, region: &str, name: &str, family: &str) -> Result<bool, Error>;
-    /// Parameters a user set in the group (`Source` = user).
-    async fn user_parameters(
-        &self,
-        region: &str,
-        group: &str,
-    ) -> Result<Vec<ParameterValue>, Error>;
-    async fn set_parameters(
-        &self,
-        region: &str,
-        group: &str,
-        params: &[ParameterValue],
-    ) -> Result<(), Error>;
-    async fn attach_group(&self, region: &str, cluster: &str, group: &str) -> Result<(), Error>;
-    async fn enable_audit_export(&self, region: &str, cluster: &str) -> Result<(), Error>;
-    /// `DBInstanceStatus`, `None` when the instance does not exist.
-    async fn instance_status(&self, region: &str, instance: &str) -> Result<Option<String>, Error>;
-    async fn reboot(&self, region: &str, instance: &str) -> Result<(), Error>;
-    /// `None`: the log group does not exist; `Some(days)`: its retention (None = never expire).
-    async fn log_group_retention(
-        &self,
-        region: &str,
-        log_group: &str,
-    ) -> Result<Option<Option<i32>>, Error>;
-    async fn put_retention(&self, region: &str, log_group: &str, days: i32) -> Result<(), Error>;
-    async fn has_log_stream(&self, region: &str, log_group: &str) -> Result<bool, Error>;
-    /// ModifyDBCluster with one setting (applied at once).
-    async fn modify_cluster(
-        &self,
-        region: &str,
-        cluster: &str,
-        setting: ClusterSetting,
-        value: SettingValue,
-    ) -> Result<(), Error>;
-    /// The cluster's settings, read afresh; `None`: it does not exist.
-    async fn cluster_settings(
-        &self,
-        region: &str,
-        cluster: &str,
-    ) -> Result<Option<ClusterSettings>, Error>;
-    /// ModifyDBClusterSnapshotAttribute: `all` removed from `restore`.
-    async fn make_snapshot_private(&self, region: &str, snapshot: &str) -> Result<(), Error>;
-    /// The snapshot's `restore` attribute, read afresh; `None`: it does not exist.
-    async fn snapshot_restore(
-        &self,
-        region: &str,
-        snapshot: &str,
-    ) -> Result<Option<Vec<String>>, Error>;
-
-    // ---- `hubtriage undo`: the calls that put a change back.
-
-    /// ModifyDBCluster: the `audit` export off.
-    async fn disable_audit_export(&self, region: &str, cluster: &str) -> Result<(), Error>;
-    /// ModifyDBClusterSnapshotAttribute: `all` added to `restore` (public again).
-    async fn make_snapshot_public(&self, region: &str, snapshot: &str) -> Result<(), Error>;
-    /// DeleteRetentionPolicy: the log group's events never expire again.
-    async fn delete_retention(&self, region: &str, log_group: &str) -> Result<(), Error>;
-    /// AddTagsToResource on a cluster or snapshot ARN.
-    async fn tag(&self, region: &str, arn: &str, key: &str, value: &str) -> Result<(), Error>;
-}
 
 /// The guard of a pass's changes: before each change the pass saves its
 /// progress with the cluster's lease, and stops if this task no longer holds
@@ -139,12 +65,6 @@ pub enum PassError {
 /// the reboot, and the pass waits for that anyway; this covers the moment
 /// before, and a member status that lags the reboot's end.
 pub const REBOOT_SETTLE_MINUTES: i64 = 3;
-
-/// The [`FixApi`] for a finding's account (its role's credentials, or the
-/// daemon's own).
-pub trait FixApis: Send + Sync {
-    fn at(&self, account: &str) -> std::sync::Arc<dyn FixApi>;
-}
 
 fn deadline(policy: &Remediation) -> Duration {
     Duration::minutes(i64::try_from(policy.verify_deadline_minutes).unwrap_or(60))
@@ -590,7 +510,7 @@ mod journaling;
 mod progress;
 mod settings;
 
-pub use journaling::{ChangeLog, NEVER_EXPIRE};
+pub use journaling::{settle, ChangeLog, NEVER_EXPIRE};
 pub use progress::{Original, Progress};
 
 #[cfg(test)]

@@ -453,10 +453,19 @@ pub struct JournalConfig {
     /// How long entries are kept (the table's TTL).
     #[serde(default = "default_keep_days")]
     pub keep_days: u32,
+    /// A change still `started` or `unknown` this long after its entry was
+    /// written is settled from live state by the daemon's sweep (its task
+    /// died, or its call's fate was not known). Longer than any call takes.
+    #[serde(default = "default_settle_after")]
+    pub settle_after_seconds: u64,
 }
 
 fn default_keep_days() -> u32 {
     400
+}
+
+fn default_settle_after() -> u64 {
+    300
 }
 
 /// `[events]`

@@ -9,8 +9,12 @@
 //!   entries in a time range.
 //! - index `by-resource`: partition `resource_name` (a cluster's or
 //!   snapshot's name, the end of its ARN), sort `sk`: one resource's
-//!   entries (by name, or by ARN with a filter on `resource`); the settling
-//!   of open changes and `undo` read it too.
+//!   entries (by name, or by ARN with a filter on `resource`); a pass's
+//!   settling of its resource's open changes and `undo` read it too.
+//! - index `open-changes` (sparse): partition `open` (always `open`), sort
+//!   `sk`: the changes whose end is not known yet (`started`, `unknown`);
+//!   the attribute is removed when a change is completed, so the index holds
+//!   only the few the daemon's sweep must settle.
 //!
 //! The other filters (region, control, kind) are filter expressions on
 //! those queries. Every entry attribute is stored as itself (strings, and
@@ -35,6 +39,10 @@ use crate::aws::AwsResult;
 pub const BY_ACCOUNT: &str = "by-account";
 /// The global secondary index by resource name.
 pub const BY_RESOURCE: &str = "by-resource";
+/// The sparse global secondary index of open changes.
+pub const OPEN_CHANGES: &str = "open-changes";
+/// The attribute (and its one value) that puts a change in [`OPEN_CHANGES`].
+const OPEN: &str = "open";
 
 pub struct DynamoJournal {
     client: aws_sdk_dynamodb::Client,
@@ -83,6 +91,9 @@ pub(super) fn item(
     if !name.is_empty() {
         item.insert("resource_name".into(), AttributeValue::S(name.to_string()));
     }
+    if entry.kind == super::Kind::Change && entry.result.is_open() {
+        item.insert(OPEN.into(), AttributeValue::S(OPEN.into()));
+    }
     if entry.account.is_empty() {
         // An index key cannot be empty: such an entry is found by day only.
         item.remove("account");
@@ -111,7 +122,7 @@ fn attribute(v: Value) -> Option<AttributeValue> {
 fn entry_of(item: &HashMap<String, AttributeValue>) -> Result<Entry, JournalError> {
     let mut fields = serde_json::Map::new();
     for (k, v) in item {
-        if matches!(k.as_str(), "pk" | "sk" | "ttl" | "resource_name") {
+        if matches!(k.as_str(), "pk" | "sk" | "ttl" | "resource_name" | OPEN) {
             continue;
         }
         fields.insert(k.clone(), json_of(v));
@@ -261,12 +272,21 @@ impl Journal for DynamoJournal {
             .expression_attribute_values(":result", AttributeValue::S(result.as_str().into()))
             .expression_attribute_values(":started", AttributeValue::S("started".into()))
             .expression_attribute_values(":unknown", AttributeValue::S("unknown".into()));
+        // A change whose end is known leaves the index of open changes.
+        let close = if result.is_open() {
+            ""
+        } else {
+            " REMOVE #open"
+        };
+        if !result.is_open() {
+            call = call.expression_attribute_names("#open", OPEN);
+        }
         call = match error {
             Some(error) => call
-                .update_expression("SET #result = :result, #error = :error")
+                .update_expression(format!("SET #result = :result, #error = :error{close}"))
                 .expression_attribute_names("#error", "error")
                 .expression_attribute_values(":error", AttributeValue::S(error.to_string())),
-            None => call.update_expression("SET #result = :result"),
+            None => call.update_expression(format!("SET #result = :result{close}")),
         };
         let updated = call
             .send()
@@ -328,6 +348,21 @@ impl Journal for DynamoJournal {
                 Ok(out)
             }
         }
+    }
+
+    async fn open_changes(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<Entry>, JournalError> {
+        let range = id_range(since, until);
+        self.query_key(
+            Some(OPEN_CHANGES),
+            (OPEN, OPEN.to_string()),
+            &range,
+            &Filter::between(since, until),
+        )
+        .await
     }
 
     async fn get(&self, id: &str) -> Result<Option<Entry>, JournalError> {

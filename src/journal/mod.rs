@@ -33,7 +33,7 @@ use crate::control::change::Change;
 mod dynamo;
 mod writer;
 
-pub use dynamo::{DynamoJournal, BY_ACCOUNT, BY_RESOURCE};
+pub use dynamo::{DynamoJournal, BY_ACCOUNT, BY_RESOURCE, OPEN_CHANGES};
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -347,6 +347,13 @@ pub trait Journal: Send + Sync {
     fn record(&self, entries: Vec<Entry>);
     /// The entries `filter` asks for, newest first.
     async fn query(&self, filter: &Filter) -> Result<Vec<Entry>, JournalError>;
+    /// The changes whose end is not known yet (`started`, `unknown`),
+    /// written between `since` and `until`, newest first.
+    async fn open_changes(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<Entry>, JournalError>;
     /// One entry by id.
     async fn get(&self, id: &str) -> Result<Option<Entry>, JournalError>;
     /// Waits up to `limit` for queued entries to be written.

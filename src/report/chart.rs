@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::html::escape;
+use super::escape;
 use crate::journal::Entry;
 
 const WIDTH: f64 = 960.0;
@@ -31,15 +31,10 @@ pub fn colour(control: &str) -> &'static str {
     PALETTE[n % PALETTE.len()]
 }
 
-/// The SVG of `changes` (made, apply mode) per day from `since` to `until`.
-pub fn per_day(changes: &[&Entry], since: DateTime<Utc>, until: DateTime<Utc>) -> String {
-    let first = since.date_naive();
-    let last = until.date_naive();
-    let days: Vec<NaiveDate> = first
-        .iter_days()
-        .take_while(|d| *d <= last)
-        .take(800)
-        .collect();
+/// Changes per day and control, and the controls, sorted.
+type Counts = (BTreeMap<NaiveDate, BTreeMap<String, usize>>, Vec<String>);
+
+fn count(changes: &[&Entry]) -> Counts {
     let mut counts: BTreeMap<NaiveDate, BTreeMap<String, usize>> = BTreeMap::new();
     let mut controls: Vec<String> = Vec::new();
     for e in changes {
@@ -54,15 +49,24 @@ pub fn per_day(changes: &[&Entry], since: DateTime<Utc>, until: DateTime<Utc>) -
         }
     }
     controls.sort();
+    (counts, controls)
+}
+
+/// The SVG of `changes` (made, apply mode) per day from `since` to `until`.
+pub fn per_day(changes: &[&Entry], since: DateTime<Utc>, until: DateTime<Utc>) -> String {
+    let days: Vec<NaiveDate> = since
+        .date_naive()
+        .iter_days()
+        .take_while(|d| *d <= until.date_naive())
+        .take(800)
+        .collect();
+    let (counts, controls) = count(changes);
     let max = counts
         .values()
         .map(|c| c.values().sum::<usize>())
         .max()
         .unwrap_or(0)
         .max(1);
-    let plot_h = HEIGHT - BOTTOM - TOP;
-    let slot = (WIDTH - LEFT) / days.len().max(1) as f64;
-    let bar = (slot * 0.7).max(1.0);
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -79,45 +83,16 @@ pub fn per_day(changes: &[&Entry], since: DateTime<Utc>, until: DateTime<Utc>) -
         LEFT - 6.0,
         HEIGHT - BOTTOM
     );
+    let slot = (WIDTH - LEFT) / days.len().max(1) as f64;
     let label_every = (days.len() / 10).max(1);
     for (i, day) in days.iter().enumerate() {
-        let x = LEFT + slot * i as f64 + (slot - bar) / 2.0;
-        let mut y = HEIGHT - BOTTOM;
-        let day_counts = counts.get(day);
-        let mut total = 0;
-        for control in &controls {
-            let n = day_counts
-                .and_then(|c| c.get(control))
-                .copied()
-                .unwrap_or(0);
-            if n == 0 {
-                continue;
-            }
-            total += n;
-            let h = plot_h * n as f64 / max as f64;
-            y -= h;
-            let _ = write!(
-                svg,
-                r#"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{h:.1}" fill="{}"><title>{} {}: {n}</title></rect>"#,
-                colour(control),
-                day.format("%Y-%m-%d"),
-                escape(control)
-            );
-        }
-        if total > 0 && slot >= 14.0 {
-            let _ = write!(
-                svg,
-                r#"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="middle" data-day="{}">{total}</text>"#,
-                x + bar / 2.0,
-                y - 3.0,
-                day.format("%Y-%m-%d")
-            );
-        }
+        let x = LEFT + slot * i as f64;
+        bar(&mut svg, x, slot, *day, counts.get(day), &controls, max);
         if i % label_every == 0 {
             let _ = write!(
                 svg,
                 r#"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="middle">{}</text>"#,
-                x + bar / 2.0,
+                x + slot / 2.0,
                 HEIGHT - BOTTOM + 16.0,
                 day.format("%m-%d")
             );
@@ -126,6 +101,48 @@ pub fn per_day(changes: &[&Entry], since: DateTime<Utc>, until: DateTime<Utc>) -
     legend(&mut svg, &controls);
     svg.push_str("</svg>");
     svg
+}
+
+/// One day's bar, stacked by control, its total on top, in the slot at `x`.
+fn bar(
+    svg: &mut String,
+    x: f64,
+    slot: f64,
+    day: NaiveDate,
+    counts: Option<&BTreeMap<String, usize>>,
+    controls: &[String],
+    max: usize,
+) {
+    let plot_h = HEIGHT - BOTTOM - TOP;
+    let width = (slot * 0.7).max(1.0);
+    let x = x + (slot - width) / 2.0;
+    let mut y = HEIGHT - BOTTOM;
+    let mut total = 0;
+    for control in controls {
+        let n = counts.and_then(|c| c.get(control)).copied().unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        total += n;
+        let h = plot_h * n as f64 / max as f64;
+        y -= h;
+        let _ = write!(
+            svg,
+            r#"<rect x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{h:.1}" fill="{}"><title>{} {}: {n}</title></rect>"#,
+            colour(control),
+            day.format("%Y-%m-%d"),
+            escape(control)
+        );
+    }
+    if total > 0 && slot >= 14.0 {
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" class="axis" text-anchor="middle" data-day="{}">{total}</text>"#,
+            x + width / 2.0,
+            y - 3.0,
+            day.format("%Y-%m-%d")
+        );
+    }
 }
 
 fn legend(svg: &mut String, controls: &[String]) {

@@ -6,27 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use super::{active_suppressions, chart, undo_hint, Figures, Report};
+use super::{active_suppressions, chart, escape, undo_hint, Figures, Report};
 use crate::act::ticket::problem::{console_link, neptune_console_link};
 use crate::config::Mode;
 use crate::journal::{Entry, Kind, Outcome};
-
-/// Text safe in HTML content and in quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Nothing may be loaded: no script, style sheet, font, image or frame
 /// from anywhere; inline styles and the page's own SVG only.

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::{Setup, SetupError};
 use crate::aws::AwsResult;
-use crate::journal::{BY_ACCOUNT, BY_RESOURCE};
+use crate::journal::{BY_ACCOUNT, BY_RESOURCE, OPEN_CHANGES};
 
 /// What a table must look like.
 pub struct TableSpec<'a> {
@@ -43,6 +43,7 @@ impl<'a> TableSpec<'a> {
             indexes: &[
                 (BY_ACCOUNT, "account", "sk"),
                 (BY_RESOURCE, "resource_name", "sk"),
+                (OPEN_CHANGES, "open", "sk"),
             ],
         }
     }

@@ -103,6 +103,23 @@ impl Journal for MemoryJournal {
         Ok(out)
     }
 
+    async fn open_changes(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Entry>, JournalError> {
+        let filter = Filter::between(since, until);
+        let mut out: Vec<Entry> = self
+            .all()
+            .into_iter()
+            .filter(|e| {
+                filter.matches(e) && e.kind == crate::journal::Kind::Change && e.result.is_open()
+            })
+            .collect();
+        out.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(out)
+    }
+
     async fn get(&self, id: &str) -> Result<Option<Entry>, JournalError> {
         Ok(self.all().into_iter().find(|e| e.id == id))
     }

@@ -13,6 +13,7 @@ mod controls;
 mod daemon;
 mod faults;
 mod journal;
+mod journal_faults;
 mod remediate;
 mod report_browser;
 mod tickets;

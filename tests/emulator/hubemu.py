@@ -235,11 +235,11 @@ class Faults:
             return delay_s, (err["error_code"], int(err["status"]), err.get("message", "Injected fault"))
         return delay_s, None
 
-    def delay_after(self, service, operation):
+    def delay_after(self, service, operation, request=None):
         """Seconds to hold back the reply of a call already carried out (a
         crash after the change but before the caller heard of it)."""
         with self.lock:
-            delay = self._take("delay", service, operation, after=True)
+            delay = self._take("delay", service, operation, after=True, request=request)
         return delay["delay_ms"] / 1000.0 if delay else 0.0
 
     def reset_after(self, service, operation, request=None):
@@ -376,7 +376,7 @@ class MotoRecorder:
         if failing:
             return self._with_failed_entries(environ, recording_start_response, failing)
         result = self.app(environ, recording_start_response)
-        after_s = FAULTS.delay_after(service, operation)
+        after_s = FAULTS.delay_after(service, operation, request)
         if after_s:
             # The change is made; hold the reply back (so a test can kill the caller).
             result = list(result)

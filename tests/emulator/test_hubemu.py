@@ -337,6 +337,14 @@ def a_fault_can_be_limited_to_requests_containing_a_text():
     assert ok["Credentials"]["AccessKeyId"], ok
     expect_client_error(lambda: sts.assume_role(RoleArn="arn:aws:iam::444444444444:role/r",
                                                 RoleSessionName="selftest"), "AccessDenied", 403)
+    # A reply held back after the call is limited the same way.
+    control("POST", "/_emu/faults", {"operation": "AssumeRole", "request_contains": "555555555555",
+                                     "delay_ms": 400, "after": True})
+    t0 = time.time()
+    sts.assume_role(RoleArn="arn:aws:iam::222222222222:role/r", RoleSessionName="selftest")
+    assert time.time() - t0 < 0.4, "another request is not held"
+    sts.assume_role(RoleArn="arn:aws:iam::555555555555:role/r", RoleSessionName="selftest")
+    assert time.time() - t0 >= 0.4, "the request that contains the text is"
     control("DELETE", "/_emu/faults")
 
 

@@ -387,19 +387,15 @@ fn the_template_keeps_the_journal_with_point_in_time_recovery_and_the_keys_histo
             )
         })
         .collect();
-    assert_eq!(
-        indexes,
-        [
-            (
-                hubtriage::journal::BY_ACCOUNT.to_string(),
-                "account".to_string()
-            ),
-            (
-                hubtriage::journal::BY_RESOURCE.to_string(),
-                "resource_name".to_string()
-            )
-        ]
-    );
+    let want: Vec<(String, String)> = [
+        (hubtriage::journal::BY_ACCOUNT, "account"),
+        (hubtriage::journal::BY_RESOURCE, "resource_name"),
+        (hubtriage::journal::OPEN_CHANGES, "open"),
+    ]
+    .iter()
+    .map(|(i, k)| (i.to_string(), k.to_string()))
+    .collect();
+    assert_eq!(indexes, want);
     assert!(TEMPLATE.contains("HUBTRIAGE__JOURNAL__TABLE"));
     // Exactly the calls the journal's code makes: nothing missing, nothing extra.
     let mut granted = statement_actions("JournalTable");

@@ -8,7 +8,7 @@
 
 use chrono::Duration;
 
-use super::{Pass, PassError};
+use super::{FixApi, Pass, PassError};
 use crate::aws::Error;
 use crate::control::change::{current_value, Change, NONE};
 use crate::journal::{Entry, Filter, Journal, JournalError, Kind, Outcome};
@@ -110,92 +110,113 @@ impl Pass<'_> {
     }
 
     async fn settle(&mut self, journal: &dyn Journal, entry: &Entry) {
-        let Some(change) = change_in(entry) else {
-            return;
-        };
-        let Some(seen) = self.observed(&change).await else {
-            return;
-        };
-        let (outcome, error) = if seen == change.after {
-            (Outcome::Done, None)
-        } else {
-            let why = format!(
-                "settled from live state: {} is {seen}, not {}; the call was not carried out",
-                change.setting, change.after
-            );
-            (Outcome::Failed, Some(why))
-        };
-        match journal.complete(&entry.id, outcome, error.as_deref()).await {
-            Ok(()) => {
-                tracing::info!(entry = %entry.id, result = outcome.as_str(), "settled a change whose end was not known, from live state");
-                if outcome == Outcome::Done && entry.remediation == self.progress.remediation {
-                    self.progress.journal.push(entry.id.clone());
+        let settled = settle(journal, self.api, self.arn.region, self.job.live, entry).await;
+        if settled == Some(Outcome::Done) && entry.remediation == self.progress.remediation {
+            self.progress.journal.push(entry.id.clone());
+        }
+    }
+}
+
+/// Settles an open change from `live` (the resource's state, read after
+/// the change's call ended or was cut off) and what `api` reads of the
+/// rest: `done` when it shows the value asked for, else `failed`. `None`
+/// when it cannot be told yet, or was settled meanwhile by another task.
+pub async fn settle(
+    journal: &dyn Journal,
+    api: &dyn FixApi,
+    region: &str,
+    live: Live<'_>,
+    entry: &Entry,
+) -> Option<Outcome> {
+    let change = change_in(entry)?;
+    let seen = observed(api, region, &change, live).await?;
+    let (outcome, error) = if seen == change.after {
+        (Outcome::Done, None)
+    } else {
+        let why = format!(
+            "settled from live state: {} is {seen}, not {}; the call was not carried out",
+            change.setting, change.after
+        );
+        (Outcome::Failed, Some(why))
+    };
+    match journal.complete(&entry.id, outcome, error.as_deref()).await {
+        Ok(()) => {
+            tracing::info!(entry = %entry.id, result = outcome.as_str(), "settled a change whose end was not known, from live state");
+            Some(outcome)
+        }
+        Err(JournalError::NotOpen(_)) => None,
+        Err(e) => {
+            tracing::warn!(entry = %entry.id, error = %e, "could not settle the change; tried again later");
+            None
+        }
+    }
+}
+
+/// The value `change` set, as the resource shows it now; `None` when it
+/// cannot be told yet (an instance still rebooting, a failed read).
+async fn observed(
+    api: &dyn FixApi,
+    region: &str,
+    change: &Change,
+    live: Live<'_>,
+) -> Option<String> {
+    if change.call == "RebootDBInstance" {
+        return observed_reboot(api, region, change, live).await;
+    }
+    if let Some(v) = current_value(change, live) {
+        return Some(v);
+    }
+    let target = change.target.as_deref()?;
+    match change.call {
+        "CreateDBClusterParameterGroup" | "ModifyDBClusterParameterGroup" => {
+            let params = match api.user_parameters(region, target).await {
+                Ok(p) => p,
+                Err(e) if e.code.as_deref() == Some("DBParameterGroupNotFound") => {
+                    return Some(NONE.to_string())
                 }
-            }
-            Err(JournalError::NotOpen(_)) => {}
-            Err(e) => {
-                tracing::warn!(entry = %entry.id, error = %e, "could not settle the change; tried again by the next pass")
-            }
+                Err(_) => return None,
+            };
+            Some(match change.setting.as_str() {
+                AUDIT_PARAMETER => params
+                    .iter()
+                    .find(|p| p.name == AUDIT_PARAMETER)
+                    .map_or("0".to_string(), |p| p.value.clone()),
+                "DBClusterParameterGroupName" => change.after.clone(),
+                _ => {
+                    let names: Vec<String> = params.iter().map(|p| p.name.clone()).collect();
+                    crate::control::change::list(&names)
+                }
+            })
         }
-    }
-
-    /// The value `change` set, as the resource shows it now; `None` when it
-    /// cannot be told yet (an instance still rebooting, a failed read).
-    async fn observed(&self, change: &Change) -> Option<String> {
-        if change.call == "RebootDBInstance" {
-            return self.observed_reboot(change).await;
-        }
-        if let Some(v) = current_value(change, self.job.live) {
-            return Some(v);
-        }
-        let region = self.arn.region;
-        let target = change.target.as_deref()?;
-        match change.call {
-            "CreateDBClusterParameterGroup" | "ModifyDBClusterParameterGroup" => {
-                let params = match self.api.user_parameters(region, target).await {
-                    Ok(p) => p,
-                    Err(e) if e.code.as_deref() == Some("DBParameterGroupNotFound") => {
-                        return Some(NONE.to_string())
-                    }
-                    Err(_) => return None,
-                };
-                Some(match change.setting.as_str() {
-                    AUDIT_PARAMETER => params
-                        .iter()
-                        .find(|p| p.name == AUDIT_PARAMETER)
-                        .map_or("0".to_string(), |p| p.value.clone()),
-                    "DBClusterParameterGroupName" => change.after.clone(),
-                    _ => {
-                        let names: Vec<String> = params.iter().map(|p| p.name.clone()).collect();
-                        crate::control::change::list(&names)
-                    }
-                })
-            }
-            "PutRetentionPolicy" => match self.api.log_group_retention(region, target).await {
-                Ok(Some(days)) => Some(days.map_or(NEVER_EXPIRE.to_string(), |d| d.to_string())),
-                Ok(None) => Some(NONE.to_string()),
-                Err(_) => None,
-            },
-            _ => None,
-        }
-    }
-
-    /// A reboot is done once its member has applied the group; an instance
-    /// still rebooting is told later.
-    async fn observed_reboot(&self, change: &Change) -> Option<String> {
-        let target = change.target.as_deref()?;
-        let member = match self.job.live {
-            Live::Cluster(c) => c.members.iter().find(|m| m.instance == target)?,
-            Live::Snapshot(_) => return None,
-        };
-        if member.parameter_group_status == IN_SYNC {
-            return Some(IN_SYNC.to_string());
-        }
-        match self.api.instance_status(self.arn.region, target).await {
-            Ok(Some(status)) if status == "rebooting" => None,
-            Ok(_) => Some(member.parameter_group_status.clone()),
+        "PutRetentionPolicy" => match api.log_group_retention(region, target).await {
+            Ok(Some(days)) => Some(days.map_or(NEVER_EXPIRE.to_string(), |d| d.to_string())),
+            Ok(None) => Some(NONE.to_string()),
             Err(_) => None,
-        }
+        },
+        _ => None,
+    }
+}
+
+/// A reboot is done once its member has applied the group; an instance
+/// still rebooting is told later.
+async fn observed_reboot(
+    api: &dyn FixApi,
+    region: &str,
+    change: &Change,
+    live: Live<'_>,
+) -> Option<String> {
+    let target = change.target.as_deref()?;
+    let member = match live {
+        Live::Cluster(c) => c.members.iter().find(|m| m.instance == target)?,
+        Live::Snapshot(_) => return None,
+    };
+    if member.parameter_group_status == IN_SYNC {
+        return Some(IN_SYNC.to_string());
+    }
+    match api.instance_status(region, target).await {
+        Ok(Some(status)) if status == "rebooting" => None,
+        Ok(_) => Some(member.parameter_group_status.clone()),
+        Err(_) => None,
     }
 }
 

@@ -76,7 +76,13 @@ fn coordination(c: &super::Coordination) -> Result<(), Problem> {
 /// A DynamoDB table name, and a keep time DynamoDB's TTL can hold.
 fn journal(j: &super::JournalConfig) -> Result<(), Problem> {
     table_name("journal.table", &j.table)?;
-    within("journal.keep_days", j.keep_days, (1, 3650), "")
+    within("journal.keep_days", j.keep_days, (1, 3650), "")?;
+    within(
+        "journal.settle_after_seconds",
+        j.settle_after_seconds,
+        (10, 86_400),
+        "",
+    )
 }
 
 /// 3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.` (DynamoDB's rule).
