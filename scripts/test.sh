@@ -3,7 +3,8 @@
 # CloudFormation), cargo-deny's dependency checks (advisories offline), the
 # emulator's and the ticket fakes' self-tests, unit tests, the offline tests
 # and the end-to-end tests against the local emulators (127.0.0.1 only).
-# Installs what it needs itself (Python venvs for moto and the linters).
+# Installs what it needs itself (Python venvs for moto and the linters, Debian's
+# chromium for the report's browser test: scripts/browser.sh).
 # Longer runs are behind switches (README, "Testing"): HUBTRIAGE_KILL_SEEDS,
 # HUBTRIAGE_FAULT_FINDINGS, HUBTRIAGE_FUZZ_CASES; HUBTRIAGE_E2E_THREADS sets
 # how many end-to-end tests run at once (default 8).
@@ -30,6 +31,13 @@ echo "== ticket system fakes' self-test (Jira Cloud, Jira Data Center, ServiceNo
 
 echo "== cargo test: unit tests, then tests/offline (CLI, explain golden files, templates, hostile input, property, structure)"
 cargo test --lib --bins --benches --test offline
+
+echo "== headless Chromium for the report's browser test"
+browser="$(scripts/browser.sh | tail -n1)"
+if [[ "$browser" != "chromium=" ]]; then
+    export HUBTRIAGE_CHROMIUM="${browser#chromium=}" HUBTRIAGE_REQUIRE_BROWSER=1
+    echo "using $HUBTRIAGE_CHROMIUM"
+fi
 
 # The end-to-end tests mostly wait (reboots, re-checks, long polls), each on
 # its own emulator and daemons: they run side by side.
