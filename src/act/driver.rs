@@ -11,7 +11,7 @@ use super::neptune_api::RDS_SERVICE_LINKED_ROLE;
 use super::recheck::{Limiter, Recheck, RecheckQueue};
 use super::remediate::{pass, ChangeLog, FixApis, Job, PassError, PassResult, Progress};
 use crate::config::{Config, Mode, Remediation};
-use crate::control::{self, Control};
+use crate::control::{self, Control, Criteria};
 use crate::coordination::{cluster_item, CoordinationError, Coordinator, Held};
 use crate::decide::{Action, Decision};
 use crate::finding::Finding;
@@ -275,6 +275,7 @@ impl Executor {
             resource_arn: resource_arn(f, control),
             live,
             config: &self.config,
+            parameters: &f.control_parameters,
             log: change_log(self.journal.as_deref(), template.as_ref()),
         };
         let api = self.api.at(&f.account);
@@ -361,7 +362,8 @@ impl Executor {
                 "Remediation did not verify by its deadline ({} minutes after the last change): {why}.",
                 self.policy().verify_deadline_minutes
             );
-            d.problems = control_of(&d).problems(live, &self.config);
+            d.problems =
+                control_of(&d).problems(live, Criteria::new(&self.config, &f.control_parameters));
             tracing::warn!(why = %why, "remediation did not verify in time; opening a ticket");
             return Ok(Turn::Ticket(d));
         }

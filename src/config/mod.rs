@@ -38,8 +38,8 @@ pub use tables::{
 };
 pub use validate::RETENTION_DAYS;
 pub use values::{
-    Expiry, FindingsApiVersion, Glob, Mode, OnResolve, OwnAccount, RebootPolicy, Regression,
-    RuleAction, SharedGroupPolicy, TicketKind,
+    Expiry, FindingsApiVersion, Glob, IacPolicy, Mode, OnResolve, OwnAccount, RebootPolicy,
+    Regression, RuleAction, SharedGroupPolicy, TicketKind,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -125,7 +125,7 @@ pub fn warnings(c: &Config, now: DateTime<Utc>) -> Vec<String> {
     let mut out = Vec::new();
     if c.journal.is_none() {
         out.push(
-            "no [journal] table: no change journal will be kept, so `hubtriage history`, `report` and `undo` have nothing to read"
+            "no [journal] table: no change journal will be kept, so `hubtriage history`, `report` and `undo` have nothing to read, and a fix something keeps reverting ([remediation] max_repeats) is not noticed"
                 .to_string(),
         );
     }

@@ -21,6 +21,17 @@ pub enum Mode {
     DryRun,
 }
 
+/// What hubtriage does with a resource a stack (or another tool) owns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IacPolicy {
+    /// A ticket whose fix is the change to make in the stack.
+    #[default]
+    Ticket,
+    /// Fixed in place, as if no tool owned it (the stack drifts).
+    Remediate,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RebootPolicy {
@@ -191,6 +202,7 @@ macro_rules! choice {
 }
 
 choice!(Mode: "apply" => Mode::Apply, "dry-run" => Mode::DryRun);
+choice!(IacPolicy: "ticket" => IacPolicy::Ticket, "remediate" => IacPolicy::Remediate);
 choice!(RebootPolicy:
     "immediate" => RebootPolicy::Immediate,
     "maintenance-window" => RebootPolicy::MaintenanceWindow,

@@ -149,6 +149,7 @@ fn audit_change(step: &Step, c: &ClusterState) -> Option<Change> {
             .on(log_group),
         ),
         Step::WaitForMaintenanceWindow { .. }
+        | Step::WaitForAvailable { .. }
         | Step::Verify
         | Step::ModifyCluster { .. }
         | Step::MakeSnapshotPrivate { .. } => None,

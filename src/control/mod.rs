@@ -8,12 +8,15 @@
 //!
 //! Pure: no I/O and no clock, like the decide step that uses it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::state::Live;
 
 pub mod change;
+pub mod iac;
 pub mod ids;
 pub mod neptune1;
 pub mod neptune2;
@@ -87,6 +90,11 @@ impl Safety {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Step {
+    /// The resource is on its way back to `available` (a backup, a
+    /// modification, maintenance, ...): the remediation waits for it first.
+    WaitForAvailable {
+        status: String,
+    },
     /// Create `<prefix><cluster>`; with `copy_from`, copy that group's user-set parameters.
     CreateParameterGroup {
         name: String,
@@ -143,6 +151,42 @@ pub struct Target<'a> {
     pub snapshot: Option<&'a str>,
 }
 
+/// The parameters a finding carries for its control: name → values.
+pub type Parameters = BTreeMap<String, Vec<String>>;
+
+static NO_PARAMETERS: Parameters = BTreeMap::new();
+
+/// What a control judges a resource by, besides its live state: the config
+/// (`[controls."<id>"]`, `[remediation]`) and the parameters the finding
+/// carries (Security Hub's custom control parameters, which its check used).
+#[derive(Debug, Clone, Copy)]
+pub struct Criteria<'a> {
+    pub config: &'a Config,
+    pub parameters: &'a Parameters,
+}
+
+impl<'a> Criteria<'a> {
+    pub fn new(config: &'a Config, parameters: &'a Parameters) -> Self {
+        Criteria { config, parameters }
+    }
+
+    /// The config alone (no finding: `check-config`, the README's table).
+    pub fn of_config(config: &'a Config) -> Self {
+        Criteria {
+            config,
+            parameters: &NO_PARAMETERS,
+        }
+    }
+
+    /// The first value of the finding's parameter `name`, if it carries one.
+    pub fn parameter(&self, name: &str) -> Option<&'a str> {
+        self.parameters
+            .get(name)
+            .and_then(|v| v.first())
+            .map(String::as_str)
+    }
+}
+
 /// One Security Hub Neptune control.
 pub trait Control: Send + Sync {
     /// `Neptune.4`.
@@ -156,12 +200,12 @@ pub trait Control: Send + Sync {
     fn safety(&self) -> Safety;
     /// What fails in live state, in words that do not name the resource
     /// (findings with the same problems share one note); empty: compliant.
-    fn problems(&self, live: Live<'_>, config: &Config) -> Vec<String>;
+    fn problems(&self, live: Live<'_>, criteria: Criteria<'_>) -> Vec<String>;
     /// Why a compliant resource's finding is resolved (after "Live state is compliant: ").
-    fn compliant(&self, config: &Config) -> String;
+    fn compliant(&self, criteria: Criteria<'_>) -> String;
     /// The steps still needed, in order, `verify` last; `Err` says why
     /// hubtriage must not change the resource (the decision becomes a ticket).
-    fn plan(&self, live: Live<'_>, config: &Config) -> Result<Plan, String>;
+    fn plan(&self, live: Live<'_>, criteria: Criteria<'_>) -> Result<Plan, String>;
     /// Why a `remediate` decision becomes a ticket (opt-in without a rule
     /// naming it, or ticket only); empty for `auto` controls.
     fn not_automatic(&self) -> &'static str;
@@ -172,7 +216,19 @@ pub trait Control: Send + Sync {
     /// The fix, in a few words (check-config, README): `ModifyDBCluster DeletionProtection=true`.
     fn fix_summary(&self) -> &'static str;
     /// What a verified fix's note says was seen.
-    fn verified(&self, live: Live<'_>, config: &Config) -> String;
+    fn verified(&self, live: Live<'_>, criteria: Criteria<'_>) -> String;
+    /// What a person running hubtriage should know of how this finding's
+    /// criteria were read (the finding's parameter and the config differ);
+    /// logged once per text.
+    fn warnings(&self, _criteria: Criteria<'_>) -> Vec<String> {
+        Vec::new()
+    }
+    /// The fix as the change to make in a CloudFormation stack or a
+    /// Terraform configuration that owns the resource; `None` when no
+    /// property holds the setting.
+    fn stack_change(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> Option<iac::StackChange> {
+        None
+    }
 }
 
 /// Every control, Neptune.1 to Neptune.9.

@@ -5,8 +5,9 @@
 //! instance rebooted to apply it (`ClusterState::problems`). The plan: what
 //! a non-compliant cluster still lacks, as steps in the order they must run.
 
-use super::{not_skipped, Control, Kind, Plan, Safety, Step, Target};
-use crate::config::{Config, RebootPolicy, Remediation, SharedGroupPolicy};
+use super::iac::StackChange;
+use super::{not_skipped, Control, Criteria, Kind, Plan, Safety, Step, Target};
+use crate::config::{RebootPolicy, Remediation, SharedGroupPolicy};
 use crate::state::{ClusterState, Live, IN_SYNC};
 
 pub struct Neptune2;
@@ -48,22 +49,22 @@ impl Control for Neptune2 {
         Safety::Auto
     }
 
-    fn problems(&self, live: Live<'_>, _config: &Config) -> Vec<String> {
+    fn problems(&self, live: Live<'_>, _criteria: Criteria<'_>) -> Vec<String> {
         match live {
             Live::Cluster(c) => c.problems(),
             Live::Snapshot(_) => Vec::new(),
         }
     }
 
-    fn compliant(&self, _config: &Config) -> String {
+    fn compliant(&self, _criteria: Criteria<'_>) -> String {
         "the audit log is exported, neptune_enable_audit_log is 1 and every instance has applied it.".into()
     }
 
-    fn plan(&self, live: Live<'_>, config: &Config) -> Result<Plan, String> {
+    fn plan(&self, live: Live<'_>, criteria: Criteria<'_>) -> Result<Plan, String> {
         let Live::Cluster(state) = live else {
             return Err("Neptune.2 checks clusters.".into());
         };
-        let (steps, note) = plan(state, &config.remediation)?;
+        let (steps, note) = plan(state, &criteria.config.remediation)?;
         Ok(Plan { steps, note })
     }
 
@@ -89,7 +90,20 @@ impl Control for Neptune2 {
         "neptune_enable_audit_log=1 in a custom parameter group, the audit export, reboots per policy"
     }
 
-    fn verified(&self, _live: Live<'_>, _config: &Config) -> String {
+    fn stack_change(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> Option<StackChange> {
+        Some(StackChange {
+            cloudformation: vec![
+                "AWS::Neptune::DBCluster EnableCloudwatchLogsExports: [audit]".into(),
+                "its AWS::Neptune::DBClusterParameterGroup Parameters: {neptune_enable_audit_log: 1} (the instances apply it when they reboot)".into(),
+            ],
+            terraform: vec![
+                "aws_neptune_cluster enable_cloudwatch_logs_exports = [\"audit\"]".into(),
+                "its aws_neptune_cluster_parameter_group parameter { name = \"neptune_enable_audit_log\", value = \"1\" }".into(),
+            ],
+        })
+    }
+
+    fn verified(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> String {
         "audit log export on, neptune_enable_audit_log=1, every instance in-sync, audit log stream present".into()
     }
 }

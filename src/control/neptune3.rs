@@ -4,8 +4,7 @@
 //! there keep their access; it applies on return. Who copied the snapshot
 //! while it was public is not undone: the note and any ticket say so.
 
-use super::{not_skipped, Control, Kind, Plan, Safety, Step, Target};
-use crate::config::Config;
+use super::{not_skipped, Control, Criteria, Kind, Plan, Safety, Step, Target};
 use crate::state::{Live, PUBLIC};
 
 pub struct Neptune3;
@@ -33,7 +32,7 @@ impl Control for Neptune3 {
         Safety::Auto
     }
 
-    fn problems(&self, live: Live<'_>, _config: &Config) -> Vec<String> {
+    fn problems(&self, live: Live<'_>, _criteria: Criteria<'_>) -> Vec<String> {
         match live {
             Live::Snapshot(s) if s.is_public() => {
                 vec![format!(
@@ -44,11 +43,11 @@ impl Control for Neptune3 {
         }
     }
 
-    fn compliant(&self, _config: &Config) -> String {
+    fn compliant(&self, _criteria: Criteria<'_>) -> String {
         "the snapshot is not public.".into()
     }
 
-    fn plan(&self, live: Live<'_>, _config: &Config) -> Result<Plan, String> {
+    fn plan(&self, live: Live<'_>, _criteria: Criteria<'_>) -> Result<Plan, String> {
         not_skipped(live)?;
         let Live::Snapshot(s) = live else {
             return Err("Neptune.3 checks cluster snapshots.".into());
@@ -88,7 +87,7 @@ impl Control for Neptune3 {
         "ModifyDBClusterSnapshotAttribute restore: remove all (named accounts keep access)"
     }
 
-    fn verified(&self, live: Live<'_>, _config: &Config) -> String {
+    fn verified(&self, live: Live<'_>, _criteria: Criteria<'_>) -> String {
         match live {
             Live::Snapshot(s) if s.restore.is_empty() => "the restore attribute is empty".into(),
             Live::Snapshot(s) => format!("the restore attribute holds {}", s.restore.join(", ")),

@@ -17,6 +17,7 @@ pub static CONTROL: SettingControl = SettingControl {
     manual_fix,
     iam_actions: &["rds:ModifyDBCluster"],
     fix_summary: "ModifyDBCluster DeletionProtection=true",
+    stack: Some(("DeletionProtection", "deletion_protection")),
 };
 
 fn manual_fix(t: &Target<'_>) -> Vec<String> {

@@ -4,8 +4,7 @@
 //! cluster and snapshots that. Usually a symptom of Neptune.1 on the cluster
 //! it was taken of. Ticket only.
 
-use super::{Control, Kind, Plan, Safety, Target};
-use crate::config::Config;
+use super::{Control, Criteria, Kind, Plan, Safety, Target};
 use crate::state::Live;
 
 pub struct Neptune6;
@@ -33,7 +32,7 @@ impl Control for Neptune6 {
         Safety::TicketOnly
     }
 
-    fn problems(&self, live: Live<'_>, _config: &Config) -> Vec<String> {
+    fn problems(&self, live: Live<'_>, _criteria: Criteria<'_>) -> Vec<String> {
         match live {
             Live::Snapshot(s) if !s.storage_encrypted => {
                 vec!["the snapshot is not encrypted at rest".to_string()]
@@ -42,11 +41,11 @@ impl Control for Neptune6 {
         }
     }
 
-    fn compliant(&self, _config: &Config) -> String {
+    fn compliant(&self, _criteria: Criteria<'_>) -> String {
         "the snapshot is encrypted at rest.".into()
     }
 
-    fn plan(&self, _live: Live<'_>, _config: &Config) -> Result<Plan, String> {
+    fn plan(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> Result<Plan, String> {
         Err("Neptune.6 has no fix in place.".into())
     }
 
@@ -73,7 +72,7 @@ impl Control for Neptune6 {
         "none in place: restore into an encrypted cluster and snapshot that"
     }
 
-    fn verified(&self, _live: Live<'_>, _config: &Config) -> String {
+    fn verified(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> String {
         String::new()
     }
 }

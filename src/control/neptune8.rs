@@ -20,6 +20,7 @@ pub static CONTROL: SettingControl = SettingControl {
     manual_fix,
     iam_actions: &["rds:ModifyDBCluster"],
     fix_summary: "ModifyDBCluster CopyTagsToSnapshot=true",
+    stack: Some(("CopyTagsToSnapshot", "copy_tags_to_snapshot")),
 };
 
 fn manual_fix(t: &Target<'_>) -> Vec<String> {

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{not_skipped, Control, Kind, Plan, Safety, Step, Target};
-use crate::config::Config;
+use super::iac::StackChange;
+use super::{not_skipped, Control, Criteria, Kind, Plan, Safety, Step, Target};
 use crate::state::{ClusterSettings, Live};
 
 /// A ModifyDBCluster parameter, as the API names it.
@@ -80,14 +80,17 @@ pub struct SettingControl {
     /// The setting the fix changes; `None`: no fix in place (ticket only).
     pub setting: Option<ClusterSetting>,
     /// What fails, if anything.
-    pub problem: fn(&ClusterSettings, &Config) -> Option<String>,
+    pub problem: fn(&ClusterSettings, Criteria<'_>) -> Option<String>,
     /// The value the fix sets.
-    pub target: fn(&ClusterSettings, &Config) -> SettingValue,
-    pub compliant: fn(&Config) -> String,
+    pub target: fn(&ClusterSettings, Criteria<'_>) -> SettingValue,
+    pub compliant: fn(Criteria<'_>) -> String,
     pub not_automatic: &'static str,
     pub manual_fix: fn(&Target<'_>) -> Vec<String>,
     pub iam_actions: &'static [&'static str],
     pub fix_summary: &'static str,
+    /// The CloudFormation property of `AWS::Neptune::DBCluster` and the
+    /// Terraform argument of `aws_neptune_cluster` that hold the setting.
+    pub stack: Option<(&'static str, &'static str)>,
 }
 
 impl SettingControl {
@@ -120,27 +123,27 @@ impl Control for SettingControl {
         self.safety
     }
 
-    fn problems(&self, live: Live<'_>, config: &Config) -> Vec<String> {
+    fn problems(&self, live: Live<'_>, criteria: Criteria<'_>) -> Vec<String> {
         self.settings(live)
-            .and_then(|s| (self.problem)(s, config))
+            .and_then(|s| (self.problem)(s, criteria))
             .into_iter()
             .collect()
     }
 
-    fn compliant(&self, config: &Config) -> String {
-        (self.compliant)(config)
+    fn compliant(&self, criteria: Criteria<'_>) -> String {
+        (self.compliant)(criteria)
     }
 
-    fn plan(&self, live: Live<'_>, config: &Config) -> Result<Plan, String> {
+    fn plan(&self, live: Live<'_>, criteria: Criteria<'_>) -> Result<Plan, String> {
         not_skipped(live)?;
         let (Some(setting), Some(settings)) = (self.setting, self.settings(live)) else {
             return Err(format!("{} has no fix in place.", self.id));
         };
         let mut steps = Vec::new();
-        if (self.problem)(settings, config).is_some() {
+        if (self.problem)(settings, criteria).is_some() {
             steps.push(Step::ModifyCluster {
                 setting,
-                value: (self.target)(settings, config),
+                value: (self.target)(settings, criteria),
             });
         }
         steps.push(Step::Verify);
@@ -163,7 +166,14 @@ impl Control for SettingControl {
         self.fix_summary
     }
 
-    fn verified(&self, live: Live<'_>, _config: &Config) -> String {
+    fn stack_change(&self, live: Live<'_>, criteria: Criteria<'_>) -> Option<StackChange> {
+        let (property, argument) = self.stack?;
+        let settings = self.settings(live)?;
+        let value = (self.target)(settings, criteria).to_string();
+        Some(StackChange::cluster(property, argument, &value))
+    }
+
+    fn verified(&self, live: Live<'_>, _criteria: Criteria<'_>) -> String {
         match (self.setting, self.settings(live)) {
             (Some(setting), Some(s)) => {
                 format!("{} is {}", setting.as_str(), setting.value_in(s))

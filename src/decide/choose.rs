@@ -5,10 +5,10 @@
 use chrono::{DateTime, Utc};
 
 use super::{Action, Decision};
-use crate::config::{covers, Config, Subject};
-use crate::control::{Control, Safety};
+use crate::config::{covers, Config, IacPolicy, Subject};
+use crate::control::{iac, Control, Criteria, Safety, Step, Target};
 use crate::finding::{Finding, Workflow};
-use crate::state::Live;
+use crate::state::{Availability, Live};
 
 /// Steps 8 and 9: the first unexpired suppression that matches, else the first
 /// rule that matches, else `[default]`. `problems` are what the reason names.
@@ -81,8 +81,9 @@ pub(super) fn constrain_remediation(
     decision: &mut Decision,
     control: &dyn Control,
     live: Live<'_>,
-    config: &Config,
+    criteria: Criteria<'_>,
 ) {
+    let config = criteria.config;
     if decision.action != Action::Remediate {
         return;
     }
@@ -104,22 +105,42 @@ pub(super) fn constrain_remediation(
         decision.reason = format!("{} {}", decision.reason, control.not_automatic());
         return;
     }
-    if live.status() != "available" {
-        let noun = match live {
-            Live::Cluster(_) => "cluster",
-            Live::Snapshot(_) => "snapshot",
+    let remediation = &config.remediation;
+    if let (Some(owner), IacPolicy::Ticket) = (
+        iac::owner(live.tags(), &remediation.iac_tags),
+        remediation.iac_managed,
+    ) {
+        let change = control.stack_change(live, criteria);
+        let target = Target {
+            account: &decision.account,
+            region: &decision.region,
+            cluster: live.cluster(),
+            snapshot: decision.snapshot.as_deref(),
         };
-        decision.action = Action::Ticket;
-        decision.reason = format!(
-            "{} Not remediated: the {noun}'s status is {}, not available.",
-            decision.reason,
-            live.status()
+        let (why, fix) = iac::owned(
+            &owner,
+            live.noun(),
+            change.as_ref(),
+            control.manual_fix(&target),
         );
+        decision.action = Action::Ticket;
+        decision.reason = format!("{} Not remediated: {why}", decision.reason);
+        decision.fix = fix;
         return;
     }
-    match control.plan(live, config) {
+    if let Some(why) = live.unchangeable() {
+        decision.action = Action::Ticket;
+        decision.reason = format!("{} Not remediated: {why}", decision.reason);
+        return;
+    }
+    match control.plan(live, criteria) {
         Ok(plan) => {
             decision.plan = plan.steps;
+            // On its way back to available: the remediation waits for it first.
+            if live.availability() == Availability::Passing {
+                let status = live.status().to_string();
+                decision.plan.insert(0, Step::WaitForAvailable { status });
+            }
             if let Some(note) = plan.note {
                 decision.reason = format!("{} {note}", decision.reason);
             }

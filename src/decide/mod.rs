@@ -11,21 +11,23 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, RuleAction};
-use crate::control::{Control, Kind};
+use crate::control::{Control, Criteria, Kind};
 use crate::finding::Finding;
-use crate::state::{ClusterState, Live};
+use crate::state::{Availability, ClusterState, Live};
 
 mod choose;
 #[cfg(test)]
 mod controls_tests;
 #[cfg(test)]
 mod plan_tests;
+mod repeats;
 mod screen;
 #[cfg(test)]
 mod tests;
 
 pub use crate::control::neptune2::{audit_log_group, plan};
 pub use crate::control::{Step, SKIP_TAG};
+pub use repeats::{stop_repeated_fix, EarlierFix};
 pub use screen::{out_of_reach, screen, untrusted};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +96,11 @@ pub struct Decision {
     /// A suppression's expiry, as written in the config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// The fix a ticket shows instead of the control's manual fix: the change
+    /// to make in the stack that owns the resource, or what to look for when
+    /// something keeps reverting hubtriage's fix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fix: Vec<String>,
 }
 
 /// The control that decides `f`: its Neptune control, or the Neptune control
@@ -133,6 +140,7 @@ impl Decision {
             problems: Vec::new(),
             plan: Vec::new(),
             expires: None,
+            fix: Vec::new(),
         }
     }
 }
@@ -218,13 +226,15 @@ pub fn decide_on(
         Err(why) => return Decision::new(f, Action::Ignore, why),
     };
 
-    // 7. Already fixed.
-    let problems = control.problems(live, config);
+    // 7. Already fixed: by the config's criteria and the finding's own
+    // parameters (its check used them), so a finding they fail is never resolved.
+    let criteria = Criteria::new(config, &f.control_parameters);
+    let problems = control.problems(live, criteria);
     if problems.is_empty() {
         let mut d = Decision::new(
             f,
             Action::Resolve,
-            format!("Live state is compliant: {}", control.compliant(config)),
+            format!("Live state is compliant: {}", control.compliant(criteria)),
         );
         d.cluster = Some(live.cluster().to_string());
         return d;
@@ -236,7 +246,7 @@ pub fn decide_on(
     decision.problems = problems;
     // A remediation the control's safety class, the resource's status or the
     // plan forbids becomes a ticket.
-    choose::constrain_remediation(&mut decision, control, live, config);
+    choose::constrain_remediation(&mut decision, control, live, criteria);
 
     // 10. A ticket was already raised.
     choose::already_notified(&mut decision, f);
@@ -259,6 +269,9 @@ fn this_resource<'a>(
             "The {noun} no longer exists in its account and region."
         ));
     };
+    if live.availability() == Availability::Deleting {
+        return Err(format!("The {noun} is being deleted."));
+    }
     if live.engine() != "neptune" {
         return Err(format!(
             "The {noun} runs engine {}, not neptune.",

@@ -254,15 +254,45 @@ fn plan_retention_on_and_off() {
 }
 
 #[test]
-fn plan_refuses_skipped_and_busy_clusters() {
+fn plan_refuses_skipped_clusters_waits_for_busy_ones_and_tickets_stopped_ones() {
     let mut s = sample_state();
     s.tags.insert(SKIP_TAG.into(), "".into());
     let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
     assert_eq!(d.action, Action::Ticket);
     assert!(d.reason.contains("hubtriage:skip"));
+    // On its way back to available (#26: was a ticket): wait first.
+    for status in ["modifying", "backing-up", "maintenance", "upgrading"] {
+        let mut s = sample_state();
+        s.status = status.into();
+        let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
+        assert_eq!(d.action, Action::Remediate, "{status}");
+        assert_eq!(
+            d.plan[0],
+            Step::WaitForAvailable {
+                status: status.into()
+            }
+        );
+        assert_eq!(d.plan.last(), Some(&Step::Verify));
+    }
     let mut s = sample_state();
-    s.status = "modifying".into();
+    s.status = "stopped".into();
     let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
     assert_eq!(d.action, Action::Ticket);
-    assert!(d.reason.contains("modifying"));
+    assert!(
+        d.reason.contains("the cluster is stopped") && d.reason.contains("after seven days"),
+        "{}",
+        d.reason
+    );
+    let mut s = sample_state();
+    s.status = "deleting".into();
+    let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
+    assert_eq!(d.action, Action::Ignore);
+    assert!(d.reason.contains("being deleted"), "{}", d.reason);
+    let mut s = sample_state();
+    s.status = "inaccessible-encryption-credentials".into();
+    let d = decide(&finding(), Some(&s), &remediate_config(""), &reach(), now());
+    assert_eq!(d.action, Action::Ticket);
+    assert!(d
+        .reason
+        .contains("inaccessible-encryption-credentials, not available"));
 }

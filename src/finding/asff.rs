@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use super::node::{check_plain, opt_string, region_of, Node};
+use super::node::{check_plain, opt_string, parameters, region_of, Node};
 use super::{control_of, Compliance, Finding, Format, Note, ParseError, RecordState, Workflow};
 
 pub(super) fn parse_finding(
@@ -33,6 +33,12 @@ pub(super) fn parse_finding(
     compliance.object()?;
     let status = opt_string(compliance.opt_field("Status"))?;
     let control = control(node, &compliance, &generator_id)?;
+    let control_parameters = parameters(
+        compliance.opt_field("SecurityControlParameters"),
+        "Name",
+        "Value",
+        None,
+    )?;
     let cluster_arn = resource_id(node, "AwsRdsDbCluster")?;
     let snapshot_arn = resource_id(node, "AwsRdsDbClusterSnapshot")?;
     let workflow_status = workflow(node)?;
@@ -76,6 +82,7 @@ pub(super) fn parse_finding(
         cluster_resource_id: None,
         snapshot_arn,
         compliance_status: status.as_deref().map(Compliance::parse),
+        control_parameters,
         record_state: RecordState::parse(&record_state),
         workflow_status,
         severity_label,

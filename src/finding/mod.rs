@@ -78,6 +78,10 @@ pub struct Finding {
     /// `AwsRdsDbClusterSnapshot` (OCSF: `AWS::RDS::DBClusterSnapshot`).
     pub snapshot_arn: Option<String>,
     pub compliance_status: Option<Compliance>,
+    /// The control's parameters as the finding carries them (ASFF
+    /// `Compliance.SecurityControlParameters`, OCSF
+    /// `compliance.control_parameters`): name → values, as text.
+    pub control_parameters: BTreeMap<String, Vec<String>>,
     pub record_state: RecordState,
     pub workflow_status: Workflow,
     pub severity_label: Option<String>,

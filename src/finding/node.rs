@@ -2,6 +2,8 @@
 //! (`detail.findings[0].Resources`), so every error can say so; and the
 //! checks both finding formats share.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use super::ParseError;
@@ -47,6 +49,47 @@ pub(super) fn region_of(
         (None, None) => Err(node.missing(key)),
     }
 }
+
+/// The parameters a control finding carries (Security Hub's custom control
+/// parameters), at `list`: an array of objects with a name (`name_key`) and
+/// a list of values (`values_key`) or, OCSF, one value (`value_key`). Values
+/// are text (numbers as written). Names and values are held to plain text
+/// of AWS's sizes; a name given twice keeps its first values.
+pub(super) fn parameters(
+    list: Option<Node<'_>>,
+    name_key: &str,
+    values_key: &str,
+    value_key: Option<&str>,
+) -> Result<BTreeMap<String, Vec<String>>, ParseError> {
+    let mut out = BTreeMap::new();
+    let Some(list) = list else {
+        return Ok(out);
+    };
+    for item in list.array()?.into_iter().take(MAX_PARAMETERS) {
+        item.object()?;
+        let name = item.field(name_key)?.string()?.to_string();
+        plain(&item.path_of(name_key), &name, 256)?;
+        let values = match (
+            item.opt_field(values_key),
+            value_key.and_then(|k| item.opt_field(k)),
+        ) {
+            (Some(list), _) => list.array()?,
+            (None, Some(one)) => vec![one],
+            (None, None) => Vec::new(),
+        };
+        let mut texts = Vec::new();
+        for v in values.into_iter().take(MAX_PARAMETERS) {
+            let text = v.scalar()?;
+            plain(&v.path, &text, 256)?;
+            texts.push(text);
+        }
+        out.entry(name).or_insert(texts);
+    }
+    Ok(out)
+}
+
+/// The most parameters (and values of one parameter) read from a finding.
+const MAX_PARAMETERS: usize = 50;
 
 pub(super) fn opt_string(node: Option<Node<'_>>) -> Result<Option<String>, ParseError> {
     node.map(|n| n.string().map(str::to_string)).transpose()
@@ -123,6 +166,16 @@ impl<'a> Node<'a> {
         self.value
             .as_i64()
             .ok_or_else(|| self.wrong_type("an integer"))
+    }
+
+    /// A string, or a number or boolean as written.
+    pub(super) fn scalar(&self) -> Result<String, ParseError> {
+        match self.value {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            _ => Err(self.wrong_type("a string or a number")),
+        }
     }
 
     pub(super) fn string(&self) -> Result<&'a str, ParseError> {

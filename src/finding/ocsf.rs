@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 
-use super::node::{check_plain, opt_string, region_of, Node};
+use super::node::{check_plain, opt_string, parameters, region_of, Node};
 use super::{ClusterArn, Compliance, Finding, Format, Note, ParseError, RecordState, Workflow};
 use crate::marks::{comment, UPDATED_BY};
 
@@ -61,12 +61,7 @@ pub(super) fn parse_finding(
     let account = cloud.field("account")?.field("uid")?.string()?.to_string();
     let region = region_of(&cloud, "region", event_region)?;
 
-    // The Compliance Finding class requires `compliance`: without it the
-    // finding cannot be judged, and is malformed (as ASFF without Compliance).
-    let compliance = node.field("compliance")?;
-    compliance.object()?;
-    let control = opt_string(compliance.opt_field("control"))?;
-    let compliance_status = compliance_status(&compliance)?;
+    let (control, compliance_status, control_parameters) = compliance(node)?;
     let status_id = opt_integer(node, "status_id")?;
     let activity_id = opt_integer(node, "activity_id")?;
     let severity_label = opt_integer(node, "severity_id")?
@@ -110,6 +105,7 @@ pub(super) fn parse_finding(
         cluster_resource_id,
         snapshot_arn,
         compliance_status,
+        control_parameters,
         record_state: record_state(status_id, activity_id),
         workflow_status: workflow(status_id),
         severity_label,
@@ -176,6 +172,31 @@ fn comment_of(node: &Node<'_>) -> Result<(Option<Note>, BTreeMap<String, String>
         updated_at: None,
     };
     Ok((Some(note), fields))
+}
+
+/// The finding's `compliance`: its control, its result and the control's
+/// parameters. The Compliance Finding class requires `compliance`: without
+/// it the finding cannot be judged, and is malformed (as ASFF without
+/// Compliance).
+type ComplianceParts = (
+    Option<String>,
+    Option<Compliance>,
+    BTreeMap<String, Vec<String>>,
+);
+
+fn compliance(node: &Node<'_>) -> Result<ComplianceParts, ParseError> {
+    let compliance = node.field("compliance")?;
+    compliance.object()?;
+    let control = opt_string(compliance.opt_field("control"))?;
+    let status = compliance_status(&compliance)?;
+    // OCSF key_value_object: `name`, and `values` (a list) or `value`.
+    let parameters = parameters(
+        compliance.opt_field("control_parameters"),
+        "name",
+        "values",
+        Some("value"),
+    )?;
+    Ok((control, status, parameters))
 }
 
 /// `compliance.status_id` (1 Pass, 2 Warning, 3 Fail), else `compliance.status`.

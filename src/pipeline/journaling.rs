@@ -8,7 +8,7 @@ use chrono::Utc;
 use super::Pipeline;
 use crate::act::driver::resource_arn;
 use crate::control::change::change_of;
-use crate::decide::{deciding_control, Action, Decision};
+use crate::decide::{deciding_control, stop_repeated_fix, Action, Decision, EarlierFix};
 use crate::finding::Finding;
 use crate::journal::{Entry, Kind, Outcome};
 use crate::marks::{FIELD_REMEDIATION, FIELD_TICKET};
@@ -78,6 +78,47 @@ impl Pipeline {
             .filter_map(|step| change_of(step, state.live()))
             .map(|change| template.for_change(&change, Outcome::Planned))
             .collect()
+    }
+
+    /// A remediation about to start whose fix the journal shows hubtriage
+    /// already made `max_repeats` times lately becomes a ticket
+    /// (`decide::stop_repeated_fix`); without a journal, nothing is checked.
+    pub(super) async fn stop_repeated_fix(
+        &self,
+        f: &Finding,
+        decision: &mut Decision,
+        resource: &str,
+    ) -> Result<(), crate::journal::JournalError> {
+        let (Some(journal), Some(control)) = (&self.journal, decision.control.clone()) else {
+            return Ok(());
+        };
+        let policy = &self.config.remediation;
+        let now = Utc::now();
+        let mut filter = crate::journal::Filter::between(
+            now - chrono::Duration::days(i64::from(policy.repeat_window_days)),
+            now,
+        );
+        filter.resource = Some(resource.to_string());
+        filter.control = Some(control);
+        filter.kind = Some(Kind::Change);
+        let earlier: Vec<EarlierFix> = journal
+            .query(&filter)
+            .await?
+            .into_iter()
+            .filter(|e| e.result == Outcome::Done && e.mode == crate::config::Mode::Apply)
+            .map(|e| EarlierFix {
+                setting: e.setting.clone().unwrap_or_default(),
+                after: e.after.clone().unwrap_or_default(),
+                id: e.id,
+                time: e.time,
+                remediation: e.remediation,
+            })
+            .collect();
+        stop_repeated_fix(decision, &earlier, policy, now);
+        if decision.action == Action::Ticket {
+            tracing::warn!(finding_id = %f.id, reason = %decision.reason, "a fix keeps being reverted; a ticket instead");
+        }
+        Ok(())
     }
 
     pub(super) fn journal_planned(&self, entries: Vec<Entry>) {

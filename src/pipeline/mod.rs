@@ -106,6 +106,8 @@ pub struct Pipeline {
     work: tokio::sync::Semaphore,
     pub metrics: Arc<Metrics>,
     journal: Option<Arc<dyn Journal>>,
+    /// The controls' warnings already logged (each once).
+    warned: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Pipeline {
@@ -124,6 +126,7 @@ impl Pipeline {
             deliveries: Deliveries::new(50_000),
             metrics: p.metrics,
             journal: p.journal,
+            warned: Mutex::default(),
         }
     }
 
@@ -240,6 +243,7 @@ impl Pipeline {
                 }
                 let live = state.as_ref().map(LiveState::live);
                 let decision = decide_on(f, live, &self.config, &self.reach, now);
+                self.warn_once(f);
                 (decision, state)
             }
         };
@@ -306,6 +310,20 @@ impl Pipeline {
                 }
             })
             .map_err(|e| FindingError::Enrich(Box::new(e)))
+    }
+
+    /// Logs what the finding's control says of its criteria (the finding's
+    /// parameter and the config differ), once per text.
+    fn warn_once(&self, f: &Finding) {
+        let Some(control) = deciding_control(f) else {
+            return;
+        };
+        let criteria = crate::control::Criteria::new(&self.config, &f.control_parameters);
+        for warning in control.warnings(criteria) {
+            if lock(&self.warned).insert(warning.clone()) {
+                tracing::warn!(control = control.id(), "{warning}");
+            }
+        }
     }
 
     fn count_throttle(&self, e: &crate::aws::Error) {

@@ -3,6 +3,7 @@
 
 use super::{FindingError, Handled, Pipeline, Slot};
 use crate::act::driver::ClusterLease;
+use crate::act::driver::DriverError;
 use crate::act::ticket::TicketError;
 use crate::config::Mode;
 use crate::decide::{out_of_reach, untrusted, Action, Decision};
@@ -38,6 +39,13 @@ impl Pipeline {
             (Action::Suppress, _, _, _) => self.record(f, decision, &Acted::Nothing, slot).await,
             (Action::Ticket, _, _, _) => self.ticket(f, decision, slot).await,
             (Action::Remediate, Some(_), Some(state), Some(lease)) => {
+                let mut decision = decision;
+                self.stop_repeated_fix(f, &mut decision, state.live().arn())
+                    .await
+                    .map_err(|e| FindingError::Remediation(DriverError::Journal(e)))?;
+                if decision.action == Action::Ticket {
+                    return self.ticket(f, decision, slot).await;
+                }
                 self.start_remediation(f, decision, &state, &lease, slot)
                     .await
             }

@@ -339,6 +339,15 @@ fn to_finding(f: &aws_sdk_securityhub::types::AwsSecurityFinding) -> Finding {
             .compliance()
             .and_then(|c| c.status())
             .map(|s| Compliance::parse(s.as_str())),
+        control_parameters: f
+            .compliance()
+            .map(|c| {
+                c.security_control_parameters()
+                    .iter()
+                    .filter_map(|p| Some((p.name()?.to_string(), p.value().to_vec())))
+                    .collect()
+            })
+            .unwrap_or_default(),
         record_state: f
             .record_state()
             .map_or(RecordState::Active, |s| RecordState::parse(s.as_str())),

@@ -216,6 +216,7 @@ pub fn describe_plan(plan: &[Step]) -> String {
             Step::SetAuditParameter { group } => format!("set_audit_parameter {group}"),
             Step::AttachParameterGroup { group } => format!("attach_parameter_group {group}"),
             Step::EnableAuditExport => "enable_audit_export".to_string(),
+            Step::WaitForAvailable { status } => format!("wait_for_available (it is {status})"),
             Step::WaitForMaintenanceWindow { window } => {
                 format!("wait_for_maintenance_window {window}")
             }
@@ -285,6 +286,7 @@ mod tests {
             problems: vec![],
             plan: vec![],
             expires: None,
+            fix: vec![],
         }
     }
 

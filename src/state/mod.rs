@@ -80,6 +80,66 @@ impl SnapshotState {
     }
 }
 
+/// What a cluster's or snapshot's status allows hubtriage to do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// `available`: it may be changed.
+    Available,
+    /// On its way back to `available` (a backup, a modification, maintenance,
+    /// a failover, a start, ...): a remediation waits for it.
+    Passing,
+    /// `stopped` or `stopping`: it cannot be modified until it is started.
+    Stopped,
+    /// `deleting`.
+    Deleting,
+    /// Anything else (a failed state, a lost KMS key, a status hubtriage
+    /// does not know): a person looks.
+    Other,
+}
+
+/// Cluster statuses on the way back to `available` (the RDS cluster status
+/// table, which Neptune shares; `configuring-*` are instance statuses a
+/// cluster can show while its instances change).
+const PASSING_CLUSTER: &[&str] = &[
+    "backing-up",
+    "backtracking",
+    "configuring-iam-database-auth",
+    "configuring-log-exports",
+    "creating",
+    "failing-over",
+    "maintenance",
+    "migrating",
+    "modifying",
+    "promoting",
+    "renaming",
+    "resetting-master-credentials",
+    "starting",
+    "storage-optimization",
+    "update-iam-db-auth",
+    "upgrading",
+];
+
+/// What a cluster's `Status` allows.
+pub fn cluster_availability(status: &str) -> Availability {
+    match status {
+        "available" => Availability::Available,
+        "stopped" | "stopping" => Availability::Stopped,
+        "deleting" => Availability::Deleting,
+        s if PASSING_CLUSTER.contains(&s) => Availability::Passing,
+        _ => Availability::Other,
+    }
+}
+
+/// What a cluster snapshot's `Status` allows (`creating` and `copying` pass).
+pub fn snapshot_availability(status: &str) -> Availability {
+    match status {
+        "available" => Availability::Available,
+        "creating" | "copying" => Availability::Passing,
+        "deleting" => Availability::Deleting,
+        _ => Availability::Other,
+    }
+}
+
 /// The live state a decision reads: the finding's cluster or cluster snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Live<'a> {
@@ -138,6 +198,38 @@ impl Live<'_> {
         match self {
             Live::Cluster(c) => &c.status,
             Live::Snapshot(s) => &s.status,
+        }
+    }
+
+    /// What the resource's status allows now.
+    pub fn availability(&self) -> Availability {
+        match self {
+            Live::Cluster(c) => cluster_availability(&c.status),
+            Live::Snapshot(s) => snapshot_availability(&s.status),
+        }
+    }
+
+    /// Why the resource cannot be changed now, and waiting will not change
+    /// that; `None` when it is available or on its way back.
+    pub fn unchangeable(&self) -> Option<String> {
+        let (noun, status) = (self.noun(), self.status());
+        match self.availability() {
+            Availability::Available | Availability::Passing => None,
+            Availability::Stopped => Some(format!(
+                "the {noun} is {status}: a stopped cluster cannot be modified until it is started (Neptune starts a stopped cluster by itself after seven days; its finding is decided again then)."
+            )),
+            Availability::Deleting => Some(format!("the {noun} is being deleted.")),
+            Availability::Other => Some(format!(
+                "the {noun}'s status is {status}, not available."
+            )),
+        }
+    }
+
+    /// "cluster" or "snapshot".
+    pub fn noun(&self) -> &'static str {
+        match self {
+            Live::Cluster(_) => "cluster",
+            Live::Snapshot(_) => "snapshot",
         }
     }
 
@@ -300,6 +392,24 @@ pub(crate) mod tests {
             s.problems(),
             vec!["1 of 2 instances have not applied the parameter group (reboot pending)"]
         );
+    }
+
+    #[test]
+    fn statuses_sort_into_what_they_allow() {
+        assert_eq!(cluster_availability("available"), Availability::Available);
+        assert_eq!(cluster_availability("backing-up"), Availability::Passing);
+        assert_eq!(cluster_availability("modifying"), Availability::Passing);
+        assert_eq!(cluster_availability("stopped"), Availability::Stopped);
+        assert_eq!(cluster_availability("stopping"), Availability::Stopped);
+        assert_eq!(cluster_availability("deleting"), Availability::Deleting);
+        assert_eq!(
+            cluster_availability("inaccessible-encryption-credentials"),
+            Availability::Other
+        );
+        assert_eq!(cluster_availability("something-new"), Availability::Other);
+        assert_eq!(snapshot_availability("creating"), Availability::Passing);
+        assert_eq!(snapshot_availability("copying"), Availability::Passing);
+        assert_eq!(snapshot_availability("failed"), Availability::Other);
     }
 
     #[test]

@@ -119,6 +119,7 @@ pub(crate) fn ticket_decision(finding: &str) -> Decision {
         problems: vec!["the audit log export to CloudWatch Logs is off".into()],
         plan: vec![],
         expires: None,
+        fix: vec![],
     }
 }
 

@@ -34,6 +34,7 @@ async fn remediate(api: &FakeNeptune, journal: &MemoryJournal, control: &dyn Con
             resource_arn: arn,
             live,
             config: &config,
+            parameters: &Default::default(),
             log: Some(ChangeLog {
                 journal,
                 template: &template,
@@ -119,7 +120,10 @@ async fn a_neptune4_change_is_put_back_tagged_and_journaled_once() {
         "{again}"
     );
     // And the next finding's remediation becomes a ticket: the plan refuses the tag.
-    let refused = crate::control::neptune4::CONTROL.plan(Live::Cluster(&api.state()), &config());
+    let refused = crate::control::neptune4::CONTROL.plan(
+        Live::Cluster(&api.state()),
+        crate::control::Criteria::of_config(&config()),
+    );
     assert!(refused.unwrap_err().contains(SKIP_TAG));
 }
 

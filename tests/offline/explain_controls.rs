@@ -13,10 +13,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_hubtriage");
 const NOW: &str = "2026-11-25T12:00:00Z";
 const CLUSTER_ARN: &str = "arn:aws:rds:us-east-1:111122223333:cluster:orders-graph";
 const SNAPSHOT_ARN: &str = "arn:aws:rds:us-east-1:111122223333:cluster-snapshot:orders-graph-snap";
-const REMEDIATE: &str =
+pub(crate) const REMEDIATE: &str =
     "[remediation]\nmode = \"apply\"\nreboot = \"immediate\"\n[default]\naction = \"remediate\"\n";
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name);
@@ -25,7 +25,7 @@ fn fixture(name: &str) -> Value {
 
 /// The ways one control's finding arrives.
 #[derive(Debug, Clone, Copy)]
-enum Flavour {
+pub(crate) enum Flavour {
     Consolidated,
     /// FSBP's standard-specific finding: `ProductFields.ControlId`, no `SecurityControlId`.
     StandardSpecific,
@@ -39,7 +39,7 @@ fn is_snapshot_control(control: &str) -> bool {
 }
 
 /// A FAILED finding of `control` on the fixture's cluster (or its snapshot).
-fn event(control: &str, flavour: Flavour) -> Value {
+pub(crate) fn event(control: &str, flavour: Flavour) -> Value {
     let resource = if is_snapshot_control(control) {
         SNAPSHOT_ARN
     } else {
@@ -94,7 +94,7 @@ fn event(control: &str, flavour: Flavour) -> Value {
 
 /// The fixture's cluster with `edit` applied: every setting compliant but
 /// IAM authentication, which the fixture has off.
-fn clusters(edit: impl Fn(&mut Value)) -> Value {
+pub(crate) fn clusters(edit: impl Fn(&mut Value)) -> Value {
     let mut c = fixture("describe-db-clusters.json");
     edit(&mut c["DBClusters"][0]);
     c
@@ -119,12 +119,12 @@ fn attributes(restore: &[&str]) -> Value {
     }})
 }
 
-struct Inputs {
+pub(crate) struct Inputs {
     dir: tempfile::TempDir,
 }
 
 impl Inputs {
-    fn new() -> Inputs {
+    pub(crate) fn new() -> Inputs {
         Inputs {
             dir: tempfile::tempdir().unwrap(),
         }
@@ -137,12 +137,24 @@ impl Inputs {
     }
 
     /// The one decision `explain` prints for `event` over the saved outputs.
-    fn explain(
+    pub(crate) fn explain(
         &self,
         config: &str,
         event: &Value,
         clusters: &Value,
         snaps: Option<(&Value, &Value)>,
+    ) -> Value {
+        self.explain_with(config, event, clusters, snaps, &[])
+    }
+
+    /// As `explain`, with the cluster's tags (`aws neptune list-tags-for-resource`).
+    pub(crate) fn explain_with(
+        &self,
+        config: &str,
+        event: &Value,
+        clusters: &Value,
+        snaps: Option<(&Value, &Value)>,
+        tags: &[(&str, &str)],
     ) -> Value {
         let config_path = self.dir.path().join("config.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -162,6 +174,14 @@ impl Inputs {
             "--now".into(),
             NOW.into(),
         ];
+        if !tags.is_empty() {
+            let list: Vec<Value> = tags
+                .iter()
+                .map(|(k, v)| json!({"Key": k, "Value": v}))
+                .collect();
+            args.push("--tags".into());
+            args.push(self.file("tags.json", &json!({ "TagList": list })));
+        }
         if let Some((s, a)) = snaps {
             args.push("--snapshots".into());
             args.push(self.file("snapshots.json", s));

@@ -7,6 +7,7 @@ mod cli;
 mod deploy;
 mod explain_controls;
 mod explain_golden;
+mod explain_never_fight;
 mod hostile_input;
 mod parse_props;
 mod structure;

@@ -43,6 +43,7 @@ async fn journaled_pass(
         resource_arn: ARN,
         live: Live::Cluster(&state),
         config: &config,
+        parameters: &Default::default(),
         log: Some(ChangeLog {
             journal,
             template: &template,

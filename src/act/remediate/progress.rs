@@ -54,6 +54,10 @@ pub struct Progress {
     /// the remediation verifies.
     #[serde(default)]
     pub journal: Vec<String>,
+    /// Since when the resource has been on its way back to `available`
+    /// (`None`: it is available); past `wait_for_available_minutes`, a ticket.
+    #[serde(default)]
+    pub unavailable_since: Option<DateTime<Utc>>,
 }
 
 impl Progress {
@@ -83,6 +87,7 @@ impl Progress {
             modified: Vec::new(),
             remediation: Some(format!("r-{}", crate::journal::new_id(now))),
             journal: Vec::new(),
+            unavailable_since: None,
         }
     }
 

@@ -80,11 +80,11 @@ impl Pass<'_> {
                 })
             }
         };
-        let problems = self.job.control.problems(live, self.job.config);
+        let problems = self.job.control.problems(live, self.job.criteria());
         if !problems.is_empty() {
             return Ok(self.waiting(format!("verify: {}", problems.join("; "))));
         }
-        let seen = self.job.control.verified(live, self.job.config);
+        let seen = self.job.control.verified(live, self.job.criteria());
         Ok(PassResult::Verified { seen })
     }
 }

@@ -1,6 +1,7 @@
 //! Unit tests of the remediation passes, against `testing::FakeNeptune`.
 
 use super::*;
+use crate::config::RebootPolicy;
 use crate::state::tests::sample_state;
 use crate::testing::FakeNeptune;
 
@@ -34,6 +35,7 @@ async fn pass(
         resource_arn: arn,
         live: Live::Cluster(state),
         config: &config,
+        parameters: &Default::default(),
         log: None,
     };
     super::pass(api, fence, job, progress, now).await

@@ -112,7 +112,11 @@ impl TicketText {
             // The reason names the rule or suppression that chose the ticket.
             why: d.reason.clone(),
             fails: d.problems.clone(),
-            fix: control.manual_fix(&target),
+            fix: if d.fix.is_empty() {
+                control.manual_fix(&target)
+            } else {
+                d.fix.clone()
+            },
             link: console_link(&d.region, &d.finding_id),
         }
     }

@@ -257,7 +257,30 @@ fn remediation(r: &Remediation) -> Result<(), Problem> {
         r.recheck_seconds,
         (1, 900),
         " (SQS's longest delay)",
-    )
+    )?;
+    within(
+        "remediation.wait_for_available_minutes",
+        r.wait_for_available_minutes,
+        (1, 1440),
+        " (a day)",
+    )?;
+    within("remediation.max_repeats", r.max_repeats, (1, 100), "")?;
+    within(
+        "remediation.repeat_window_days",
+        r.repeat_window_days,
+        (1, 365),
+        "",
+    )?;
+    for (i, tag) in r.iac_tags.iter().enumerate() {
+        let key = tag.split_once('=').map_or(tag.as_str(), |(k, _)| k);
+        if key.is_empty() || key.len() > 128 || tag.chars().any(char::is_control) {
+            return problem(
+                format!("remediation.iac_tags[{i}]"),
+                format!("expected a tag as key=value, or a key alone (1 to 128 characters), found {tag:?}"),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn suppressions(list: &[Suppression]) -> Result<(), Problem> {
