@@ -14,6 +14,7 @@ mod daemon;
 mod faults;
 mod journal;
 mod journal_faults;
+mod never_fight;
 mod remediate;
 mod report_browser;
 mod tickets;
