@@ -193,7 +193,7 @@ async fn a_busy_cluster_is_waited_for_and_a_stack_owned_one_gets_the_stack_chang
         &jira_table("jira", &fakes.url("jira")),
     );
     let again = finding_of(&w, "Neptune.4", ACCOUNT, &stack, "stack-again");
-    w.import(&[again.clone()]);
+    w.import(std::slice::from_ref(&again));
     let out = w.drain_with_env(&anyway, &JIRA_ENV, LIMIT);
     assert_eq!(status(&w, &again), "RESOLVED", "{}", show(&out));
     assert_eq!(
