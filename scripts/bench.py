@@ -131,6 +131,37 @@ def setup_queue(emu):
     return url, dlq
 
 
+JOURNAL = "bench-journal"
+
+
+def create_journal(emu):
+    """The change journal's table, as `hubtriage setup` makes it (keys and
+    indexes of src/journal/dynamo.rs)."""
+    ddb = client(emu, "dynamodb")
+    index = lambda name, key: {
+        "IndexName": name,
+        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"},
+                      {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    ddb.create_table(
+        TableName=JOURNAL, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
+                              for a in ("pk", "sk", "account", "resource_name", "open")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[index("by-account", "account"),
+                                index("by-resource", "resource_name"),
+                                index("open-changes", "open")])
+    return f'\n[journal]\ntable = "{JOURNAL}"\n'
+
+
+def journal_entries(emu):
+    ddb = client(emu, "dynamodb")
+    return sum(page["Count"] for page in ddb.get_paginator("scan").paginate(
+        TableName=JOURNAL, Select="COUNT"))
+
+
 def create_clusters(emu, count):
     neptune = client(emu, "neptune")
     arns = []
@@ -304,6 +335,9 @@ def main():
     ap.add_argument("--config-extra", default="",
                     help="TOML appended to hubtriage's config (e.g. a [pacing] table); "
                          "the default configuration when absent")
+    ap.add_argument("--no-journal", action="store_true",
+                    help="run without [journal] (by default hubtriage journals every decision "
+                         "in a DynamoDB table, as a production deployment does)")
     ap.add_argument("--controls", default="Neptune.2",
                     help="comma-separated cluster controls the findings are spread over "
                          "round-robin (e.g. Neptune.1,Neptune.2,Neptune.4,Neptune.5,"
@@ -324,16 +358,19 @@ def main():
         sqs = client(emu, "sqs")
         log(f"creating {args.clusters} clusters")
         arns = create_clusters(emu, args.clusters)
+        journal = "" if args.no_journal else create_journal(emu)
         log(f"importing {args.findings} findings")
         load(emu, sqs, url, findings(arns, 0, args.findings, controls))
 
-        log("hubtriage draining the queue")
+        log("hubtriage draining the queue" + ("" if args.no_journal else " (with the journal)"))
         seconds, rss, latencies, totals = run_hubtriage(emu, args.binary, url, workdir,
-                                                        args.config_extra)
+                                                        args.config_extra + journal)
         n = args.findings
         updates = emu.calls("securityhub", "BatchUpdateFindings")
         describes = emu.calls("rds", "DescribeDBClusters")
         sqs_calls = [c for c in emu.calls("sqs") if c["operation"] in SQS_OPS]
+        dynamodb_calls = emu.calls("dynamodb")
+        entries = 0 if args.no_journal else journal_entries(emu)
         recorded = totals.get("Recorded", 0)
         if recorded != n or totals.get("FindingsFailed", 0):
             log(f"warning: {recorded} of {n} recorded, {totals.get('FindingsFailed', 0)} failed")
@@ -357,6 +394,9 @@ def main():
             "update_calls_throttled": sum(1 for c in updates if c["status"] == 429),
             "describe_calls_per_finding": round(len(describes) / n, 4),
             "sqs_calls_per_finding": round(len(sqs_calls) / n, 4),
+            "dynamodb_calls_per_finding": round(len(dynamodb_calls) / n, 4),
+            "journal": not args.no_journal,
+            "journal_entries": entries,
             "p50_ms": percentile(latencies, 50),
             "p99_ms": percentile(latencies, 99),
             "latency_samples": len(latencies),
