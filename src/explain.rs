@@ -9,8 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use crate::config::Config;
+use crate::control::Control;
 use crate::control::Kind;
-use crate::decide::{decide_on, out_of_reach, resource_kind, screen, Decision, Reach};
+use crate::decide::{
+    decide_on, deciding_control, out_of_reach, resource_kind, screen, Decision, Reach,
+};
 use crate::finding::{parse_event, Finding};
 use crate::state::{cli, AuditParameter, LiveState};
 
@@ -42,6 +45,18 @@ pub struct InputError {
     pub message: String,
 }
 
+/// Why `explain` gives no answer: it never answers from a file it was not
+/// given, or from a value a saved output lacks.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ExplainError {
+    /// A flag the findings need is missing (exit 64).
+    #[error("{0}")]
+    Usage(String),
+    /// An input file that cannot be read, parsed, or used as given (exit 65).
+    #[error(transparent)]
+    Data(#[from] InputError),
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, InputError> {
     std::fs::read(path).map_err(|e| InputError {
         file: path.display().to_string(),
@@ -68,12 +83,42 @@ pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T, Inpu
     })
 }
 
+/// `--now`, `--until`: an RFC 3339 time.
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("expected an RFC 3339 time such as 2026-11-25T12:00:00Z: {e}"))
+}
+
+/// `--account`: a 12-digit AWS account id.
+pub fn parse_account(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("expected a 12-digit AWS account id, found {s:?}"))
+    }
+}
+
+/// The account `explain` decides for: `--account`, else a non-empty
+/// `$AWS_ACCOUNT_ID`, else none (the clusters' account).
+pub fn account(flag: Option<String>) -> Result<Option<String>, String> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    match std::env::var("AWS_ACCOUNT_ID") {
+        Ok(a) if !a.is_empty() => parse_account(&a)
+            .map(Some)
+            .map_err(|e| format!("AWS_ACCOUNT_ID: {e}")),
+        _ => Ok(None),
+    }
+}
+
 /// One decision per finding in the event, in the event's order.
 pub fn explain(
     config: &Config,
     inputs: &Inputs,
     now: DateTime<Utc>,
-) -> Result<Vec<Decision>, InputError> {
+) -> Result<Vec<Decision>, ExplainError> {
     let findings = parse_event(&read(&inputs.event)?).map_err(|e| InputError {
         file: inputs.event.display().to_string(),
         message: format!("not a Security Hub findings event: {e}"),
@@ -126,7 +171,23 @@ pub fn explain(
         })?,
     };
 
-    Ok(findings
+    listed_once(
+        listing.clusters.iter().map(|c| (c.arn.as_str(), c)),
+        &inputs.clusters,
+        "cluster",
+    )?;
+    listed_once(
+        snapshots.snapshots.iter().map(|s| (s.arn.as_str(), s)),
+        &inputs.snapshots,
+        "cluster snapshot",
+    )?;
+    let saved = Saved {
+        inputs,
+        listing: &listing,
+        snapshots: &snapshots,
+        attributes: attributes.as_ref(),
+    };
+    findings
         .iter()
         .map(|f| {
             // With no account given and no cluster listed, the outputs are taken
@@ -155,8 +216,9 @@ pub fn explain(
                 _ => f,
             };
             if let Some(d) = screen(f, config, &reach) {
-                return d;
+                return Ok(d);
             }
+            saved.check(f)?;
             let state = match resource_kind(f) {
                 Some(Kind::ClusterSnapshot) => f.snapshot_arn.as_deref().and_then(|arn| {
                     cli::snapshot_state(&snapshots, arn, attributes.as_ref(), tags.clone())
@@ -167,9 +229,134 @@ pub fn explain(
                         .map(LiveState::Cluster)
                 }),
             };
-            decide_on(f, state.as_ref().map(LiveState::live), config, &reach, now)
+            Ok(decide_on(
+                f,
+                state.as_ref().map(LiveState::live),
+                config,
+                &reach,
+                now,
+            ))
         })
-        .collect())
+        .collect()
+}
+
+/// A listing that names one resource twice must say the same of it both
+/// times: two saved outputs pasted together disagree, and no answer is safe.
+fn listed_once<'a, T: PartialEq + 'a>(
+    items: impl Iterator<Item = (&'a str, &'a T)>,
+    path: &Option<PathBuf>,
+    noun: &str,
+) -> Result<(), InputError> {
+    let mut seen: Vec<(&str, &T)> = Vec::new();
+    for (arn, item) in items {
+        if seen.iter().any(|(a, i)| *a == arn && *i != item) {
+            return Err(InputError {
+                file: path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                message: format!(
+                    "{noun} {arn} is listed twice, with different values: save one output and pass it alone"
+                ),
+            });
+        }
+        seen.push((arn, item));
+    }
+    Ok(())
+}
+
+/// The saved outputs `explain` was given.
+struct Saved<'a> {
+    inputs: &'a Inputs,
+    listing: &'a cli::DescribeDbClusters,
+    snapshots: &'a cli::DescribeDbClusterSnapshots,
+    attributes: Option<&'a cli::DescribeDbClusterSnapshotAttributes>,
+}
+
+fn file(p: &Path) -> String {
+    p.display().to_string()
+}
+
+impl Saved<'_> {
+    /// That the outputs a finding's decision reads were given, whole and of
+    /// its resource: else the flag to pass (usage) or what is wrong with the
+    /// file (data). Never a default that would read as compliant.
+    fn check(&self, f: &Finding) -> Result<(), ExplainError> {
+        let Some(control) = deciding_control(f) else {
+            return Ok(());
+        };
+        let id = control.id();
+        match control.kind() {
+            Kind::Cluster => {
+                let Some(path) = &self.inputs.clusters else {
+                    return Err(ExplainError::Usage(format!(
+                        "finding {}: {id} checks a cluster: pass --clusters (the output of aws neptune describe-db-clusters); without it there is no cluster to judge",
+                        f.id
+                    )));
+                };
+                let cluster = self
+                    .listing
+                    .clusters
+                    .iter()
+                    .find(|c| Some(&c.arn) == f.cluster_arn.as_ref());
+                if let Some(c) = cluster {
+                    if let Some(field) = control.reads().iter().find(|field| !c.has(field)) {
+                        return Err(InputError {
+                            file: file(path),
+                            message: format!(
+                                "cluster {} has no {field}, which {id} reads (an output saved with --query?): save the whole describe-db-clusters output",
+                                c.identifier
+                            ),
+                        }
+                        .into());
+                    }
+                }
+                Ok(())
+            }
+            Kind::ClusterSnapshot => self.check_snapshot(f, control),
+        }
+    }
+
+    fn check_snapshot(&self, f: &Finding, control: &dyn Control) -> Result<(), ExplainError> {
+        let id = control.id();
+        let Some(path) = &self.inputs.snapshots else {
+            return Err(ExplainError::Usage(format!(
+                "finding {}: {id} checks a cluster snapshot: pass --snapshots (the output of aws neptune describe-db-cluster-snapshots); without it there is no snapshot to judge",
+                f.id
+            )));
+        };
+        let reads_restore = control.reads().contains(&"restore");
+        if reads_restore && self.attributes.is_none() {
+            return Err(ExplainError::Usage(format!(
+                "finding {}: {id} reads the snapshot's restore attribute: pass --snapshot-attributes (the output of aws neptune describe-db-cluster-snapshot-attributes); without it hubtriage cannot tell whether the snapshot is public",
+                f.id
+            )));
+        }
+        let snapshot = self
+            .snapshots
+            .snapshots
+            .iter()
+            .find(|s| Some(&s.arn) == f.snapshot_arn.as_ref());
+        let Some(s) = snapshot else { return Ok(()) };
+        if control.reads().contains(&"StorageEncrypted") && s.storage_encrypted.is_none() {
+            return Err(InputError {
+                file: file(path),
+                message: format!(
+                    "snapshot {} has no StorageEncrypted, which {id} reads: save the whole describe-db-cluster-snapshots output",
+                    s.identifier
+                ),
+            }
+            .into());
+        }
+        match (self.attributes, &self.inputs.snapshot_attributes) {
+            (Some(a), Some(p)) if reads_restore && a.restore_of(s).is_none() => Err(InputError {
+                file: file(p),
+                message: format!(
+                    "it holds the attributes of snapshot {}, not of the finding's snapshot {}",
+                    a.result.snapshot, s.identifier
+                ),
+            }
+            .into()),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The one account the saved outputs were taken in (from the ARNs of their

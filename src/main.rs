@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 
 use hubtriage::config::{Config, Queue};
 use hubtriage::exit;
-use hubtriage::explain::Inputs;
+use hubtriage::explain::{ExplainError, Inputs};
 use hubtriage::journal::Filter;
 use hubtriage::run::RunError;
 
@@ -25,7 +25,7 @@ use hubtriage::run::RunError;
 #[command(
     name = "hubtriage",
     version,
-    about = "Triage AWS Security Hub Neptune.2 findings from live cluster state"
+    about = "Triage AWS Security Hub findings of the Neptune controls from live state: remediate, ticket, suppress or resolve, and journal every change"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -59,7 +59,7 @@ enum Command {
         #[command(flatten)]
         source: ConfigSource,
         /// The time to judge expiries at, RFC 3339 (default: now).
-        #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+        #[arg(long, value_name = "RFC3339", value_parser = hubtriage::explain::parse_time)]
         now: Option<DateTime<Utc>>,
     },
     /// Create or update the queue's DLQ and redrive policy, the queue policy and
@@ -95,10 +95,10 @@ struct HistoryArgs {
     #[arg(long, value_name = "DURATION|RFC3339", default_value = "7d")]
     since: String,
     /// Until when, RFC 3339 (default: now).
-    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    #[arg(long, value_name = "RFC3339", value_parser = hubtriage::explain::parse_time)]
     until: Option<DateTime<Utc>>,
     /// Only this account's entries.
-    #[arg(long, value_name = "ID", value_parser = parse_account)]
+    #[arg(long, value_name = "ID", value_parser = hubtriage::explain::parse_account)]
     account: Option<String>,
     /// Only this region's entries.
     #[arg(long, value_name = "REGION")]
@@ -165,7 +165,8 @@ struct ExplainArgs {
         conflicts_with = "live"
     )]
     event: Option<PathBuf>,
-    /// `aws neptune describe-db-clusters` output (for cluster controls).
+    /// `aws neptune describe-db-clusters` output, whole (not saved with --query). Cluster
+    /// controls need it: without it their findings are refused (exit 64), never taken as gone.
     #[arg(
         long,
         value_name = "FILE",
@@ -173,11 +174,13 @@ struct ExplainArgs {
         conflicts_with = "live"
     )]
     clusters: Option<PathBuf>,
-    /// `aws neptune describe-db-cluster-snapshots` output (for Neptune.3 and Neptune.6).
+    /// `aws neptune describe-db-cluster-snapshots` output. Snapshot controls (Neptune.3,
+    /// Neptune.6) need it: without it their findings are refused (exit 64).
     #[arg(long, value_name = "FILE", conflicts_with = "live")]
     snapshots: Option<PathBuf>,
-    /// `aws neptune describe-db-cluster-snapshot-attributes` output for the
-    /// snapshot (absent: its restore attribute is empty, not public).
+    /// `aws neptune describe-db-cluster-snapshot-attributes` output for the finding's
+    /// snapshot. Neptune.3 needs it: without it its findings are refused (exit 64), never
+    /// taken as private; another snapshot's is refused too (exit 65).
     #[arg(
         long,
         value_name = "FILE",
@@ -189,37 +192,24 @@ struct ExplainArgs {
     /// state through the same account reach as `run`; change nothing.
     #[arg(long, requires = "finding_id", conflicts_with_all = ["parameters", "tags", "account"])]
     live: bool,
-    /// With --live: the finding's Id (its ARN).
+    /// With --live: the finding's Id (its ARN); without --live it is refused (exit 64).
     #[arg(long, value_name = "ARN", requires = "live")]
     finding_id: Option<String>,
     /// `aws neptune describe-db-cluster-parameters` output for the cluster's group
     /// (absent: neptune_enable_audit_log is the engine default, 0).
     #[arg(long, value_name = "FILE")]
     parameters: Option<PathBuf>,
-    /// `aws neptune list-tags-for-resource` output (absent: no tags).
+    /// `aws neptune list-tags-for-resource` output (absent: no tags; rules on tags, the
+    /// skip tag and a stack's tags then cannot match).
     #[arg(long, value_name = "FILE")]
     tags: Option<PathBuf>,
     /// The time to decide at, RFC 3339 (default: now).
-    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    #[arg(long, value_name = "RFC3339", value_parser = hubtriage::explain::parse_time)]
     now: Option<DateTime<Utc>>,
     /// The account hubtriage runs in (default: $AWS_ACCOUNT_ID, else the
     /// account of the clusters in the describe-db-clusters output).
-    #[arg(long, value_name = "ACCOUNT_ID", value_parser = parse_account)]
+    #[arg(long, value_name = "ACCOUNT_ID", value_parser = hubtriage::explain::parse_account)]
     account: Option<String>,
-}
-
-fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("expected an RFC 3339 time such as 2026-11-25T12:00:00Z: {e}"))
-}
-
-fn parse_account(s: &str) -> Result<String, String> {
-    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(s.to_string())
-    } else {
-        Err(format!("expected a 12-digit AWS account id, found {s:?}"))
-    }
 }
 
 /// Why a subcommand failed: the exit code, and what to print after `hubtriage: `
@@ -292,7 +282,13 @@ fn main() -> ExitCode {
 /// `hubtriage explain`: one JSON decision a line on stdout.
 fn explain(args: ExplainArgs) -> Result<(), CliError> {
     let config = Config::load(&args.config).map_err(CliError::usage)?;
+    controls_take(&config, &args.config.display().to_string())?;
     let now = args.now.unwrap_or_else(Utc::now);
+    if args.finding_id.is_some() && !args.live {
+        return Err(CliError::usage(
+            "--finding-id names the finding --live reads: add --live",
+        ));
+    }
     let decisions =
         match (args.live, args.event, args.finding_id) {
             (true, _, Some(id)) => vec![explain_live(&config, &id, now)?],
@@ -304,14 +300,20 @@ fn explain(args: ExplainArgs) -> Result<(), CliError> {
                     tags: args.tags,
                     snapshots: args.snapshots,
                     snapshot_attributes: args.snapshot_attributes,
-                    account: explain_account(args.account)?,
+                    account: hubtriage::explain::account(args.account).map_err(CliError::usage)?,
                 };
-                hubtriage::explain::explain(&config, &inputs, now).map_err(CliError::data)?
+                hubtriage::explain::explain(&config, &inputs, now).map_err(|e| match e {
+                    ExplainError::Usage(_) => CliError::usage(e),
+                    ExplainError::Data(_) => CliError::data(e),
+                })?
             }
             _ => return Err(CliError::usage(
                 "explain needs --event and --clusters (or --snapshots), or --live and --finding-id",
             )),
         };
+    if decisions.is_empty() {
+        eprintln!("hubtriage: the event holds no findings: there is nothing to explain");
+    }
     let mut lines = String::new();
     for d in decisions {
         lines += &serde_json::to_string(&d).map_err(CliError::failure)?;
@@ -342,20 +344,6 @@ fn explain_live(
         })
 }
 
-/// The account `explain` decides for: `--account`, else a non-empty
-/// `$AWS_ACCOUNT_ID`, else none (the clusters' account).
-fn explain_account(flag: Option<String>) -> Result<Option<String>, CliError> {
-    if flag.is_some() {
-        return Ok(flag);
-    }
-    match std::env::var("AWS_ACCOUNT_ID") {
-        Ok(a) if !a.is_empty() => parse_account(&a)
-            .map(Some)
-            .map_err(|e| CliError::usage(format!("AWS_ACCOUNT_ID: {e}"))),
-        _ => Ok(None),
-    }
-}
-
 /// `hubtriage run`: the daemon, until a signal (or an empty queue).
 fn run(source: &ConfigSource, until_empty: bool) -> Result<(), CliError> {
     let (config, queue) = load_with_queue(source)?;
@@ -384,7 +372,10 @@ fn check_config(source: &ConfigSource, now: Option<DateTime<Utc>>) -> Result<(),
     let now = now.unwrap_or_else(Utc::now);
     print!("{}", hubtriage::config::report::render(&name, &config, now));
     print!("{}", hubtriage::control::report::render(&config));
-    for warning in hubtriage::config::report::warnings(&config, now) {
+    for warning in hubtriage::config::report::warnings(&config, now)
+        .into_iter()
+        .chain(hubtriage::control::report::warnings(&config))
+    {
         eprintln!("warning: {warning}");
     }
     let is_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
@@ -536,7 +527,16 @@ fn healthcheck(source: &ConfigSource, max_age_seconds: Option<i64>) -> Result<()
 
 /// The config from `--config` or `$HUBTRIAGE_CONFIG_TOML`, and its name for messages.
 fn load(source: &ConfigSource) -> Result<(Config, String), CliError> {
-    Config::load_from(source.config.as_deref()).map_err(CliError::usage)
+    let (config, name) = Config::load_from(source.config.as_deref()).map_err(CliError::usage)?;
+    controls_take(&config, &name)?;
+    Ok((config, name))
+}
+
+/// Each `[controls."<id>"]` table holds only keys its control takes (the
+/// control says which), as a config error naming the file and key.
+fn controls_take(config: &Config, name: &str) -> Result<(), CliError> {
+    hubtriage::control::check_settings(config)
+        .map_err(|(key, message)| CliError::usage(format!("config {name}: {key}: {message}")))
 }
 
 /// The config of a subcommand that needs `[queue]` (`run`, `setup`), and that queue.

@@ -103,7 +103,8 @@ pub struct Plan {
 /// remediation made (`done`), newest first.
 pub fn changes_to_undo<'a>(entry: &'a Entry, journal: &'a [Entry]) -> Vec<&'a Entry> {
     let mut out: Vec<&Entry> = match &entry.remediation {
-        Some(r) if entry.control.as_deref() == Some("Neptune.2") => journal
+        // A remediation of several changes (Neptune.2's) is undone whole.
+        Some(r) => journal
             .iter()
             .filter(|e| {
                 e.kind == Kind::Change

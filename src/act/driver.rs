@@ -195,7 +195,9 @@ impl Executor {
                 .await?;
             return Ok(Turn::Waiting(None));
         }
-        if control_of(&decision).id() == "Neptune.2" && !self.service_linked_role(f).await? {
+        if control_of(&decision).needs_rds_service_linked_role()
+            && !self.service_linked_role(f).await?
+        {
             self.limiter.finish(live.arn()).await;
             decision.action = Action::Ticket;
             decision.plan.clear();

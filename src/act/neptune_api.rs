@@ -318,26 +318,27 @@ impl FixApi for AwsFixApi {
             .get(&self.place(region))
             .modify_db_cluster()
             .db_cluster_identifier(cluster);
-        let call = match (setting, value) {
-            (ClusterSetting::DeletionProtection, SettingValue::Flag(on)) => {
-                call.deletion_protection(on)
+        let wrong = || {
+            Error::other(
+                "Neptune",
+                "ModifyDBCluster",
+                cluster,
+                format!("{} cannot be set to {value}", setting.as_str()),
+            )
+        };
+        // Every setting, by name: a new one must be handled here.
+        let call = match setting {
+            ClusterSetting::DeletionProtection => {
+                call.deletion_protection(value.flag().ok_or_else(wrong)?)
             }
-            (ClusterSetting::BackupRetentionPeriod, SettingValue::Days(days)) => {
-                call.backup_retention_period(days)
+            ClusterSetting::BackupRetentionPeriod => {
+                call.backup_retention_period(value.days().ok_or_else(wrong)?)
             }
-            (ClusterSetting::CopyTagsToSnapshot, SettingValue::Flag(on)) => {
-                call.copy_tags_to_snapshot(on)
+            ClusterSetting::CopyTagsToSnapshot => {
+                call.copy_tags_to_snapshot(value.flag().ok_or_else(wrong)?)
             }
-            (ClusterSetting::EnableIamDatabaseAuthentication, SettingValue::Flag(on)) => {
-                call.enable_iam_database_authentication(on)
-            }
-            (setting, value) => {
-                return Err(Error::other(
-                    "Neptune",
-                    "ModifyDBCluster",
-                    cluster,
-                    format!("{} cannot be set to {value}", setting.as_str()),
-                ))
+            ClusterSetting::EnableIamDatabaseAuthentication => {
+                call.enable_iam_database_authentication(value.flag().ok_or_else(wrong)?)
             }
         };
         call.send()

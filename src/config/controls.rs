@@ -30,12 +30,20 @@ pub struct ControlTable {
 }
 
 impl Controls {
-    /// Neptune.5's minimum retention, in days.
-    pub fn neptune5_min_retention_days(&self) -> u32 {
-        self.0
-            .get("Neptune.5")
-            .and_then(|t| t.min_retention_days)
-            .unwrap_or(DEFAULT_MIN_RETENTION_DAYS)
+    /// `[controls."<id>"]`, when the config has it.
+    pub fn of(&self, id: &str) -> Option<&ControlTable> {
+        self.0.get(id)
+    }
+}
+
+impl ControlTable {
+    /// The keys set in this table (the control says which it takes).
+    pub fn keys(&self) -> Vec<&'static str> {
+        let ControlTable { min_retention_days } = self;
+        min_retention_days
+            .map(|_| "min_retention_days")
+            .into_iter()
+            .collect()
     }
 }
 
@@ -57,7 +65,10 @@ impl<'de> Deserialize<'de> for Controls {
                     .collect(),
                 None => vec![(key, value)],
             };
-            for (id, table) in entries {
+            for (key, table) in entries {
+                // An environment override spells it NEPTUNE_5 and arrives
+                // lower-cased (`neptune_5`): the id it stands for.
+                let id = canonical(&key).unwrap_or(key);
                 if !ids::is_neptune(&id) {
                     return Err(de::Error::custom(format!(
                         "unknown control {id:?} in [controls]; expected one of {}",
@@ -71,6 +82,16 @@ impl<'de> Deserialize<'de> for Controls {
         }
         Ok(Controls(tables))
     }
+}
+
+/// The control id a `[controls]` key stands for, whatever its case and
+/// with `_` for the dot (`neptune_5`, `NEPTUNE.5` → `Neptune.5`).
+fn canonical(key: &str) -> Option<String> {
+    let wanted = key.to_ascii_lowercase().replace('_', ".");
+    ids::NEPTUNE
+        .iter()
+        .find(|id| id.to_ascii_lowercase() == wanted)
+        .map(|id| id.to_string())
 }
 
 /// A rule's or suppression's `controls`: known Neptune control ids, at least one.

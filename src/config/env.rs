@@ -44,17 +44,35 @@ pub(super) fn layered(
         })
 }
 
+/// The variable that overrides `key`: `remediation.mode` →
+/// `HUBTRIAGE__REMEDIATION__MODE`; a quoted part's dots become `_`
+/// (`controls."Neptune.5".min_retention_days` →
+/// `HUBTRIAGE__CONTROLS__NEPTUNE_5__MIN_RETENTION_DAYS`).
+pub fn variable(key: &str) -> String {
+    let key = key.split('[').next().unwrap_or("");
+    let mut parts = Vec::new();
+    let mut rest = key;
+    while !rest.is_empty() {
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"').unwrap_or(quoted.len());
+            parts.push(quoted[..end].replace('.', "_"));
+            rest = quoted.get(end + 1..).unwrap_or("").trim_start_matches('.');
+        } else {
+            let end = rest.find('.').unwrap_or(rest.len());
+            parts.push(rest[..end].to_string());
+            rest = rest.get(end + 1..).unwrap_or("");
+        }
+    }
+    format!(
+        "{ENV_PREFIX}{ENV_SEPARATOR}{}",
+        parts.join(ENV_SEPARATOR).to_uppercase()
+    )
+}
+
 /// `message`, followed by the variable's name when an override in `env` is
 /// what set `key` (`remediation.mode` → `HUBTRIAGE__REMEDIATION__MODE`).
 pub(super) fn name_override(key: &str, env: &HashMap<String, String>, message: String) -> String {
-    let var = format!(
-        "{ENV_PREFIX}{ENV_SEPARATOR}{}",
-        key.split('[')
-            .next()
-            .unwrap_or("")
-            .replace('.', ENV_SEPARATOR)
-            .to_uppercase()
-    );
+    let var = variable(key);
     if env.contains_key(&var) {
         format!("{message} (set by environment variable {var})")
     } else {

@@ -53,10 +53,11 @@ pub fn render(file: &str, c: &Config, now: DateTime<Utc>) -> String {
         };
         let _ = writeln!(
             out,
-            "  {}. {} [{state}, until {}] when {}: {}",
+            "  {}. {} [{state}, until {}] {} when {}: {}",
             i + 1,
             s.name,
             s.expires.text,
+            controls(&s.controls),
             s.matcher,
             s.reason
         );
@@ -68,16 +69,25 @@ pub fn render(file: &str, c: &Config, now: DateTime<Utc>) -> String {
     for (i, rule) in c.rule.iter().enumerate() {
         let _ = writeln!(
             out,
-            "  {}. {} -> {} when {}",
+            "  {}. {} -> {} {} when {}",
             i + 1,
             rule.name,
             kebab(&rule.action),
+            controls(&rule.controls),
             rule.matcher
         );
     }
     let _ = writeln!(out, "default: {}", kebab(&c.default.action));
     let _ = writeln!(out, "tickets: {}", tickets(c));
     out
+}
+
+/// The controls a rule or suppression applies to, as check-config says it.
+fn controls(list: &Option<Vec<String>>) -> String {
+    match list {
+        None => "for every control".to_string(),
+        Some(ids) => format!("for {} only", ids.join(", ")),
+    }
 }
 
 /// Where tickets go and which variables hold the credentials (names only:
@@ -247,7 +257,7 @@ mod tests {
         assert!(w[1].contains("b expires in 16 days"));
         let text = render("t.toml", &c, now);
         assert!(
-            text.contains("1. a [EXPIRED, until 2026-11-01] when everything: r"),
+            text.contains("1. a [EXPIRED, until 2026-11-01] for every control when everything: r"),
             "{text}"
         );
     }

@@ -418,7 +418,12 @@ fn controls_settings_and_rule_controls_are_read_and_checked() {
          [[suppress]]\nname = \"tags\"\nreason = \"r\"\nexpires = \"2099-01-01\"\ncontrols = \"Neptune.8\"\n",
     )
     .unwrap();
-    assert_eq!(c.controls.neptune5_min_retention_days(), 14);
+    assert_eq!(
+        c.controls
+            .of("Neptune.5")
+            .and_then(|t| t.min_retention_days),
+        Some(14)
+    );
     assert_eq!(
         c.rule[0].controls.as_deref(),
         Some(&["Neptune.7".to_string(), "Neptune.4".to_string()][..])
@@ -427,7 +432,7 @@ fn controls_settings_and_rule_controls_are_read_and_checked() {
         c.suppress[0].controls.as_deref(),
         Some(&["Neptune.8".to_string()][..])
     );
-    assert_eq!(parse("").unwrap().controls.neptune5_min_retention_days(), 7);
+    assert!(parse("").unwrap().controls.of("Neptune.5").is_none());
 
     let e = error("[[rule]]\nname = \"x\"\naction = \"ticket\"\ncontrols = [\"Neptune.10\"]\n");
     assert!(
@@ -444,8 +449,18 @@ fn controls_settings_and_rule_controls_are_read_and_checked() {
         e.contains("controls.\"Neptune.5\".min_retention_days") && e.contains("expected 7 to 35"),
         "{e}"
     );
-    let e = error("[controls.\"Neptune.4\"]\nmin_retention_days = 10\n");
-    assert!(e.contains("only Neptune.5"), "{e}");
+    // Which control takes the key is the control's to say.
+    let c = parse("[controls.\"Neptune.4\"]\nmin_retention_days = 10\n").unwrap();
+    let (key, why) = crate::control::check_settings(&c).unwrap_err();
+    assert_eq!(key, "controls.\"Neptune.4\".min_retention_days");
+    assert!(
+        why.contains("Neptune.4 has no such setting (it takes none)"),
+        "{why}"
+    );
+    assert!(crate::control::check_settings(
+        &parse("[controls.\"Neptune.5\"]\nmin_retention_days = 10\n").unwrap()
+    )
+    .is_ok());
     let e = error("[controls.\"RDS.7\"]\n");
     assert!(e.contains("unknown control \"RDS.7\""), "{e}");
     let e = error("[controls.\"Neptune.5\"]\nmin_days = 10\n");

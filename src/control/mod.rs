@@ -223,6 +223,34 @@ pub trait Control: Send + Sync {
     fn warnings(&self, _criteria: Criteria<'_>) -> Vec<String> {
         Vec::new()
     }
+    /// The log group whose stream proves the fix works, when the fix is a
+    /// log to publish (Neptune.2: `/aws/neptune/<cluster>/audit`); `verify`
+    /// then waits for a stream there. `None`: reading the resource again is
+    /// the verification.
+    fn proof_log_group(&self, _cluster: &str) -> Option<String> {
+        None
+    }
+    /// Whether the fix needs the RDS service-linked role (Neptune publishes
+    /// logs through it); without the role the remediation becomes a ticket.
+    fn needs_rds_service_linked_role(&self) -> bool {
+        false
+    }
+    /// The `[controls."<id>"]` keys this control takes (others are refused).
+    fn config_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// What its `[controls."<id>"]` settings make of it, for check-config
+    /// ("at least 14 days"); `None` without settings.
+    fn settings_summary(&self, _config: &Config) -> Option<String> {
+        None
+    }
+    /// The fields of the saved AWS CLI outputs `explain` reads for this
+    /// control (describe-db-clusters' `DeletionProtection`, a snapshot's
+    /// `restore` attribute, ...): a saved output that lacks one is refused,
+    /// never read as false.
+    fn reads(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// The fix as the change to make in a CloudFormation stack or a
     /// Terraform configuration that owns the resource; `None` when no
     /// property holds the setting.
@@ -268,6 +296,28 @@ pub fn iam_actions() -> Vec<&'static str> {
     actions.sort_unstable();
     actions.dedup();
     actions
+}
+
+/// The `[controls."<id>"]` settings the config gives a control that does
+/// not take them: (key, message), as a config error names them.
+pub fn check_settings(config: &Config) -> Result<(), (String, String)> {
+    for (id, table) in &config.controls.0 {
+        let takes = by_id(id).map_or(&[][..], |c| c.config_keys());
+        if let Some(key) = table.keys().into_iter().find(|k| !takes.contains(k)) {
+            return Err((
+                format!("controls.\"{id}\".{key}"),
+                format!(
+                    "{id} has no such setting (it takes {})",
+                    if takes.is_empty() {
+                        "none".to_string()
+                    } else {
+                        takes.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `Err` when the resource is tagged [`SKIP_TAG`].

@@ -90,6 +90,14 @@ impl Control for Neptune2 {
         "neptune_enable_audit_log=1 in a custom parameter group, the audit export, reboots per policy"
     }
 
+    fn proof_log_group(&self, cluster: &str) -> Option<String> {
+        Some(audit_log_group(cluster))
+    }
+
+    fn needs_rds_service_linked_role(&self) -> bool {
+        true
+    }
+
     fn stack_change(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> Option<StackChange> {
         Some(StackChange {
             cloudformation: vec![

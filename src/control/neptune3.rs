@@ -87,6 +87,10 @@ impl Control for Neptune3 {
         "ModifyDBClusterSnapshotAttribute restore: remove all (named accounts keep access)"
     }
 
+    fn reads(&self) -> &'static [&'static str] {
+        &["restore"]
+    }
+
     fn verified(&self, live: Live<'_>, _criteria: Criteria<'_>) -> String {
         match live {
             Live::Snapshot(s) if s.restore.is_empty() => "the restore attribute is empty".into(),

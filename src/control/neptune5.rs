@@ -30,9 +30,18 @@ pub struct Minimum {
     pub from: Option<String>,
 }
 
-/// `[controls."Neptune.5"] min_retention_days`.
+/// `[controls."Neptune.5"] min_retention_days`, else Security Hub's default, 7.
 pub fn config_days(c: Criteria<'_>) -> i32 {
-    i32::try_from(c.config.controls.neptune5_min_retention_days()).unwrap_or(7)
+    days_of(c.config)
+}
+
+fn days_of(config: &crate::config::Config) -> i32 {
+    config
+        .controls
+        .of("Neptune.5")
+        .and_then(|t| t.min_retention_days)
+        .and_then(|d| i32::try_from(d).ok())
+        .unwrap_or(7)
 }
 
 /// The stricter of the config's minimum and the finding's parameter; `Err`
@@ -177,6 +186,18 @@ impl Control for Neptune5 {
             "backup_retention_period",
             &days,
         ))
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        &["BackupRetentionPeriod"]
+    }
+
+    fn config_keys(&self) -> &'static [&'static str] {
+        &["min_retention_days"]
+    }
+
+    fn settings_summary(&self, config: &crate::config::Config) -> Option<String> {
+        Some(format!("at least {} days", days_of(config)))
     }
 
     fn warnings(&self, criteria: Criteria<'_>) -> Vec<String> {

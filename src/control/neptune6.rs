@@ -72,6 +72,10 @@ impl Control for Neptune6 {
         "none in place: restore into an encrypted cluster and snapshot that"
     }
 
+    fn reads(&self) -> &'static [&'static str] {
+        &["StorageEncrypted"]
+    }
+
     fn verified(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> String {
         String::new()
     }

@@ -20,6 +20,7 @@ pub static CONTROL: SettingControl = SettingControl {
     manual_fix,
     iam_actions: &[],
     fix_summary: "none automatic: a reader in another Availability Zone (an instance's cost)",
+    reads: &["MultiAZ"],
     stack: None,
 };
 

@@ -4,8 +4,59 @@
 
 use std::fmt::Write;
 
-use super::{all, Safety};
-use crate::config::{Config, Mode, RuleAction};
+use super::{all, by_id, Safety};
+use crate::config::{covers, Config, Mode, RuleAction};
+
+/// The rules that decide findings of `id` (their `controls` name it or are
+/// absent), and whether an earlier one of them matches every such finding
+/// (then no later one is ever reached for it).
+fn deciding_rules<'a>(c: &'a Config, id: &str) -> Vec<(&'a crate::config::Rule, Option<&'a str>)> {
+    let mut catch_all: Option<&str> = None;
+    let mut out = Vec::new();
+    for r in c.rule.iter().filter(|r| covers(&r.controls, id)) {
+        out.push((r, catch_all));
+        if catch_all.is_none() && r.matcher.is_empty() {
+            catch_all = Some(r.name.as_str());
+        }
+    }
+    out
+}
+
+/// What check-config warns of the rules, seen from the controls: a rule an
+/// earlier rule always wins over for a control it names, and a `remediate`
+/// rule that names only ticket-only controls (they are always tickets).
+pub fn warnings(c: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for control in all() {
+        let id = control.id();
+        for (rule, shadowed_by) in deciding_rules(c, id) {
+            let named = rule
+                .controls
+                .as_ref()
+                .is_some_and(|l| l.iter().any(|x| x == id));
+            if let (Some(earlier), true) = (shadowed_by, named) {
+                out.push(format!(
+                    "rule {} never decides {id}: rule {earlier}, before it, matches every finding of {id}",
+                    rule.name
+                ));
+            }
+        }
+    }
+    for rule in c.rule.iter().filter(|r| r.action == RuleAction::Remediate) {
+        let Some(list) = &rule.controls else { continue };
+        let ticket_only = list
+            .iter()
+            .all(|id| by_id(id).is_some_and(|control| control.safety() == Safety::TicketOnly));
+        if ticket_only {
+            out.push(format!(
+                "rule {} remediates only ticket-only controls ({}): hubtriage never fixes them in place, so their findings get tickets",
+                rule.name,
+                list.join(", ")
+            ));
+        }
+    }
+    out
+}
 
 /// One line per control.
 pub fn render(c: &Config) -> String {
@@ -13,16 +64,16 @@ pub fn render(c: &Config) -> String {
     let applying = c.remediation.mode == Mode::Apply;
     for control in all() {
         let id = control.id();
-        let naming: Vec<&str> = c
-            .rule
-            .iter()
-            .filter(|r| r.action == RuleAction::Remediate)
-            .filter(|r| {
+        // The remediate rules naming it that can be reached for it.
+        let naming: Vec<&str> = deciding_rules(c, id)
+            .into_iter()
+            .filter(|(r, shadowed_by)| shadowed_by.is_none() && r.action == RuleAction::Remediate)
+            .filter(|(r, _)| {
                 r.controls
                     .as_ref()
                     .is_some_and(|l| l.iter().any(|x| x == id))
             })
-            .map(|r| r.name.as_str())
+            .map(|(r, _)| r.name.as_str())
             .collect();
         let does = match control.safety() {
             Safety::TicketOnly => "a ticket with the manual fix".to_string(),
@@ -37,13 +88,10 @@ pub fn render(c: &Config) -> String {
         } else {
             format!("{does} (planned only: mode is dry-run)")
         };
-        let setting = match id {
-            "Neptune.5" => format!(
-                " (at least {} days)",
-                c.controls.neptune5_min_retention_days()
-            ),
-            _ => String::new(),
-        };
+        let setting = control
+            .settings_summary(c)
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "  {id} {} [{}]: {}{setting}; {does}",

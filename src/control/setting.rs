@@ -62,6 +62,24 @@ pub enum SettingValue {
     Days(i32),
 }
 
+impl SettingValue {
+    /// The flag, when it is one.
+    pub fn flag(self) -> Option<bool> {
+        match self {
+            SettingValue::Flag(b) => Some(b),
+            SettingValue::Days(_) => None,
+        }
+    }
+
+    /// The number of days, when it is one.
+    pub fn days(self) -> Option<i32> {
+        match self {
+            SettingValue::Days(d) => Some(d),
+            SettingValue::Flag(_) => None,
+        }
+    }
+}
+
 impl std::fmt::Display for SettingValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -88,6 +106,8 @@ pub struct SettingControl {
     pub manual_fix: fn(&Target<'_>) -> Vec<String>,
     pub iam_actions: &'static [&'static str],
     pub fix_summary: &'static str,
+    /// The describe-db-clusters fields the check reads.
+    pub reads: &'static [&'static str],
     /// The CloudFormation property of `AWS::Neptune::DBCluster` and the
     /// Terraform argument of `aws_neptune_cluster` that hold the setting.
     pub stack: Option<(&'static str, &'static str)>,
@@ -164,6 +184,10 @@ impl Control for SettingControl {
 
     fn fix_summary(&self) -> &'static str {
         self.fix_summary
+    }
+
+    fn reads(&self) -> &'static [&'static str] {
+        self.reads
     }
 
     fn stack_change(&self, live: Live<'_>, criteria: Criteria<'_>) -> Option<StackChange> {

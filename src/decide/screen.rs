@@ -99,15 +99,40 @@ pub fn untrusted(f: &Finding) -> Option<String> {
 /// Why a finding's control is not triaged: another service's, an RDS
 /// control no Neptune control matches, or none at all.
 fn not_triaged(control: Option<&str>) -> String {
+    let triaged = crate::control::all();
+    let (first, last) = (
+        triaged.first().map_or("", |c| c.id()),
+        triaged.last().map_or("", |c| c.id()),
+    );
     match control {
         None => "The finding names no control hubtriage triages.".into(),
+        Some("") => "The finding names an empty control id.".into(),
+        Some(id) if shown(id) != id => format!(
+            "The finding is for {}, which hubtriage does not triage (it triages {first} to {last}; the id holds characters no control id has, shown escaped).",
+            shown(id)
+        ),
         Some(id) => match ids::rds(ids::normalize(id)) {
             Some(rds) if rds.neptune.is_none() => format!("The finding is for {id}: {}.", rds.why_none),
             _ => format!(
-                "The finding is for {id}, which hubtriage does not triage (it triages Neptune.1 to Neptune.9)."
+                "The finding is for {id}, which hubtriage does not triage (it triages {first} to {last})."
             ),
         },
     }
+}
+
+/// An id as a reason may show it: printable ASCII as it is, anything else
+/// (a look-alike letter, an invisible character) escaped as `\u{…}`, so that
+/// `Nеptune.4` with a Cyrillic `е` never reads as `Neptune.4`.
+pub fn shown(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c.to_string()
+            } else {
+                format!("\\u{{{:x}}}", u32::from(c))
+            }
+        })
+        .collect()
 }
 
 /// The (account, region) a Security Hub finding `Id` names, when it is an ARN

@@ -15,7 +15,7 @@ pub struct DescribeDbClusters {
     pub clusters: Vec<DbCluster>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DbCluster {
     #[serde(rename = "DBClusterIdentifier")]
     pub identifier: String,
@@ -38,29 +38,44 @@ pub struct DbCluster {
     pub members: Vec<DbClusterMember>,
     #[serde(rename = "PreferredMaintenanceWindow", default)]
     pub maintenance_window: Option<String>,
+    // The settings the controls check: absent (an output saved with
+    // `--query`) is not false; `explain` refuses what a control needs.
     #[serde(rename = "StorageEncrypted", default)]
-    pub storage_encrypted: bool,
+    pub storage_encrypted: Option<bool>,
     #[serde(rename = "DeletionProtection", default)]
-    pub deletion_protection: bool,
+    pub deletion_protection: Option<bool>,
     #[serde(rename = "BackupRetentionPeriod", default)]
-    pub backup_retention_period: i32,
+    pub backup_retention_period: Option<i32>,
     #[serde(rename = "IAMDatabaseAuthenticationEnabled", default)]
-    pub iam_database_authentication: bool,
+    pub iam_database_authentication: Option<bool>,
     #[serde(rename = "CopyTagsToSnapshot", default)]
-    pub copy_tags_to_snapshot: bool,
+    pub copy_tags_to_snapshot: Option<bool>,
     #[serde(rename = "MultiAZ", default)]
-    pub multi_az: bool,
+    pub multi_az: Option<bool>,
 }
 
 impl DbCluster {
     pub fn settings(&self) -> ClusterSettings {
         ClusterSettings {
-            storage_encrypted: self.storage_encrypted,
-            deletion_protection: self.deletion_protection,
-            backup_retention_period: self.backup_retention_period,
-            iam_database_authentication: self.iam_database_authentication,
-            copy_tags_to_snapshot: self.copy_tags_to_snapshot,
-            multi_az: self.multi_az,
+            storage_encrypted: self.storage_encrypted.unwrap_or(false),
+            deletion_protection: self.deletion_protection.unwrap_or(false),
+            backup_retention_period: self.backup_retention_period.unwrap_or(0),
+            iam_database_authentication: self.iam_database_authentication.unwrap_or(false),
+            copy_tags_to_snapshot: self.copy_tags_to_snapshot.unwrap_or(false),
+            multi_az: self.multi_az.unwrap_or(false),
+        }
+    }
+
+    /// Whether the saved output holds `field` (one a control reads).
+    pub fn has(&self, field: &str) -> bool {
+        match field {
+            "StorageEncrypted" => self.storage_encrypted.is_some(),
+            "DeletionProtection" => self.deletion_protection.is_some(),
+            "BackupRetentionPeriod" => self.backup_retention_period.is_some(),
+            "IAMDatabaseAuthenticationEnabled" => self.iam_database_authentication.is_some(),
+            "CopyTagsToSnapshot" => self.copy_tags_to_snapshot.is_some(),
+            "MultiAZ" => self.multi_az.is_some(),
+            _ => true,
         }
     }
 }
@@ -72,7 +87,7 @@ pub struct DescribeDbClusterSnapshots {
     pub snapshots: Vec<DbClusterSnapshot>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DbClusterSnapshot {
     #[serde(rename = "DBClusterSnapshotIdentifier")]
     pub identifier: String,
@@ -87,7 +102,7 @@ pub struct DbClusterSnapshot {
     #[serde(rename = "SnapshotType", default)]
     pub snapshot_type: String,
     #[serde(rename = "StorageEncrypted", default)]
-    pub storage_encrypted: bool,
+    pub storage_encrypted: Option<bool>,
 }
 
 /// `aws neptune describe-db-cluster-snapshot-attributes` output.
@@ -144,13 +159,13 @@ pub fn snapshot_state(
         engine: s.engine.clone(),
         status: s.status.clone(),
         snapshot_type: s.snapshot_type.clone(),
-        storage_encrypted: s.storage_encrypted,
+        storage_encrypted: s.storage_encrypted.unwrap_or(false),
         restore: attributes.and_then(|a| a.restore_of(s)).unwrap_or_default(),
         tags,
     })
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DbClusterMember {
     #[serde(rename = "DBInstanceIdentifier")]
     pub instance: String,

@@ -161,18 +161,24 @@ impl FixApi for FakeNeptune {
         setting: crate::control::ClusterSetting,
         value: crate::control::SettingValue,
     ) -> Result<(), Error> {
-        use crate::control::{ClusterSetting as S, SettingValue as V};
+        use crate::control::ClusterSetting as S;
         self.call(format!("modify {cluster} {}={value}", setting.as_str()));
+        let wrong = || Error::other("Neptune", "ModifyDBCluster", cluster, "wrong value type");
         let mut state = lock(&self.state);
         let settings = &mut state.settings;
-        match (setting, value) {
-            (S::DeletionProtection, V::Flag(on)) => settings.deletion_protection = on,
-            (S::BackupRetentionPeriod, V::Days(d)) => settings.backup_retention_period = d,
-            (S::CopyTagsToSnapshot, V::Flag(on)) => settings.copy_tags_to_snapshot = on,
-            (S::EnableIamDatabaseAuthentication, V::Flag(on)) => {
-                settings.iam_database_authentication = on
+        match setting {
+            S::DeletionProtection => {
+                settings.deletion_protection = value.flag().ok_or_else(wrong)?
             }
-            _ => {}
+            S::BackupRetentionPeriod => {
+                settings.backup_retention_period = value.days().ok_or_else(wrong)?
+            }
+            S::CopyTagsToSnapshot => {
+                settings.copy_tags_to_snapshot = value.flag().ok_or_else(wrong)?
+            }
+            S::EnableIamDatabaseAuthentication => {
+                settings.iam_database_authentication = value.flag().ok_or_else(wrong)?
+            }
         }
         Ok(())
     }

@@ -388,11 +388,11 @@ fn check_config_passes_the_example_and_warns_about_expiry() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("1. sandbox-accounts [active, until 2027-03-31]"),
+        text.contains("1. sandbox-accounts [active, until 2027-03-31] for every control"),
         "{text}"
     );
     assert!(
-        text.contains("1. prod-needs-change-ticket -> ticket when tag env=prod"),
+        text.contains("1. prod-needs-change-ticket -> ticket for every control when tag env=prod"),
         "{text}"
     );
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));

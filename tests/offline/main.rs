@@ -8,6 +8,7 @@ mod deploy;
 mod explain_controls;
 mod explain_golden;
 mod explain_never_fight;
+mod explain_strict;
 mod hostile_input;
 mod parse_props;
 mod structure;

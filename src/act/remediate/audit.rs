@@ -10,7 +10,6 @@ use super::{
     REBOOT_SETTLE_MINUTES,
 };
 use crate::config::RebootPolicy;
-use crate::control::neptune2::audit_log_group;
 use crate::state::AUDIT_PARAMETER;
 use crate::window::Window;
 
@@ -227,7 +226,9 @@ impl Pass<'_> {
             }
             return Ok(self.waiting(format!("verify: {}", problems.join("; "))));
         }
-        let log_group = audit_log_group(self.arn.identifier);
+        let Some(log_group) = self.job.control.proof_log_group(self.arn.identifier) else {
+            return Ok(not_a_cluster());
+        };
         if !self.api.has_log_stream(self.arn.region, &log_group).await? {
             return Ok(self.waiting(format!("verify: no audit log stream in {log_group} yet")));
         }

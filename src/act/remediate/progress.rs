@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use super::deadline;
 use crate::config::Remediation;
-use crate::control::neptune2::audit_log_group;
 use crate::control::Control;
 use crate::state::{ClusterState, Live, AUDIT_PARAMETER};
 
@@ -104,13 +103,18 @@ impl Progress {
     /// remediation's changes seen in the cluster, else the fixes made.
     pub fn changes(&self, control: &dyn Control, live: Live<'_>) -> Vec<String> {
         match live {
-            Live::Cluster(state) if control.id() == "Neptune.2" => self.audit_changes(state),
+            // A one-setting fix says what it set; Neptune.2's changes are
+            // read from the cluster as it was and as it is.
+            Live::Cluster(state) => match control.proof_log_group(&state.identifier) {
+                Some(log_group) => self.audit_changes(state, &log_group),
+                None => self.modified.clone(),
+            },
             _ => self.modified.clone(),
         }
     }
 
     /// Neptune.2's changes, from the cluster as it was and as it is.
-    fn audit_changes(&self, state: &ClusterState) -> Vec<String> {
+    fn audit_changes(&self, state: &ClusterState, log_group: &str) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(group) = &self.created_group {
             let mut s = format!(
@@ -144,10 +148,7 @@ impl Progress {
             out.push(format!("rebooted {}", self.rebooted.join(", ")));
         }
         if let Some(days) = self.retention_set {
-            out.push(format!(
-                "set {} retention to {days} days",
-                audit_log_group(&state.identifier)
-            ));
+            out.push(format!("set {log_group} retention to {days} days"));
         }
         out
     }
