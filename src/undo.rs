@@ -302,7 +302,7 @@ async fn put_back(
             let p = crate::act::remediate::ParameterValue {
                 name: AUDIT_PARAMETER.into(),
                 value: value.clone(),
-                apply_method: "pending-reboot".into(),
+                apply_method: crate::state::PENDING_REBOOT.into(),
             };
             api.set_parameters(region, group, &[p]).await
         }

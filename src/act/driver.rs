@@ -58,9 +58,9 @@ pub enum DriverError {
     #[error("remediation: {0}")]
     Fix(Box<crate::aws::Error>),
     #[error("scheduling a re-check: {0}")]
-    Schedule(String),
-    #[error("coordination table: {0}")]
-    Coordination(String),
+    Schedule(Box<crate::aws::Error>),
+    #[error("{0}")]
+    Coordination(#[from] CoordinationError),
     /// A change's journal entry could not be written: the change was not made.
     #[error("remediation: {0}")]
     Journal(#[from] JournalError),
@@ -154,7 +154,7 @@ impl Executor {
                 }))
             }
             Err(CoordinationError::Held(_)) => Ok(None),
-            Err(e) => Err(DriverError::Coordination(e.to_string())),
+            Err(e) => Err(DriverError::Coordination(e)),
         }
     }
 
@@ -290,9 +290,9 @@ impl Executor {
                     }
                     DriverError::Fix(Box::new(e))
                 }
-                PassError::Fenced(_) => {
-                    tracing::warn!(error = %e, "stopped: another task took the cluster over");
-                    DriverError::Coordination(e.to_string())
+                PassError::Fenced(lost) => {
+                    tracing::warn!(error = %lost, "stopped: another task took the cluster over");
+                    DriverError::Coordination(lost)
                 }
                 PassError::Journal(e) => DriverError::Journal(e),
             })?;
@@ -403,7 +403,7 @@ impl Executor {
         self.rechecks
             .schedule(&recheck, delay)
             .await
-            .map_err(DriverError::Schedule)
+            .map_err(|e| DriverError::Schedule(Box::new(e)))
     }
 }
 

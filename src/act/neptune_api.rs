@@ -141,7 +141,7 @@ impl FixApi for AwsFixApi {
                     let method = p
                         .apply_method()
                         .map(|m| m.as_str())
-                        .unwrap_or("pending-reboot");
+                        .unwrap_or(crate::state::PENDING_REBOOT);
                     out.push(ParameterValue {
                         name: name.to_string(),
                         value: value.to_string(),

@@ -85,16 +85,29 @@ impl Recheck {
 /// Where re-checks go (the findings queue).
 #[async_trait]
 pub trait RecheckQueue: Send + Sync {
-    async fn schedule(&self, recheck: &Recheck, delay_seconds: i32) -> Result<(), String>;
+    async fn schedule(
+        &self,
+        recheck: &Recheck,
+        delay_seconds: i32,
+    ) -> Result<(), crate::aws::Error>;
 }
 
 #[async_trait]
 impl RecheckQueue for crate::source::sqs::Queue {
-    async fn schedule(&self, recheck: &Recheck, delay_seconds: i32) -> Result<(), String> {
-        let body = serde_json::to_string(recheck).map_err(|e| e.to_string())?;
-        self.send(&body, delay_seconds)
-            .await
-            .map_err(|e| e.to_string())
+    async fn schedule(
+        &self,
+        recheck: &Recheck,
+        delay_seconds: i32,
+    ) -> Result<(), crate::aws::Error> {
+        let body = serde_json::to_string(recheck).map_err(|e| {
+            crate::aws::Error::other(
+                "SQS",
+                "SendMessage",
+                crate::source::MessageQueue::url(self),
+                format!("the re-check cannot be written: {e}"),
+            )
+        })?;
+        self.send(&body, delay_seconds).await
     }
 }
 

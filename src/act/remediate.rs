@@ -20,6 +20,7 @@ use crate::aws::Error;
 use crate::config::{Config, Remediation};
 use crate::control::change::{change_of, Change};
 use crate::control::{Control, Criteria, Kind, Parameters, Step};
+use crate::coordination::CoordinationError;
 use crate::finding::ClusterArn;
 use crate::journal::JournalError;
 use crate::state::{Availability, ClusterState, Live};
@@ -31,7 +32,7 @@ pub use super::fix_api::{FixApi, FixApis, ParameterValue};
 /// it (it was paused past its lease, and another task took the cluster over).
 #[async_trait]
 pub trait Fence: Send + Sync {
-    async fn checkpoint(&self, progress: &Progress) -> Result<(), String>;
+    async fn checkpoint(&self, progress: &Progress) -> Result<(), CoordinationError>;
 }
 
 /// No coordination table: this process's lock is the only guard.
@@ -39,7 +40,7 @@ pub struct Unfenced;
 
 #[async_trait]
 impl Fence for Unfenced {
-    async fn checkpoint(&self, _progress: &Progress) -> Result<(), String> {
+    async fn checkpoint(&self, _progress: &Progress) -> Result<(), CoordinationError> {
         Ok(())
     }
 }
@@ -50,7 +51,7 @@ pub enum PassError {
     #[error("{0}")]
     Aws(#[from] Error),
     #[error("the cluster's lease is lost ({0}); no further change made")]
-    Fenced(String),
+    Fenced(CoordinationError),
     /// The change's journal entry could not be written, so the change was
     /// not made; the remediation tries again later.
     #[error("{0}; the change was not made and is tried again later")]

@@ -51,7 +51,7 @@ impl Control for Neptune2 {
 
     fn problems(&self, live: Live<'_>, _criteria: Criteria<'_>) -> Vec<String> {
         match live {
-            Live::Cluster(c) => c.problems(),
+            Live::Cluster(c) => c.audit_log_problems(),
             Live::Snapshot(_) => Vec::new(),
         }
     }

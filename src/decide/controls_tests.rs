@@ -5,6 +5,7 @@
 use super::tests::{config, finding, now, reach};
 use super::*;
 use crate::control::{self, ClusterSetting, SettingValue};
+use crate::control::{Step, SKIP_TAG};
 use crate::state::tests::sample_state;
 use crate::state::{ClusterSettings, SnapshotState};
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, RuleAction};
-use crate::control::{Control, Criteria, Kind};
+use crate::control::{Control, Criteria, Kind, Step};
 use crate::finding::Finding;
 use crate::state::{Availability, ClusterState, Live};
 
@@ -25,8 +25,6 @@ mod screen;
 #[cfg(test)]
 mod tests;
 
-pub use crate::control::neptune2::{audit_log_group, plan};
-pub use crate::control::{Step, SKIP_TAG};
 pub use repeats::{stop_repeated_fix, EarlierFix};
 pub use screen::{out_of_reach, screen, untrusted};
 

@@ -2,6 +2,7 @@
 
 use super::tests::{config, finding, now, reach, remediate_config};
 use super::*;
+use crate::control::{Step, SKIP_TAG};
 use crate::state::tests::sample_state;
 use crate::state::PENDING_REBOOT;
 

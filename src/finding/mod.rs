@@ -19,9 +19,6 @@ use serde_json::Value;
 use self::node::Node;
 use crate::control::ids;
 
-/// The control this crate triages.
-pub const NEPTUNE_2: &str = "Neptune.2";
-
 /// Detail-types of the Security Hub events hubtriage accepts.
 pub const DETAIL_TYPE_IMPORTED: &str = "Security Hub Findings - Imported";
 pub const DETAIL_TYPE_CUSTOM_ACTION: &str = "Security Hub Findings - Custom Action";
@@ -225,10 +222,6 @@ pub struct Note {
 }
 
 impl Finding {
-    pub fn is_neptune2(&self) -> bool {
-        self.control.as_deref() == Some(NEPTUNE_2)
-    }
-
     /// The cluster identifier from the resource ARN (`...:cluster:<id>`), if any.
     pub fn cluster_id(&self) -> Option<&str> {
         self.cluster_arn

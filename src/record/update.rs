@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::decide::{Action, Decision, Step};
+use crate::control::Step;
+use crate::decide::{Action, Decision};
 use crate::finding::{Finding, Workflow};
 use crate::marks::{
     comment, truncate, FIELD_ACTION, FIELD_EXPIRES, FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED,

@@ -288,16 +288,11 @@ impl ClusterState {
             .filter(|m| m.parameter_group_status != IN_SYNC)
     }
 
-    /// Compliant means audit logs really flow: the `audit` export is on AND
-    /// `neptune_enable_audit_log` is 1 AND every member has applied its group.
-    /// (Neptune.2 itself only checks the export.)
-    pub fn is_compliant(&self) -> bool {
-        self.problems().is_empty()
-    }
-
-    /// What keeps the cluster from being compliant, in words that do not name
+    /// What keeps audit logs from flowing (Neptune.2's check, which asks more
+    /// than the control: the `audit` export on AND `neptune_enable_audit_log`
+    /// 1 AND every member has applied its group), in words that do not name
     /// the cluster (findings with the same problems can share one note).
-    pub fn problems(&self) -> Vec<String> {
+    pub fn audit_log_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if !self.exports_audit() {
             problems.push("the audit log export to CloudWatch Logs is off".to_string());
@@ -380,16 +375,19 @@ pub(crate) mod tests {
     #[test]
     fn compliance_needs_export_parameter_and_sync() {
         let mut s = sample_state();
-        assert!(!s.is_compliant());
-        assert_eq!(s.problems().len(), 2);
+        assert!(!s.audit_log_problems().is_empty());
+        assert_eq!(s.audit_log_problems().len(), 2);
         s.exported_logs.push("audit".into());
-        assert!(!s.is_compliant(), "export alone is not enough");
+        assert!(
+            !s.audit_log_problems().is_empty(),
+            "export alone is not enough"
+        );
         s.audit_parameter.value = "1".into();
-        assert!(s.is_compliant());
+        assert!(s.audit_log_problems().is_empty());
         s.members[1].parameter_group_status = PENDING_REBOOT.into();
-        assert!(!s.is_compliant());
+        assert!(!s.audit_log_problems().is_empty());
         assert_eq!(
-            s.problems(),
+            s.audit_log_problems(),
             vec!["1 of 2 instances have not applied the parameter group (reboot pending)"]
         );
     }

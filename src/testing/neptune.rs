@@ -134,7 +134,7 @@ impl FixApi for FakeNeptune {
                 m.parameter_group_status = IN_SYNC.into();
             }
         }
-        if s.is_compliant() {
+        if s.audit_log_problems().is_empty() {
             let mut group = self.log_group.lock().unwrap();
             if group.is_none() {
                 *group = Some(Some(30));
@@ -151,7 +151,7 @@ impl FixApi for FakeNeptune {
         Ok(())
     }
     async fn has_log_stream(&self, _: &str, _: &str) -> Result<bool, Error> {
-        Ok(self.stream && self.state.lock().unwrap().is_compliant())
+        Ok(self.stream && self.state.lock().unwrap().audit_log_problems().is_empty())
     }
 
     async fn modify_cluster(

@@ -29,7 +29,7 @@ pub(crate) struct FakeQueue {
 
 #[async_trait]
 impl RecheckQueue for FakeQueue {
-    async fn schedule(&self, recheck: &Recheck, delay_seconds: i32) -> Result<(), String> {
+    async fn schedule(&self, recheck: &Recheck, delay_seconds: i32) -> Result<(), Error> {
         lock(&self.scheduled).push((recheck.clone(), delay_seconds));
         Ok(())
     }

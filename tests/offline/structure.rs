@@ -11,22 +11,39 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// The layers of `src/`, top (may use everything below) to bottom. A module
-/// may use modules of its own layer and below, never above, and no circle.
-const LAYERS: &[&[&str]] = &[
-    &[
-        "main", "run", "explain", "setup", "health", "history", "report", "undo",
-    ],
-    &["daemon"],
-    &["pipeline"],
-    &["act"],
-    &["enrich", "record", "events", "source"],
-    &["coordination", "journal", "metrics", "pace"],
-    &["decide"],
-    &["aws"],
-    &["config", "control", "finding", "state"],
-    &["marks", "window", "telemetry", "lib"],
-];
+/// README.md's Layout section.
+fn layout() -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("## Layout")
+        .expect("README has a Layout section");
+    let rest = &readme[start + 3..];
+    let end = rest.find("\n## ").map_or(rest.len(), |e| e + 1);
+    rest[..end].to_string()
+}
+
+/// The layers of `src/`, top (may use everything below) to bottom, as
+/// README.md's Layout table lists them: a module may use modules of its own
+/// layer and below, never above, and no circle.
+fn layers() -> Vec<Vec<String>> {
+    layout()
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| layer"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').collect();
+            let modules = cells.get(2).copied().unwrap_or_default();
+            modules
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter(|m| !m.contains('/') || m.ends_with('/'))
+                .map(|m| m.trim_end_matches('/').trim_end_matches(".rs").to_string())
+                .collect()
+        })
+        .filter(|l: &Vec<String>| !l.is_empty())
+        .collect()
+}
 
 struct File {
     /// The module path: `pipeline::dedupe` for `src/pipeline/dedupe.rs`.
@@ -291,14 +308,13 @@ fn the_module_graph_has_no_circle() {
 
 #[test]
 fn no_module_imports_from_a_higher_layer() {
+    let layers = layers();
     let layer = |m: &[String]| -> usize {
         let top = m.first().map(String::as_str).unwrap_or("lib");
-        LAYERS
+        layers
             .iter()
-            .position(|l| l.contains(&top))
-            .unwrap_or_else(|| {
-                panic!("module {top} is in no layer of LAYERS (and README's Layout)")
-            })
+            .position(|l| l.iter().any(|x| x == top))
+            .unwrap_or_else(|| panic!("module {top} is in no layer of README's Layout table"))
     };
     let mut upward = Vec::new();
     for (from, tos) in graph(&files()) {
@@ -420,4 +436,112 @@ fn status_words_are_written_only_in_the_finding_model() {
         })
         .collect();
     assert!(outside.is_empty(), "{outside:?}");
+}
+
+/// The `src/` tree README's Layout draws (the code block's lines up to `tests/`).
+fn readme_tree() -> Vec<String> {
+    let layout = layout();
+    let block = layout
+        .split("```")
+        .nth(1)
+        .expect("Layout has a code block with the tree");
+    block
+        .lines()
+        .skip_while(|l| !l.starts_with("src/"))
+        .take_while(|l| !l.starts_with("tests/"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_src_path_the_readme_names_exists_and_every_module_has_its_line() {
+    let tree = readme_tree();
+    let src = src();
+    // (path, the directory of its line's first entry, which bare names are in)
+    let mut named: Vec<(String, String)> = Vec::new();
+    let mut dir = String::new();
+    for line in &tree {
+        if line.starts_with("  ") && !line.starts_with("   ") {
+            let first = line.split_whitespace().next().unwrap_or_default();
+            dir = match first.rfind('/') {
+                Some(i) => first[..=i].to_string(),
+                None => String::new(),
+            };
+        }
+        for word in line
+            .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | ';' | ':' | '`'))
+        {
+            let is_path =
+                word.ends_with(".rs") || (word.ends_with('/') && word.len() > 1 && word != "src/");
+            if is_path
+                && word.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '/' | '.')
+                })
+            {
+                named.push((word.to_string(), dir.clone()));
+            }
+        }
+    }
+    assert!(named.len() > 30, "the tree's paths were found: {named:?}");
+    let missing: Vec<String> = named
+        .iter()
+        .filter(|(p, d)| !src.join(p).exists() && !src.join(format!("{d}{p}")).exists())
+        .map(|(p, d)| format!("{p} (in {d})"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README's Layout names paths src/ does not have: {missing:?}"
+    );
+    // Every top-level module has a line of its own in the tree and a layer.
+    let layers: Vec<String> = layers().concat();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let module = name.trim_end_matches(".rs").to_string();
+        if module == "testing" {
+            continue;
+        }
+        let shown = if path.is_dir() {
+            format!("{name}/")
+        } else {
+            name.clone()
+        };
+        let has_line = tree.iter().any(|l| {
+            let t = l.trim_start();
+            t.starts_with(&shown)
+                || t.starts_with(&format!("{module}/"))
+                || t.starts_with(&format!("{module}.rs"))
+        });
+        assert!(has_line, "README's Layout tree has no line for src/{shown}");
+        assert!(
+            layers.contains(&module) || module == "lib",
+            "README's Layout table puts src/{shown} in no layer"
+        );
+    }
+}
+
+#[test]
+fn no_control_id_is_spelled_outside_the_controls() {
+    let mut found = Vec::new();
+    for f in files() {
+        if f.rel.starts_with("control/") {
+            continue;
+        }
+        for line in f.code.lines() {
+            let code = line.split("//").next().unwrap_or_default();
+            let mut rest = code;
+            while let Some(at) = rest.find("\"Neptune.") {
+                let tail = &rest[at + 9..];
+                let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+                if !digits.is_empty() && tail[digits.len()..].starts_with('"') {
+                    found.push(format!("{}: {}", f.rel, line.trim()));
+                }
+                rest = tail;
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "control ids spelled outside src/control/: {found:#?}"
+    );
 }

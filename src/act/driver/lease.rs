@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::act::remediate::{Fence, Progress};
-use crate::coordination::{Coordinator, Held};
+use crate::coordination::{CoordinationError, Coordinator, Held};
 
 /// A cluster's lease: this process's worker, and the coordination table's
 /// lease when there is one (renewed while held, released when dropped).
@@ -57,14 +57,13 @@ impl ClusterLease {
 
 #[async_trait::async_trait]
 impl Fence for ClusterLease {
-    async fn checkpoint(&self, progress: &Progress) -> Result<(), String> {
+    async fn checkpoint(&self, progress: &Progress) -> Result<(), CoordinationError> {
         let Some((c, item, _)) = &self.table else {
             return Ok(());
         };
-        let json = serde_json::to_string(progress).map_err(|e| e.to_string())?;
-        c.save_progress(item, &json)
-            .await
-            .map_err(|e| e.to_string())
+        let json = serde_json::to_string(progress)
+            .map_err(|e| CoordinationError::Reply(format!("the progress cannot be saved: {e}")))?;
+        c.save_progress(item, &json).await
     }
 }
 

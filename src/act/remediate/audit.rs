@@ -64,7 +64,7 @@ impl Pass<'_> {
         let p = ParameterValue {
             name: AUDIT_PARAMETER.to_string(),
             value: "1".to_string(),
-            apply_method: "pending-reboot".to_string(),
+            apply_method: crate::state::PENDING_REBOOT.to_string(),
         };
         let set = self.api.set_parameters(self.arn.region, group, &[p]).await;
         self.journal_ended(entry, &set).await;
@@ -214,7 +214,7 @@ impl Pass<'_> {
         let Some(state) = self.cluster() else {
             return Ok(not_a_cluster());
         };
-        let problems = state.problems();
+        let problems = state.audit_log_problems();
         if !problems.is_empty() {
             if self.policy.reboot == RebootPolicy::Never
                 && state.exports_audit()

@@ -184,7 +184,7 @@ async fn a_busy_cluster_waits_and_a_skipped_one_is_refused() {
     assert!(api.mutating().is_empty());
 
     let mut s = sample_state();
-    s.tags.insert(crate::decide::SKIP_TAG.into(), "1".into());
+    s.tags.insert(crate::control::SKIP_TAG.into(), "1".into());
     let api = FakeNeptune::new(s);
     let r = pass(
         &api,
@@ -271,9 +271,14 @@ struct Recording {
 
 #[async_trait]
 impl Fence for Recording {
-    async fn checkpoint(&self, progress: &Progress) -> Result<(), String> {
+    async fn checkpoint(
+        &self,
+        progress: &Progress,
+    ) -> Result<(), crate::coordination::CoordinationError> {
         if self.lost {
-            return Err("another task holds the cluster".into());
+            return Err(crate::coordination::CoordinationError::Lost(
+                "cluster#orders-graph".into(),
+            ));
         }
         let made = self.api.as_ref().map_or(0, |a| a.mutating().len());
         self.saved.lock().unwrap().push((progress.clone(), made));
