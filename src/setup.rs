@@ -33,7 +33,7 @@ pub fn event_pattern() -> Value {
     let standard_specific: Vec<String> = routed
         .iter()
         .map(|id| id.to_string())
-        .chain(ids::NEPTUNE.iter().map(|id| format!("CT.{id}")))
+        .chain(ids::triaged().iter().map(|id| format!("CT.{id}")))
         .collect();
     let asff = |control: Value| {
         json!({

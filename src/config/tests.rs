@@ -434,11 +434,17 @@ fn controls_settings_and_rule_controls_are_read_and_checked() {
     );
     assert!(parse("").unwrap().controls.of("Neptune.5").is_none());
 
-    let e = error("[[rule]]\nname = \"x\"\naction = \"ticket\"\ncontrols = [\"Neptune.10\"]\n");
-    assert!(
-        e.contains("rule[0].controls") && e.contains("unknown control \"Neptune.10\""),
-        "{e}"
+    // Which ids exist is the registry's to say.
+    let unknown = |toml: &str| crate::control::check_settings(&parse(toml).unwrap()).unwrap_err();
+    let (key, e) =
+        unknown("[[rule]]\nname = \"x\"\naction = \"ticket\"\ncontrols = [\"Neptune.10\"]\n");
+    assert_eq!(key, "rule[0].controls");
+    assert!(e.contains("unknown control \"Neptune.10\""), "{e}");
+    let (key, e) = unknown(
+        "[[suppress]]\nname = \"x\"\nreason = \"r\"\nexpires = \"2099-01-01\"\ncontrols = \"CT.Neptune.4\"\n",
     );
+    assert_eq!(key, "suppress[0].controls");
+    assert!(e.contains("expected one of Neptune.1, Neptune.2"), "{e}");
     let e = error("[[rule]]\nname = \"x\"\naction = \"ticket\"\ncontrols = []\n");
     assert!(
         e.contains("rule[0].controls") && e.contains("at least one"),
@@ -461,8 +467,26 @@ fn controls_settings_and_rule_controls_are_read_and_checked() {
         &parse("[controls.\"Neptune.5\"]\nmin_retention_days = 10\n").unwrap()
     )
     .is_ok());
-    let e = error("[controls.\"RDS.7\"]\n");
+    let (key, e) = unknown("[controls.\"RDS.7\"]\n");
+    assert_eq!(key, "controls.\"RDS.7\"");
     assert!(e.contains("unknown control \"RDS.7\""), "{e}");
+    // Any case, and the environment's `_` for the dot; the override wins.
+    let c = Config::from_toml_with_env(
+        "t.toml",
+        "[controls.\"NEPTUNE.5\"]\nmin_retention_days = 14\n",
+        vec![(
+            "HUBTRIAGE__CONTROLS__NEPTUNE_5__MIN_RETENTION_DAYS".into(),
+            "21".into(),
+        )],
+    )
+    .unwrap();
+    assert_eq!(
+        c.controls
+            .of("Neptune.5")
+            .and_then(|t| t.min_retention_days),
+        Some(21)
+    );
+    assert!(crate::control::check_settings(&c).is_ok());
     let e = error("[controls.\"Neptune.5\"]\nmin_days = 10\n");
     assert!(e.contains("unknown"), "{e}");
 }

@@ -1,24 +1,11 @@
-//! The ids of the controls hubtriage triages, as findings spell them. A leaf:
-//! the parsers, the config and the registry all read it.
+//! The ids of the controls hubtriage triages, as findings spell them.
 //!
-//! - Security Hub's Neptune controls, `Neptune.1` … `Neptune.9`; standard-specific
-//!   findings of the AWS Control Tower standard write them `CT.Neptune.N`.
+//! - The registry's controls ([`triaged`], from [`super::all`]: no second
+//!   list); standard-specific findings of the AWS Control Tower standard write
+//!   them `CT.Neptune.N` ([`crate::finding::normalize_control_id`]).
 //! - RDS controls that Security Hub also evaluates on Neptune resources: each
 //!   is decided as the Neptune control that checks the same thing, or ignored
 //!   with the reason none does.
-
-/// Every Neptune control, in order.
-pub const NEPTUNE: [&str; 9] = [
-    "Neptune.1",
-    "Neptune.2",
-    "Neptune.3",
-    "Neptune.4",
-    "Neptune.5",
-    "Neptune.6",
-    "Neptune.7",
-    "Neptune.8",
-    "Neptune.9",
-];
 
 /// An RDS control that can fire on Neptune resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,30 +47,30 @@ pub const RDS: [RdsTwin; 5] = [
     },
 ];
 
-/// A control id as findings write it, without the Control Tower prefix.
-pub fn normalize(id: &str) -> &str {
-    id.strip_prefix("CT.").unwrap_or(id)
+/// The id of every control hubtriage triages, in the registry's order.
+pub fn triaged() -> Vec<&'static str> {
+    super::all().iter().map(|c| c.id()).collect()
 }
 
-/// A Neptune control id (`Neptune.4`), or an RDS control that fires on Neptune.
+/// A triaged control id (`Neptune.4`), or an RDS control that fires on Neptune.
 pub fn is_known(id: &str) -> bool {
-    is_neptune(id) || rds(id).is_some()
+    is_triaged(id) || rds(id).is_some()
 }
 
-pub fn is_neptune(id: &str) -> bool {
-    NEPTUNE.contains(&id)
+/// Whether the registry has a control `id` (exactly as the registry spells it).
+pub fn is_triaged(id: &str) -> bool {
+    super::all().iter().any(|c| c.id() == id)
 }
 
 pub fn rds(id: &str) -> Option<&'static RdsTwin> {
     RDS.iter().find(|r| r.id == id)
 }
 
-/// The ids an EventBridge rule routes: every Neptune control and the RDS
+/// The ids an EventBridge rule routes: every triaged control and the RDS
 /// controls decided as one.
 pub fn routed() -> Vec<&'static str> {
-    NEPTUNE
-        .iter()
-        .copied()
+    triaged()
+        .into_iter()
         .chain(RDS.iter().filter(|r| r.neptune.is_some()).map(|r| r.id))
         .collect()
 }
@@ -94,8 +81,6 @@ mod tests {
 
     #[test]
     fn ids_as_findings_write_them() {
-        assert_eq!(normalize("CT.Neptune.4"), "Neptune.4");
-        assert_eq!(normalize("Neptune.4"), "Neptune.4");
         assert!(is_known("RDS.7") && is_known("Neptune.9"));
         assert!(!is_known("Neptune.10") && !is_known("RDS.8") && !is_known("EC2.1"));
         assert_eq!(routed().len(), 12);

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::finding::normalize_control_id;
 use crate::state::Live;
 
 pub mod change;
@@ -259,31 +260,35 @@ pub trait Control: Send + Sync {
     }
 }
 
-/// Every control, Neptune.1 to Neptune.9.
-pub fn all() -> [&'static dyn Control; 9] {
-    [
-        &neptune1::CONTROL,
-        &neptune2::CONTROL,
-        &neptune3::CONTROL,
-        &neptune4::CONTROL,
-        &neptune5::CONTROL,
-        &neptune6::CONTROL,
-        &neptune7::CONTROL,
-        &neptune8::CONTROL,
-        &neptune9::CONTROL,
-    ]
+/// Every control hubtriage triages, in order: the registry. A control is
+/// its module above and one line here.
+static REGISTRY: &[&dyn Control] = &[
+    &neptune1::CONTROL,
+    &neptune2::CONTROL,
+    &neptune3::CONTROL,
+    &neptune4::CONTROL,
+    &neptune5::CONTROL,
+    &neptune6::CONTROL,
+    &neptune7::CONTROL,
+    &neptune8::CONTROL,
+    &neptune9::CONTROL,
+];
+
+/// Every control, in the registry's order.
+pub fn all() -> &'static [&'static dyn Control] {
+    REGISTRY
 }
 
 /// The control `id` names (`Neptune.4`, `CT.Neptune.4`).
 pub fn by_id(id: &str) -> Option<&'static dyn Control> {
-    let id = ids::normalize(id);
-    all().into_iter().find(|c| c.id() == id)
+    let id = normalize_control_id(id);
+    all().iter().copied().find(|c| c.id() == id)
 }
 
 /// The control that decides a finding of `id`: a Neptune control, or the
 /// Neptune control an RDS control is decided as.
 pub fn deciding(id: &str) -> Option<&'static dyn Control> {
-    let id = ids::normalize(id);
+    let id = normalize_control_id(id);
     by_id(id).or_else(|| ids::rds(id).and_then(|r| r.neptune).and_then(by_id))
 }
 
@@ -298,14 +303,35 @@ pub fn iam_actions() -> Vec<&'static str> {
     actions
 }
 
-/// The `[controls."<id>"]` settings the config gives a control that does
-/// not take them: (key, message), as a config error names them.
+/// The config's control ids and settings, checked against the registry:
+/// every `[controls."<id>"]`, `[[rule]] controls` and `[[suppress]]
+/// controls` names a control hubtriage triages, and each `[controls."<id>"]`
+/// table holds only keys its control takes. `Err`: (key, message), as a
+/// config error names them. Every command that loads a config runs it.
 pub fn check_settings(config: &Config) -> Result<(), (String, String)> {
-    for (id, table) in &config.controls.0 {
-        let takes = by_id(id).map_or(&[][..], |c| c.config_keys());
-        if let Some(key) = table.keys().into_iter().find(|k| !takes.contains(k)) {
+    let unknown = |id: &str| {
+        format!(
+            "unknown control {:?}; expected one of {}",
+            id,
+            ids::triaged().join(", ")
+        )
+    };
+    let rules = config.rule.iter().map(|r| ("rule", &r.controls));
+    let suppressions = config.suppress.iter().map(|s| ("suppress", &s.controls));
+    let lists = rules.enumerate().chain(suppressions.enumerate());
+    for (i, (table, controls)) in lists {
+        if let Some(id) = controls.iter().flatten().find(|id| !ids::is_triaged(id)) {
+            return Err((format!("{table}[{i}].controls"), unknown(id)));
+        }
+    }
+    for (key, table) in &config.controls.0 {
+        let Some(control) = all().iter().find(|c| c.id().eq_ignore_ascii_case(key)) else {
+            return Err((format!("controls.\"{key}\""), unknown(key)));
+        };
+        let (id, takes) = (control.id(), control.config_keys());
+        if let Some(setting) = table.keys().into_iter().find(|k| !takes.contains(k)) {
             return Err((
-                format!("controls.\"{id}\".{key}"),
+                format!("controls.\"{key}\".{setting}"),
                 format!(
                     "{id} has no such setting (it takes {})",
                     if takes.is_empty() {
@@ -339,7 +365,12 @@ mod tests {
     #[test]
     fn the_registry_has_every_neptune_control_once() {
         let listed: Vec<&str> = all().iter().map(|c| c.id()).collect();
-        assert_eq!(listed, ids::NEPTUNE);
+        let mut once = listed.clone();
+        once.sort_unstable();
+        once.dedup();
+        assert_eq!(once.len(), listed.len(), "an id twice: {listed:?}");
+        assert_eq!(listed.first(), Some(&"Neptune.1"));
+        assert_eq!(listed.last(), Some(&"Neptune.9"));
         assert_eq!(deciding("RDS.7").map(|c| c.id()), Some("Neptune.4"));
         assert_eq!(deciding("CT.Neptune.5").map(|c| c.id()), Some("Neptune.5"));
         assert!(deciding("RDS.2").is_none());

@@ -337,9 +337,16 @@ fn control_tower_and_generator_ids_name_the_same_control() {
         "aws-foundational-security-best-practices/v/1.0.0/Neptune.8",
     );
     assert_eq!(generated.as_deref(), Some("Neptune.8"));
-    assert_eq!(
-        crate::finding::control_of(None, None, "nist/v/5/EC2.1"),
-        None
+    // Another service's control is named as such, and not triaged.
+    let other = crate::finding::control_of(None, None, "nist/v/5/EC2.1");
+    assert_eq!(other.as_deref(), Some("EC2.1"));
+    let d = on_cluster("EC2.1", &sample_state(), REMEDIATE);
+    assert_eq!(d.action, Action::Ignore);
+    assert!(
+        d.reason
+            .contains("for EC2.1, which hubtriage does not triage"),
+        "{}",
+        d.reason
     );
 }
 

@@ -111,7 +111,7 @@ fn not_triaged(control: Option<&str>) -> String {
             "The finding is for {}, which hubtriage does not triage (it triages {first} to {last}; the id holds characters no control id has, shown escaped).",
             shown(id)
         ),
-        Some(id) => match ids::rds(ids::normalize(id)) {
+        Some(id) => match ids::rds(crate::finding::normalize_control_id(id)) {
             Some(rds) if rds.neptune.is_none() => format!("The finding is for {id}: {}.", rds.why_none),
             _ => format!(
                 "The finding is for {id}, which hubtriage does not triage (it triages {first} to {last})."

@@ -93,7 +93,7 @@ pub(super) fn parse_finding(
 }
 
 /// `Compliance.SecurityControlId`, else `ProductFields.ControlId`, else the
-/// last part of `GeneratorId` when it names a control hubtriage knows.
+/// last part of `GeneratorId` when it has a control id's shape.
 fn control(
     node: &Node<'_>,
     compliance: &Node<'_>,

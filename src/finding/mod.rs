@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use self::node::Node;
-use crate::control::ids;
 
 /// Detail-types of the Security Hub events hubtriage accepts.
 pub const DETAIL_TYPE_IMPORTED: &str = "Security Hub Findings - Imported";
@@ -327,6 +326,29 @@ pub fn parse_event(body: &[u8]) -> Result<Vec<Finding>, ParseError> {
         .collect()
 }
 
+/// A control id as findings write it, without the AWS Control Tower
+/// standard's prefix: `CT.Neptune.4` → `Neptune.4`.
+pub fn normalize_control_id(id: &str) -> &str {
+    id.strip_prefix("CT.").unwrap_or(id)
+}
+
+/// Whether `id` has the shape of a Security Hub control id: a service name
+/// (letters and digits, starting with a letter), a dot, a number
+/// (`Neptune.4`, `RDS.7`, `EC2.1`); a generator id's last part that is not
+/// one (`1.1` of a CIS rule) names no control.
+fn is_control_id(id: &str) -> bool {
+    let Some((service, number)) = id.split_once('.') else {
+        return false;
+    };
+    service
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && service.chars().all(|c| c.is_ascii_alphanumeric())
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+}
+
 /// The finding's control from its parts, whichever source the finding came
 /// from (an event, or GetFindings): the consolidated `SecurityControlId`, else
 /// the standard-specific `ProductFields.ControlId`, else the `GeneratorId`.
@@ -338,10 +360,10 @@ pub fn control_of(
     let generator_control = generator_id
         .rsplit('/')
         .next()
-        .filter(|last| generator_id.contains('/') && ids::is_known(ids::normalize(last)))
-        .map(|last| ids::normalize(last).to_string());
+        .filter(|last| generator_id.contains('/') && is_control_id(normalize_control_id(last)))
+        .map(|last| normalize_control_id(last).to_string());
     security_control_id
-        .or(product_control_id.map(|id| ids::normalize(&id).to_string()))
+        .or(product_control_id.map(|id| normalize_control_id(&id).to_string()))
         .or(generator_control)
 }
 

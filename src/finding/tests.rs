@@ -107,6 +107,28 @@ fn standard_specific_findings_are_recognised() {
         Some("Neptune.2")
     );
 
+    // A generator id's last part names a control only in a control id's shape.
+    for (generator, control) in [
+        ("cis-aws-foundations-benchmark/v/1.2.0/1.1", None),
+        (
+            "aws-foundational-security-best-practices/v/1.0.0/EC2.1",
+            Some("EC2.1"),
+        ),
+        (
+            "arn:aws:securityhub:::ruleset/x/rule/CT.Neptune.7",
+            Some("Neptune.7"),
+        ),
+        ("x/Neptune.", None),
+        ("x/.4", None),
+        ("Neptune.4", None),
+    ] {
+        assert_eq!(
+            super::control_of(None, None, generator).as_deref(),
+            control,
+            "{generator}"
+        );
+    }
+
     let mut v = sample();
     v["detail"]["findings"][0]["Compliance"]["SecurityControlId"] = Value::from("Neptune.1");
     v["detail"]["findings"][0]["GeneratorId"] = Value::from("security-control/Neptune.1");
