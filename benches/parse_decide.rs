@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use divan::{black_box, Bencher};
 
 use hubtriage::config::Config;
-use hubtriage::decide::{decide, Reach};
+use hubtriage::decide::{decide, AccountReach};
 use hubtriage::finding::parse_event;
 use hubtriage::state::cli::{
     self, DescribeDbClusterParameters, DescribeDbClusters, ListTagsForResource,
@@ -46,7 +46,7 @@ fn inputs() -> (Config, ClusterState) {
 #[divan::bench]
 fn parse_and_decide(bencher: Bencher) {
     let (config, state) = inputs();
-    let reach = Reach::own("111122223333");
+    let reach = AccountReach::own("111122223333");
     let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
     bencher.bench_local(|| {
         let findings = parse_event(black_box(EVENT.as_bytes())).expect("the sample parses");
@@ -67,7 +67,7 @@ fn parse(bencher: Bencher) {
 #[divan::bench]
 fn decide_only(bencher: Bencher) {
     let (config, state) = inputs();
-    let reach = Reach::own("111122223333");
+    let reach = AccountReach::own("111122223333");
     let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
     let findings = parse_event(EVENT.as_bytes()).expect("the sample parses");
     bencher.bench_local(|| decide(black_box(&findings[0]), Some(&state), &config, &reach, now));

@@ -12,8 +12,11 @@ venv). Steps:
    over them (decision: ticket). Every import, and every update, emits an
    event onto the queue, as Security Hub does.
 3. Run `hubtriage run --until-empty` (release build, default configuration
-   apart from the queue and the rules) until the queue is drained; count its
-   calls from the emulator's call log and its peak RSS.
+   apart from the queue, the rules and the journal's table) until the queue
+   is drained; count its calls from the emulator's call log, its peak RSS and
+   its CPU time. The journal's DynamoDB table is served by a second emulator
+   process (in AWS it is its own service; --shared-emulator serves it from
+   the first), and --no-journal runs without one.
 4. Import K more findings (K = min(N, --naive-findings)) and drain them with
    the naive consumer below: one message at a time, one DescribeDBClusters,
    one ListTagsForResource and one BatchUpdateFindings per finding (its own
@@ -27,6 +30,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import subprocess
 import sys
 import tempfile
@@ -221,7 +225,7 @@ def depth(sqs, url):
     return int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])
 
 
-def run_hubtriage(emu, binary, url, workdir, extra=""):
+def run_hubtriage(emu, binary, url, workdir, extra="", dynamodb=None):
     config = pathlib.Path(workdir) / "bench.toml"
     config.write_text(f"""
 [[rule]]
@@ -244,9 +248,12 @@ interval_seconds = 1
 """)
     env = emu.env()
     env["RUST_LOG"] = "warn"
+    if dynamodb:
+        env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb
     out_path = pathlib.Path(workdir) / "hubtriage.out"
     err_path = pathlib.Path(workdir) / "hubtriage.err"
     started = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak_kib = 0
     with open(out_path, "w") as out, open(err_path, "w") as err:
         proc = subprocess.Popen([binary, "run", "--until-empty", "--config", str(config)],
@@ -257,6 +264,10 @@ interval_seconds = 1
             time.sleep(0.2)
         rc = proc.returncode
     seconds = time.monotonic() - started
+    # The daemon's own CPU time (user + system): the children reaped since
+    # it started are it alone (the emulator still runs).
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if rc != 0:
         raise SystemExit(f"bench: hubtriage exited {rc}; see {err_path}")
     latencies, totals = [], {}
@@ -271,6 +282,7 @@ interval_seconds = 1
         for k, x in v.items():
             if isinstance(x, int):
                 totals[k] = totals.get(k, 0) + x
+    totals["cpu_seconds"] = cpu
     return seconds, peak_kib / 1024, latencies, totals
 
 
@@ -338,6 +350,11 @@ def main():
     ap.add_argument("--no-journal", action="store_true",
                     help="run without [journal] (by default hubtriage journals every decision "
                          "in a DynamoDB table, as a production deployment does)")
+    ap.add_argument("--shared-emulator", action="store_true",
+                    help="serve the journal's DynamoDB from the emulator process that serves "
+                         "SQS and Security Hub (by default a second emulator process serves it: "
+                         "in AWS it is its own service, and here one Python process would make "
+                         "the journal's writes and the queue's calls wait on each other)")
     ap.add_argument("--controls", default="Neptune.2",
                     help="comma-separated cluster controls the findings are spread over "
                          "round-robin (e.g. Neptune.1,Neptune.2,Neptune.4,Neptune.5,"
@@ -352,25 +369,28 @@ def main():
         raise SystemExit("bench: N and M must be at least 1")
 
     emu = Emulator(sys.executable)
+    # The journal's DynamoDB: its own emulator process unless --shared-emulator.
+    store = emu if args.no_journal or args.shared_emulator else Emulator(sys.executable)
     try:
         workdir = emu.dir
         url, dlq = setup_queue(emu)
         sqs = client(emu, "sqs")
         log(f"creating {args.clusters} clusters")
         arns = create_clusters(emu, args.clusters)
-        journal = "" if args.no_journal else create_journal(emu)
+        journal = "" if args.no_journal else create_journal(store)
         log(f"importing {args.findings} findings")
         load(emu, sqs, url, findings(arns, 0, args.findings, controls))
 
         log("hubtriage draining the queue" + ("" if args.no_journal else " (with the journal)"))
         seconds, rss, latencies, totals = run_hubtriage(emu, args.binary, url, workdir,
-                                                        args.config_extra + journal)
+                                                        args.config_extra + journal,
+                                                        dynamodb=store.moto)
         n = args.findings
         updates = emu.calls("securityhub", "BatchUpdateFindings")
         describes = emu.calls("rds", "DescribeDBClusters")
         sqs_calls = [c for c in emu.calls("sqs") if c["operation"] in SQS_OPS]
-        dynamodb_calls = emu.calls("dynamodb")
-        entries = 0 if args.no_journal else journal_entries(emu)
+        dynamodb_calls = store.calls("dynamodb")
+        entries = 0 if args.no_journal else journal_entries(store)
         recorded = totals.get("Recorded", 0)
         if recorded != n or totals.get("FindingsFailed", 0):
             log(f"warning: {recorded} of {n} recorded, {totals.get('FindingsFailed', 0)} failed")
@@ -397,10 +417,13 @@ def main():
             "dynamodb_calls_per_finding": round(len(dynamodb_calls) / n, 4),
             "journal": not args.no_journal,
             "journal_entries": entries,
+            "journal_emulator": "none" if args.no_journal else (
+                "shared" if args.shared_emulator else "separate"),
             "p50_ms": percentile(latencies, 50),
             "p99_ms": percentile(latencies, 99),
             "latency_samples": len(latencies),
             "peak_rss_mib": round(rss, 1),
+            "hubtriage_cpu_ms_per_finding": round(1000 * totals.get("cpu_seconds", 0) / n, 3),
             "recorded": recorded,
             "findings_failed": totals.get("FindingsFailed", 0),
             "dlq_messages": dlq_depth,
@@ -417,6 +440,8 @@ def main():
         print(f"written to {out}")
     finally:
         emu.stop()
+        if store is not emu:
+            store.stop()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::control::Kind;
 use crate::decide::{
-    decide_on, deciding_control, out_of_reach, resource_kind, screen, Decision, Reach,
+    decide_on, deciding_control, out_of_reach, resource_kind, screen, AccountReach, Decision,
 };
 use crate::finding::{parse_event, Finding};
 use crate::state::{cli, AuditParameter, LiveState};
@@ -192,7 +192,7 @@ pub fn explain(
         .map(|f| {
             // With no account given and no cluster listed, the outputs are taken
             // to come from the finding's own account.
-            let reach = Reach::own(own_account.as_deref().unwrap_or(&f.account))
+            let reach = AccountReach::own(own_account.as_deref().unwrap_or(&f.account))
                 .with_role(config.accounts.role_arn.is_some());
             // A cluster named only by its resource id is looked up in the
             // listing, as the daemon looks it up live.

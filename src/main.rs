@@ -77,6 +77,12 @@ enum Command {
     Report(ReportArgs),
     /// Put a change from the journal back (prints what it would do without --apply).
     Undo(UndoArgs),
+    /// Print the controls hubtriage triages: what passes, the fix, its class and IAM actions.
+    Controls {
+        /// markdown (the README's table) or json (an array, one object a control).
+        #[arg(long, value_name = "FORMAT", default_value = "markdown", value_parser = hubtriage::control::table::Format::parse)]
+        format: hubtriage::control::table::Format,
+    },
     /// Exit 0 only while the receive loop has made progress recently (container health check).
     Healthcheck {
         #[command(flatten)]
@@ -263,6 +269,7 @@ fn main() -> ExitCode {
         Command::History(args) => history(args),
         Command::Report(args) => report(args),
         Command::Undo(args) => undo(args),
+        Command::Controls { format } => print_out(&hubtriage::control::table::render(format)),
         Command::Healthcheck {
             source,
             max_age_seconds,
@@ -329,11 +336,7 @@ fn explain_live(
     now: DateTime<Utc>,
 ) -> Result<hubtriage::decide::Decision, CliError> {
     use hubtriage::explain::live::LiveError;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::failure)?;
-    runtime
+    current_thread()?
         .block_on(hubtriage::explain::live::explain_live(
             config, finding_id, now,
         ))
@@ -388,11 +391,7 @@ fn check_config(source: &ConfigSource, now: Option<DateTime<Utc>>) -> Result<(),
 /// `hubtriage setup`: what changed (or would) on stdout, a line each.
 fn setup(source: &ConfigSource, dry_run: bool) -> Result<(), CliError> {
     let (config, queue) = load_with_queue(source)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::failure)?;
-    let changes = runtime
+    let changes = current_thread()?
         .block_on(async {
             let sdk = hubtriage::aws::load().await;
             hubtriage::setup::Setup::new(&sdk, dry_run)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::act::driver::Executor;
+use crate::act::driver::RemediationDriver;
 use crate::act::neptune_api::AwsFixApi;
 use crate::act::recheck::Limiter;
 use crate::act::settle::Sweeper;
@@ -18,7 +18,7 @@ use crate::aws::accounts::{own_identity, Accounts, Identity, RoleSettings};
 use crate::config::{Config, Mode, TicketKind};
 use crate::coordination::DynamoCoordinator;
 use crate::daemon::{self, Settings};
-use crate::decide::Reach;
+use crate::decide::AccountReach;
 use crate::enrich::cache::CachedReader;
 use crate::enrich::neptune::NeptuneReader;
 use crate::events::Publisher;
@@ -63,7 +63,7 @@ pub async fn run(
     let tickets = ticket_sink(&config, &sdk).map_err(RunError::Usage)?;
     let config = Arc::new(config);
     let Identity { account, partition } = own_identity(&sdk).await.map_err(RunError::Identity)?;
-    let reach = Reach::own(&account)
+    let reach = AccountReach::own(&account)
         .in_partition(partition)
         .with_role(role.is_some());
     match &role {
@@ -205,7 +205,7 @@ fn sweeper(
 fn pipeline(
     sdk: &aws_config::SdkConfig,
     config: Arc<Config>,
-    reach: Reach,
+    reach: AccountReach,
     accounts: Arc<Accounts>,
     tickets: Arc<dyn TicketSink>,
     queue: &Queue,
@@ -236,12 +236,12 @@ fn pipeline(
     });
     let journal = journal(sdk, &config);
     let sweeper = sweeper(sdk, &config, &journal, &neptune, &accounts, &pacer);
-    let executor = (config.remediation.mode == Mode::Apply).then(|| {
+    let driver = (config.remediation.mode == Mode::Apply).then(|| {
         let limiter = Limiter::new(
             config.remediation.max_concurrent,
             config.remediation.max_per_hour,
         );
-        Executor::new(
+        RemediationDriver::new(
             Arc::new(AwsFixApi::new(
                 sdk,
                 neptune.clone(),
@@ -271,7 +271,7 @@ fn pipeline(
         )),
         findings: hub,
         tickets,
-        executor,
+        driver,
         recorder,
         events,
         metrics,

@@ -24,7 +24,7 @@ use crate::control::change::{current_value, Change, NONE};
 use crate::control::{ClusterSetting, SettingValue, SKIP_TAG};
 use crate::enrich::neptune::ClusterReader;
 use crate::journal::{Entry, Filter, Journal, JournalError, Kind, Outcome};
-use crate::state::{Live, LiveState, AUDIT_PARAMETER};
+use crate::state::{LiveResource, LiveState, AUDIT_PARAMETER};
 
 /// The calls only `undo` makes in a member account, as IAM actions (the
 /// others are the fixes' own).
@@ -173,7 +173,7 @@ async fn now_value(
     api: &dyn FixApi,
     region: &str,
     change: &Change,
-    live: Live<'_>,
+    live: LiveResource<'_>,
 ) -> Result<String, UndoError> {
     if let Some(v) = current_value(change, live) {
         return Ok(v);
@@ -249,7 +249,7 @@ fn revert_of(
 pub async fn plan(
     api: &dyn FixApi,
     changes: &[&Entry],
-    live: Live<'_>,
+    live: LiveResource<'_>,
     options: &Options,
 ) -> Result<Plan, UndoError> {
     let created: Vec<String> = changes
@@ -484,7 +484,7 @@ pub async fn run(config: &Config, id: &str, options: &Options) -> Result<Vec<Str
     let sdk = crate::aws::load().await;
     let journal = crate::journal::DynamoJournal::new(&sdk, &table.table, table.keep_days);
     let identity = own_identity(&sdk).await?;
-    let reach = crate::decide::Reach::own(&identity.account).with_role(role.is_some());
+    let reach = crate::decide::AccountReach::own(&identity.account).with_role(role.is_some());
     if let Some(entry) = journal.get(id).await? {
         if let Some(why) = reach.refuses(&entry.account) {
             return Err(UndoError::Usage(why));

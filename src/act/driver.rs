@@ -12,7 +12,7 @@ use super::recheck::{Limiter, Recheck, RecheckQueue};
 use super::remediate::{pass, ChangeLog, FixApis, Job, PassError, PassResult, Progress};
 use crate::config::{Config, Mode, Remediation};
 use crate::control::{self, Control, Criteria};
-use crate::coordination::{cluster_item, CoordinationError, Coordinator, Held};
+use crate::coordination::{cluster_item, CoordinationError, Coordinator, LeaseRenewal};
 use crate::decide::{Action, Decision};
 use crate::finding::Finding;
 use crate::journal::{Entry, Journal, JournalError};
@@ -20,14 +20,14 @@ use crate::lock;
 use crate::marks::{FIELD_REMEDIATION, FIELD_REMEDIATION_STARTED};
 use crate::metrics::Metrics;
 use crate::record::{describe_plan, FindingUpdate};
-use crate::state::Live;
+use crate::state::LiveResource;
 
 /// A remediation marked in progress is trusted to be carried on by its
 /// re-checks for this long (a week's maintenance window, and a day).
 const IN_PROGRESS_TRUSTED_FOR_DAYS: i64 = 8;
 
 /// What remediation in `apply` mode needs.
-pub struct Executor {
+pub struct RemediationDriver {
     /// The remediation's calls, in the finding's account.
     api: Arc<dyn FixApis>,
     rechecks: Arc<dyn RecheckQueue>,
@@ -47,7 +47,7 @@ pub struct Executor {
 /// Whether a pass is the remediation's first (its in-progress note is
 /// written then) or carries one on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PassOf {
+enum PassOrder {
     First,
     Later,
 }
@@ -85,7 +85,7 @@ pub enum Turn {
     Waiting(Option<(Decision, FindingUpdate)>),
 }
 
-impl Executor {
+impl RemediationDriver {
     /// `coordination`: `[coordination] table`'s, for leases across tasks
     /// (the limiter should count in the same table: [`Limiter::shared`]).
     pub fn new(
@@ -95,8 +95,8 @@ impl Executor {
         coordination: Option<Arc<dyn Coordinator>>,
         config: Arc<Config>,
         metrics: Arc<Metrics>,
-    ) -> Executor {
-        Executor {
+    ) -> RemediationDriver {
+        RemediationDriver {
             api,
             rechecks,
             limiter,
@@ -109,7 +109,7 @@ impl Executor {
     }
 
     /// Journals every change in `journal` before it is made.
-    pub fn with_journal(mut self, journal: Option<Arc<dyn Journal>>) -> Executor {
+    pub fn with_journal(mut self, journal: Option<Arc<dyn Journal>>) -> RemediationDriver {
         self.journal = journal;
         self
     }
@@ -146,7 +146,7 @@ impl Executor {
         let item = cluster_item(cluster);
         match c.acquire(&item).await {
             Ok(lease) => {
-                let renewing = Held::renew(c.clone(), &item);
+                let renewing = LeaseRenewal::renew(c.clone(), &item);
                 Ok(Some(ClusterLease {
                     here,
                     table: Some((c.clone(), item, renewing)),
@@ -184,7 +184,7 @@ impl Executor {
         &self,
         f: &Finding,
         mut decision: Decision,
-        live: Live<'_>,
+        live: LiveResource<'_>,
         lease: &ClusterLease,
     ) -> Result<Turn, DriverError> {
         let now = Utc::now();
@@ -221,7 +221,7 @@ impl Executor {
                 Progress::start(live, self.policy(), now)
             }
         };
-        self.turn(f, decision, live, progress, lease, PassOf::First)
+        self.turn(f, decision, live, progress, lease, PassOrder::First)
             .await
     }
 
@@ -238,7 +238,7 @@ impl Executor {
         &self,
         f: &Finding,
         mut decision: Decision,
-        live: Live<'_>,
+        live: LiveResource<'_>,
         progress: Progress,
         lease: &ClusterLease,
     ) -> Result<Turn, DriverError> {
@@ -248,12 +248,12 @@ impl Executor {
         decision.reason = "A remediation hubtriage started is under way.".into();
         // A task that stopped mid-pass may have got further than the re-check says.
         let progress = progress.newest(lease.saved(now));
-        self.turn(f, decision, live, progress, lease, PassOf::Later)
+        self.turn(f, decision, live, progress, lease, PassOrder::Later)
             .await
     }
 
     /// Re-queues a re-check that is not due yet.
-    pub async fn not_yet(&self, r: &Recheck) -> Result<(), DriverError> {
+    pub async fn requeue_not_due(&self, r: &Recheck) -> Result<(), DriverError> {
         self.schedule(r.clone(), Duration::zero(), Utc::now()).await
     }
 
@@ -263,10 +263,10 @@ impl Executor {
         &self,
         f: &Finding,
         decision: Decision,
-        live: Live<'_>,
+        live: LiveResource<'_>,
         mut progress: Progress,
         lease: &ClusterLease,
-        pass_of: PassOf,
+        pass_of: PassOrder,
     ) -> Result<Turn, DriverError> {
         let now = Utc::now();
         let control = control_of(&decision);
@@ -320,7 +320,7 @@ impl Executor {
                     why,
                     recheck_in,
                     window,
-                    first: pass_of == PassOf::First,
+                    first: pass_of == PassOrder::First,
                 };
                 self.waiting(f, decision, live, progress, wait).await
             }
@@ -345,7 +345,7 @@ impl Executor {
         &self,
         f: &Finding,
         decision: Decision,
-        live: Live<'_>,
+        live: LiveResource<'_>,
         progress: Progress,
         wait: Waiting,
     ) -> Result<Turn, DriverError> {
@@ -411,7 +411,7 @@ fn recheck_delay(policy: &Remediation) -> Duration {
     Duration::seconds(i64::try_from(policy.recheck_seconds).unwrap_or(60))
 }
 
-impl Executor {
+impl RemediationDriver {
     /// The entry a remediation's changes start from: the resource, its
     /// control, the finding, the rule and the remediation (`None` without a journal).
     fn change_template(
@@ -468,13 +468,9 @@ fn remediated(mut d: Decision, action: Action) -> Decision {
     d
 }
 
-/// The control a remediation's decision is about (a decision without one is
-/// Neptune.2's, as re-checks written before other controls were triaged).
+/// The control a remediation's decision is about.
 fn control_of(d: &Decision) -> &'static dyn Control {
-    d.control
-        .as_deref()
-        .and_then(control::by_id)
-        .unwrap_or(&control::neptune2::CONTROL)
+    control::named_or_legacy(d.control.as_deref())
 }
 
 /// The resource a finding of `control` names: its cluster's or snapshot's ARN.

@@ -1,4 +1,4 @@
-//! The remediation executor, for every control that may be fixed.
+//! The remediation driver, for every control that may be fixed.
 //!
 //! A remediation runs in *passes*. Each pass reads live state, recomputes the
 //! control's plan (only what is still missing), and carries out steps in
@@ -23,7 +23,7 @@ use crate::control::{Control, Criteria, Kind, Parameters, Step};
 use crate::coordination::CoordinationError;
 use crate::finding::ClusterArn;
 use crate::journal::JournalError;
-use crate::state::{Availability, ClusterState, Live};
+use crate::state::{Availability, ClusterState, LiveResource};
 
 pub use super::fix_api::{FixApi, FixApis, ParameterValue};
 
@@ -97,7 +97,7 @@ pub struct Job<'a> {
     pub resource_arn: &'a str,
     /// Its live state; it must be that very resource's (same ARN), or nothing
     /// is changed.
-    pub live: Live<'a>,
+    pub live: LiveResource<'a>,
     pub config: &'a Config,
     /// The control parameters the finding carries.
     pub parameters: &'a Parameters,
@@ -241,8 +241,8 @@ impl Pass<'_> {
     /// clusters only).
     fn cluster(&self) -> Option<&'_ ClusterState> {
         match self.job.live {
-            Live::Cluster(c) => Some(c),
-            Live::Snapshot(_) => None,
+            LiveResource::Cluster(c) => Some(c),
+            LiveResource::Snapshot(_) => None,
         }
     }
 
@@ -311,10 +311,10 @@ impl Pass<'_> {
             None => format!("{}={}", change.setting, change.after),
         };
         match self.job.live {
-            Live::Cluster(_) => {
+            LiveResource::Cluster(_) => {
                 tracing::info!(cluster = id, account, region, control, call, params = %params, "changing the cluster")
             }
-            Live::Snapshot(_) => {
+            LiveResource::Snapshot(_) => {
                 tracing::info!(snapshot = id, account, region, control, call, params = %params, "changing the snapshot")
             }
         }
@@ -335,7 +335,7 @@ mod progress;
 mod settings;
 
 pub use journaling::{settle, ChangeLog, NEVER_EXPIRE};
-pub use progress::{Original, Progress};
+pub use progress::{Progress, StateBefore};
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@
 //! export, an empty attribute).
 
 use super::Step;
-use crate::state::{ClusterState, Live, AUDIT_EXPORT, AUDIT_PARAMETER, IN_SYNC, PUBLIC};
+use crate::state::{ClusterState, LiveResource, AUDIT_EXPORT, AUDIT_PARAMETER, IN_SYNC, PUBLIC};
 
 /// The text of an absent value: no group, no export, an empty list.
 pub const NONE: &str = "(none)";
@@ -51,15 +51,15 @@ impl Change {
 
 /// The call `step` makes and what it changes, seen from `live`; `None` for
 /// the steps that change nothing (waits, `verify`).
-pub fn change_of(step: &Step, live: Live<'_>) -> Option<Change> {
+pub fn change_of(step: &Step, live: LiveResource<'_>) -> Option<Change> {
     match (step, live) {
-        (Step::ModifyCluster { setting, value }, Live::Cluster(c)) => Some(Change::new(
+        (Step::ModifyCluster { setting, value }, LiveResource::Cluster(c)) => Some(Change::new(
             "ModifyDBCluster",
             setting.as_str(),
             setting.value_in(&c.settings).to_string(),
             value.to_string(),
         )),
-        (Step::MakeSnapshotPrivate { snapshot }, Live::Snapshot(s)) => {
+        (Step::MakeSnapshotPrivate { snapshot }, LiveResource::Snapshot(s)) => {
             let kept: Vec<String> = s.restore.iter().filter(|v| *v != PUBLIC).cloned().collect();
             Some(
                 Change::new(
@@ -71,7 +71,7 @@ pub fn change_of(step: &Step, live: Live<'_>) -> Option<Change> {
                 .on(snapshot),
             )
         }
-        (step, Live::Cluster(c)) => audit_change(step, c),
+        (step, LiveResource::Cluster(c)) => audit_change(step, c),
         _ => None,
     }
 }
@@ -159,26 +159,26 @@ fn audit_change(step: &Step, c: &ClusterState) -> Option<Change> {
 /// The value `change` set, as live state shows it now; `None` when live
 /// state does not show it (a new group's parameters, a log group's
 /// retention: the caller reads those).
-pub fn current_value(change: &Change, live: Live<'_>) -> Option<String> {
+pub fn current_value(change: &Change, live: LiveResource<'_>) -> Option<String> {
     match (change.call, change.setting.as_str(), live) {
-        ("ModifyDBCluster", "DBClusterParameterGroupName", Live::Cluster(c)) => {
+        ("ModifyDBCluster", "DBClusterParameterGroupName", LiveResource::Cluster(c)) => {
             Some(c.parameter_group.clone())
         }
-        ("ModifyDBCluster", "EnableCloudwatchLogsExports", Live::Cluster(c)) => {
+        ("ModifyDBCluster", "EnableCloudwatchLogsExports", LiveResource::Cluster(c)) => {
             Some(list(&c.exported_logs))
         }
-        ("ModifyDBCluster", setting, Live::Cluster(c)) => {
+        ("ModifyDBCluster", setting, LiveResource::Cluster(c)) => {
             super::ClusterSetting::named(setting).map(|s| s.value_in(&c.settings).to_string())
         }
-        ("ModifyDBClusterSnapshotAttribute", "restore", Live::Snapshot(s)) => {
+        ("ModifyDBClusterSnapshotAttribute", "restore", LiveResource::Snapshot(s)) => {
             Some(list(&s.restore))
         }
-        ("ModifyDBClusterParameterGroup", AUDIT_PARAMETER, Live::Cluster(c))
+        ("ModifyDBClusterParameterGroup", AUDIT_PARAMETER, LiveResource::Cluster(c))
             if change.target.as_deref() == Some(c.parameter_group.as_str()) =>
         {
             Some(c.audit_parameter.value.trim().to_string())
         }
-        ("RebootDBInstance", _, Live::Cluster(c)) => c
+        ("RebootDBInstance", _, LiveResource::Cluster(c)) => c
             .members
             .iter()
             .find(|m| Some(m.instance.as_str()) == change.target.as_deref())
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn each_change_says_what_it_was_and_what_it_asks_for() {
         let c = sample_state();
-        let live = Live::Cluster(&c);
+        let live = LiveResource::Cluster(&c);
         let modify = Step::ModifyCluster {
             setting: ClusterSetting::DeletionProtection,
             value: SettingValue::Flag(true),
@@ -291,7 +291,7 @@ mod tests {
             &Step::MakeSnapshotPrivate {
                 snapshot: "snap".into(),
             },
-            Live::Snapshot(&s),
+            LiveResource::Snapshot(&s),
         )
         .unwrap();
         assert_eq!(change.before, "444455556666,all");

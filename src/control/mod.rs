@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::finding::normalize_control_id;
-use crate::state::Live;
+use crate::state::LiveResource;
 
 pub mod change;
 pub mod iac;
@@ -29,7 +29,8 @@ pub mod neptune7;
 pub mod neptune8;
 pub mod neptune9;
 pub mod report;
-mod setting;
+pub(crate) mod setting;
+pub mod table;
 
 pub use setting::{ClusterSetting, SettingValue};
 
@@ -201,12 +202,12 @@ pub trait Control: Send + Sync {
     fn safety(&self) -> Safety;
     /// What fails in live state, in words that do not name the resource
     /// (findings with the same problems share one note); empty: compliant.
-    fn problems(&self, live: Live<'_>, criteria: Criteria<'_>) -> Vec<String>;
+    fn problems(&self, live: LiveResource<'_>, criteria: Criteria<'_>) -> Vec<String>;
     /// Why a compliant resource's finding is resolved (after "Live state is compliant: ").
     fn compliant(&self, criteria: Criteria<'_>) -> String;
     /// The steps still needed, in order, `verify` last; `Err` says why
     /// hubtriage must not change the resource (the decision becomes a ticket).
-    fn plan(&self, live: Live<'_>, criteria: Criteria<'_>) -> Result<Plan, String>;
+    fn plan(&self, live: LiveResource<'_>, criteria: Criteria<'_>) -> Result<Plan, String>;
     /// Why a `remediate` decision becomes a ticket (opt-in without a rule
     /// naming it, or ticket only); empty for `auto` controls.
     fn not_automatic(&self) -> &'static str;
@@ -214,10 +215,13 @@ pub trait Control: Send + Sync {
     fn manual_fix(&self, target: &Target<'_>) -> Vec<String>;
     /// What the fix calls (ticket-only controls: none), as IAM actions.
     fn iam_actions(&self) -> &'static [&'static str];
+    /// When live state passes, in a few words (`hubtriage controls`, the
+    /// README's table): "`DeletionProtection`".
+    fn passes_when(&self) -> &'static str;
     /// The fix, in a few words (check-config, README): `ModifyDBCluster DeletionProtection=true`.
     fn fix_summary(&self) -> &'static str;
     /// What a verified fix's note says was seen.
-    fn verified(&self, live: Live<'_>, criteria: Criteria<'_>) -> String;
+    fn verified(&self, live: LiveResource<'_>, criteria: Criteria<'_>) -> String;
     /// What a person running hubtriage should know of how this finding's
     /// criteria were read (the finding's parameter and the config differ);
     /// logged once per text.
@@ -255,7 +259,11 @@ pub trait Control: Send + Sync {
     /// The fix as the change to make in a CloudFormation stack or a
     /// Terraform configuration that owns the resource; `None` when no
     /// property holds the setting.
-    fn stack_change(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> Option<iac::StackChange> {
+    fn stack_change(
+        &self,
+        _live: LiveResource<'_>,
+        _criteria: Criteria<'_>,
+    ) -> Option<iac::StackChange> {
         None
     }
 }
@@ -274,15 +282,59 @@ static REGISTRY: &[&dyn Control] = &[
     &neptune9::CONTROL,
 ];
 
-/// Every control, in the registry's order.
-pub fn all() -> &'static [&'static dyn Control] {
-    REGISTRY
+/// Every control, in the registry's order (in this crate's unit tests, then
+/// the test-only controls the running test added: [`add_for_this_test`]).
+pub fn all() -> Vec<&'static dyn Control> {
+    let mut controls = REGISTRY.to_vec();
+    added_by_test(&mut controls);
+    controls
+}
+
+#[cfg(not(test))]
+fn added_by_test(_: &mut Vec<&'static dyn Control>) {}
+
+#[cfg(test)]
+fn added_by_test(controls: &mut Vec<&'static dyn Control>) {
+    ADDED.with(|added| controls.extend(added.borrow().iter().copied()));
+}
+
+#[cfg(test)]
+thread_local! {
+    static ADDED: std::cell::RefCell<Vec<&'static dyn Control>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Adds `control` to the registry for the test running on this thread (a
+/// `#[tokio::test]` runs its tasks there too) until the guard is dropped:
+/// how a test shows a control defined in one file flows everywhere.
+#[cfg(test)]
+pub(crate) fn add_for_this_test(control: &'static dyn Control) -> AddedForTest {
+    ADDED.with(|added| added.borrow_mut().push(control));
+    AddedForTest
+}
+
+/// Removes the controls [`add_for_this_test`] added when dropped.
+#[cfg(test)]
+pub(crate) struct AddedForTest;
+
+#[cfg(test)]
+impl Drop for AddedForTest {
+    fn drop(&mut self) {
+        ADDED.with(|added| added.borrow_mut().clear());
+    }
 }
 
 /// The control `id` names (`Neptune.4`, `CT.Neptune.4`).
 pub fn by_id(id: &str) -> Option<&'static dyn Control> {
     let id = normalize_control_id(id);
     all().iter().copied().find(|c| c.id() == id)
+}
+
+/// The control a decision, a re-check or a ticket names; one that names none
+/// (or one hubtriage no longer has) was written when hubtriage triaged
+/// Neptune.2 alone, and is Neptune.2's.
+pub fn named_or_legacy(id: Option<&str>) -> &'static dyn Control {
+    id.and_then(by_id).unwrap_or(&neptune2::CONTROL)
 }
 
 /// The control that decides a finding of `id`: a Neptune control, or the
@@ -325,7 +377,7 @@ pub fn check_settings(config: &Config) -> Result<(), (String, String)> {
         }
     }
     for (key, table) in &config.controls.0 {
-        let Some(control) = all().iter().find(|c| c.id().eq_ignore_ascii_case(key)) else {
+        let Some(control) = all().into_iter().find(|c| c.id().eq_ignore_ascii_case(key)) else {
             return Err((format!("controls.\"{key}\""), unknown(key)));
         };
         let (id, takes) = (control.id(), control.config_keys());
@@ -347,11 +399,11 @@ pub fn check_settings(config: &Config) -> Result<(), (String, String)> {
 }
 
 /// `Err` when the resource is tagged [`SKIP_TAG`].
-pub fn not_skipped(live: Live<'_>) -> Result<(), String> {
+pub fn not_skipped(live: LiveResource<'_>) -> Result<(), String> {
     if live.tags().contains_key(SKIP_TAG) {
         let noun = match live {
-            Live::Cluster(_) => "cluster",
-            Live::Snapshot(_) => "snapshot",
+            LiveResource::Cluster(_) => "cluster",
+            LiveResource::Snapshot(_) => "snapshot",
         };
         return Err(format!("the {noun} is tagged {SKIP_TAG}."));
     }

@@ -19,6 +19,7 @@ pub static CONTROL: SettingControl = SettingControl {
     manual_fix,
     iam_actions: &[],
     fix_summary: "none in place: snapshot, restore with a KMS key, cut clients over",
+    passes_when: "`StorageEncrypted`",
     reads: &["StorageEncrypted"],
     stack: None,
 };

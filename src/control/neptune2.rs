@@ -8,7 +8,7 @@
 use super::iac::StackChange;
 use super::{not_skipped, Control, Criteria, Kind, Plan, Safety, Step, Target};
 use crate::config::{RebootPolicy, Remediation, SharedGroupPolicy};
-use crate::state::{ClusterState, Live, IN_SYNC};
+use crate::state::{ClusterState, LiveResource, IN_SYNC};
 
 pub struct Neptune2;
 
@@ -49,10 +49,10 @@ impl Control for Neptune2 {
         Safety::Auto
     }
 
-    fn problems(&self, live: Live<'_>, _criteria: Criteria<'_>) -> Vec<String> {
+    fn problems(&self, live: LiveResource<'_>, _criteria: Criteria<'_>) -> Vec<String> {
         match live {
-            Live::Cluster(c) => c.audit_log_problems(),
-            Live::Snapshot(_) => Vec::new(),
+            LiveResource::Cluster(c) => c.audit_log_problems(),
+            LiveResource::Snapshot(_) => Vec::new(),
         }
     }
 
@@ -60,8 +60,8 @@ impl Control for Neptune2 {
         "the audit log is exported, neptune_enable_audit_log is 1 and every instance has applied it.".into()
     }
 
-    fn plan(&self, live: Live<'_>, criteria: Criteria<'_>) -> Result<Plan, String> {
-        let Live::Cluster(state) = live else {
+    fn plan(&self, live: LiveResource<'_>, criteria: Criteria<'_>) -> Result<Plan, String> {
+        let LiveResource::Cluster(state) = live else {
             return Err("Neptune.2 checks clusters.".into());
         };
         let (steps, note) = plan(state, &criteria.config.remediation)?;
@@ -86,6 +86,10 @@ impl Control for Neptune2 {
         IAM
     }
 
+    fn passes_when(&self) -> &'static str {
+        "the `audit` export on, `neptune_enable_audit_log` 1 in the cluster's parameter group, every instance in sync with it"
+    }
+
     fn fix_summary(&self) -> &'static str {
         "neptune_enable_audit_log=1 in a custom parameter group, the audit export, reboots per policy"
     }
@@ -98,7 +102,11 @@ impl Control for Neptune2 {
         true
     }
 
-    fn stack_change(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> Option<StackChange> {
+    fn stack_change(
+        &self,
+        _live: LiveResource<'_>,
+        _criteria: Criteria<'_>,
+    ) -> Option<StackChange> {
         Some(StackChange {
             cloudformation: vec![
                 "AWS::Neptune::DBCluster EnableCloudwatchLogsExports: [audit]".into(),
@@ -111,7 +119,7 @@ impl Control for Neptune2 {
         })
     }
 
-    fn verified(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> String {
+    fn verified(&self, _live: LiveResource<'_>, _criteria: Criteria<'_>) -> String {
         "audit log export on, neptune_enable_audit_log=1, every instance in-sync, audit log stream present".into()
     }
 }
@@ -123,13 +131,13 @@ pub fn audit_log_group(cluster: &str) -> String {
 
 /// The remediation plan for a non-compliant cluster: the steps still needed, in
 /// order, and a sentence to add to the reason. `Err` says why hubtriage must not
-/// change the cluster (the decision becomes a ticket). The remediation executor
+/// change the cluster (the decision becomes a ticket). The remediation driver
 /// calls it again on every pass, so a plan is always what live state still lacks.
 pub fn plan(
     state: &ClusterState,
     policy: &Remediation,
 ) -> Result<(Vec<Step>, Option<String>), String> {
-    not_skipped(Live::Cluster(state))?;
+    not_skipped(LiveResource::Cluster(state))?;
 
     let mut steps = parameter_steps(state, policy, audit_group(state, policy)?);
     // Any parameter step changes the parameter, which an instance applies only

@@ -5,7 +5,7 @@
 //! while it was public is not undone: the note and any ticket say so.
 
 use super::{not_skipped, Control, Criteria, Kind, Plan, Safety, Step, Target};
-use crate::state::{Live, PUBLIC};
+use crate::state::{LiveResource, PUBLIC};
 
 pub struct Neptune3;
 
@@ -32,9 +32,9 @@ impl Control for Neptune3 {
         Safety::Auto
     }
 
-    fn problems(&self, live: Live<'_>, _criteria: Criteria<'_>) -> Vec<String> {
+    fn problems(&self, live: LiveResource<'_>, _criteria: Criteria<'_>) -> Vec<String> {
         match live {
-            Live::Snapshot(s) if s.is_public() => {
+            LiveResource::Snapshot(s) if s.is_public() => {
                 vec![format!(
                     "the snapshot is public: its restore attribute includes {PUBLIC}"
                 )]
@@ -47,9 +47,9 @@ impl Control for Neptune3 {
         "the snapshot is not public.".into()
     }
 
-    fn plan(&self, live: Live<'_>, _criteria: Criteria<'_>) -> Result<Plan, String> {
+    fn plan(&self, live: LiveResource<'_>, _criteria: Criteria<'_>) -> Result<Plan, String> {
         not_skipped(live)?;
-        let Live::Snapshot(s) = live else {
+        let LiveResource::Snapshot(s) = live else {
             return Err("Neptune.3 checks cluster snapshots.".into());
         };
         let mut steps = Vec::new();
@@ -83,6 +83,10 @@ impl Control for Neptune3 {
         &["rds:ModifyDBClusterSnapshotAttribute"]
     }
 
+    fn passes_when(&self) -> &'static str {
+        "its `restore` attribute has no `all`"
+    }
+
     fn fix_summary(&self) -> &'static str {
         "ModifyDBClusterSnapshotAttribute restore: remove all (named accounts keep access)"
     }
@@ -91,11 +95,15 @@ impl Control for Neptune3 {
         &["restore"]
     }
 
-    fn verified(&self, live: Live<'_>, _criteria: Criteria<'_>) -> String {
+    fn verified(&self, live: LiveResource<'_>, _criteria: Criteria<'_>) -> String {
         match live {
-            Live::Snapshot(s) if s.restore.is_empty() => "the restore attribute is empty".into(),
-            Live::Snapshot(s) => format!("the restore attribute holds {}", s.restore.join(", ")),
-            Live::Cluster(_) => String::new(),
+            LiveResource::Snapshot(s) if s.restore.is_empty() => {
+                "the restore attribute is empty".into()
+            }
+            LiveResource::Snapshot(s) => {
+                format!("the restore attribute holds {}", s.restore.join(", "))
+            }
+            LiveResource::Cluster(_) => String::new(),
         }
     }
 }

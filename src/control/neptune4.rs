@@ -17,6 +17,7 @@ pub static CONTROL: SettingControl = SettingControl {
     manual_fix,
     iam_actions: &["rds:ModifyDBCluster"],
     fix_summary: "ModifyDBCluster DeletionProtection=true",
+    passes_when: "`DeletionProtection`",
     reads: &["DeletionProtection"],
     stack: Some(("DeletionProtection", "deletion_protection")),
 };

@@ -12,7 +12,7 @@ use super::setting::modify_command;
 use super::{
     not_skipped, ClusterSetting, Control, Criteria, Kind, Plan, Safety, SettingValue, Step, Target,
 };
-use crate::state::Live;
+use crate::state::LiveResource;
 
 pub struct Neptune5;
 
@@ -75,10 +75,10 @@ pub fn minimum(c: Criteria<'_>) -> Result<Minimum, String> {
     })
 }
 
-fn period(live: Live<'_>) -> Option<i32> {
+fn period(live: LiveResource<'_>) -> Option<i32> {
     match live {
-        Live::Cluster(c) => Some(c.settings.backup_retention_period),
-        Live::Snapshot(_) => None,
+        LiveResource::Cluster(c) => Some(c.settings.backup_retention_period),
+        LiveResource::Snapshot(_) => None,
     }
 }
 
@@ -110,7 +110,7 @@ impl Control for Neptune5 {
         Safety::Auto
     }
 
-    fn problems(&self, live: Live<'_>, criteria: Criteria<'_>) -> Vec<String> {
+    fn problems(&self, live: LiveResource<'_>, criteria: Criteria<'_>) -> Vec<String> {
         let Some(kept) = period(live) else {
             return Vec::new();
         };
@@ -136,7 +136,7 @@ impl Control for Neptune5 {
         }
     }
 
-    fn plan(&self, live: Live<'_>, criteria: Criteria<'_>) -> Result<Plan, String> {
+    fn plan(&self, live: LiveResource<'_>, criteria: Criteria<'_>) -> Result<Plan, String> {
         not_skipped(live)?;
         let Some(kept) = period(live) else {
             return Err("Neptune.5 checks clusters.".into());
@@ -168,17 +168,21 @@ impl Control for Neptune5 {
         &["rds:ModifyDBCluster"]
     }
 
+    fn passes_when(&self) -> &'static str {
+        "`BackupRetentionPeriod` at least the stricter of `[controls.\"Neptune.5\"] min_retention_days` (7 to 35, default 7) and the finding's `minimumBackupRetentionPeriod`"
+    }
+
     fn fix_summary(&self) -> &'static str {
         "ModifyDBCluster BackupRetentionPeriod=max(current, min_retention_days, the finding's minimumBackupRetentionPeriod)"
     }
 
-    fn verified(&self, live: Live<'_>, _criteria: Criteria<'_>) -> String {
+    fn verified(&self, live: LiveResource<'_>, _criteria: Criteria<'_>) -> String {
         period(live)
             .map(|p| format!("BackupRetentionPeriod is {p}"))
             .unwrap_or_default()
     }
 
-    fn stack_change(&self, live: Live<'_>, criteria: Criteria<'_>) -> Option<StackChange> {
+    fn stack_change(&self, live: LiveResource<'_>, criteria: Criteria<'_>) -> Option<StackChange> {
         let (kept, m) = (period(live)?, minimum(criteria).ok()?);
         let days = kept.max(m.days).to_string();
         Some(StackChange::cluster(

@@ -5,7 +5,7 @@
 //! it was taken of. Ticket only.
 
 use super::{Control, Criteria, Kind, Plan, Safety, Target};
-use crate::state::Live;
+use crate::state::LiveResource;
 
 pub struct Neptune6;
 
@@ -32,9 +32,9 @@ impl Control for Neptune6 {
         Safety::TicketOnly
     }
 
-    fn problems(&self, live: Live<'_>, _criteria: Criteria<'_>) -> Vec<String> {
+    fn problems(&self, live: LiveResource<'_>, _criteria: Criteria<'_>) -> Vec<String> {
         match live {
-            Live::Snapshot(s) if !s.storage_encrypted => {
+            LiveResource::Snapshot(s) if !s.storage_encrypted => {
                 vec!["the snapshot is not encrypted at rest".to_string()]
             }
             _ => Vec::new(),
@@ -45,7 +45,7 @@ impl Control for Neptune6 {
         "the snapshot is encrypted at rest.".into()
     }
 
-    fn plan(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> Result<Plan, String> {
+    fn plan(&self, _live: LiveResource<'_>, _criteria: Criteria<'_>) -> Result<Plan, String> {
         Err("Neptune.6 has no fix in place.".into())
     }
 
@@ -68,6 +68,10 @@ impl Control for Neptune6 {
         &[]
     }
 
+    fn passes_when(&self) -> &'static str {
+        "`StorageEncrypted`"
+    }
+
     fn fix_summary(&self) -> &'static str {
         "none in place: restore into an encrypted cluster and snapshot that"
     }
@@ -76,7 +80,7 @@ impl Control for Neptune6 {
         &["StorageEncrypted"]
     }
 
-    fn verified(&self, _live: Live<'_>, _criteria: Criteria<'_>) -> String {
+    fn verified(&self, _live: LiveResource<'_>, _criteria: Criteria<'_>) -> String {
         String::new()
     }
 }

@@ -22,6 +22,7 @@ pub static CONTROL: SettingControl = SettingControl {
     manual_fix,
     iam_actions: &["rds:ModifyDBCluster"],
     fix_summary: "ModifyDBCluster EnableIAMDatabaseAuthentication=true",
+    passes_when: "`IAMDatabaseAuthenticationEnabled`",
     reads: &["IAMDatabaseAuthenticationEnabled"],
     stack: Some(("IamAuthEnabled", "iam_database_authentication_enabled")),
 };

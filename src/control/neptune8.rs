@@ -20,6 +20,7 @@ pub static CONTROL: SettingControl = SettingControl {
     manual_fix,
     iam_actions: &["rds:ModifyDBCluster"],
     fix_summary: "ModifyDBCluster CopyTagsToSnapshot=true",
+    passes_when: "`CopyTagsToSnapshot`",
     reads: &["CopyTagsToSnapshot"],
     stack: Some(("CopyTagsToSnapshot", "copy_tags_to_snapshot")),
 };

@@ -20,6 +20,7 @@ pub static CONTROL: SettingControl = SettingControl {
     manual_fix,
     iam_actions: &[],
     fix_summary: "none automatic: a reader in another Availability Zone (an instance's cost)",
+    passes_when: "`MultiAZ` (instances in more than one Availability Zone)",
     reads: &["MultiAZ"],
     stack: None,
 };

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::iac::StackChange;
 use super::{not_skipped, Control, Criteria, Kind, Plan, Safety, Step, Target};
-use crate::state::{ClusterSettings, Live};
+use crate::state::{ClusterSettings, LiveResource};
 
 /// A ModifyDBCluster parameter, as the API names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -106,6 +106,8 @@ pub struct SettingControl {
     pub manual_fix: fn(&Target<'_>) -> Vec<String>,
     pub iam_actions: &'static [&'static str],
     pub fix_summary: &'static str,
+    /// When live state passes, in a few words.
+    pub passes_when: &'static str,
     /// The describe-db-clusters fields the check reads.
     pub reads: &'static [&'static str],
     /// The CloudFormation property of `AWS::Neptune::DBCluster` and the
@@ -114,10 +116,10 @@ pub struct SettingControl {
 }
 
 impl SettingControl {
-    fn settings<'a>(&self, live: Live<'a>) -> Option<&'a ClusterSettings> {
+    fn settings<'a>(&self, live: LiveResource<'a>) -> Option<&'a ClusterSettings> {
         match live {
-            Live::Cluster(c) => Some(&c.settings),
-            Live::Snapshot(_) => None,
+            LiveResource::Cluster(c) => Some(&c.settings),
+            LiveResource::Snapshot(_) => None,
         }
     }
 }
@@ -143,7 +145,7 @@ impl Control for SettingControl {
         self.safety
     }
 
-    fn problems(&self, live: Live<'_>, criteria: Criteria<'_>) -> Vec<String> {
+    fn problems(&self, live: LiveResource<'_>, criteria: Criteria<'_>) -> Vec<String> {
         self.settings(live)
             .and_then(|s| (self.problem)(s, criteria))
             .into_iter()
@@ -154,7 +156,7 @@ impl Control for SettingControl {
         (self.compliant)(criteria)
     }
 
-    fn plan(&self, live: Live<'_>, criteria: Criteria<'_>) -> Result<Plan, String> {
+    fn plan(&self, live: LiveResource<'_>, criteria: Criteria<'_>) -> Result<Plan, String> {
         not_skipped(live)?;
         let (Some(setting), Some(settings)) = (self.setting, self.settings(live)) else {
             return Err(format!("{} has no fix in place.", self.id));
@@ -186,18 +188,22 @@ impl Control for SettingControl {
         self.fix_summary
     }
 
+    fn passes_when(&self) -> &'static str {
+        self.passes_when
+    }
+
     fn reads(&self) -> &'static [&'static str] {
         self.reads
     }
 
-    fn stack_change(&self, live: Live<'_>, criteria: Criteria<'_>) -> Option<StackChange> {
+    fn stack_change(&self, live: LiveResource<'_>, criteria: Criteria<'_>) -> Option<StackChange> {
         let (property, argument) = self.stack?;
         let settings = self.settings(live)?;
         let value = (self.target)(settings, criteria).to_string();
         Some(StackChange::cluster(property, argument, &value))
     }
 
-    fn verified(&self, live: Live<'_>, _criteria: Criteria<'_>) -> String {
+    fn verified(&self, live: LiveResource<'_>, _criteria: Criteria<'_>) -> String {
         match (self.setting, self.settings(live)) {
             (Some(setting), Some(s)) => {
                 format!("{} is {}", setting.as_str(), setting.value_in(s))

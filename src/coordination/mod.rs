@@ -97,13 +97,13 @@ pub trait Coordinator: Send + Sync {
 
 /// A taken lease, renewed in the background until dropped (then it is
 /// released by the caller, or expires).
-pub struct Held {
+pub struct LeaseRenewal {
     renewer: tokio::task::JoinHandle<()>,
 }
 
-impl Held {
+impl LeaseRenewal {
     /// Renews `problem`'s lease every third of its duration.
-    pub fn renew(coordinator: Arc<dyn Coordinator>, problem: &str) -> Held {
+    pub fn renew(coordinator: Arc<dyn Coordinator>, problem: &str) -> LeaseRenewal {
         let problem = problem.to_string();
         let every = coordinator.lease_duration() / 3;
         let renewer = tokio::spawn(async move {
@@ -114,11 +114,11 @@ impl Held {
                 }
             }
         });
-        Held { renewer }
+        LeaseRenewal { renewer }
     }
 }
 
-impl Drop for Held {
+impl Drop for LeaseRenewal {
     fn drop(&mut self) {
         self.renewer.abort();
     }

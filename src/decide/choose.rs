@@ -8,14 +8,14 @@ use super::{Action, Decision};
 use crate::config::{covers, Config, IacPolicy, Subject};
 use crate::control::{iac, Control, Criteria, Safety, Step, Target};
 use crate::finding::{Finding, Workflow};
-use crate::state::{Availability, Live};
+use crate::state::{Availability, LiveResource};
 
 /// Steps 8 and 9: the first unexpired suppression that matches, else the first
 /// rule that matches, else `[default]`. `problems` are what the reason names.
 pub(super) fn choose(
     f: &Finding,
     control: &dyn Control,
-    live: Live<'_>,
+    live: LiveResource<'_>,
     problems: &[String],
     config: &Config,
     now: DateTime<Utc>,
@@ -80,7 +80,7 @@ pub(super) fn choose(
 pub(super) fn constrain_remediation(
     decision: &mut Decision,
     control: &dyn Control,
-    live: Live<'_>,
+    live: LiveResource<'_>,
     criteria: Criteria<'_>,
 ) {
     let config = criteria.config;

@@ -57,7 +57,7 @@ const REMEDIATE: &str = "[remediation]\nmode = \"apply\"\n[default]\naction = \"
 fn on_cluster(control: &str, s: &ClusterState, toml: &str) -> Decision {
     decide_on(
         &finding_of(control),
-        Some(Live::Cluster(s)),
+        Some(LiveResource::Cluster(s)),
         &config(toml),
         &reach(),
         now(),
@@ -67,7 +67,7 @@ fn on_cluster(control: &str, s: &ClusterState, toml: &str) -> Decision {
 fn on_snapshot(control: &str, s: &SnapshotState, toml: &str) -> Decision {
     decide_on(
         &finding_of(control),
-        Some(Live::Snapshot(s)),
+        Some(LiveResource::Snapshot(s)),
         &config(toml),
         &reach(),
         now(),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, RuleAction};
 use crate::control::{Control, Criteria, Kind, Step};
 use crate::finding::Finding;
-use crate::state::{Availability, ClusterState, Live};
+use crate::state::{Availability, ClusterState, LiveResource};
 
 mod choose;
 #[cfg(test)]
@@ -147,7 +147,7 @@ impl Decision {
 /// runs in (learnt at start with STS GetCallerIdentity), and others when a
 /// role to assume in them is configured (`[accounts] role_arn`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reach {
+pub struct AccountReach {
     /// The 12-digit account the daemon's own credentials act in.
     pub own_account: String,
     /// The partition the daemon runs in (`aws`, `aws-cn`, `aws-us-gov`).
@@ -156,10 +156,10 @@ pub struct Reach {
     pub role: bool,
 }
 
-impl Reach {
+impl AccountReach {
     /// The daemon's own account only, in the `aws` partition.
     pub fn own(account: impl Into<String>) -> Self {
-        Reach {
+        AccountReach {
             own_account: account.into(),
             partition: "aws".into(),
             role: false,
@@ -194,10 +194,10 @@ pub fn decide(
     f: &Finding,
     live: Option<&ClusterState>,
     config: &Config,
-    reach: &Reach,
+    reach: &AccountReach,
     now: DateTime<Utc>,
 ) -> Decision {
-    decide_on(f, live.map(Live::Cluster), config, reach, now)
+    decide_on(f, live.map(LiveResource::Cluster), config, reach, now)
 }
 
 /// The whole decision: `live` is the live state of the resource the
@@ -205,9 +205,9 @@ pub fn decide(
 /// was not found.
 pub fn decide_on(
     f: &Finding,
-    live: Option<Live<'_>>,
+    live: Option<LiveResource<'_>>,
     config: &Config,
-    reach: &Reach,
+    reach: &AccountReach,
     now: DateTime<Utc>,
 ) -> Decision {
     // 1.–5. What the finding, the config and the reach decide alone.
@@ -256,8 +256,8 @@ pub fn decide_on(
 fn this_resource<'a>(
     f: &Finding,
     control: &dyn Control,
-    live: Option<Live<'a>>,
-) -> Result<Live<'a>, String> {
+    live: Option<LiveResource<'a>>,
+) -> Result<LiveResource<'a>, String> {
     let (wanted, noun) = match control.kind() {
         Kind::Cluster => (f.cluster_arn.as_deref(), "cluster"),
         Kind::ClusterSnapshot => (f.snapshot_arn.as_deref(), "snapshot"),

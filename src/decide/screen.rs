@@ -1,14 +1,14 @@
 //! Steps 1 to 5 of a decision: what the finding, the config and the reach
 //! decide alone, before any live state is read.
 
-use super::{deciding_control, Action, Decision, Reach};
+use super::{deciding_control, AccountReach, Action, Decision};
 use crate::config::Config;
 use crate::control::{ids, Kind};
 use crate::finding::{ClusterArn, Compliance, Finding, Format, RecordState};
 
 /// Steps 1–5: what can be decided from the finding, the config and the reach
 /// alone. `Some` means live state need not (and must not) be read.
-pub fn screen(f: &Finding, config: &Config, reach: &Reach) -> Option<Decision> {
+pub fn screen(f: &Finding, config: &Config, reach: &AccountReach) -> Option<Decision> {
     let ignore = |reason: String| Some(Decision::new(f, Action::Ignore, reason));
 
     // 1. Not ours, or not trusted.
@@ -149,7 +149,7 @@ fn id_place(id: &str) -> Option<(&str, &str)> {
 /// region, if so: outside `[scope]`, or an account it has no way into (its
 /// cluster must not be looked up with our own credentials: a same-named
 /// cluster in our account is another cluster).
-pub fn out_of_reach(f: &Finding, config: &Config, reach: &Reach) -> Option<String> {
+pub fn out_of_reach(f: &Finding, config: &Config, reach: &AccountReach) -> Option<String> {
     let partition = f
         .cluster_arn
         .as_deref()

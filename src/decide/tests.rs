@@ -11,8 +11,8 @@ pub(super) fn now() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-pub(super) fn reach() -> Reach {
-    Reach::own("111122223333")
+pub(super) fn reach() -> AccountReach {
+    AccountReach::own("111122223333")
 }
 
 pub(super) fn remediate_config(extra: &str) -> Config {
@@ -155,7 +155,7 @@ fn step5_another_account_without_a_role_is_ignored_and_never_read() {
     f.account = "222222222222".into();
     f.id = f.id.replace("111122223333", "222222222222");
     f.cluster_arn = Some("arn:aws:rds:us-east-1:222222222222:cluster:reports".into());
-    let admin = Reach::own("123456789012");
+    let admin = AccountReach::own("123456789012");
     let d = screen(&f, &config(""), &admin).expect("decided before any read");
     assert_eq!(d.action, Action::Ignore);
     assert!(
@@ -192,7 +192,7 @@ fn step5_another_account_with_a_role_goes_on_to_live_state() {
     f.account = "222222222222".into();
     f.id = f.id.replace("111122223333", "222222222222");
     f.cluster_arn = Some("arn:aws:rds:us-east-1:222222222222:cluster:reports".into());
-    let admin = Reach::own("123456789012").with_role(true);
+    let admin = AccountReach::own("123456789012").with_role(true);
     assert_eq!(
         screen(&f, &config(""), &admin),
         None,
@@ -216,7 +216,7 @@ fn step5_a_cluster_in_another_partition_is_not_trusted() {
         .into();
     f.product_arn = "arn:aws-cn:securityhub:cn-north-1::product/aws/securityhub".into();
     f.cluster_arn = Some("arn:aws-cn:rds:cn-north-1:111122223333:cluster:orders-graph".into());
-    let reach = Reach::own("111122223333").with_role(true);
+    let reach = AccountReach::own("111122223333").with_role(true);
     let d = screen(&f, &config(""), &reach).expect("decided before any read");
     assert_eq!(d.action, Action::Ignore);
     assert!(

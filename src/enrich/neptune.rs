@@ -369,13 +369,14 @@ impl NeptuneReader {
             .await
             .absent_if(|e| e.is_db_cluster_not_found_fault())
             .aws("Neptune", "DescribeDBClusters", id)?;
-        Ok(described.and_then(|out| the_cluster(out.db_clusters.unwrap_or_default(), cluster_arn)))
+        Ok(described
+            .and_then(|out| exactly_this_cluster(out.db_clusters.unwrap_or_default(), cluster_arn)))
     }
 }
 
 /// The cluster in a DescribeDBClusters answer whose `DBClusterArn` is exactly
 /// `arn`; any other cluster in the answer is logged and never used.
-fn the_cluster(clusters: Vec<DbCluster>, arn: &str) -> Option<DbCluster> {
+fn exactly_this_cluster(clusters: Vec<DbCluster>, arn: &str) -> Option<DbCluster> {
     let mut found = None;
     for c in clusters {
         if c.db_cluster_arn() == Some(arn) {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::aws::accounts::{own_identity, Accounts, Identity, RoleSettings};
 use crate::config::Config;
 use crate::control::Kind;
-use crate::decide::{decide_on, resource_kind, screen, Decision, Reach};
+use crate::decide::{decide_on, resource_kind, screen, AccountReach, Decision};
 use crate::enrich::neptune::{ClusterReader, NeptuneReader};
 use crate::pace::Pacer;
 use crate::record::securityhub::SecurityHub;
@@ -47,7 +47,7 @@ pub async fn explain_live(
     let Identity { account, partition } = own_identity(&sdk)
         .await
         .map_err(|e| LiveError::Aws(e.to_string()))?;
-    let reach = Reach::own(&account)
+    let reach = AccountReach::own(&account)
         .in_partition(partition)
         .with_role(role.is_some());
     let accounts = Arc::new(Accounts::new(

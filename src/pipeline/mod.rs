@@ -9,12 +9,12 @@ use chrono::Utc;
 
 use self::dedupe::Deliveries;
 use self::remediation::Leased;
-use crate::act::driver::{self, DriverError, Executor};
+use crate::act::driver::{self, DriverError, RemediationDriver};
 use crate::act::ticket::{TicketError, TicketSink};
 use crate::config::Config;
 use crate::control::Kind;
 use crate::decide::{
-    decide_on, deciding_control, out_of_reach, resource_kind, screen, Decision, Reach,
+    decide_on, deciding_control, out_of_reach, resource_kind, screen, AccountReach, Decision,
 };
 use crate::enrich::neptune::ClusterReader;
 use crate::events::Publisher;
@@ -73,12 +73,12 @@ impl Slot<'_> {
 pub struct Parts {
     pub config: Arc<Config>,
     /// The accounts whose clusters may be read and changed.
-    pub reach: Reach,
+    pub reach: AccountReach,
     pub clusters: Arc<dyn ClusterReader>,
     pub findings: Arc<dyn FindingsApi>,
     pub tickets: Arc<dyn TicketSink>,
     /// `None` in dry-run: plans are recorded, nothing is changed.
-    pub executor: Option<Executor>,
+    pub driver: Option<RemediationDriver>,
     pub recorder: Recorder,
     pub events: Option<Arc<Publisher>>,
     pub metrics: Arc<Metrics>,
@@ -93,11 +93,11 @@ mod remediation;
 
 pub struct Pipeline {
     config: Arc<Config>,
-    reach: Reach,
+    reach: AccountReach,
     clusters: Arc<dyn ClusterReader>,
     findings: Arc<dyn FindingsApi>,
     tickets: Arc<dyn TicketSink>,
-    executor: Option<Executor>,
+    driver: Option<RemediationDriver>,
     recorder: Mutex<Option<Recorder>>,
     events: Option<Arc<Publisher>>,
     /// Deliveries recorded lately, and those being handled now.
@@ -119,7 +119,7 @@ impl Pipeline {
             clusters: p.clusters,
             findings: p.findings,
             tickets: p.tickets,
-            executor: p.executor,
+            driver: p.driver,
             recorder: Mutex::new(Some(p.recorder)),
             events: p.events,
             work: tokio::sync::Semaphore::new(concurrency),
@@ -235,7 +235,7 @@ impl Pipeline {
             Some(d) => (d, None),
             None => {
                 let state = self.read_live(f).await?;
-                if self.executor.is_some() && driver::in_progress(f, now) {
+                if self.driver.is_some() && driver::in_progress(f, now) {
                     tracing::info!(
                         "a remediation of this finding is in progress; its re-checks carry it on"
                     );
@@ -343,5 +343,7 @@ fn log_decision(d: &Decision) {
     );
 }
 
+#[cfg(test)]
+mod new_control_tests;
 #[cfg(test)]
 mod tests;

@@ -26,7 +26,7 @@ impl Pipeline {
         lease: Option<ClusterLease>,
         slot: &mut Slot<'_>,
     ) -> Result<Handled, FindingError> {
-        match (decision.action, &self.executor, state, lease) {
+        match (decision.action, &self.driver, state, lease) {
             (Action::Ignore, _, _, _) => {
                 self.resolve_ticket(f, &decision).await?;
                 Ok(Handled::Ignored(decision))

@@ -43,8 +43,8 @@ impl Pipeline {
         state: Option<LiveState>,
         now: DateTime<Utc>,
     ) -> Result<Option<Leased>, FindingError> {
-        let (Some(executor), Action::Remediate, Some(arn)) = (
-            &self.executor,
+        let (Some(driver), Action::Remediate, Some(arn)) = (
+            &self.driver,
             decision.action,
             state.as_ref().map(|s| s.live().arn().to_string()),
         ) else {
@@ -54,11 +54,11 @@ impl Pipeline {
                 lease: None,
             }));
         };
-        let Some(lease) = executor.lease(&arn).await? else {
-            executor.check_later(f, &arn, None).await?;
+        let Some(lease) = driver.lease(&arn).await? else {
+            driver.check_later(f, &arn, None).await?;
             return Ok(None);
         };
-        if !executor.coordinated() {
+        if !driver.coordinated() {
             return Ok(Some(Leased {
                 decision,
                 state,
@@ -85,10 +85,10 @@ impl Pipeline {
         lease: &ClusterLease,
         slot: &mut Slot<'_>,
     ) -> Result<Handled, FindingError> {
-        let Some(executor) = &self.executor else {
+        let Some(driver) = &self.driver else {
             return Ok(Handled::Stopped("remediation mode is dry-run".into()));
         };
-        let turn = Box::pin(executor.start(f, decision, state.live(), lease)).await;
+        let turn = Box::pin(driver.start(f, decision, state.live(), lease)).await;
         // The first pass may have changed the cluster.
         self.clusters.forget(state.live().arn());
         self.carry_out(f, turn?, slot).await
@@ -115,17 +115,17 @@ impl Pipeline {
 
     /// Handles a re-check message: carries a remediation on (or starts one that waited).
     pub async fn handle_recheck(&self, r: &Recheck) -> Result<Handled, FindingError> {
-        let Some(executor) = &self.executor else {
+        let Some(driver) = &self.driver else {
             return Ok(Handled::Stopped(
                 "remediation mode is dry-run; re-check dropped".into(),
             ));
         };
         if r.not_before > Utc::now() {
-            executor.not_yet(r).await?;
+            driver.requeue_not_due(r).await?;
             return Ok(Handled::Remediating);
         }
         let stop = |why: String| async move {
-            executor.finish(&r.cluster_arn).await;
+            driver.finish(&r.cluster_arn).await;
             tracing::info!(why = %why, "remediation stopped");
             Ok(Handled::Stopped(why))
         };
@@ -139,8 +139,8 @@ impl Pipeline {
             return Box::pin(self.triage(&current, &mut slot)).await;
         };
         // One task at a time reads and changes the cluster.
-        let Some(cluster_lease) = executor.lease(&r.cluster_arn).await? else {
-            executor
+        let Some(cluster_lease) = driver.lease(&r.cluster_arn).await? else {
+            driver
                 .check_later(&current, &r.cluster_arn, Some(progress))
                 .await?;
             return Ok(Handled::Remediating);
@@ -155,7 +155,7 @@ impl Pipeline {
         let now = Utc::now();
         let decision = decide_on(&current, Some(state.live()), &self.config, &self.reach, now);
         let turn =
-            Box::pin(executor.resume(&current, decision, state.live(), progress, &cluster_lease))
+            Box::pin(driver.resume(&current, decision, state.live(), progress, &cluster_lease))
                 .await;
         // The pass may have changed the cluster: what was read before is stale.
         self.clusters.forget(&r.cluster_arn);
@@ -206,11 +206,7 @@ impl Pipeline {
     }
 }
 
-/// The kind of resource a re-check carries on (Neptune.2's cluster for a
-/// re-check written before other controls were triaged).
+/// The kind of resource a re-check carries on.
 fn recheck_kind(r: &Recheck) -> Kind {
-    r.control
-        .as_deref()
-        .and_then(control::by_id)
-        .map_or(Kind::Cluster, |c| c.kind())
+    control::named_or_legacy(r.control.as_deref()).kind()
 }

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::act::driver::Executor;
-use crate::act::recheck::Limiter;
 use crate::act::recheck::Recheck;
 use crate::decide::Action;
 use crate::marks::{FIELD_ACTION, UPDATED_BY};
@@ -151,37 +149,13 @@ async fn a_redelivered_message_already_recorded_is_not_written_again() {
 
 /// A pipeline in apply mode whose fakes stand for Neptune and the queue.
 fn applying(hub: Arc<FakeHub>) -> (Arc<Pipeline>, Arc<FakeQueue>) {
-    let config = crate::testing::config(
+    let neptune = Arc::new(FakeNeptune::new(sample_state()));
+    let (p, queue, _) = crate::testing::applying_over(
+        neptune,
         "[remediation]\nmode = \"apply\"\nreboot = \"immediate\"\n[default]\naction = \"remediate\"\n",
+        hub,
     );
-    let metrics = Arc::new(Metrics::default());
-    let queue = Arc::new(FakeQueue::default());
-    let executor = Executor::new(
-        Arc::new(Arc::new(FakeNeptune::new(sample_state()))),
-        queue.clone(),
-        Limiter::new(1, 10),
-        None,
-        Arc::new(config.clone()),
-        metrics.clone(),
-    );
-    let (recorder, _) = Recorder::start(
-        hub.clone(),
-        crate::testing::fast_recorder(),
-        metrics.clone(),
-    );
-    let p = Pipeline::new(Parts {
-        config: Arc::new(config),
-        reach: Reach::own("111122223333"),
-        clusters: FakeClusters::with(sample_state()),
-        findings: hub,
-        tickets: Arc::new(crate::testing::FakeTickets::default()),
-        executor: Some(executor),
-        recorder,
-        events: None,
-        metrics,
-        journal: None,
-    });
-    (Arc::new(p), queue)
+    (p, queue)
 }
 
 fn recheck_of(f: &Finding) -> Recheck {
@@ -253,11 +227,11 @@ fn with_tickets(
     );
     let p = Pipeline::new(Parts {
         config: Arc::new(crate::testing::config("")),
-        reach: Reach::own("111122223333"),
+        reach: AccountReach::own("111122223333"),
         clusters: FakeClusters::with(state),
         findings: hub,
         tickets: tickets.clone(),
-        executor: None,
+        driver: None,
         recorder,
         events: None,
         metrics,

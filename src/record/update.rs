@@ -98,7 +98,7 @@ impl FindingUpdate {
         })
     }
 
-    /// An update from the remediation executor. `progress` is `in-progress`,
+    /// An update from the remediation driver. `progress` is `in-progress`,
     /// `done` or `reboot-pending`; `started` marks when an in-progress one began.
     fn remediation(
         workflow: Workflow,

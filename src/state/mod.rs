@@ -1,7 +1,7 @@
 //! Live state: the input the decision reads instead of the finding's
 //! (possibly stale) `Details`: a cluster's ([`ClusterState`]) or a cluster
 //! snapshot's ([`SnapshotState`]), whichever the finding's control checks
-//! ([`Live`]).
+//! ([`LiveResource`]).
 //!
 //! Both are built either by the Neptune adapter (`enrich::neptune`) or, for
 //! `hubtriage explain`, from saved AWS CLI outputs (the `cli` module below).
@@ -142,12 +142,12 @@ pub fn snapshot_availability(status: &str) -> Availability {
 
 /// The live state a decision reads: the finding's cluster or cluster snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Live<'a> {
+pub enum LiveResource<'a> {
     Cluster(&'a ClusterState),
     Snapshot(&'a SnapshotState),
 }
 
-/// [`Live`], owned: what the pipeline read.
+/// [`LiveResource`], owned: what the pipeline read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LiveState {
     Cluster(ClusterState),
@@ -155,26 +155,26 @@ pub enum LiveState {
 }
 
 impl LiveState {
-    pub fn live(&self) -> Live<'_> {
+    pub fn live(&self) -> LiveResource<'_> {
         match self {
-            LiveState::Cluster(c) => Live::Cluster(c),
-            LiveState::Snapshot(s) => Live::Snapshot(s),
+            LiveState::Cluster(c) => LiveResource::Cluster(c),
+            LiveState::Snapshot(s) => LiveResource::Snapshot(s),
         }
     }
 }
 
-impl Live<'_> {
+impl LiveResource<'_> {
     pub fn arn(&self) -> &str {
         match self {
-            Live::Cluster(c) => &c.arn,
-            Live::Snapshot(s) => &s.arn,
+            LiveResource::Cluster(c) => &c.arn,
+            LiveResource::Snapshot(s) => &s.arn,
         }
     }
 
     pub fn identifier(&self) -> &str {
         match self {
-            Live::Cluster(c) => &c.identifier,
-            Live::Snapshot(s) => &s.identifier,
+            LiveResource::Cluster(c) => &c.identifier,
+            LiveResource::Snapshot(s) => &s.identifier,
         }
     }
 
@@ -182,30 +182,30 @@ impl Live<'_> {
     /// which rules' `clusters` globs match.
     pub fn cluster(&self) -> &str {
         match self {
-            Live::Cluster(c) => &c.identifier,
-            Live::Snapshot(s) => &s.cluster,
+            LiveResource::Cluster(c) => &c.identifier,
+            LiveResource::Snapshot(s) => &s.cluster,
         }
     }
 
     pub fn engine(&self) -> &str {
         match self {
-            Live::Cluster(c) => &c.engine,
-            Live::Snapshot(s) => &s.engine,
+            LiveResource::Cluster(c) => &c.engine,
+            LiveResource::Snapshot(s) => &s.engine,
         }
     }
 
     pub fn status(&self) -> &str {
         match self {
-            Live::Cluster(c) => &c.status,
-            Live::Snapshot(s) => &s.status,
+            LiveResource::Cluster(c) => &c.status,
+            LiveResource::Snapshot(s) => &s.status,
         }
     }
 
     /// What the resource's status allows now.
     pub fn availability(&self) -> Availability {
         match self {
-            Live::Cluster(c) => cluster_availability(&c.status),
-            Live::Snapshot(s) => snapshot_availability(&s.status),
+            LiveResource::Cluster(c) => cluster_availability(&c.status),
+            LiveResource::Snapshot(s) => snapshot_availability(&s.status),
         }
     }
 
@@ -228,15 +228,15 @@ impl Live<'_> {
     /// "cluster" or "snapshot".
     pub fn noun(&self) -> &'static str {
         match self {
-            Live::Cluster(_) => "cluster",
-            Live::Snapshot(_) => "snapshot",
+            LiveResource::Cluster(_) => "cluster",
+            LiveResource::Snapshot(_) => "snapshot",
         }
     }
 
     pub fn tags(&self) -> &BTreeMap<String, String> {
         match self {
-            Live::Cluster(c) => &c.tags,
-            Live::Snapshot(s) => &s.tags,
+            LiveResource::Cluster(c) => &c.tags,
+            LiveResource::Snapshot(s) => &s.tags,
         }
     }
 }

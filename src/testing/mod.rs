@@ -15,7 +15,7 @@ pub(super) use crate::act::ticket::{Ticket, TicketError, TicketSink};
 pub(super) use crate::aws::Error;
 pub(super) use crate::config::Config;
 pub(super) use crate::coordination::{CoordinationError, Coordinator, Lease};
-pub(super) use crate::decide::{Decision, Reach};
+pub(super) use crate::decide::{AccountReach, Decision};
 pub(super) use crate::enrich::neptune::ClusterReader;
 pub(super) use crate::finding::{parse_event, Finding};
 pub(super) use crate::lock;
@@ -68,17 +68,53 @@ pub(crate) fn pipeline(
     let (recorder, task) = Recorder::start(hub.clone(), fast_recorder(), metrics.clone());
     let pipeline = Pipeline::new(Parts {
         config: Arc::new(config(config_toml)),
-        reach: Reach::own("111122223333"),
+        reach: AccountReach::own("111122223333"),
         clusters,
         findings: hub,
         tickets: Arc::new(FakeTickets::default()),
-        executor: None,
+        driver: None,
         recorder,
         events: None,
         metrics,
         journal: None,
     });
     (Arc::new(pipeline), task)
+}
+
+/// A pipeline in apply mode under `config_toml` over one fake Neptune that
+/// is both what hubtriage reads and what it changes, with the fakes it
+/// records on, Security Hub `hub`: (pipeline, the queue, the ticket system).
+pub(crate) fn applying_over(
+    neptune: Arc<FakeNeptune>,
+    config_toml: &str,
+    hub: Arc<FakeHub>,
+) -> (Arc<Pipeline>, Arc<FakeQueue>, Arc<FakeTickets>) {
+    let config = config(config_toml);
+    let metrics = Arc::new(Metrics::default());
+    let queue = Arc::new(FakeQueue::default());
+    let tickets = Arc::new(FakeTickets::default());
+    let driver = crate::act::driver::RemediationDriver::new(
+        Arc::new(neptune.clone()),
+        queue.clone(),
+        crate::act::recheck::Limiter::new(1, 10),
+        None,
+        Arc::new(config.clone()),
+        metrics.clone(),
+    );
+    let (recorder, _) = Recorder::start(hub.clone(), fast_recorder(), metrics.clone());
+    let pipeline = Pipeline::new(Parts {
+        config: Arc::new(config),
+        reach: AccountReach::own("111122223333"),
+        clusters: neptune,
+        findings: hub,
+        tickets: tickets.clone(),
+        driver: Some(driver),
+        recorder,
+        events: None,
+        metrics,
+        journal: None,
+    });
+    (Arc::new(pipeline), queue, tickets)
 }
 
 mod clusters;

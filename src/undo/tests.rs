@@ -17,8 +17,11 @@ fn config() -> Config {
 /// Remediates `control` on the fake's resource (`arn`) to its end, journaled.
 async fn remediate(api: &FakeNeptune, journal: &MemoryJournal, control: &dyn Control, arn: &str) {
     let config = config();
-    let mut progress =
-        Progress::start(Live::Cluster(&api.state()), &config.remediation, Utc::now());
+    let mut progress = Progress::start(
+        LiveResource::Cluster(&api.state()),
+        &config.remediation,
+        Utc::now(),
+    );
     let mut template = Entry::new(Kind::Change, Mode::Apply, "111122223333", "us-east-1", arn);
     template.control = Some(control.id().into());
     template.remediation = progress.remediation.clone();
@@ -26,8 +29,8 @@ async fn remediate(api: &FakeNeptune, journal: &MemoryJournal, control: &dyn Con
         let state = api.state();
         let snapshot = lock(&api.snapshot).clone();
         let live = match &snapshot {
-            Some(s) if s.arn == arn => Live::Snapshot(s),
-            _ => Live::Cluster(&state),
+            Some(s) if s.arn == arn => LiveResource::Snapshot(s),
+            _ => LiveResource::Cluster(&state),
         };
         let job = Job {
             control,
@@ -121,7 +124,7 @@ async fn a_neptune4_change_is_put_back_tagged_and_journaled_once() {
     );
     // And the next finding's remediation becomes a ticket: the plan refuses the tag.
     let refused = crate::control::neptune4::CONTROL.plan(
-        Live::Cluster(&api.state()),
+        LiveResource::Cluster(&api.state()),
         crate::control::Criteria::of_config(&config()),
     );
     assert!(refused.unwrap_err().contains(SKIP_TAG));

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use hubtriage::config::Config;
-use hubtriage::decide::{decide, Action, Reach};
+use hubtriage::decide::{decide, AccountReach, Action};
 use hubtriage::finding::{parse_event, ParseError};
 
 const SAMPLE: &str = include_str!("../fixtures/neptune2-failed-event.json");
@@ -136,7 +136,7 @@ fn assert_wrong_types_are_errors_or_in_scope(event: &Value) {
     let finding = event["detail"]["findings"][0].clone();
     let keys: Vec<String> = finding.as_object().unwrap().keys().cloned().collect();
     let config = Config::from_toml_with_env("t.toml", "", vec![]).unwrap();
-    let reach = Reach::own("111122223333");
+    let reach = AccountReach::own("111122223333");
     for key in &keys {
         for wrong in [
             json!(null),
@@ -206,7 +206,7 @@ fn control_characters_and_huge_strings_in_repeated_fields_are_refused() {
 #[test]
 fn a_finding_that_names_another_account_is_never_acted_on() {
     let config = Config::from_toml_with_env("t.toml", "", vec![]).unwrap();
-    let reach = Reach::own("111122223333");
+    let reach = AccountReach::own("111122223333");
     // Its Id, its cluster or its account claim another account than the rest.
     for edit in [
         (
@@ -248,7 +248,7 @@ fn set_in_finding(v: &mut Value, path: &str, value: Value) {
 fn v2_events_get_the_same_typed_errors_and_scope_checks() {
     assert_wrong_types_are_errors_or_in_scope(&sample_v2());
     let config = Config::from_toml_with_env("t.toml", "", vec![]).unwrap();
-    let reach = Reach::own("111122223333");
+    let reach = AccountReach::own("111122223333");
     for (pointer, value, field) in [
         (
             "/finding_info/uid",

@@ -4,6 +4,7 @@
 //! each, in one test binary.
 
 mod cli;
+mod controls_docs;
 mod deploy;
 mod explain_controls;
 mod explain_golden;

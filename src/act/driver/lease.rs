@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::act::remediate::{Fence, Progress};
-use crate::coordination::{CoordinationError, Coordinator, Held};
+use crate::coordination::{CoordinationError, Coordinator, LeaseRenewal};
 
 /// A cluster's lease: this process's worker, and the coordination table's
 /// lease when there is one (renewed while held, released when dropped).
@@ -16,7 +16,7 @@ use crate::coordination::{CoordinationError, Coordinator, Held};
 pub struct ClusterLease {
     #[allow(dead_code)] // held for its drop
     pub(super) here: tokio::sync::OwnedMutexGuard<()>,
-    pub(super) table: Option<(Arc<dyn Coordinator>, String, Held)>,
+    pub(super) table: Option<(Arc<dyn Coordinator>, String, LeaseRenewal)>,
     /// The progress saved with the lease when it was taken (JSON).
     pub(super) saved: Option<String>,
 }

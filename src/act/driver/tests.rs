@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::act::recheck::Limiter;
-use crate::decide::{decide, Reach};
+use crate::decide::{decide, AccountReach};
 use crate::state::tests::sample_state;
 use crate::state::ClusterState;
 use crate::testing::{finding, FakeNeptune, FakeQueue, MemoryTable};
@@ -14,9 +14,9 @@ fn task(
     api: &Arc<FakeNeptune>,
     table: &Arc<MemoryTable>,
     owner: &'static str,
-) -> (Executor, Arc<FakeQueue>) {
+) -> (RemediationDriver, Arc<FakeQueue>) {
     let queue = Arc::new(FakeQueue::default());
-    let executor = Executor::new(
+    let driver = RemediationDriver::new(
         Arc::new(api.clone()),
         queue.clone(),
         Limiter::new(2, 10),
@@ -24,7 +24,7 @@ fn task(
         Arc::new(applying()),
         Arc::new(Metrics::default()),
     );
-    (executor, queue)
+    (driver, queue)
 }
 
 fn applying() -> crate::config::Config {
@@ -34,7 +34,7 @@ fn applying() -> crate::config::Config {
 }
 
 fn decision(state: &ClusterState) -> Decision {
-    let reach = Reach::own("111122223333");
+    let reach = AccountReach::own("111122223333");
     let d = decide(&finding(), Some(state), &applying(), &reach, Utc::now());
     assert_eq!(d.action, Action::Remediate, "{d:?}");
     d
@@ -60,7 +60,12 @@ async fn a_takeover_carries_on_from_the_lease_and_the_paused_task_changes_nothin
     // Task a starts: its first pass attaches the new group, then waits.
     let a_lease = a.lease(&arn).await.unwrap().expect("free");
     let turn = a
-        .start(&f, started.clone(), Live::Cluster(&api.state()), &a_lease)
+        .start(
+            &f,
+            started.clone(),
+            LiveResource::Cluster(&api.state()),
+            &a_lease,
+        )
         .await;
     assert!(matches!(turn, Ok(Turn::Waiting(Some(_)))), "{turn:?}");
     let a_progress = last_progress(&a_queue);
@@ -76,7 +81,12 @@ async fn a_takeover_carries_on_from_the_lease_and_the_paused_task_changes_nothin
         .unwrap()
         .expect("expired, so taken over");
     let turn = b
-        .start(&f, started.clone(), Live::Cluster(&api.state()), &b_lease)
+        .start(
+            &f,
+            started.clone(),
+            LiveResource::Cluster(&api.state()),
+            &b_lease,
+        )
         .await;
     assert!(matches!(turn, Ok(Turn::Waiting(_))), "{turn:?}");
     assert_eq!(
@@ -91,7 +101,7 @@ async fn a_takeover_carries_on_from_the_lease_and_the_paused_task_changes_nothin
         .resume(
             &f,
             started.clone(),
-            Live::Cluster(&api.state()),
+            LiveResource::Cluster(&api.state()),
             a_progress,
             &a_lease,
         )
@@ -112,7 +122,7 @@ async fn a_takeover_carries_on_from_the_lease_and_the_paused_task_changes_nothin
             .resume(
                 &f,
                 started.clone(),
-                Live::Cluster(&api.state()),
+                LiveResource::Cluster(&api.state()),
                 progress,
                 &b_lease,
             )

@@ -41,7 +41,7 @@ async fn journaled_pass(
     let job = Job {
         control,
         resource_arn: ARN,
-        live: Live::Cluster(&state),
+        live: LiveResource::Cluster(&state),
         config: &config,
         parameters: &Default::default(),
         log: Some(ChangeLog {
@@ -54,7 +54,7 @@ async fn journaled_pass(
 
 fn start(api: &FakeNeptune) -> Progress {
     Progress::start(
-        Live::Cluster(&api.state()),
+        LiveResource::Cluster(&api.state()),
         &config().remediation,
         Utc::now(),
     )

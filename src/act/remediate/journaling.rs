@@ -12,7 +12,7 @@ use super::{FixApi, Pass, PassError};
 use crate::aws::Error;
 use crate::control::change::{current_value, Change, NONE};
 use crate::journal::{Entry, Filter, Journal, JournalError, Kind, Outcome};
-use crate::state::{Live, AUDIT_PARAMETER, IN_SYNC};
+use crate::state::{LiveResource, AUDIT_PARAMETER, IN_SYNC};
 
 /// The retention a log group without one has, as the journal writes it.
 pub const NEVER_EXPIRE: &str = "never expire";
@@ -125,7 +125,7 @@ pub async fn settle(
     journal: &dyn Journal,
     api: &dyn FixApi,
     region: &str,
-    live: Live<'_>,
+    live: LiveResource<'_>,
     entry: &Entry,
 ) -> Option<Outcome> {
     let change = change_in(entry)?;
@@ -158,7 +158,7 @@ async fn observed(
     api: &dyn FixApi,
     region: &str,
     change: &Change,
-    live: Live<'_>,
+    live: LiveResource<'_>,
 ) -> Option<String> {
     if change.call == "RebootDBInstance" {
         return observed_reboot(api, region, change, live).await;
@@ -203,12 +203,12 @@ async fn observed_reboot(
     api: &dyn FixApi,
     region: &str,
     change: &Change,
-    live: Live<'_>,
+    live: LiveResource<'_>,
 ) -> Option<String> {
     let target = change.target.as_deref()?;
     let member = match live {
-        Live::Cluster(c) => c.members.iter().find(|m| m.instance == target)?,
-        Live::Snapshot(_) => return None,
+        LiveResource::Cluster(c) => c.members.iter().find(|m| m.instance == target)?,
+        LiveResource::Snapshot(_) => return None,
     };
     if member.parameter_group_status == IN_SYNC {
         return Some(IN_SYNC.to_string());

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use super::deadline;
 use crate::config::Remediation;
 use crate::control::Control;
-use crate::state::{ClusterState, Live, AUDIT_PARAMETER};
+use crate::state::{ClusterState, LiveResource, AUDIT_PARAMETER};
 
 /// The cluster as it was when the remediation started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Original {
+pub struct StateBefore {
     pub parameter_group: String,
     pub audit_exported: bool,
     pub audit_value: String,
@@ -26,7 +26,7 @@ pub struct Progress {
     pub started_at: DateTime<Utc>,
     /// Verification must succeed by then; moved on by each change and by window waits.
     pub deadline: DateTime<Utc>,
-    pub original: Original,
+    pub original: StateBefore,
     #[serde(default)]
     pub created_group: Option<String>,
     #[serde(default)]
@@ -60,14 +60,14 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn start(live: Live<'_>, policy: &Remediation, now: DateTime<Utc>) -> Self {
+    pub fn start(live: LiveResource<'_>, policy: &Remediation, now: DateTime<Utc>) -> Self {
         let original = match live {
-            Live::Cluster(state) => Original {
+            LiveResource::Cluster(state) => StateBefore {
                 parameter_group: state.parameter_group.clone(),
                 audit_exported: state.exports_audit(),
                 audit_value: state.audit_parameter.value.clone(),
             },
-            Live::Snapshot(_) => Original {
+            LiveResource::Snapshot(_) => StateBefore {
                 parameter_group: String::new(),
                 audit_exported: false,
                 audit_value: String::new(),
@@ -101,11 +101,11 @@ impl Progress {
 
     /// What changed, in words for the finding's note: a Neptune.2
     /// remediation's changes seen in the cluster, else the fixes made.
-    pub fn changes(&self, control: &dyn Control, live: Live<'_>) -> Vec<String> {
+    pub fn changes(&self, control: &dyn Control, live: LiveResource<'_>) -> Vec<String> {
         match live {
             // A one-setting fix says what it set; Neptune.2's changes are
             // read from the cluster as it was and as it is.
-            Live::Cluster(state) => match control.proof_log_group(&state.identifier) {
+            LiveResource::Cluster(state) => match control.proof_log_group(&state.identifier) {
                 Some(log_group) => self.audit_changes(state, &log_group),
                 None => self.modified.clone(),
             },

@@ -5,7 +5,7 @@
 use super::{Pass, PassError, PassResult};
 use crate::control::change::Change;
 use crate::control::{ClusterSetting, SettingValue};
-use crate::state::{ClusterState, Live, SnapshotState};
+use crate::state::{ClusterState, LiveResource, SnapshotState};
 
 impl Pass<'_> {
     /// ModifyDBCluster with one setting; Neptune applies it at once.
@@ -56,14 +56,14 @@ impl Pass<'_> {
     pub(super) async fn verify_again(&mut self) -> Result<PassResult, PassError> {
         let (region, id) = (self.arn.region, self.arn.identifier);
         let after = match self.job.live {
-            Live::Cluster(c) => match self.api.cluster_settings(region, id).await? {
+            LiveResource::Cluster(c) => match self.api.cluster_settings(region, id).await? {
                 Some(settings) => After::Cluster(ClusterState {
                     settings,
                     ..c.clone()
                 }),
                 None => After::Gone,
             },
-            Live::Snapshot(s) => match self.api.snapshot_restore(region, id).await? {
+            LiveResource::Snapshot(s) => match self.api.snapshot_restore(region, id).await? {
                 Some(restore) => After::Snapshot(SnapshotState {
                     restore,
                     ..s.clone()
@@ -72,8 +72,8 @@ impl Pass<'_> {
             },
         };
         let live = match &after {
-            After::Cluster(c) => Live::Cluster(c),
-            After::Snapshot(s) => Live::Snapshot(s),
+            After::Cluster(c) => LiveResource::Cluster(c),
+            After::Snapshot(s) => LiveResource::Snapshot(s),
             After::Gone => {
                 return Ok(PassResult::Refused {
                     why: "it no longer exists.".into(),

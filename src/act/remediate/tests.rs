@@ -33,7 +33,7 @@ async fn pass(
     let job = Job {
         control: &crate::control::neptune2::CONTROL,
         resource_arn: arn,
-        live: Live::Cluster(state),
+        live: LiveResource::Cluster(state),
         config: &config,
         parameters: &Default::default(),
         log: None,
@@ -54,7 +54,7 @@ async fn run(
     policy: &Remediation,
     now: DateTime<Utc>,
 ) -> (PassResult, Progress, usize) {
-    let mut progress = Progress::start(Live::Cluster(&api.state()), policy, now);
+    let mut progress = Progress::start(LiveResource::Cluster(&api.state()), policy, now);
     for n in 1..=20 {
         let result = pass(
             api,
@@ -100,7 +100,7 @@ async fn default_group_is_fixed_readers_first_and_verified() {
     );
     let changes = progress.changes(
         &crate::control::neptune2::CONTROL,
-        Live::Cluster(&api.state()),
+        LiveResource::Cluster(&api.state()),
     );
     assert_eq!(changes.len(), 6, "{changes:?}");
     assert!(changes[1].contains("in place of default.neptune1.3"));
@@ -168,7 +168,11 @@ async fn a_busy_cluster_waits_and_a_skipped_one_is_refused() {
     s.status = "modifying".into();
     let api = FakeNeptune::new(s);
     let p = policy(RebootPolicy::Immediate);
-    let mut progress = Progress::start(Live::Cluster(&api.state()), &p, at("2026-11-25T12:00:00Z"));
+    let mut progress = Progress::start(
+        LiveResource::Cluster(&api.state()),
+        &p,
+        at("2026-11-25T12:00:00Z"),
+    );
     let r = pass(
         &api,
         &Unfenced,
@@ -206,7 +210,11 @@ async fn verification_waits_for_the_audit_log_stream() {
     let mut api = FakeNeptune::new(sample_state());
     api.stream = false;
     let p = policy(RebootPolicy::Immediate);
-    let mut progress = Progress::start(Live::Cluster(&api.state()), &p, at("2026-11-25T12:00:00Z"));
+    let mut progress = Progress::start(
+        LiveResource::Cluster(&api.state()),
+        &p,
+        at("2026-11-25T12:00:00Z"),
+    );
     let mut last = None;
     for _ in 0..10 {
         last = Some(
@@ -242,8 +250,11 @@ async fn state_of_another_arn_is_never_changed() {
         s.arn = other.into();
         let api = FakeNeptune::new(s);
         let p = policy(RebootPolicy::Immediate);
-        let mut progress =
-            Progress::start(Live::Cluster(&api.state()), &p, at("2026-11-25T12:00:00Z"));
+        let mut progress = Progress::start(
+            LiveResource::Cluster(&api.state()),
+            &p,
+            at("2026-11-25T12:00:00Z"),
+        );
         let r = pass(
             &api,
             &Unfenced,
@@ -291,7 +302,7 @@ async fn a_pass_whose_lease_was_taken_over_changes_nothing() {
     let api = FakeNeptune::new(sample_state());
     let p = policy(RebootPolicy::Immediate);
     let now = at("2026-11-25T12:00:00Z");
-    let mut progress = Progress::start(Live::Cluster(&api.state()), &p, now);
+    let mut progress = Progress::start(LiveResource::Cluster(&api.state()), &p, now);
     let fence = Recording {
         lost: true,
         ..Recording::default()
@@ -310,7 +321,7 @@ async fn each_change_is_saved_with_the_lease_before_it_is_made() {
         api: Some(api.clone()),
         ..Recording::default()
     };
-    let mut progress = Progress::start(Live::Cluster(&api.state()), &p, now);
+    let mut progress = Progress::start(LiveResource::Cluster(&api.state()), &p, now);
     for _ in 0..20 {
         let r = pass(
             api.as_ref(),
@@ -357,7 +368,11 @@ async fn a_reboot_asked_for_by_a_stopped_task_is_waited_for_not_repeated() {
     let api = FakeNeptune::new(s);
     let p = policy(RebootPolicy::Immediate);
     let now = at("2026-11-25T12:00:00Z");
-    let mut progress = Progress::start(Live::Cluster(&api.state()), &p, now - Duration::minutes(5));
+    let mut progress = Progress::start(
+        LiveResource::Cluster(&api.state()),
+        &p,
+        now - Duration::minutes(5),
+    );
     progress
         .reboots_issued
         .insert("orders-graph-2".into(), now - Duration::minutes(2));
@@ -383,7 +398,7 @@ fn the_newest_progress_of_one_remediation_is_carried_on() {
     let state = sample_state();
     let p = policy(RebootPolicy::Immediate);
     let t = at("2026-11-25T12:00:00Z");
-    let mut message = Progress::start(Live::Cluster(&state), &p, t);
+    let mut message = Progress::start(LiveResource::Cluster(&state), &p, t);
     message.saved_at = Some(t + Duration::minutes(1));
     let mut table = message.clone();
     table.saved_at = Some(t + Duration::minutes(2));
@@ -457,7 +472,7 @@ async fn a_reboot_that_may_have_been_made_is_waited_for_and_a_refused_one_is_not
     ] {
         let api = FakeNeptune::new(ready());
         *api.reboot_error.lock().unwrap() = Some(error.clone());
-        let mut progress = Progress::start(Live::Cluster(&api.state()), &p, now);
+        let mut progress = Progress::start(LiveResource::Cluster(&api.state()), &p, now);
         let r = pass(&api, &Unfenced, ARN, &api.state(), &p, &mut progress, now).await;
         assert!(r.is_err());
         assert_eq!(

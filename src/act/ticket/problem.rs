@@ -70,11 +70,7 @@ impl TicketText {
     pub fn new(d: &Decision, severity: Option<&str>) -> TicketText {
         let cluster = d.cluster.as_deref().unwrap_or("(unknown cluster)");
         let id = d.control.as_deref().unwrap_or("(unknown control)");
-        let control = d
-            .control
-            .as_deref()
-            .and_then(crate::control::by_id)
-            .unwrap_or(&crate::control::neptune2::CONTROL);
+        let control = crate::control::named_or_legacy(d.control.as_deref());
         let mut facts = vec![
             ("Account", d.account.as_str()),
             ("Region", d.region.as_str()),

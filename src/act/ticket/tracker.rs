@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use super::problem::{Problem, TicketText};
 use super::{Ticket, TicketError, TicketSink};
 use crate::config::{OnResolve, Regression};
-use crate::coordination::{problem_item, Coordinator, Held, Lease};
+use crate::coordination::{problem_item, Coordinator, Lease, LeaseRenewal};
 use crate::decide::Decision;
 use crate::lock;
 
@@ -134,7 +134,7 @@ impl<T: Tracker + ?Sized> Tracker for Arc<T> {
 
 /// What this process knows of one problem's ticket.
 #[derive(Debug, Clone)]
-struct Known {
+struct RememberedTicket {
     record: Record,
     /// The live state's problems the ticket last heard of.
     fails: Vec<String>,
@@ -149,7 +149,7 @@ pub struct TrackerTickets<T> {
     reopen_within: chrono::Duration,
     /// Problem key → what is known of its ticket; the inner lock makes the
     /// work on one problem single-flight.
-    problems: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Known>>>>>,
+    problems: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<RememberedTicket>>>>>,
     /// Ids this process created, newest last.
     recent: Mutex<VecDeque<String>>,
     /// Problem key → when a create of its ticket failed in a way that may
@@ -182,7 +182,7 @@ impl<T: Tracker> TrackerTickets<T> {
 
     /// Takes the problem's lease when a table is configured: `None` without
     /// one; an error when another task holds it.
-    async fn lease(&self, problem_key: &str) -> Result<Option<(Lease, Held)>, TicketError> {
+    async fn lease(&self, problem_key: &str) -> Result<Option<(Lease, LeaseRenewal)>, TicketError> {
         let Some(c) = &self.coordination else {
             return Ok(None);
         };
@@ -191,7 +191,7 @@ impl<T: Tracker> TrackerTickets<T> {
             .acquire(&item)
             .await
             .map_err(|e| self.error(e.to_string()))?;
-        Ok(Some((lease, Held::renew(c.clone(), &item))))
+        Ok(Some((lease, LeaseRenewal::renew(c.clone(), &item))))
     }
 
     /// Gives the lease back, recording the problem's ticket first.
@@ -220,7 +220,7 @@ impl<T: Tracker> TrackerTickets<T> {
         TicketError::new(self.tracker.system(), message)
     }
 
-    fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Option<Known>>> {
+    fn slot(&self, key: &str) -> Arc<tokio::sync::Mutex<Option<RememberedTicket>>> {
         lock(&self.problems)
             .entry(key.to_string())
             .or_default()
@@ -411,7 +411,7 @@ impl<T: Tracker> TicketSink for TrackerTickets<T> {
         }
         let record = record?;
         let t = ticket(&record);
-        *known = Some(Known {
+        *known = Some(RememberedTicket {
             record,
             fails: d.problems.clone(),
             resolved: false,
@@ -447,7 +447,7 @@ impl<T: Tracker> TicketSink for TrackerTickets<T> {
             self.unlease(&problem_key, None).await;
         }
         if let Some(record) = done? {
-            *known = Some(Known {
+            *known = Some(RememberedTicket {
                 record,
                 fails: Vec::new(),
                 resolved: true,
@@ -465,7 +465,7 @@ impl<T: Tracker> TrackerTickets<T> {
         d: &Decision,
         ticket_key: &str,
         problem_key: &str,
-        known: Option<&Known>,
+        known: Option<&RememberedTicket>,
         on_resolve: OnResolve,
     ) -> Result<Option<Record>, TicketError> {
         let record = match known.filter(|k| k.record.key == ticket_key) {
