@@ -29,16 +29,10 @@ impl ClusterSetting {
         }
     }
 
-    /// The setting ModifyDBCluster names `name`.
+    /// The setting ModifyDBCluster names `name` (serde's derived names are
+    /// the API's, so a new variant is named here with no list to keep).
     pub fn named(name: &str) -> Option<ClusterSetting> {
-        [
-            ClusterSetting::DeletionProtection,
-            ClusterSetting::BackupRetentionPeriod,
-            ClusterSetting::CopyTagsToSnapshot,
-            ClusterSetting::EnableIamDatabaseAuthentication,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
+        serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
     }
 
     /// The setting's value in DescribeDBClusters' terms.
@@ -219,4 +213,23 @@ pub fn modify_command(t: &Target<'_>, args: &str) -> String {
         "aws neptune modify-db-cluster --region {} --db-cluster-identifier {} {args}",
         t.region, t.cluster
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setting_is_named_as_the_api_names_it() {
+        for s in [
+            ClusterSetting::DeletionProtection,
+            ClusterSetting::BackupRetentionPeriod,
+            ClusterSetting::CopyTagsToSnapshot,
+            ClusterSetting::EnableIamDatabaseAuthentication,
+        ] {
+            assert_eq!(ClusterSetting::named(s.as_str()), Some(s));
+        }
+        assert_eq!(ClusterSetting::named("EnableIamDatabaseAuthentication"), None);
+        assert_eq!(ClusterSetting::named("restore"), None);
+    }
 }
