@@ -118,9 +118,10 @@ impl RemediationDriver {
         &self.config.remediation
     }
 
-    /// The remediation of `cluster` stopped: its slot is free.
-    pub async fn finish(&self, cluster: &str) {
-        self.limiter.finish(cluster).await;
+    /// `finding`'s remediation of `cluster` stopped: its slot is free (when
+    /// it held it).
+    pub async fn finish(&self, cluster: &str, finding: &str) {
+        self.limiter.finish(cluster, finding).await;
     }
 
     /// The cluster's lease, when a coordination table is configured, for one
@@ -198,7 +199,7 @@ impl RemediationDriver {
         if control_of(&decision).needs_rds_service_linked_role()
             && !self.service_linked_role(f).await?
         {
-            self.limiter.finish(live.arn()).await;
+            self.limiter.finish(live.arn(), &f.id).await;
             decision.action = Action::Ticket;
             decision.plan.clear();
             decision.reason = format!(
@@ -303,7 +304,7 @@ impl RemediationDriver {
         let rule = rule.as_deref();
         match result {
             PassResult::Verified { seen } => {
-                self.limiter.finish(live.arn()).await;
+                self.limiter.finish(live.arn(), &f.id).await;
                 Metrics::inc(&self.metrics.remediations_verified);
                 self.mark_verified(&progress).await;
                 let changes = progress.changes(control, live);
@@ -325,13 +326,13 @@ impl RemediationDriver {
                 self.waiting(f, decision, live, progress, wait).await
             }
             PassResult::RebootPending { why } => {
-                self.limiter.finish(live.arn()).await;
+                self.limiter.finish(live.arn(), &f.id).await;
                 let changes = progress.changes(control, live);
                 let update = FindingUpdate::reboot_pending(&changes, &why, rule);
                 Ok(Turn::Record(decision, update))
             }
             PassResult::Refused { why } => {
-                self.limiter.finish(live.arn()).await;
+                self.limiter.finish(live.arn(), &f.id).await;
                 let mut d = remediated(decision, Action::Ticket);
                 d.reason = format!("{} Not remediated: {why}", d.reason);
                 Ok(Turn::Ticket(d))
@@ -357,7 +358,7 @@ impl RemediationDriver {
             first,
         } = wait;
         if !window && now > progress.deadline {
-            self.limiter.finish(live.arn()).await;
+            self.limiter.finish(live.arn(), &f.id).await;
             Metrics::inc(&self.metrics.remediations_failed);
             let mut d = remediated(decision, Action::Ticket);
             d.reason = format!(

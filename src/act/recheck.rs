@@ -183,10 +183,11 @@ impl Limiter {
         }
     }
 
-    pub async fn finish(&self, cluster: &str) {
+    /// `finding`'s remediation of `cluster` ended (another finding's frees nothing).
+    pub async fn finish(&self, cluster: &str, finding: &str) {
         let finished = self
             .change(&|s: &mut Slots| {
-                s.finish(cluster);
+                s.finish(cluster, finding);
                 SlotsChanged::Done
             })
             .await;
@@ -223,10 +224,15 @@ mod tests {
             .await
             .unwrap_err()
             .contains("max_concurrent"));
-        l.finish("c1").await;
+        l.finish("c1", "f2").await;
+        assert!(
+            l.try_start("c3", "f3", t).await.is_err(),
+            "a finding that waited for c1 and stopped frees no slot"
+        );
+        l.finish("c1", "f1").await;
         assert!(l.try_start("c3", "f3", t).await.is_ok());
-        l.finish("c2").await;
-        l.finish("c3").await;
+        l.finish("c2", "f2").await;
+        l.finish("c3", "f3").await;
         assert!(l
             .try_start("c4", "f4", t)
             .await
@@ -248,7 +254,7 @@ mod tests {
         let later = t + Duration::seconds(SLOT_SLACK_SECONDS + 1);
         assert!(l.try_start("c2", "f2", later).await.is_ok());
         // A re-check scheduled for tomorrow holds its slot until then.
-        l.finish("c2").await;
+        l.finish("c2", "f2").await;
         l.hold("c2", "f2", later + Duration::days(1)).await;
         assert!(l
             .try_start("c3", "f3", later + Duration::hours(20))

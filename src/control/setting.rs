@@ -229,7 +229,10 @@ mod tests {
         ] {
             assert_eq!(ClusterSetting::named(s.as_str()), Some(s));
         }
-        assert_eq!(ClusterSetting::named("EnableIamDatabaseAuthentication"), None);
+        assert_eq!(
+            ClusterSetting::named("EnableIamDatabaseAuthentication"),
+            None
+        );
         assert_eq!(ClusterSetting::named("restore"), None);
     }
 }

@@ -97,8 +97,17 @@ impl Slots {
         }
     }
 
-    pub fn finish(&mut self, cluster: &str) {
-        self.active.remove(cluster);
+    /// `finding`'s remediation of `cluster` ended: its slot is free. Another
+    /// finding's end (a re-check that waited for this slot and stopped) frees
+    /// nothing: the slot is the remediation's that holds it.
+    pub fn finish(&mut self, cluster: &str, finding: &str) {
+        if self
+            .active
+            .get(cluster)
+            .is_some_and(|h| h.finding == finding)
+        {
+            self.active.remove(cluster);
+        }
     }
 }
 

@@ -125,7 +125,7 @@ impl Pipeline {
             return Ok(Handled::Remediating);
         }
         let stop = |why: String| async move {
-            driver.finish(&r.cluster_arn).await;
+            driver.finish(&r.cluster_arn, &r.finding_id).await;
             tracing::info!(why = %why, "remediation stopped");
             Ok(Handled::Stopped(why))
         };
