@@ -749,7 +749,7 @@ async fn two_daemons_share_max_concurrent_and_reboot_each_instance_once() {
     let w = world().await;
     w.create_coordination_table("hubtriage-state").await;
     // Each with the consolidated finding and a standard-specific one.
-    let (clusters, findings) = w.dev_clusters_with_two_findings("r", 20, 1).await;
+    let (clusters, findings) = w.dev_clusters_with_two_findings("r", 12, 1).await;
     let config = w.config_with(
         &apply("immediate", "max_concurrent = 2\nmax_per_hour = 100"),
         // Waiting re-checks read their finding back each second: not paced to
