@@ -17,7 +17,7 @@ start=$SECONDS
 prep_log="$(mktemp)"
 scripts/prepare-venvs.sh >"$prep_log" 2>&1 &
 prep_pid=$!
-trap 'kill "$prep_pid" 2>/dev/null; rm -f "$prep_log"' EXIT
+trap 'kill "$prep_pid" 2>/dev/null || true; rm -f "$prep_log"' EXIT
 stamp() { echo "   ($(( SECONDS - start )) s so far)"; }
 
 echo "== cargo fmt --check"

@@ -59,11 +59,14 @@ pub enum PassError {
 }
 
 /// A reboot hubtriage asked for (or may have: the call was cut off) is given
-/// this long to show before the same instance, still waiting for a reboot,
-/// is rebooted again. RDS shows an instance `rebooting` as soon as it accepts
-/// the reboot, and the pass waits for that anyway; this covers the moment
-/// before, and a member status that lags the reboot's end.
-pub const REBOOT_SETTLE_MINUTES: i64 = 3;
+/// `[remediation] reboot_settle_seconds` to show before the same instance,
+/// still waiting for a reboot, is rebooted again. RDS shows an instance
+/// `rebooting` as soon as it accepts the reboot, and the pass waits for that
+/// anyway; this covers the moment before, and a member status that lags the
+/// reboot's end.
+fn reboot_settle(policy: &Remediation) -> Duration {
+    Duration::seconds(i64::try_from(policy.reboot_settle_seconds).unwrap_or(180))
+}
 
 fn deadline(policy: &Remediation) -> Duration {
     Duration::minutes(i64::try_from(policy.verify_deadline_minutes).unwrap_or(60))

@@ -58,6 +58,10 @@ pub struct Remediation {
     /// How long a remediation waits for a resource on its way back to
     /// `available` (a backup, a modification) before it becomes a ticket.
     pub wait_for_available_minutes: u64,
+    /// A reboot hubtriage asked for, or may have (the call was cut off or
+    /// answered 5xx), is given this long to show before the same instance,
+    /// still waiting for a reboot, is rebooted again.
+    pub reboot_settle_seconds: u64,
     /// Resources owned by infrastructure as code: `ticket` (the fix is a
     /// change to the stack) or `remediate` (fixed in place anyway).
     pub iac_managed: IacPolicy,
@@ -83,6 +87,7 @@ impl Default for Remediation {
             verify_deadline_minutes: 60,
             recheck_seconds: 60,
             wait_for_available_minutes: 60,
+            reboot_settle_seconds: 180,
             iac_managed: IacPolicy::default(),
             iac_tags: Vec::new(),
             max_repeats: 2,

@@ -119,6 +119,9 @@ fn wrong_types_and_values_name_the_key() {
     );
     let e = error("[[rule]]\nname = \"r\"\naction = \"fix\"\n");
     assert!(e.contains("rule[0].action"), "{e}");
+    let e = error("[remediation]\nreboot_settle_seconds = 5\n");
+    assert!(e.contains("remediation.reboot_settle_seconds"), "{e}");
+    assert_eq!(parse("").unwrap().remediation.reboot_settle_seconds, 180);
 }
 
 #[test]

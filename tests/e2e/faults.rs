@@ -151,10 +151,13 @@ fn stored(w: &World, f: &Value) -> Value {
     w.stored(f["Id"].as_str().unwrap())
 }
 
+/// The emulator's reboots take a second or so: a reboot that may have been
+/// made (cut off by a kill or a fault) is asked for again after 15 s, not the
+/// default three minutes.
 fn apply_with_table(w: &World, remediation: &str) -> PathBuf {
     w.config_with(
         &format!(
-            "mode = \"apply\"\nreboot = \"immediate\"\nrecheck_seconds = 1\n{remediation}"
+            "mode = \"apply\"\nreboot = \"immediate\"\nrecheck_seconds = 1\nreboot_settle_seconds = 15\n{remediation}"
         ),
         // Re-checks read their finding back each second: not paced to
         // Security Hub's GetFindings quota here, to keep the tests short.
@@ -399,8 +402,9 @@ async fn a_fault_storm_on_every_api_loses_nothing_and_does_nothing_twice() {
     let dev_clusters = dev.len();
     let config = w.config_with(
         &format!(
-            "mode = \"apply\"\nreboot = \"immediate\"\nrecheck_seconds = 2\nmax_concurrent = {}\nmax_per_hour = {clusters}\n",
-            // Remediations waiting for a slot check again every recheck_seconds
+            "mode = \"apply\"\nreboot = \"immediate\"\nrecheck_seconds = 2\nreboot_settle_seconds = 15\nmax_concurrent = {}\nmax_per_hour = {clusters}\n",
+            // A reboot cut off by a fault is asked for again after 15 s (as in
+            // apply_with_table). Remediations waiting for a slot check again every recheck_seconds
             // and take a work slot each time: the cap is set so that waiting
             // does not starve the storm itself.
             (dev_clusters / 2).max(10)

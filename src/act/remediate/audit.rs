@@ -3,11 +3,9 @@
 //! first) under the reboot policy and the maintenance window, the audit log
 //! group's retention, and the verification that audit logs really flow.
 
-use chrono::Duration;
-
 use super::{
-    deadline, not_a_cluster, Change, ParameterValue, Pass, PassError, PassResult, NEVER_EXPIRE,
-    REBOOT_SETTLE_MINUTES,
+    deadline, not_a_cluster, reboot_settle, Change, ParameterValue, Pass, PassError, PassResult,
+    NEVER_EXPIRE,
 };
 use crate::config::RebootPolicy;
 use crate::state::AUDIT_PARAMETER;
@@ -127,7 +125,7 @@ impl Pass<'_> {
     }
 
     /// One at a time: every instance must be available before the next
-    /// reboot. A reboot asked for less than [`REBOOT_SETTLE_MINUTES`] ago (by
+    /// reboot. A reboot asked for less than [`reboot_settle`] ago (by
     /// this task, or one that stopped) is waited for, not repeated.
     pub(super) async fn reboot(
         &mut self,
@@ -135,7 +133,7 @@ impl Pass<'_> {
         change: Change,
     ) -> Result<Option<PassResult>, PassError> {
         if let Some(at) = self.progress.reboots_issued.get(instance) {
-            if self.now < *at + Duration::minutes(REBOOT_SETTLE_MINUTES) {
+            if self.now < *at + reboot_settle(self.policy) {
                 return Ok(Some(self.waiting(format!(
                     "instance {instance} was rebooted at {}; waiting for the reboot to apply",
                     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -354,10 +354,8 @@ async fn each_change_is_saved_with_the_lease_before_it_is_made() {
     }
 }
 
-#[tokio::test]
-async fn a_reboot_asked_for_by_a_stopped_task_is_waited_for_not_repeated() {
-    // The cluster waits for its reboots; the progress a task saved before it
-    // died says it asked for orders-graph-2's two minutes ago.
+/// Fixed but for its instances, which wait for a reboot.
+fn waiting_for_reboots() -> ClusterState {
     let mut s = sample_state();
     s.parameter_group = "hubtriage-audit-orders-graph".into();
     s.audit_parameter.value = "1".into();
@@ -365,32 +363,49 @@ async fn a_reboot_asked_for_by_a_stopped_task_is_waited_for_not_repeated() {
     for m in &mut s.members {
         m.parameter_group_status = crate::state::PENDING_REBOOT.into();
     }
-    let api = FakeNeptune::new(s);
-    let p = policy(RebootPolicy::Immediate);
-    let now = at("2026-11-25T12:00:00Z");
-    let mut progress = Progress::start(
-        LiveResource::Cluster(&api.state()),
-        &p,
-        now - Duration::minutes(5),
-    );
-    progress
-        .reboots_issued
-        .insert("orders-graph-2".into(), now - Duration::minutes(2));
-    let r = pass(&api, &Unfenced, ARN, &api.state(), &p, &mut progress, now)
-        .await
-        .unwrap();
-    match r {
-        PassResult::Waiting { why, .. } => assert!(why.contains("was rebooted at"), "{why}"),
-        other => panic!("{other:?}"),
+    s
+}
+
+#[tokio::test]
+async fn a_reboot_asked_for_by_a_stopped_task_is_waited_for_not_repeated() {
+    // The cluster waits for its reboots; the progress a task saved before it
+    // died says it asked for orders-graph-2's a while ago. Given the default
+    // three minutes, then [remediation] reboot_settle_seconds = 20.
+    for (settle_seconds, asked_ago) in [(None, 179), (Some(20), 19)] {
+        let api = FakeNeptune::new(waiting_for_reboots());
+        let mut p = policy(RebootPolicy::Immediate);
+        if let Some(seconds) = settle_seconds {
+            p.reboot_settle_seconds = seconds;
+        }
+        let now = at("2026-11-25T12:00:00Z");
+        let mut progress = Progress::start(
+            LiveResource::Cluster(&api.state()),
+            &p,
+            now - Duration::minutes(5),
+        );
+        progress
+            .reboots_issued
+            .insert("orders-graph-2".into(), now - Duration::seconds(asked_ago));
+        let r = pass(&api, &Unfenced, ARN, &api.state(), &p, &mut progress, now)
+            .await
+            .unwrap();
+        match r {
+            PassResult::Waiting { why, .. } => assert!(why.contains("was rebooted at"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(api.mutating().is_empty(), "{:?}", api.mutating());
+        // Still waiting for it once the settle time has passed: that reboot
+        // did not happen after all, so it is asked for once more.
+        let later = now + Duration::seconds(1);
+        pass(&api, &Unfenced, ARN, &api.state(), &p, &mut progress, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            api.mutating(),
+            vec!["reboot orders-graph-2"],
+            "settle {settle_seconds:?}"
+        );
     }
-    assert!(api.mutating().is_empty(), "{:?}", api.mutating());
-    // Still waiting for it once the settle time has passed: that reboot did not
-    // happen after all, so it is asked for once more.
-    let later = now + Duration::minutes(REBOOT_SETTLE_MINUTES);
-    pass(&api, &Unfenced, ARN, &api.state(), &p, &mut progress, later)
-        .await
-        .unwrap();
-    assert_eq!(api.mutating(), vec!["reboot orders-graph-2"]);
 }
 
 #[test]
@@ -415,16 +430,7 @@ fn the_newest_progress_of_one_remediation_is_carried_on() {
 #[tokio::test]
 async fn a_reboot_that_may_have_been_made_is_waited_for_and_a_refused_one_is_not() {
     // The cluster waits for its reboots.
-    let ready = || {
-        let mut s = sample_state();
-        s.parameter_group = "hubtriage-audit-orders-graph".into();
-        s.audit_parameter.value = "1".into();
-        s.exported_logs.push("audit".into());
-        for m in &mut s.members {
-            m.parameter_group_status = crate::state::PENDING_REBOOT.into();
-        }
-        s
-    };
+    let ready = waiting_for_reboots;
     let p = policy(RebootPolicy::Immediate);
     let now = at("2026-11-25T12:00:00Z");
     for (error, kept) in [

@@ -260,6 +260,12 @@ fn remediation(r: &Remediation) -> Result<(), Problem> {
         (1, 1440),
         " (a day)",
     )?;
+    within(
+        "remediation.reboot_settle_seconds",
+        r.reboot_settle_seconds,
+        (10, 3600),
+        " (an hour)",
+    )?;
     within("remediation.max_repeats", r.max_repeats, (1, 100), "")?;
     within(
         "remediation.repeat_window_days",
